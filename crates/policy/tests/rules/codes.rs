@@ -30,12 +30,7 @@ enum Expect {
     Refused(CodeRefusal),
 }
 
-fn check(
-    recording: &LiveRecording,
-    code: KeypadCode,
-    keyed_by: &User,
-    company: &CompanySettings,
-) -> Expect {
+fn check(recording: &LiveRecording, code: KeypadCode, keyed_by: &User, company: &CompanySettings) -> Expect {
     match recording.on_code(code, keyed_by, company, AT) {
         CodeOutcome::Changed { state, decided_by, entry } => {
             assert_eq!(entry.at, AT);
@@ -46,7 +41,10 @@ fn check(
             Expect::Unchanged(why)
         }
         CodeOutcome::Refused { reason, entry } => {
-            assert_eq!(entry, TraceEntry { at: AT, event: TraceEvent::Refused { by: keyed_by.id, code, reason } });
+            assert_eq!(
+                entry,
+                TraceEntry { at: AT, event: TraceEvent::Refused { by: keyed_by.id, code, reason } }
+            );
             Expect::Refused(reason)
         }
     }
@@ -62,25 +60,109 @@ fn check(
 #[case::s6_2_pause_user_started(live(Recording, DecidedBy::User), Pause, Role::Agent, control(None), company(true), Expect::Changed(Paused, DecidedBy::User, TraceEvent::Paused { by: ME }))]
 #[case::s6_2_resume_user_started(live(Paused, DecidedBy::User), Resume, Role::Agent, control(None), company(true), Expect::Changed(Recording, DecidedBy::User, TraceEvent::Resumed { by: ME }))]
 // §6.2: codes that change nothing.
-#[case::s6_2_pause_twice(live(Paused, DecidedBy::Company), Pause, Role::Agent, control(None), company(true), Expect::Unchanged(NoChange::AlreadyPaused))]
-#[case::s6_2_resume_while_recording(live(Recording, DecidedBy::Company), Resume, Role::Agent, control(None), company(true), Expect::Unchanged(NoChange::AlreadyRecording))]
-#[case::s6_2_pause_when_never_recorded(live(Off, DecidedBy::Company), Pause, Role::Agent, control(None), company(true), Expect::Unchanged(NoChange::NotRecording))]
+#[case::s6_2_pause_twice(
+    live(Paused, DecidedBy::Company),
+    Pause,
+    Role::Agent,
+    control(None),
+    company(true),
+    Expect::Unchanged(NoChange::AlreadyPaused)
+)]
+#[case::s6_2_resume_while_recording(
+    live(Recording, DecidedBy::Company),
+    Resume,
+    Role::Agent,
+    control(None),
+    company(true),
+    Expect::Unchanged(NoChange::AlreadyRecording)
+)]
+#[case::s6_2_pause_when_never_recorded(
+    live(Off, DecidedBy::Company),
+    Pause,
+    Role::Agent,
+    control(None),
+    company(true),
+    Expect::Unchanged(NoChange::NotRecording)
+)]
 // D4: refused without recording_control, however the recording was decided.
-#[case::d4_refused_company_off_user_unset(live(Recording, DecidedBy::Company), Pause, Role::Agent, control(None), company(false), Expect::Refused(CodeRefusal::NoRecordingControl))]
-#[case::d4_refused_own_off_company_on(live(Recording, DecidedBy::Company), Pause, Role::Agent, control(Some(false)), company(true), Expect::Refused(CodeRefusal::NoRecordingControl))]
-#[case::d4_refused_start_without_right(live(Off, DecidedBy::Company), Resume, Role::Agent, control(None), company(false), Expect::Refused(CodeRefusal::NoRecordingControl))]
-#[case::d4_refused_before_flow_check(live(Recording, DecidedBy::CallFlow), Pause, Role::Agent, control(None), company(false), Expect::Refused(CodeRefusal::NoRecordingControl))]
+#[case::d4_refused_company_off_user_unset(
+    live(Recording, DecidedBy::Company),
+    Pause,
+    Role::Agent,
+    control(None),
+    company(false),
+    Expect::Refused(CodeRefusal::NoRecordingControl)
+)]
+#[case::d4_refused_own_off_company_on(
+    live(Recording, DecidedBy::Company),
+    Pause,
+    Role::Agent,
+    control(Some(false)),
+    company(true),
+    Expect::Refused(CodeRefusal::NoRecordingControl)
+)]
+#[case::d4_refused_start_without_right(
+    live(Off, DecidedBy::Company),
+    Resume,
+    Role::Agent,
+    control(None),
+    company(false),
+    Expect::Refused(CodeRefusal::NoRecordingControl)
+)]
+#[case::d4_refused_before_flow_check(
+    live(Recording, DecidedBy::CallFlow),
+    Pause,
+    Role::Agent,
+    control(None),
+    company(false),
+    Expect::Refused(CodeRefusal::NoRecordingControl)
+)]
 // D4: the own value overrides the company value, for every role.
 #[case::d4_allowed_own_on_company_off(live(Recording, DecidedBy::Company), Pause, Role::Agent, control(Some(true)), company(false), Expect::Changed(Paused, DecidedBy::Company, TraceEvent::Paused { by: ME }))]
 #[case::d4_supervisor_company_on(live(Recording, DecidedBy::Company), Pause, Role::Supervisor, control(None), company(true), Expect::Changed(Paused, DecidedBy::Company, TraceEvent::Paused { by: ME }))]
-#[case::d4_supervisor_own_off(live(Recording, DecidedBy::Company), Pause, Role::Supervisor, control(Some(false)), company(true), Expect::Refused(CodeRefusal::NoRecordingControl))]
-#[case::d4_admin_company_off(live(Recording, DecidedBy::Company), Pause, Role::Admin, control(None), company(false), Expect::Refused(CodeRefusal::NoRecordingControl))]
+#[case::d4_supervisor_own_off(
+    live(Recording, DecidedBy::Company),
+    Pause,
+    Role::Supervisor,
+    control(Some(false)),
+    company(true),
+    Expect::Refused(CodeRefusal::NoRecordingControl)
+)]
+#[case::d4_admin_company_off(
+    live(Recording, DecidedBy::Company),
+    Pause,
+    Role::Admin,
+    control(None),
+    company(false),
+    Expect::Refused(CodeRefusal::NoRecordingControl)
+)]
 #[case::d4_admin_own_on(live(Paused, DecidedBy::Company), Resume, Role::Admin, control(Some(true)), company(false), Expect::Changed(Recording, DecidedBy::Company, TraceEvent::Resumed { by: ME }))]
 #[case::d4_analyst_own_on(live(Off, DecidedBy::Company), Resume, Role::Analyst, control(Some(true)), company(false), Expect::Changed(Recording, DecidedBy::User, TraceEvent::Started { by: ME }))]
 // D5: a call-flow record step is final, whichever way it went and whichever code.
-#[case::d5_flow_recording_pause_refused(live(Recording, DecidedBy::CallFlow), Pause, Role::Agent, control(Some(true)), company(true), Expect::Refused(CodeRefusal::DecidedByCallFlow))]
-#[case::d5_flow_off_start_refused(live(Off, DecidedBy::CallFlow), Resume, Role::Agent, control(Some(true)), company(true), Expect::Refused(CodeRefusal::DecidedByCallFlow))]
-#[case::d5_flow_admin_refused(live(Recording, DecidedBy::CallFlow), Pause, Role::Admin, control(Some(true)), company(true), Expect::Refused(CodeRefusal::DecidedByCallFlow))]
+#[case::d5_flow_recording_pause_refused(
+    live(Recording, DecidedBy::CallFlow),
+    Pause,
+    Role::Agent,
+    control(Some(true)),
+    company(true),
+    Expect::Refused(CodeRefusal::DecidedByCallFlow)
+)]
+#[case::d5_flow_off_start_refused(
+    live(Off, DecidedBy::CallFlow),
+    Resume,
+    Role::Agent,
+    control(Some(true)),
+    company(true),
+    Expect::Refused(CodeRefusal::DecidedByCallFlow)
+)]
+#[case::d5_flow_admin_refused(
+    live(Recording, DecidedBy::CallFlow),
+    Pause,
+    Role::Admin,
+    control(Some(true)),
+    company(true),
+    Expect::Refused(CodeRefusal::DecidedByCallFlow)
+)]
 fn s6_2_code_outcome(
     #[case] recording: LiveRecording,
     #[case] code: KeypadCode,
@@ -130,9 +212,15 @@ fn d4_internal_call_with_two_users() {
                     decider: Decider::Company { setting: RecordSetting::RecordInternal }
                 }
             ),
-            (1_000, TraceEvent::Refused { by: COLLEAGUE, code: Pause, reason: CodeRefusal::NoRecordingControl }),
+            (
+                1_000,
+                TraceEvent::Refused { by: COLLEAGUE, code: Pause, reason: CodeRefusal::NoRecordingControl }
+            ),
             (2_000, TraceEvent::Paused { by: ME }),
-            (3_000, TraceEvent::Refused { by: COLLEAGUE, code: Resume, reason: CodeRefusal::NoRecordingControl }),
+            (
+                3_000,
+                TraceEvent::Refused { by: COLLEAGUE, code: Resume, reason: CodeRefusal::NoRecordingControl }
+            ),
             (4_000, TraceEvent::Resumed { by: ME }),
         ]
     );
@@ -142,7 +230,11 @@ fn d4_internal_call_with_two_users() {
 /// paused, paused again (no line), resumed.
 #[test]
 fn s6_trace_of_a_call() {
-    let company = CompanySettings { record_outbound: false, agent_recording_control: true, ..CompanySettings::default() };
+    let company = CompanySettings {
+        record_outbound: false,
+        agent_recording_control: true,
+        ..CompanySettings::default()
+    };
     let agent = me(Role::Agent, UserSettings::default());
     let mut recording =
         LiveRecording::start(decide_recording(CallStart::Outbound, &company, Timestamp(0)).unwrap());
@@ -177,7 +269,8 @@ fn d5_flow_decision_is_final_for_the_call() {
     let path = FlowPath { choices: vec![], steps_taken: 2 };
     let company = CompanySettings { agent_recording_control: true, ..CompanySettings::default() };
     let mut recording = LiveRecording::start(
-        decide_recording(CallStart::Inbound { number: &number, path: &path }, &company, Timestamp(0)).unwrap(),
+        decide_recording(CallStart::Inbound { number: &number, path: &path }, &company, Timestamp(0))
+            .unwrap(),
     );
     for role in Role::ALL {
         for code in KeypadCode::ALL {

@@ -82,7 +82,10 @@ pub fn number(id: NumberId, steps: Vec<Step>) -> Number {
 /// `GROUP_NUMBER` to `MY_GROUP` in a timeout branch, `OTHER_NUMBER` elsewhere.
 pub fn numbers() -> Vec<Number> {
     vec![
-        number(MY_NUMBER, vec![announce("Welcome"), menu(vec![('1', vec![ring_user(ME)])], vec![voicemail()])]),
+        number(
+            MY_NUMBER,
+            vec![announce("Welcome"), menu(vec![('1', vec![ring_user(ME)])], vec![voicemail()])],
+        ),
         number(
             GROUP_NUMBER,
             vec![menu(vec![('1', vec![announce("Sales")])], vec![ring_group(MY_GROUP), voicemail()])],
@@ -146,12 +149,16 @@ pub fn related_call(relation: Relation, status: CallStatus) -> Call {
     let answered = status == CallStatus::Answered || status == CallStatus::Unanswered;
     let (number, parties, rang) = match relation {
         Relation::Own => (OTHER_NUMBER, vec![ME], vec![ME]),
-        Relation::Rang => (OTHER_NUMBER, if answered { vec![COLLEAGUE] } else { vec![] }, vec![ME, COLLEAGUE]),
+        Relation::Rang => {
+            (OTHER_NUMBER, if answered { vec![COLLEAGUE] } else { vec![] }, vec![ME, COLLEAGUE])
+        }
         Relation::MyNumber => (MY_NUMBER, if answered { vec![COLLEAGUE] } else { vec![] }, vec![COLLEAGUE]),
         Relation::GroupNumber => {
             (GROUP_NUMBER, if answered { vec![COLLEAGUE] } else { vec![] }, vec![COLLEAGUE])
         }
-        Relation::Unrelated => (OTHER_NUMBER, if answered { vec![COLLEAGUE] } else { vec![] }, vec![COLLEAGUE]),
+        Relation::Unrelated => {
+            (OTHER_NUMBER, if answered { vec![COLLEAGUE] } else { vec![] }, vec![COLLEAGUE])
+        }
     };
     Call { parties, rang, ..call(direction, status, Some(number)) }
 }

@@ -38,22 +38,21 @@ fn s6_1_walk_through_a_flow() {
         voicemail(),
     ]);
     let mut walk = FlowWalk::new(&flow);
-    let mut next = || walk.next_step().map(|step| step.map(|(address, _)| address));
-    assert_eq!(next(), Ok(Some(StepAddress(vec![S(0)]))));
-    assert_eq!(next(), Ok(Some(StepAddress(vec![S(1)]))));
-    drop(next);
+    let next = |walk: &mut FlowWalk<'_>| walk.next_step().map(|step| step.map(|(address, _)| address));
+    assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(0)]))));
+    assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(1)]))));
     assert_eq!(walk.next_step().map(|_| ()), Err(WalkError::ChoiceNeeded(StepAddress(vec![S(1)]))));
     assert!(matches!(walk.choose(key('7')), Err(WalkError::NoSuchOption { .. })));
     walk.choose(key('1')).unwrap();
     assert_eq!(walk.choose(key('1')), Err(WalkError::NoMenu));
-    let mut next = || walk.next_step().map(|step| step.map(|(address, _)| address));
-    assert_eq!(next(), Ok(Some(StepAddress(vec![S(1), Branch(key('1')), S(0)]))));
-    assert_eq!(next(), Ok(Some(StepAddress(vec![S(2)]))));
-    assert_eq!(next(), Ok(Some(StepAddress(vec![S(3)]))));
-    assert_eq!(next(), Ok(None));
+    assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(1), Branch(key('1')), S(0)]))));
+    assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(2)]))));
+    assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(3)]))));
+    assert_eq!(next(&mut walk), Ok(None));
     assert_eq!(walk.path(), &FlowPath { choices: vec![key('1')], steps_taken: 5 });
     // The stored path replays the same steps.
-    let replayed: Vec<_> = walk.path().steps(&flow).unwrap().into_iter().map(|(address, _)| address).collect();
+    let replayed: Vec<_> =
+        walk.path().steps(&flow).unwrap().into_iter().map(|(address, _)| address).collect();
     assert_eq!(replayed.len(), 5);
     assert_eq!(replayed[2], StepAddress(vec![S(1), Branch(key('1')), S(0)]));
 }
@@ -103,7 +102,7 @@ fn s2_flow_wire_format() {
                      "2": [{"type": "ring_group", "group": 20, "strategy": "round_robin", "timeout_s": 30}]},
          "timeout": [{"type": "voicemail"}]}
     ]);
-    let flow: Flow = serde_json::from_value(json.clone()).unwrap();
+    let flow: Flow = serde_json::from_value(json).unwrap();
     assert_eq!(flow.steps.len(), 3);
     match &flow.steps[2] {
         Step::Menu { options, timeout, timeout_s, .. } => {

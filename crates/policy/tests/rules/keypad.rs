@@ -29,10 +29,10 @@ fn run(script: &str) -> String {
     for token in script.split_whitespace() {
         if let Some(at) = token.strip_prefix('~') {
             let now = millis(at);
-            if let Some(deadline) = detector.poll_timeout() {
-                if now >= deadline {
-                    detector.handle_timeout(now);
-                }
+            if let Some(deadline) = detector.poll_timeout()
+                && now >= deadline
+            {
+                detector.handle_timeout(now);
             }
         } else if let Some(rest) = token.strip_prefix('^') {
             let (k, at) = rest.split_once('@').unwrap();
@@ -70,31 +70,67 @@ fn run(script: &str) -> String {
 #[case::s6_2_pause_of_exactly_3s("#@0-100 1@3000-3100 1@6000-6100 #@9000-9100", "code #11#(0..9000)")]
 // §6.2 / D9: a pause over 3 s breaks the code; held keys are relayed in order, then the rest passes.
 #[case::s6_2_pause_over_3s_after_hash("#@0-100 1@3001-3101", "replay #(100), press 1, release 1")]
-#[case::s6_2_pause_over_3s_mid_code("#@0-100 1@400-500 1@4000-4100 #@4400-4500", "replay #(100), replay 1(100), press 1, release 1")]
-#[case::s6_2_pause_over_3s_then_timer("#@0-100 1@400-500 1@4000-4100 #@4400-4500 ~7401", "replay #(100), replay 1(100), press 1, release 1, replay #(100)")]
+#[case::s6_2_pause_over_3s_mid_code(
+    "#@0-100 1@400-500 1@4000-4100 #@4400-4500",
+    "replay #(100), replay 1(100), press 1, release 1"
+)]
+#[case::s6_2_pause_over_3s_then_timer(
+    "#@0-100 1@400-500 1@4000-4100 #@4400-4500 ~7401",
+    "replay #(100), replay 1(100), press 1, release 1, replay #(100)"
+)]
 // D9: the timer relays what can no longer be a code, at once, and not a moment early.
 #[case::d9_timer_before_window_ends("#@0-100 1@400-500 ~3400", "")]
 #[case::d9_timer_relays_held_keys("#@0-100 1@400-500 ~3401", "replay #(100), replay 1(100)")]
 #[case::d9_lone_hash_relayed_by_timer("#@0-80 ~3001", "replay #(80)")]
 // §6.2: codes inside longer digit strings.
-#[case::s6_2_code_after_digits("1@0-100 2@300-400 #@600-700 1@900-1000 1@1200-1300 #@1500-1600", "press 1, release 1, press 2, release 2, code #11#(600..1500)")]
-#[case::s6_2_code_before_digits("#@0-100 1@300-400 2@600-700 #@900-1000 5@1200-1300", "code #12#(0..900), press 5, release 5")]
-#[case::s6_2_two_codes_back_to_back("#@0-50 1@100-150 1@200-250 #@300-350 #@400-450 1@500-550 2@600-650 #@700-750", "code #11#(0..300), code #12#(400..700)")]
+#[case::s6_2_code_after_digits(
+    "1@0-100 2@300-400 #@600-700 1@900-1000 1@1200-1300 #@1500-1600",
+    "press 1, release 1, press 2, release 2, code #11#(600..1500)"
+)]
+#[case::s6_2_code_before_digits(
+    "#@0-100 1@300-400 2@600-700 #@900-1000 5@1200-1300",
+    "code #12#(0..900), press 5, release 5"
+)]
+#[case::s6_2_two_codes_back_to_back(
+    "#@0-50 1@100-150 1@200-250 #@300-350 #@400-450 1@500-550 2@600-650 #@700-750",
+    "code #11#(0..300), code #12#(400..700)"
+)]
 // D9: `#` sequences that turn out not to be codes are relayed in order, at once.
 #[case::d9_hash_then_digit("#@0-100 5@300-400", "replay #(100), press 5, release 5")]
 #[case::d9_hash_1_3("#@0-100 1@300-400 3@600-700", "replay #(100), replay 1(100), press 3, release 3")]
-#[case::d9_hash_1_1_1("#@0-100 1@300-400 1@600-700 1@900-1000", "replay #(100), replay 1(100), replay 1(100), press 1, release 1")]
-#[case::d9_hash_hash_then_code("#@0-100 #@300-400 1@600-700 1@900-1000 #@1200-1300", "replay #(100), code #11#(300..1200)")]
-#[case::d9_hash_1_hash_then_code("#@0-100 1@300-400 #@600-700 1@900-1000 2@1200-1300 #@1500-1600", "replay #(100), replay 1(100), code #12#(600..1500)")]
-#[case::d9_star_codes_are_not_codes("*@0-100 1@300-400 1@600-700 *@900-1000", "press *, release *, press 1, release 1, press 1, release 1, press *, release *")]
-#[case::d9_voicemail_pin_with_hash("1@0-100 2@200-300 3@400-500 4@600-700 #@800-900 ~3801", "press 1, release 1, press 2, release 2, press 3, release 3, press 4, release 4, replay #(100)")]
+#[case::d9_hash_1_1_1(
+    "#@0-100 1@300-400 1@600-700 1@900-1000",
+    "replay #(100), replay 1(100), replay 1(100), press 1, release 1"
+)]
+#[case::d9_hash_hash_then_code(
+    "#@0-100 #@300-400 1@600-700 1@900-1000 #@1200-1300",
+    "replay #(100), code #11#(300..1200)"
+)]
+#[case::d9_hash_1_hash_then_code(
+    "#@0-100 1@300-400 #@600-700 1@900-1000 2@1200-1300 #@1500-1600",
+    "replay #(100), replay 1(100), code #12#(600..1500)"
+)]
+#[case::d9_star_codes_are_not_codes(
+    "*@0-100 1@300-400 1@600-700 *@900-1000",
+    "press *, release *, press 1, release 1, press 1, release 1, press *, release *"
+)]
+#[case::d9_voicemail_pin_with_hash(
+    "1@0-100 2@200-300 3@400-500 4@600-700 #@800-900 ~3801",
+    "press 1, release 1, press 2, release 2, press 3, release 3, press 4, release 4, replay #(100)"
+)]
 // D9: other keys pass through without delay: the press is relayed before its end arrives.
 #[case::d9_digit_pressed_at_once("7@0", "press 7")]
 #[case::d9_digit_released_later("7@0 ^7@250", "press 7, release 7")]
 // RFC 4733 repeats a key's end: repeats are ignored, for relayed, held and consumed keys alike.
 #[case::s6_2_repeated_end_relayed_key("7@0-100 ^7@120 ^7@140", "press 7, release 7")]
-#[case::s6_2_repeated_end_held_key("#@0-100 ^#@120 ^#@140 1@300-400 ^1@420 1@600-700 #@900-1000 ^#@1020 ^#@1040", "code #11#(0..900)")]
-#[case::s6_2_repeated_end_after_replay("#@0-100 ^#@120 5@300-400 ^5@420 ^5@440", "replay #(100), press 5, release 5")]
+#[case::s6_2_repeated_end_held_key(
+    "#@0-100 ^#@120 ^#@140 1@300-400 ^1@420 1@600-700 #@900-1000 ^#@1020 ^#@1040",
+    "code #11#(0..900)"
+)]
+#[case::s6_2_repeated_end_after_replay(
+    "#@0-100 ^#@120 5@300-400 ^5@420 ^5@440",
+    "replay #(100), press 5, release 5"
+)]
 // A key whose end never came is taken as ended when the next key arrives.
 #[case::s6_2_lost_end_implicit("#@0 1@300 1@600 #@900", "code #11#(0..900)")]
 #[case::s6_2_lost_end_relayed_digit("5@0 6@300-400", "press 5, release 5, press 6, release 6")]

@@ -65,7 +65,11 @@ fn steps(user_count: usize) -> impl Strategy<Value = Vec<Step>> {
     let step = leaf.prop_recursive(3, 24, 4, |inner| {
         (vec(vec(inner.clone(), 0..3), 1..3), vec(inner, 0..2)).prop_map(|(branches, timeout)| Step::Menu {
             prompt: Prompt::Text("Choose".into()),
-            options: branches.into_iter().enumerate().map(|(i, steps)| (Key::digit(i as u8 + 1), steps)).collect(),
+            options: branches
+                .into_iter()
+                .enumerate()
+                .map(|(i, steps)| (Key::digit(i as u8 + 1), steps))
+                .collect(),
             timeout,
             timeout_s: 5,
         })
@@ -105,23 +109,25 @@ fn call(user_count: usize, number_count: usize) -> impl Strategy<Value = Call> {
         prop::bool::weighted(0.1),
         1..1_000_000i64,
     )
-        .prop_map(|((direction, status, number, parties, rang), recording, voicemail, foreign, id)| Call {
-            id: CallId(id),
-            company: if foreign { OTHER_COMPANY } else { COMPANY },
-            direction,
-            status,
-            started_at: Timestamp(0),
-            answered_at: None,
-            ended_at: None,
-            number: number.map(NumberId),
-            external_number: None,
-            contact: None,
-            parties,
-            rang,
-            recording,
-            voicemail,
-            decided_by: None,
-            recording_trace: vec![],
+        .prop_map(|((direction, status, number, parties, rang), recording, voicemail, foreign, id)| {
+            Call {
+                id: CallId(id),
+                company: if foreign { OTHER_COMPANY } else { COMPANY },
+                direction,
+                status,
+                started_at: Timestamp(0),
+                answered_at: None,
+                ended_at: None,
+                number: number.map(NumberId),
+                external_number: None,
+                contact: None,
+                parties,
+                rang,
+                recording,
+                voicemail,
+                decided_by: None,
+                recording_trace: vec![],
+            }
         })
 }
 
@@ -150,8 +156,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     settings,
                 })
                 .collect();
-            let groups =
-                GROUPS.iter().map(|id| Group { id: *id, company: COMPANY, name: format!("Group {id}") }).collect();
+            let groups = GROUPS
+                .iter()
+                .map(|id| Group { id: *id, company: COMPANY, name: format!("Group {id}") })
+                .collect();
             let numbers = flows
                 .into_iter()
                 .enumerate()
@@ -168,10 +176,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
 }
 
 fn viewers(company: &Company) -> impl Iterator<Item = Viewer> + '_ {
-    company
-        .users
-        .iter()
-        .flat_map(move |user| AppContext::ALL.map(|app| Viewer::new(user, &company.settings, company.routing(), app)))
+    company.users.iter().flat_map(move |user| {
+        AppContext::ALL.map(|app| Viewer::new(user, &company.settings, company.routing(), app))
+    })
 }
 
 const KINDS: [RecordingKind; 2] = [RecordingKind::Call, RecordingKind::Voicemail];
@@ -432,6 +439,6 @@ proptest! {
             prop_assert_eq!(&serde_json::from_str::<Call>(&serde_json::to_string(call).unwrap()).unwrap(), call);
         }
         let settings = serde_json::to_string(&s.company.settings).unwrap();
-        prop_assert_eq!(serde_json::from_str::<CompanySettings>(&settings).unwrap(), s.company.settings.clone());
+        prop_assert_eq!(serde_json::from_str::<CompanySettings>(&settings).unwrap(), s.company.settings);
     }
 }

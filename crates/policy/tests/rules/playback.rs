@@ -125,7 +125,8 @@ fn s5_nothing_to_play(#[case] role: Role) {
 /// voicemail of a call routed to their group that did not ring them is not theirs.
 #[test]
 fn d3_voicemail_of_a_call_that_rang_me() {
-    let v = viewer(&me(Role::Agent, UserSettings::default()), &CompanySettings::default(), AppContext::Calling);
+    let v =
+        viewer(&me(Role::Agent, UserSettings::default()), &CompanySettings::default(), AppContext::Calling);
     let rang_me = Call { rang: vec![ME], ..call_with(GroupNumber, VoicemailRecording) };
     let rang_others = call_with(GroupNumber, VoicemailRecording);
     assert!(v.can_see(&rang_me) && v.can_see(&rang_others));
@@ -135,10 +136,20 @@ fn d3_voicemail_of_a_call_that_rang_me() {
 
 #[rstest]
 // D2: in analytics the company's playback value governs supervisors and analysts.
-#[case::d2_supervisor_analytics_company_all_available(Role::Supervisor, AppContext::Analytics, AllAvailable, true)]
+#[case::d2_supervisor_analytics_company_all_available(
+    Role::Supervisor,
+    AppContext::Analytics,
+    AllAvailable,
+    true
+)]
 #[case::d2_supervisor_analytics_company_none(Role::Supervisor, AppContext::Analytics, NoPlayback, false)]
 #[case::d2_analyst_analytics_company_all_available(Role::Analyst, AppContext::Analytics, AllAvailable, true)]
-#[case::d1_supervisor_dashboard_company_all_available(Role::Supervisor, AppContext::Dashboard, AllAvailable, false)]
+#[case::d1_supervisor_dashboard_company_all_available(
+    Role::Supervisor,
+    AppContext::Dashboard,
+    AllAvailable,
+    false
+)]
 #[case::d1_analyst_calling_company_all_available(Role::Analyst, AppContext::Calling, AllAvailable, false)]
 // §4.3: agents with their own `none` keep it in analytics.
 #[case::s4_3_agent_own_none_analytics(Role::Agent, AppContext::Analytics, AllAvailable, false)]

@@ -97,7 +97,12 @@ fn s6_1_inbound_decision(
 #[rstest]
 #[case::s6_1_outbound_on(CallStart::Outbound, CompanySettings { record_outbound: true, ..CompanySettings::default() }, true, RecordSetting::RecordOutbound)]
 #[case::s6_1_outbound_off(CallStart::Outbound, CompanySettings { record_outbound: false, ..CompanySettings::default() }, false, RecordSetting::RecordOutbound)]
-#[case::s6_1_internal_default_off(CallStart::Internal, CompanySettings::default(), false, RecordSetting::RecordInternal)]
+#[case::s6_1_internal_default_off(
+    CallStart::Internal,
+    CompanySettings::default(),
+    false,
+    RecordSetting::RecordInternal
+)]
 #[case::s6_1_internal_on(CallStart::Internal, CompanySettings { record_internal: true, ..CompanySettings::default() }, true, RecordSetting::RecordInternal)]
 // §6.1: inbound_record does not affect outbound or internal calls.
 #[case::s6_1_outbound_ignores_record_inbound(CallStart::Outbound, CompanySettings { record_inbound: false, record_outbound: true, ..CompanySettings::default() }, true, RecordSetting::RecordOutbound)]
@@ -113,7 +118,10 @@ fn s6_1_outbound_and_internal(
     assert_eq!(decision.decided_by, DecidedBy::Company);
     assert_eq!(
         decision.entry,
-        TraceEntry { at: AT, event: TraceEvent::Decided { recording, decider: Decider::Company { setting } } }
+        TraceEntry {
+            at: AT,
+            event: TraceEvent::Decided { recording, decider: Decider::Company { setting } }
+        }
     );
 }
 
@@ -133,10 +141,8 @@ fn s6_1_path_that_does_not_fit_is_an_error() {
 /// §6: the trace names which call-flow step decided, in words a user reads.
 #[test]
 fn s6_trace_names_the_deciding_step() {
-    let decider = Decider::CallFlow {
-        number: MY_NUMBER,
-        step: StepAddress(vec![S(1), Branch(key('2')), S(0)]),
-    };
+    let decider =
+        Decider::CallFlow { number: MY_NUMBER, step: StepAddress(vec![S(1), Branch(key('2')), S(0)]) };
     assert_eq!(decider.to_string(), "call-flow record step (step 2 › key 2 › step 1) of number 30");
     let company = Decider::Company { setting: RecordSetting::RecordInbound };
     assert_eq!(company.to_string(), "company setting record_inbound");

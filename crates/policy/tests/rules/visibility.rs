@@ -13,12 +13,12 @@ use Relation::{GroupNumber, MyNumber, Own, Rang, Unrelated};
 fn lowest_level_that_shows(relation: Relation, status: CallStatus) -> CallVisibility {
     let missed = matches!(status, Missed | Voicemail);
     match relation {
-        Own => OwnAndMissed,                        // rule 1
-        MyNumber if missed => OwnAndMissed,         // rule 2
-        GroupNumber if missed => OwnAndMissed,      // rule 2
-        GroupNumber => ViaGroups,                   // rule 3
-        MyNumber => GroupsAndNumbers,               // rule 4
-        Rang | Unrelated => All,                    // rule 5: being rung is no reason to see a call
+        Own => OwnAndMissed,                   // rule 1
+        MyNumber if missed => OwnAndMissed,    // rule 2
+        GroupNumber if missed => OwnAndMissed, // rule 2
+        GroupNumber => ViaGroups,              // rule 3
+        MyNumber => GroupsAndNumbers,          // rule 4
+        Rang | Unrelated => All,               // rule 5: being rung is no reason to see a call
     }
 }
 
@@ -73,19 +73,37 @@ fn s4_2_admin_sees_every_company_call(
 #[case::d8_agent_own_other_company(Role::Agent, OwnAndMissed, Own)]
 #[case::d8_supervisor_all_other_company(Role::Supervisor, All, GroupNumber)]
 #[case::d8_analyst_all_other_company(Role::Analyst, All, MyNumber)]
-fn d8_other_company_is_invisible(#[case] role: Role, #[case] level: CallVisibility, #[case] relation: Relation) {
+fn d8_other_company_is_invisible(
+    #[case] role: Role,
+    #[case] level: CallVisibility,
+    #[case] relation: Relation,
+) {
     let user = me(role, visibility(level));
     let foreign = Call { company: OTHER_COMPANY, ..related_call(relation, Answered) };
     for app in AppContext::ALL {
         assert!(!sees(&user, &CompanySettings::default(), app, &foreign));
     }
-    assert!(!viewer(&user, &CompanySettings::default(), AppContext::Dashboard).visibility_filter().matches(&foreign));
+    assert!(
+        !viewer(&user, &CompanySettings::default(), AppContext::Dashboard)
+            .visibility_filter()
+            .matches(&foreign)
+    );
 }
 
 #[rstest]
 // §4.3 / D1: an unset supervisor sees only own and missed in calling and dashboard, whatever the company says.
-#[case::d1_supervisor_unset_dashboard_ignores_company_all(Role::Supervisor, AppContext::Dashboard, Unrelated, false)]
-#[case::d1_supervisor_unset_calling_ignores_company_all(Role::Supervisor, AppContext::Calling, GroupNumber, false)]
+#[case::d1_supervisor_unset_dashboard_ignores_company_all(
+    Role::Supervisor,
+    AppContext::Dashboard,
+    Unrelated,
+    false
+)]
+#[case::d1_supervisor_unset_calling_ignores_company_all(
+    Role::Supervisor,
+    AppContext::Calling,
+    GroupNumber,
+    false
+)]
 #[case::d1_analyst_unset_dashboard_ignores_company_all(Role::Analyst, AppContext::Dashboard, MyNumber, false)]
 #[case::d1_supervisor_unset_dashboard_own(Role::Supervisor, AppContext::Dashboard, Own, true)]
 // D2: in analytics the company's `all` governs them.
@@ -113,7 +131,11 @@ fn s4_3_app_contexts_with_company_all(
 #[case::d2_analyst_own_all_calling_unrestricted(Role::Analyst, AppContext::Calling, true)]
 // §4.3: an agent's own `all` holds in analytics too.
 #[case::s4_3_agent_own_all_analytics(Role::Agent, AppContext::Analytics, true)]
-fn d2_own_all_against_restrictive_company(#[case] role: Role, #[case] app: AppContext, #[case] expected: bool) {
+fn d2_own_all_against_restrictive_company(
+    #[case] role: Role,
+    #[case] app: AppContext,
+    #[case] expected: bool,
+) {
     let user = me(role, visibility(All));
     let call = related_call(Unrelated, Answered);
     assert_eq!(sees(&user, &CompanySettings::default(), app, &call), expected);
@@ -141,7 +163,8 @@ fn d7_routing_change_applies_to_history_at_once() {
     let old_call = Call { rang: vec![ME], ..related_call(MyNumber, Missed) };
     assert!(Viewer::new(&user, &company, &routing(), AppContext::Calling).can_see(&old_call));
 
-    let rerouted = vec![number(MY_NUMBER, vec![ring_user(COLLEAGUE)]), number(OTHER_NUMBER, vec![ring_user(ME)])];
+    let rerouted =
+        vec![number(MY_NUMBER, vec![ring_user(COLLEAGUE)]), number(OTHER_NUMBER, vec![ring_user(ME)])];
     let now = Viewer::new(&user, &company, &Routing::from_numbers(&rerouted), AppContext::Calling);
     assert!(!now.can_see(&old_call), "rang alone does not make a call visible (§4.2)");
     assert!(now.can_see(&related_call(Unrelated, Missed)), "OTHER_NUMBER is now routed to ME");

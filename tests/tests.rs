@@ -1,0 +1,3 @@
+//! Earshot's cross-crate tests: one binary, a module per topic.
+
+mod wire_format;
