@@ -87,7 +87,7 @@ fn company() -> Company {
             ]),
         })
         .collect();
-    Company::new(id, settings, users, groups, numbers)
+    Company::new(id, settings, users, groups, numbers).expect("every record belongs to the company")
 }
 
 fn calls(company: CompanyId) -> Vec<Call> {
@@ -105,6 +105,7 @@ fn calls(company: CompanyId) -> Vec<Call> {
             let answered = status == CallStatus::Answered;
             let recording = (answered && dice.below(3) != 0).then(|| Recording {
                 id: RecordingId(n),
+                call: CallId(n),
                 kind: RecordingKind::Call,
                 duration_ms: 60_000,
                 size_bytes: 1_920_044,
@@ -112,6 +113,7 @@ fn calls(company: CompanyId) -> Vec<Call> {
             });
             let voicemail = (status == CallStatus::Voicemail).then(|| Recording {
                 id: RecordingId(n),
+                call: CallId(n),
                 kind: RecordingKind::Voicemail,
                 duration_ms: 20_000,
                 size_bytes: 320_044,
@@ -142,7 +144,7 @@ fn calls(company: CompanyId) -> Vec<Call> {
 
 fn decisions(c: &mut Criterion) {
     let company = company();
-    let calls = calls(company.id);
+    let calls = calls(company.id());
     let mut group = c.benchmark_group("visibility+play+download");
     group.throughput(Throughput::Elements(CALLS as u64));
     group.sample_size(10);

@@ -66,39 +66,91 @@ impl Routing {
 
 /// A company as the rules see it: settings, users, groups, numbers, and the
 /// routing read from the numbers. What the service holds and the app syncs.
+///
+/// Built only through [`Company::new`], which refuses records of another
+/// company (D8), and changed only through methods that keep the routing in
+/// step with the flows (D7).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Company {
-    /// The company's id.
-    pub id: CompanyId,
-    /// Its settings.
-    pub settings: CompanySettings,
-    /// Its users.
-    pub users: Vec<User>,
-    /// Its groups.
-    pub groups: Vec<Group>,
-    /// Its numbers, with their flows.
-    pub numbers: Vec<Number>,
+    id: CompanyId,
+    settings: CompanySettings,
+    users: Vec<User>,
+    groups: Vec<Group>,
+    numbers: Vec<Number>,
     routing: Routing,
 }
 
+/// A record handed to [`Company::new`] belongs to another company (D8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{record} belongs to company {belongs_to}, not to company {company}")]
+pub struct ForeignRecord {
+    /// The company being built.
+    pub company: CompanyId,
+    /// The company the record belongs to.
+    pub belongs_to: CompanyId,
+    /// Which record, e.g. "user 7".
+    pub record: &'static str,
+}
+
 impl Company {
-    /// A company of these parts; routing is read from `numbers`.
-    #[must_use]
+    /// A company of these parts; routing is read from `numbers`. Fails when
+    /// any user, group or number belongs to another company.
     pub fn new(
         id: CompanyId,
         settings: CompanySettings,
         users: Vec<User>,
         groups: Vec<Group>,
         numbers: Vec<Number>,
-    ) -> Self {
+    ) -> Result<Self, ForeignRecord> {
+        let foreign = |belongs_to: CompanyId, record| {
+            if belongs_to == id { Ok(()) } else { Err(ForeignRecord { company: id, belongs_to, record }) }
+        };
+        users.iter().try_for_each(|user| foreign(user.company, "a user"))?;
+        groups.iter().try_for_each(|group| foreign(group.company, "a group"))?;
+        numbers.iter().try_for_each(|number| foreign(number.company, "a number"))?;
         let routing = Routing::from_numbers(&numbers);
-        Self { id, settings, users, groups, numbers, routing }
+        Ok(Self { id, settings, users, groups, numbers, routing })
+    }
+
+    /// The company's id.
+    #[must_use]
+    pub const fn id(&self) -> CompanyId {
+        self.id
+    }
+
+    /// Its settings.
+    #[must_use]
+    pub const fn settings(&self) -> &CompanySettings {
+        &self.settings
+    }
+
+    /// Its users.
+    #[must_use]
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Its groups.
+    #[must_use]
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Its numbers, with their flows.
+    #[must_use]
+    pub fn numbers(&self) -> &[Number] {
+        &self.numbers
     }
 
     /// The routing read from the numbers' flows.
     #[must_use]
     pub const fn routing(&self) -> &Routing {
         &self.routing
+    }
+
+    /// Replaces the company's settings.
+    pub fn set_settings(&mut self, settings: CompanySettings) {
+        self.settings = settings;
     }
 
     /// The user with `id`, if the company has one.
@@ -135,26 +187,21 @@ pub struct CallAccess {
 }
 
 /// One user in one app context, ready to decide calls.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Viewer {
-    /// The user's company: calls of any other company are never visible (D8).
-    pub company: CompanyId,
-    /// The user.
-    pub user: UserId,
-    /// The user's role.
-    pub role: Role,
-    /// The app context.
-    pub app: AppContext,
-    /// The user's effective settings in that context.
-    pub settings: EffectiveSettings,
-    /// Numbers routed to the user, sorted.
-    pub my_numbers: Vec<NumberId>,
-    /// Numbers routed to the user's groups, sorted.
-    pub group_numbers: Vec<NumberId>,
+    company: CompanyId,
+    user: UserId,
+    role: Role,
+    app: AppContext,
+    settings: EffectiveSettings,
+    /// Sorted: `can_see` searches it.
+    my_numbers: Vec<NumberId>,
+    /// Sorted: `can_see` searches it.
+    group_numbers: Vec<NumberId>,
 }
 
 impl Viewer {
-    /// `user` as a viewer in `app`, with the company's settings and routing.
+    /// `user` as a viewer in `app`, with their company's settings and routing.
     #[must_use]
     pub fn new(user: &User, company: &CompanySettings, routing: &Routing, app: AppContext) -> Self {
         Self {
@@ -166,6 +213,48 @@ impl Viewer {
             my_numbers: routing.numbers_of_user(user.id).to_vec(),
             group_numbers: routing.numbers_of_groups(&user.groups),
         }
+    }
+
+    /// The user's company: calls of any other company are never visible (D8).
+    #[must_use]
+    pub const fn company(&self) -> CompanyId {
+        self.company
+    }
+
+    /// The user.
+    #[must_use]
+    pub const fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The user's role.
+    #[must_use]
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The app context.
+    #[must_use]
+    pub const fn app(&self) -> AppContext {
+        self.app
+    }
+
+    /// The user's effective settings in this app context.
+    #[must_use]
+    pub const fn settings(&self) -> &EffectiveSettings {
+        &self.settings
+    }
+
+    /// Numbers routed to the user (*my numbers*), sorted.
+    #[must_use]
+    pub fn my_numbers(&self) -> &[NumberId] {
+        &self.my_numbers
+    }
+
+    /// Numbers routed to the user's groups (*group numbers*), sorted.
+    #[must_use]
+    pub fn group_numbers(&self) -> &[NumberId] {
+        &self.group_numbers
     }
 
     /// The user is one of the call's parties (*own*, §4.1).

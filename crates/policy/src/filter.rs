@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// AND ( :scope = 'everything'
 ///       OR :party IN (SELECT user_id FROM call_parties WHERE call_id = call.id)
 ///       OR call.number_id IN (:numbers_any_status)
-///       OR (call.status IN ('missed', 'voicemail')
+///       OR (call.status IN ('missed', 'voicemail')   -- CallStatus::MISSED_OR_VOICEMAIL
 ///           AND call.number_id IN (:numbers_missed_or_voicemail)) )
 /// ```
 ///
@@ -57,11 +57,13 @@ impl VisibilityFilter {
         match &self.scope {
             VisibilityScope::Everything => true,
             VisibilityScope::Restricted { party, numbers_any_status, numbers_missed_or_voicemail } => {
+                // `contains`, not a binary search: a filter may come from anywhere (it is
+                // Deserialize), and this is the reference meaning, not a hot path.
                 call.parties.contains(party)
                     || call.number.is_some_and(|number| {
-                        numbers_any_status.binary_search(&number).is_ok()
+                        numbers_any_status.contains(&number)
                             || (call.status.is_missed_or_voicemail()
-                                && numbers_missed_or_voicemail.binary_search(&number).is_ok())
+                                && numbers_missed_or_voicemail.contains(&number))
                     })
             }
         }

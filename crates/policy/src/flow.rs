@@ -163,6 +163,32 @@ impl Flow {
         Self { steps }
     }
 
+    /// The step at `address`, if there is one.
+    #[must_use]
+    pub fn step_at(&self, address: &StepAddress) -> Option<&Step> {
+        let (last, list) = address.0.split_last()?;
+        let AddressPart::Step(index) = last else { return None };
+        self.list_at(&StepAddress(list.to_vec()))?.get(*index)
+    }
+
+    /// The list of steps at `address`: the top level for the empty address,
+    /// else a menu's branch (`… › step N › key K`).
+    #[must_use]
+    pub fn list_at(&self, address: &StepAddress) -> Option<&[Step]> {
+        let mut steps: &[Step] = &self.steps;
+        let mut parts = address.0.iter();
+        while let Some(part) = parts.next() {
+            let AddressPart::Step(index) = part else { return None };
+            let Some(Step::Menu { options, timeout, .. }) = steps.get(*index) else { return None };
+            steps = match parts.next()? {
+                AddressPart::Branch(MenuChoice::Key(key)) => options.get(key)?,
+                AddressPart::Branch(MenuChoice::Timeout) => timeout,
+                AddressPart::Step(_) => return None,
+            };
+        }
+        Some(steps)
+    }
+
     /// Calls `visit` for every step of the tree, every branch included, parents before children.
     pub fn visit<'f>(&'f self, mut visit: impl FnMut(&StepAddress, &'f Step)) {
         fn walk<'f>(steps: &'f [Step], prefix: &StepAddress, visit: &mut impl FnMut(&StepAddress, &'f Step)) {
@@ -364,68 +390,62 @@ pub enum WalkError {
 /// Sans-IO: the caller plays prompts, rings phones and waits; the walk only
 /// says which step comes next and keeps the [`FlowPath`]. After a menu's
 /// branch runs out, the walk goes on with the steps after the menu.
-#[derive(Clone, Debug)]
-pub struct FlowWalk<'f> {
-    frames: Vec<Frame<'f>>,
-    waiting_menu: Option<(StepAddress, &'f Step)>,
+///
+/// The walk owns no part of the flow: each call passes the flow in, so a
+/// call's state machine can keep the walk next to its own copy of the flow.
+/// Pass the same flow every time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowWalk {
+    /// For each list being walked: where the list is, and the index of its next step.
+    frames: Vec<(StepAddress, usize)>,
+    /// The menu waiting for a choice.
+    waiting_menu: Option<StepAddress>,
     path: FlowPath,
 }
 
-#[derive(Clone, Debug)]
-struct Frame<'f> {
-    steps: &'f [Step],
-    next: usize,
-    prefix: StepAddress,
-}
-
-impl<'f> FlowWalk<'f> {
-    /// A walk from the first step of `flow`.
+impl FlowWalk {
+    /// A walk from the first step of a flow.
     #[must_use]
-    pub fn new(flow: &'f Flow) -> Self {
-        Self {
-            frames: vec![Frame { steps: &flow.steps, next: 0, prefix: StepAddress::default() }],
-            waiting_menu: None,
-            path: FlowPath::default(),
-        }
+    pub fn new() -> Self {
+        Self { frames: vec![(StepAddress::default(), 0)], waiting_menu: None, path: FlowPath::default() }
     }
 
-    /// The next step to run, or `None` when the flow has run out.
-    pub fn next_step(&mut self) -> Result<Option<(StepAddress, &'f Step)>, WalkError> {
-        if let Some((address, _)) = &self.waiting_menu {
+    /// The next step of `flow` to run, or `None` when the flow has run out.
+    pub fn next_step<'f>(&mut self, flow: &'f Flow) -> Result<Option<(StepAddress, &'f Step)>, WalkError> {
+        if let Some(address) = &self.waiting_menu {
             return Err(WalkError::ChoiceNeeded(address.clone()));
         }
-        while let Some(frame) = self.frames.last_mut() {
-            let Some(step) = frame.steps.get(frame.next) else {
+        while let Some((list, next)) = self.frames.last_mut() {
+            let steps = flow.list_at(list).ok_or(WalkError::PathDoesNotFit)?;
+            let Some(step) = steps.get(*next) else {
                 self.frames.pop();
                 continue;
             };
-            let address = frame.prefix.child(AddressPart::Step(frame.next));
-            frame.next += 1;
+            let address = list.child(AddressPart::Step(*next));
+            *next += 1;
             self.path.steps_taken += 1;
             if matches!(step, Step::Menu { .. }) {
-                self.waiting_menu = Some((address.clone(), step));
+                self.waiting_menu = Some(address.clone());
             }
             return Ok(Some((address, step)));
         }
         Ok(None)
     }
 
-    /// Takes the branch of the menu just returned by [`Self::next_step`] for `choice`.
-    pub fn choose(&mut self, choice: MenuChoice) -> Result<(), WalkError> {
-        let Some((address, Step::Menu { options, timeout, .. })) = &self.waiting_menu else {
+    /// Takes the branch for `choice` of the menu just returned by [`Self::next_step`].
+    pub fn choose(&mut self, flow: &Flow, choice: MenuChoice) -> Result<(), WalkError> {
+        let Some(address) = &self.waiting_menu else {
             return Err(WalkError::NoMenu);
         };
-        let branch = match choice {
-            MenuChoice::Key(key) => {
-                options.get(&key).ok_or_else(|| WalkError::NoSuchOption { at: address.clone(), key })?
-            }
-            MenuChoice::Timeout => timeout,
+        let Some(Step::Menu { options, .. }) = flow.step_at(address) else {
+            return Err(WalkError::PathDoesNotFit);
         };
-        self.frames.push(Frame {
-            steps: branch,
-            next: 0,
-            prefix: address.child(AddressPart::Branch(choice)),
-        });
+        if let MenuChoice::Key(key) = choice
+            && !options.contains_key(&key)
+        {
+            return Err(WalkError::NoSuchOption { at: address.clone(), key });
+        }
+        self.frames.push((address.child(AddressPart::Branch(choice)), 0));
         self.path.choices.push(choice);
         self.waiting_menu = None;
         Ok(())
@@ -441,16 +461,16 @@ impl<'f> FlowWalk<'f> {
 impl FlowPath {
     /// The steps this path ran through `flow`, in order.
     pub fn steps<'f>(&self, flow: &'f Flow) -> Result<Vec<(StepAddress, &'f Step)>, WalkError> {
-        let mut walk = FlowWalk::new(flow);
+        let mut walk = FlowWalk::new();
         let mut choices = self.choices.iter();
         let mut steps = Vec::with_capacity(self.steps_taken);
         while steps.len() < self.steps_taken {
-            match walk.next_step() {
+            match walk.next_step(flow) {
                 Ok(Some(step)) => steps.push(step),
                 Ok(None) => return Err(WalkError::PathDoesNotFit),
                 Err(WalkError::ChoiceNeeded(_)) => {
                     let choice = choices.next().ok_or(WalkError::PathDoesNotFit)?;
-                    walk.choose(*choice).map_err(|_| WalkError::PathDoesNotFit)?;
+                    walk.choose(flow, *choice).map_err(|_| WalkError::PathDoesNotFit)?;
                 }
                 Err(other) => return Err(other),
             }

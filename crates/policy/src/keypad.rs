@@ -12,8 +12,19 @@
 //!   delay (D9).
 //! - A code counts when its four keys arrive in order with at most 3 s
 //!   between one key's arrival and the next (§6.2).
-//! - Key ends may arrive more than once (RFC 4733 sends the end packet three
-//!   times): a release of a key that is not down is ignored.
+//! - The 3 s window runs from one key's arrival to the next key's arrival
+//!   (§6.2: keys "arrive"), so a `#` held down for over 3 s before the next
+//!   key breaks the code; the held `#` is then pressed at the far end.
+//!
+//! The RFC 4733 layer below (`earshot-telephony`) turns packets into key
+//! presses: one [`KeypadCodeDetector::handle_key_down`] per event (start
+//! packets repeat, so it de-duplicates them by the event's RTP timestamp), one
+//! [`KeypadCodeDetector::handle_key_up`] when the event ends, and a down then
+//! an up for an event whose start packets were all lost. It also bounds how
+//! long a relayed key may stay down at the far end. The detector still
+//! tolerates what slips through: a release of a key that is not down (a
+//! repeated end) is ignored, and a key still down when the next one arrives is
+//! taken as released then.
 
 use crate::ids::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

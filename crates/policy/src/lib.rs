@@ -64,6 +64,43 @@
 //! assert!(!viewer.can_see(&Call { status: CallStatus::Answered, ..missed }));
 //! ```
 
+/// Gives a fieldless enum `as_str` and `FromStr` with the same names serde uses,
+/// for storing it in a database column or a query string.
+macro_rules! wire_names {
+    ($type:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $type {
+            /// The value's name, as serde writes it.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $type {
+            type Err = crate::UnknownName;
+
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                match name {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(crate::UnknownName { kind: stringify!($type), name: name.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+/// A name that is not one of a type's values, from a `FromStr` of this crate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a {kind}")]
+pub struct UnknownName {
+    /// The type whose value was asked for.
+    pub kind: &'static str,
+    /// The name given.
+    pub name: String,
+}
+
 mod access;
 mod filter;
 mod flow;
@@ -73,7 +110,7 @@ mod model;
 mod recording;
 mod settings;
 
-pub use access::{CallAccess, Company, RecordingAccess, Routing, Viewer};
+pub use access::{CallAccess, Company, ForeignRecord, RecordingAccess, Routing, Viewer};
 pub use filter::{VisibilityFilter, VisibilityScope};
 pub use flow::{
     AddressPart, Flow, FlowPath, FlowProblem, FlowProblemKind, FlowWalk, MAX_MENU_DEPTH, MenuChoice, Prompt,

@@ -121,6 +121,9 @@ impl CallStatus {
     /// Every status.
     pub const ALL: [Self; 4] = [Self::Answered, Self::Missed, Self::Voicemail, Self::Unanswered];
 
+    /// The statuses of §4.2 rule 2, for a database filter.
+    pub const MISSED_OR_VOICEMAIL: [Self; 2] = [Self::Missed, Self::Voicemail];
+
     /// Missed and voicemail calls are shown to everyone the number is routed to (§4.2 rule 2).
     #[must_use]
     pub const fn is_missed_or_voicemail(self) -> bool {
@@ -147,11 +150,15 @@ pub struct PausedSpan {
     pub end_ms: u64,
 }
 
-/// A recording or voicemail of a call: WAV, PCM 16-bit, 8 kHz.
+/// A recording or voicemail of a call: WAV, PCM 16-bit, 8 kHz
+/// ([`Recording::SAMPLE_RATE`]); calls in stereo (left our user, right the
+/// other party), voicemails in mono.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recording {
     /// The recording's id.
     pub id: RecordingId,
+    /// The call it belongs to.
+    pub call: CallId,
     /// Call recording or voicemail.
     pub kind: RecordingKind,
     /// Length in milliseconds.
@@ -160,6 +167,22 @@ pub struct Recording {
     pub size_bytes: u64,
     /// Spans paused by keypad codes.
     pub paused_spans: Vec<PausedSpan>,
+}
+
+impl Recording {
+    /// Samples per second of every recording.
+    pub const SAMPLE_RATE: u32 = 8_000;
+    /// Bits per sample of every recording.
+    pub const BITS_PER_SAMPLE: u16 = 16;
+
+    /// Channels of a recording of `kind`: 2 for a call, 1 for a voicemail.
+    #[must_use]
+    pub const fn channels(kind: RecordingKind) -> u16 {
+        match kind {
+            RecordingKind::Call => 2,
+            RecordingKind::Voicemail => 1,
+        }
+    }
 }
 
 /// A call in the history (SPEC §2).
@@ -209,3 +232,13 @@ impl Call {
         }
     }
 }
+
+wire_names!(Role { Admin => "admin", Supervisor => "supervisor", Analyst => "analyst", Agent => "agent" });
+wire_names!(Direction { Inbound => "inbound", Outbound => "outbound", Internal => "internal" });
+wire_names!(CallStatus {
+    Answered => "answered",
+    Missed => "missed",
+    Voicemail => "voicemail",
+    Unanswered => "unanswered",
+});
+wire_names!(RecordingKind { Call => "call", Voicemail => "voicemail" });

@@ -351,3 +351,6 @@ impl fmt::Display for Decider {
         }
     }
 }
+
+wire_names!(DecidedBy { Company => "company", CallFlow => "call_flow", User => "user" });
+wire_names!(RecordingState { Recording => "recording", Paused => "paused", Off => "off" });

@@ -178,10 +178,11 @@ pub struct EffectiveSettings {
 /// - Admins are unrestricted for visibility, playback and download.
 /// - Agents: their own value if set, else the company value, in every app.
 /// - Supervisors and analysts: their own value, or the most restrictive value
-///   when unset; the company value never applies to them (D1), except that in
-///   analytics the company's visibility and playback values govern them (D2).
-///   Download is not one of the values D2 names, and the article says it is
-///   "never affected by company settings" for them, so it stays per user.
+///   when unset; the company value never applies to them in calling and
+///   dashboard (D1). In analytics the company values govern them (§4.3, D2):
+///   visibility and playback as D2 names, and download too, since §4.3 says
+///   "the company values apply" and the article limits "never affected by
+///   company settings" for download to "dashboard and calling apps".
 /// - `recording_control`, for every role: own value if set, else the company value.
 #[must_use]
 pub fn effective_settings(
@@ -211,23 +212,39 @@ pub fn effective_settings(
             recording_control,
         },
         Role::Supervisor | Role::Analyst => {
-            let (call_visibility, recording_playback) = if app == AppContext::Analytics {
-                (
-                    Effective::new(company.agent_call_visibility, Company),
-                    Effective::new(company.agent_recording_playback, Company),
-                )
+            if app == AppContext::Analytics {
+                EffectiveSettings {
+                    call_visibility: Effective::new(company.agent_call_visibility, Company),
+                    recording_playback: Effective::new(company.agent_recording_playback, Company),
+                    can_download: Effective::new(company.agent_can_download, Company),
+                    recording_control,
+                }
             } else {
-                (
-                    Effective::own_or(own.call_visibility, CallVisibility::OwnAndMissed, NotConfigured),
-                    Effective::own_or(own.recording_playback, RecordingPlayback::None, NotConfigured),
-                )
-            };
-            EffectiveSettings {
-                call_visibility,
-                recording_playback,
-                can_download: Effective::own_or(own.can_download, false, NotConfigured),
-                recording_control,
+                EffectiveSettings {
+                    call_visibility: Effective::own_or(
+                        own.call_visibility,
+                        CallVisibility::OwnAndMissed,
+                        NotConfigured,
+                    ),
+                    recording_playback: Effective::own_or(
+                        own.recording_playback,
+                        RecordingPlayback::None,
+                        NotConfigured,
+                    ),
+                    can_download: Effective::own_or(own.can_download, false, NotConfigured),
+                    recording_control,
+                }
             }
         }
     }
 }
+
+wire_names!(CallVisibility {
+    OwnAndMissed => "own_and_missed",
+    ViaGroups => "via_groups",
+    GroupsAndNumbers => "groups_and_numbers",
+    All => "all",
+});
+wire_names!(RecordingPlayback { None => "none", OwnOnly => "own_only", AllAvailable => "all_available" });
+wire_names!(PausedAudio { Silence => "silence", Skip => "skip" });
+wire_names!(AppContext { Calling => "calling", Dashboard => "dashboard", Analytics => "analytics" });

@@ -74,12 +74,13 @@ fn check(role: Role, own: &UserSettings, company: &CompanySettings, app: AppCont
 #[case::d1_supervisor_own_calling(Role::Supervisor, own(Some(All), Some(AllAvailable), Some(true), Some(true)), CompanySettings::default(), AppContext::Calling, ((All, ByUser), (AllAvailable, ByUser), (true, ByUser), (true, ByUser)))]
 #[case::d1_supervisor_own_dashboard_restrictive(Role::Supervisor, own(Some(ViaGroups), Some(OwnOnly), Some(false), Some(false)), permissive(), AppContext::Dashboard, ((ViaGroups, ByUser), (OwnOnly, ByUser), (false, ByUser), (false, ByUser)))]
 #[case::d1_analyst_own_dashboard(Role::Analyst, own(Some(GroupsAndNumbers), Some(AllAvailable), Some(true), None), CompanySettings::default(), AppContext::Dashboard, ((GroupsAndNumbers, ByUser), (AllAvailable, ByUser), (true, ByUser), (false, Company)))]
-// D2: in analytics the company's visibility and playback values govern supervisors and analysts;
-// download stays per user (the article: "never affected by company settings").
-#[case::d2_supervisor_analytics_company_values(Role::Supervisor, own(Some(OwnAndMissed), Some(RecordingPlayback::None), Some(true), None), permissive(), AppContext::Analytics, ((All, Company), (AllAvailable, Company), (true, ByUser), (true, Company)))]
-#[case::d2_supervisor_analytics_restrictive_company(Role::Supervisor, own(Some(All), Some(AllAvailable), None, None), CompanySettings::default(), AppContext::Analytics, ((OwnAndMissed, Company), (OwnOnly, Company), (false, NotConfigured), (false, Company)))]
-#[case::d2_analyst_analytics_company_values(Role::Analyst, unset(), permissive(), AppContext::Analytics, ((All, Company), (AllAvailable, Company), (false, NotConfigured), (true, Company)))]
-#[case::d2_analyst_analytics_restrictive_company(Role::Analyst, own(Some(All), Some(AllAvailable), Some(true), None), CompanySettings::default(), AppContext::Analytics, ((OwnAndMissed, Company), (OwnOnly, Company), (true, ByUser), (false, Company)))]
+// D2, §4.3: in analytics the company values govern supervisors and analysts: visibility and
+// playback (D2), and download ("the company values apply"; the article's "never affected by
+// company settings" for download is limited to "dashboard and calling apps").
+#[case::d2_supervisor_analytics_company_values(Role::Supervisor, own(Some(OwnAndMissed), Some(RecordingPlayback::None), Some(false), None), permissive(), AppContext::Analytics, ((All, Company), (AllAvailable, Company), (true, Company), (true, Company)))]
+#[case::d2_supervisor_analytics_restrictive_company(Role::Supervisor, own(Some(All), Some(AllAvailable), Some(true), None), CompanySettings::default(), AppContext::Analytics, ((OwnAndMissed, Company), (OwnOnly, Company), (false, Company), (false, Company)))]
+#[case::d2_analyst_analytics_company_values(Role::Analyst, unset(), permissive(), AppContext::Analytics, ((All, Company), (AllAvailable, Company), (true, Company), (true, Company)))]
+#[case::d2_analyst_analytics_restrictive_company(Role::Analyst, own(Some(All), Some(AllAvailable), Some(true), None), CompanySettings::default(), AppContext::Analytics, ((OwnAndMissed, Company), (OwnOnly, Company), (false, Company), (false, Company)))]
 // §3 / D4: recording_control, for every role, is the own value if set, else the company value.
 #[case::d4_admin_control_own_off(Role::Admin, own(None, None, None, Some(false)), permissive(), AppContext::Calling, ((All, ByRole), (AllAvailable, ByRole), (true, ByRole), (false, ByUser)))]
 #[case::d4_admin_control_company_on(Role::Admin, unset(), permissive(), AppContext::Calling, ((All, ByRole), (AllAvailable, ByRole), (true, ByRole), (true, Company)))]
@@ -133,3 +134,59 @@ fn s3_wire_names(#[case] value: serde_json::Result<serde_json::Value>, #[case] e
 fn s4_2_levels_are_ordered() {
     assert!(OwnAndMissed < ViaGroups && ViaGroups < GroupsAndNumbers && GroupsAndNumbers < All);
 }
+
+/// §2, §3: every value's `as_str` is its serde name, and `FromStr` reads it back.
+#[test]
+fn s3_wire_names_match_serde() {
+    fn check<T>(values: &[T])
+    where
+        T: Copy + std::fmt::Debug + PartialEq + serde::Serialize + std::str::FromStr<Err = UnknownName>,
+        T: AsStr,
+    {
+        for value in values {
+            let name = value.name();
+            assert_eq!(serde_json::to_value(value).unwrap(), serde_json::Value::String(name.into()));
+            assert_eq!(name.parse::<T>().unwrap(), *value);
+        }
+        assert!("no such value".parse::<T>().is_err());
+    }
+    check(&CallVisibility::ALL_LEVELS);
+    check(&RecordingPlayback::ALL_VALUES);
+    check(&[PausedAudio::Silence, PausedAudio::Skip]);
+    check(&AppContext::ALL);
+    check(&Role::ALL);
+    check(&Direction::ALL);
+    check(&CallStatus::ALL);
+    check(&[RecordingKind::Call, RecordingKind::Voicemail]);
+    check(&[DecidedBy::Company, DecidedBy::CallFlow, DecidedBy::User]);
+    check(&[RecordingState::Recording, RecordingState::Paused, RecordingState::Off]);
+    assert_eq!("manager".parse::<Role>().unwrap_err().to_string(), "\"manager\" is not a Role");
+}
+
+/// The tests' bridge to each type's inherent `as_str`.
+trait AsStr {
+    fn name(&self) -> &'static str;
+}
+
+macro_rules! as_str {
+    ($($type:ty),+) => {
+        $(impl AsStr for $type {
+            fn name(&self) -> &'static str {
+                self.as_str()
+            }
+        })+
+    };
+}
+
+as_str!(
+    CallVisibility,
+    RecordingPlayback,
+    PausedAudio,
+    AppContext,
+    Role,
+    Direction,
+    CallStatus,
+    RecordingKind,
+    DecidedBy,
+    RecordingState
+);

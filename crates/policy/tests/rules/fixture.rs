@@ -103,7 +103,14 @@ pub fn viewer(user: &User, company: &CompanySettings, app: AppContext) -> Viewer
 }
 
 pub fn recording(id: i64, kind: RecordingKind) -> Recording {
-    Recording { id: RecordingId(id), kind, duration_ms: 61_000, size_bytes: 976_044, paused_spans: vec![] }
+    Recording {
+        id: RecordingId(id),
+        call: CallId(1000),
+        kind,
+        duration_ms: 61_000,
+        size_bytes: 976_044,
+        paused_spans: vec![],
+    }
 }
 
 /// A call with no parties, nobody rung, no recording.

@@ -37,14 +37,14 @@ fn s6_1_walk_through_a_flow() {
         ring_group(MY_GROUP),
         voicemail(),
     ]);
-    let mut walk = FlowWalk::new(&flow);
-    let next = |walk: &mut FlowWalk<'_>| walk.next_step().map(|step| step.map(|(address, _)| address));
+    let mut walk = FlowWalk::new();
+    let next = |walk: &mut FlowWalk| walk.next_step(&flow).map(|step| step.map(|(address, _)| address));
     assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(0)]))));
     assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(1)]))));
-    assert_eq!(walk.next_step().map(|_| ()), Err(WalkError::ChoiceNeeded(StepAddress(vec![S(1)]))));
-    assert!(matches!(walk.choose(key('7')), Err(WalkError::NoSuchOption { .. })));
-    walk.choose(key('1')).unwrap();
-    assert_eq!(walk.choose(key('1')), Err(WalkError::NoMenu));
+    assert_eq!(walk.next_step(&flow).map(|_| ()), Err(WalkError::ChoiceNeeded(StepAddress(vec![S(1)]))));
+    assert!(matches!(walk.choose(&flow, key('7')), Err(WalkError::NoSuchOption { .. })));
+    walk.choose(&flow, key('1')).unwrap();
+    assert_eq!(walk.choose(&flow, key('1')), Err(WalkError::NoMenu));
     assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(1), Branch(key('1')), S(0)]))));
     assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(2)]))));
     assert_eq!(next(&mut walk), Ok(Some(StepAddress(vec![S(3)]))));
@@ -55,6 +55,13 @@ fn s6_1_walk_through_a_flow() {
         walk.path().steps(&flow).unwrap().into_iter().map(|(address, _)| address).collect();
     assert_eq!(replayed.len(), 5);
     assert_eq!(replayed[2], StepAddress(vec![S(1), Branch(key('1')), S(0)]));
+    // Every address the walk gave leads back to its step.
+    for (address, step) in walk.path().steps(&flow).unwrap() {
+        assert_eq!(flow.step_at(&address), Some(step));
+    }
+    assert_eq!(flow.step_at(&StepAddress(vec![S(9)])), None);
+    assert_eq!(flow.list_at(&StepAddress(vec![S(1), Branch(key('2'))])).map(<[Step]>::len), Some(1));
+    assert_eq!(flow.list_at(&StepAddress(vec![S(0), Branch(key('2'))])), None, "step 1 is no menu");
 }
 
 fn problems(steps: Vec<Step>) -> Vec<String> {

@@ -86,6 +86,7 @@ struct Scenario {
 fn recording_of(kind: RecordingKind) -> impl Strategy<Value = Option<Recording>> {
     prop::option::of((1..1_000_000i64).prop_map(move |id| Recording {
         id: RecordingId(id),
+        call: CallId(id),
         kind,
         duration_ms: 1_000,
         size_bytes: 16_044,
@@ -171,13 +172,13 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     flow: Flow::new(steps),
                 })
                 .collect();
-            Scenario { company: Company::new(COMPANY, settings, users, groups, numbers), calls }
+            Scenario { company: Company::new(COMPANY, settings, users, groups, numbers).unwrap(), calls }
         })
 }
 
 fn viewers(company: &Company) -> impl Iterator<Item = Viewer> + '_ {
-    company.users.iter().flat_map(move |user| {
-        AppContext::ALL.map(|app| Viewer::new(user, &company.settings, company.routing(), app))
+    company.users().iter().flat_map(move |user| {
+        AppContext::ALL.map(|app| Viewer::new(user, company.settings(), company.routing(), app))
     })
 }
 
@@ -210,11 +211,11 @@ proptest! {
     /// §4.2: a higher visibility level never hides a call a lower level shows.
     #[test]
     fn s4_2_higher_level_never_hides(s in scenario()) {
-        for user in s.company.users.iter().filter(|user| user.role != Role::Admin) {
+        for user in s.company.users().iter().filter(|user| user.role != Role::Admin) {
             for app in [AppContext::Calling, AppContext::Dashboard] {
                 let at = |level| {
                     let user = User { settings: UserSettings { call_visibility: Some(level), ..user.settings.clone() }, ..user.clone() };
-                    Viewer::new(&user, &s.company.settings, s.company.routing(), app)
+                    Viewer::new(&user, s.company.settings(), s.company.routing(), app)
                 };
                 for pair in CallVisibility::ALL_LEVELS.windows(2) {
                     let (lower, higher) = (at(pair[0]), at(pair[1]));
@@ -240,7 +241,7 @@ proptest! {
             settings,
         };
         for app in AppContext::ALL {
-            let v = Viewer::new(&admin, &s.company.settings, s.company.routing(), app);
+            let v = Viewer::new(&admin, s.company.settings(), s.company.routing(), app);
             for call in &s.calls {
                 let inside = call.company == COMPANY;
                 prop_assert_eq!(v.can_see(call), inside);
@@ -267,13 +268,13 @@ proptest! {
     /// D1: a supervisor's or analyst's rights outside analytics do not change when company settings change.
     #[test]
     fn d1_supervisor_and_analyst_ignore_company_outside_analytics(s in scenario(), other in company_settings()) {
-        for user in s.company.users.iter().filter(|user| matches!(user.role, Role::Supervisor | Role::Analyst)) {
+        for user in s.company.users().iter().filter(|user| matches!(user.role, Role::Supervisor | Role::Analyst)) {
             for app in [AppContext::Calling, AppContext::Dashboard] {
-                let before = Viewer::new(user, &s.company.settings, s.company.routing(), app);
+                let before = Viewer::new(user, s.company.settings(), s.company.routing(), app);
                 let after = Viewer::new(user, &other, s.company.routing(), app);
-                prop_assert_eq!(before.settings.call_visibility, after.settings.call_visibility);
-                prop_assert_eq!(before.settings.recording_playback, after.settings.recording_playback);
-                prop_assert_eq!(before.settings.can_download, after.settings.can_download);
+                prop_assert_eq!(before.settings().call_visibility, after.settings().call_visibility);
+                prop_assert_eq!(before.settings().recording_playback, after.settings().recording_playback);
+                prop_assert_eq!(before.settings().can_download, after.settings().can_download);
                 for call in &s.calls {
                     prop_assert_eq!(before.access(call), after.access(call));
                 }
@@ -284,14 +285,15 @@ proptest! {
     /// D2: in analytics, supervisors and analysts see and play exactly as an unset agent would.
     #[test]
     fn d2_analytics_uses_company_values(s in scenario()) {
-        for user in s.company.users.iter().filter(|user| matches!(user.role, Role::Supervisor | Role::Analyst)) {
-            let v = Viewer::new(user, &s.company.settings, s.company.routing(), AppContext::Analytics);
+        for user in s.company.users().iter().filter(|user| matches!(user.role, Role::Supervisor | Role::Analyst)) {
+            let v = Viewer::new(user, s.company.settings(), s.company.routing(), AppContext::Analytics);
             let as_agent = User { role: Role::Agent, settings: UserSettings::default(), ..user.clone() };
-            let agent = Viewer::new(&as_agent, &s.company.settings, s.company.routing(), AppContext::Analytics);
+            let agent = Viewer::new(&as_agent, s.company.settings(), s.company.routing(), AppContext::Analytics);
             for call in &s.calls {
                 prop_assert_eq!(v.can_see(call), agent.can_see(call));
                 for kind in KINDS {
                     prop_assert_eq!(v.may_play(call, kind), agent.may_play(call, kind));
+                    prop_assert_eq!(v.may_download(call, kind), agent.may_download(call, kind));
                 }
             }
         }
@@ -319,31 +321,31 @@ proptest! {
         choices in vec(prop_oneof![(1..4u8).prop_map(|d| MenuChoice::Key(Key::digit(d))), Just(MenuChoice::Timeout)], 0..6),
         stop_after in 0..12usize,
     ) {
-        for number in &s.company.numbers {
-            let mut walk = FlowWalk::new(&number.flow);
+        for number in s.company.numbers() {
+            let mut walk = FlowWalk::new();
             let mut choices = choices.iter();
             let mut walked = Vec::new();
             while walked.len() < stop_after {
-                match walk.next_step() {
+                match walk.next_step(&number.flow) {
                     Ok(Some(step)) => walked.push(step),
                     Ok(None) => break,
                     Err(WalkError::ChoiceNeeded(_)) => {
                         let Some(choice) = choices.next() else { break };
-                        if walk.choose(*choice).is_err() { walk.choose(MenuChoice::Timeout).unwrap(); }
+                        if walk.choose(&number.flow, *choice).is_err() { walk.choose(&number.flow, MenuChoice::Timeout).unwrap(); }
                     }
                     Err(other) => prop_assert!(false, "{}", other),
                 }
             }
             let path = walk.path().clone();
             prop_assert_eq!(path.steps(&number.flow).unwrap(), walked.clone());
-            let decision = decide_recording(CallStart::Inbound { number, path: &path }, &s.company.settings, Timestamp(0)).unwrap();
+            let decision = decide_recording(CallStart::Inbound { number, path: &path }, s.company.settings(), Timestamp(0)).unwrap();
             let last_record = walked.iter().rev().find_map(|(_, step)| match step {
                 Step::Record { enabled } => Some(*enabled),
                 _ => None,
             });
             match last_record {
                 Some(enabled) => prop_assert_eq!((decision.recording, decision.decided_by), (enabled, DecidedBy::CallFlow)),
-                None => prop_assert_eq!((decision.recording, decision.decided_by), (s.company.settings.record_inbound, DecidedBy::Company)),
+                None => prop_assert_eq!((decision.recording, decision.decided_by), (s.company.settings().record_inbound, DecidedBy::Company)),
             }
         }
     }
@@ -363,11 +365,12 @@ proptest! {
             trace: vec![],
         };
         for (i, (who, code)) in keyed.into_iter().enumerate() {
-            let user = who.get(&s.company.users);
+            let user = who.get(s.company.users());
             let before = live.clone();
-            let outcome = live.on_code(code, user, &s.company.settings, Timestamp(i as i64));
+            let outcome = live.on_code(code, user, s.company.settings(), Timestamp(i as i64));
             live.apply(&outcome);
-            let control = effective_settings(user.role, &user.settings, &s.company.settings, AppContext::Calling).recording_control.value;
+            // §3: recording_control is the user's own value if set, else the company's, for every role.
+            let control = user.settings.recording_control.unwrap_or(s.company.settings().agent_recording_control);
             match outcome {
                 CodeOutcome::Refused { .. } => {
                     prop_assert!(!control || before.decided_by == DecidedBy::CallFlow);
@@ -383,23 +386,28 @@ proptest! {
         }
     }
 
-    /// D9: nothing is lost or reordered. The keys relayed, with each code's four keys put back where
-    /// it was found, are exactly the keys pressed, in order; codes are found exactly where the
-    /// keys spell one with no gap over 3 s.
+    /// D9, §6.2: nothing is lost or reordered: the keys relayed, with each code's four keys put
+    /// back where it was found, are exactly the keys pressed, in order. And codes are found exactly
+    /// where an independent scan finds them: left to right, four keys spelling a code with no gap
+    /// over 3 s between arrivals, a found code's keys not reused.
     #[test]
     fn d9_detector_loses_and_reorders_nothing(
         presses in vec((prop::sample::select(vec!['#', '1', '2', '5', '*']), 0..4_000i64, 0..300i64, any::<bool>()), 0..40),
     ) {
         let mut detector = KeypadCodeDetector::new();
         let mut now = Timestamp(0);
-        let mut pressed = Vec::new();
+        let mut pressed: Vec<(char, i64)> = Vec::new();
         let mut rebuilt = Vec::new();
-        let drain = |detector: &mut KeypadCodeDetector, rebuilt: &mut Vec<char>| {
+        let mut codes = Vec::new();
+        let drain = |detector: &mut KeypadCodeDetector, rebuilt: &mut Vec<char>, codes: &mut Vec<(String, i64, i64)>| {
             while let Some(action) = detector.poll_action() {
                 match action {
                     KeypadAction::PressKey { key } | KeypadAction::ReplayKey { key, .. } => rebuilt.push(key.as_char()),
                     KeypadAction::ReleaseKey { .. } => {}
-                    KeypadAction::Code(code) => rebuilt.extend(code.code.keys().map(Key::as_char)),
+                    KeypadAction::Code(code) => {
+                        rebuilt.extend(code.code.keys().map(Key::as_char));
+                        codes.push((code.code.to_string(), code.first_key_at.0, code.last_key_at.0));
+                    }
                 }
             }
         };
@@ -409,36 +417,51 @@ proptest! {
                 detector.handle_timeout(deadline);
             }
             let key = Key::from_char(c).unwrap();
-            pressed.push(c);
+            pressed.push((c, now.0));
             detector.handle_key_down(now, key);
             now = now.plus_millis(hold);
             if send_end {
                 detector.handle_key_up(now, key);
                 detector.handle_key_up(now, key);
             }
-            drain(&mut detector, &mut rebuilt);
+            drain(&mut detector, &mut rebuilt, &mut codes);
         }
         if let Some(deadline) = detector.poll_timeout() {
             detector.handle_timeout(deadline);
         }
-        drain(&mut detector, &mut rebuilt);
+        drain(&mut detector, &mut rebuilt, &mut codes);
         prop_assert!(!detector.is_holding());
-        prop_assert_eq!(rebuilt, pressed);
+        prop_assert_eq!(rebuilt, pressed.iter().map(|(c, _)| *c).collect::<Vec<_>>());
+
+        let mut expected = Vec::new();
+        let mut i = 0;
+        while i + 4 <= pressed.len() {
+            let window = &pressed[i..i + 4];
+            let spelled: String = window.iter().map(|(c, _)| c).collect();
+            let brisk = window.windows(2).all(|pair| pair[1].1 - pair[0].1 <= 3_000);
+            if (spelled == "#11#" || spelled == "#12#") && brisk {
+                expected.push((spelled, window[0].1, window[3].1));
+                i += 4;
+            } else {
+                i += 1;
+            }
+        }
+        prop_assert_eq!(codes, expected);
     }
 
     /// §2: the model survives JSON, so the service and the app share it as is.
     #[test]
     fn s2_model_round_trips_through_json(s in scenario()) {
-        for user in &s.company.users {
+        for user in s.company.users() {
             prop_assert_eq!(&serde_json::from_str::<User>(&serde_json::to_string(user).unwrap()).unwrap(), user);
         }
-        for number in &s.company.numbers {
+        for number in s.company.numbers() {
             prop_assert_eq!(&serde_json::from_str::<Number>(&serde_json::to_string(number).unwrap()).unwrap(), number);
         }
         for call in &s.calls {
             prop_assert_eq!(&serde_json::from_str::<Call>(&serde_json::to_string(call).unwrap()).unwrap(), call);
         }
-        let settings = serde_json::to_string(&s.company.settings).unwrap();
-        prop_assert_eq!(serde_json::from_str::<CompanySettings>(&settings).unwrap(), s.company.settings);
+        let settings = serde_json::to_string(s.company.settings()).unwrap();
+        prop_assert_eq!(&serde_json::from_str::<CompanySettings>(&settings).unwrap(), s.company.settings());
     }
 }

@@ -194,7 +194,7 @@ fn s4_2_internal_calls(#[case] parties: Vec<UserId>, #[case] level: CallVisibili
 /// §4.2: the database filter matches the direct rule on every matrix cell.
 #[rstest]
 fn s4_2_filter_matches_rule(
-    #[values(Role::Admin, Role::Agent, Role::Supervisor)] role: Role,
+    #[values(Role::Admin, Role::Agent, Role::Supervisor, Role::Analyst)] role: Role,
     #[values(OwnAndMissed, ViaGroups, GroupsAndNumbers, All)] level: CallVisibility,
     #[values(Own, Rang, MyNumber, GroupNumber, Unrelated)] relation: Relation,
 ) {
@@ -205,4 +205,41 @@ fn s4_2_filter_matches_rule(
         let call = related_call(relation, status);
         assert_eq!(filter.matches(&call), v.can_see(&call), "{status:?}");
     }
+}
+
+/// §4.1: the relations of a user to a call.
+#[rstest]
+#[case::s4_1_own(Own, true, true)]
+#[case::s4_1_rang(Rang, false, true)]
+#[case::s4_1_my_number(MyNumber, false, false)]
+#[case::s4_1_group_number(GroupNumber, false, false)]
+#[case::s4_1_unrelated(Unrelated, false, false)]
+fn s4_1_relations(#[case] relation: Relation, #[case] own: bool, #[case] rang: bool) {
+    let v =
+        viewer(&me(Role::Agent, UserSettings::default()), &CompanySettings::default(), AppContext::Calling);
+    let call = related_call(relation, Missed);
+    assert_eq!((v.is_own(&call), v.was_rung(&call)), (own, rang));
+    let on_my_number = call.number == Some(MY_NUMBER);
+    let on_group_number = call.number == Some(GROUP_NUMBER);
+    assert!(v.my_numbers().contains(&MY_NUMBER));
+    assert_eq!(call.number.is_some_and(|n| v.my_numbers().contains(&n)), on_my_number);
+    assert_eq!(call.number.is_some_and(|n| v.group_numbers().contains(&n)), on_group_number);
+}
+
+/// D8: a company is built from its own records only.
+#[rstest]
+#[case::d8_foreign_user("a user")]
+#[case::d8_foreign_group("a group")]
+#[case::d8_foreign_number("a number")]
+fn d8_company_refuses_foreign_records(#[case] record: &'static str) {
+    let mut users = vec![me(Role::Agent, UserSettings::default())];
+    let mut groups = vec![Group { id: MY_GROUP, company: COMPANY, name: "Sales".into() }];
+    let mut numbers = numbers();
+    match record {
+        "a user" => users[0].company = OTHER_COMPANY,
+        "a group" => groups[0].company = OTHER_COMPANY,
+        _ => numbers[1].company = OTHER_COMPANY,
+    }
+    let error = Company::new(COMPANY, CompanySettings::default(), users, groups, numbers).unwrap_err();
+    assert_eq!(error, ForeignRecord { company: COMPANY, belongs_to: OTHER_COMPANY, record });
 }
