@@ -1,0 +1,862 @@
+//! Company settings, users, groups, numbers (with call flows) and contacts.
+//! Everyone in the company may read groups, numbers and contacts; only admins
+//! change anything. Every change bumps the company's version and is pushed.
+
+use super::{Json, Path};
+use crate::AppState;
+use crate::auth::{Caller, hash_password};
+use crate::company::{bump_version, check_e164, check_password, normalize_email};
+use crate::db::Query;
+use crate::error::{ApiError, ApiResult, FieldProblem};
+use crate::events::{Change, ChangeEvent};
+use axum::extract::State;
+use axum::http::StatusCode;
+use earshot_policy::{
+    CompanyId, CompanySettings, ContactId, Flow, Group, GroupId, Number, NumberId, Role, User, UserId,
+    UserSettings,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Bumps the version, commits, and tells connected apps.
+async fn commit_change(state: &AppState, mut tx: Tx, company: CompanyId, change: Change) -> ApiResult<i64> {
+    let version = bump_version(&state.db, &mut tx, company).await?;
+    tx.commit().await?;
+    state.events.publish(ChangeEvent { company, version, change });
+    Ok(version)
+}
+
+fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
+    serde_json::to_string(value).map_err(|e| ApiError::internal(&e))
+}
+
+fn non_empty(field: &str, value: &str) -> ApiResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        Err(ApiError::invalid_field(field, "must not be empty"))
+    } else if value.chars().count() > 200 {
+        Err(ApiError::invalid_field(field, "must have at most 200 characters"))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+// ---------------------------------------------------------------- settings
+
+/// `GET /api/v1/settings`: the company settings (SPEC §3). Everyone may read them.
+pub async fn get_settings(caller: Caller) -> ApiResult<Json<CompanySettings>> {
+    Ok(Json(caller.snapshot.company.settings().clone()))
+}
+
+/// `PUT /api/v1/settings`: replaces the company settings. Admins only.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(settings): Json<CompanySettings>,
+) -> ApiResult<Json<CompanySettings>> {
+    caller.require_admin()?;
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("UPDATE companies SET settings = ");
+    query.bind(to_json(&settings)?).push(" WHERE id = ").bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    commit_change(&state, tx, caller.company(), Change::Settings).await?;
+    Ok(Json(settings))
+}
+
+// ---------------------------------------------------------------- users
+
+/// A user as admins see them.
+#[derive(Debug, Serialize)]
+pub struct AdminUser {
+    /// The user, as the rules see them.
+    #[serde(flatten)]
+    pub user: User,
+    /// Disabled users can't log in; their sessions ended when they were disabled.
+    pub disabled: bool,
+    /// Whether a SIP password is set (the password itself is never shown).
+    pub has_sip_password: bool,
+}
+
+/// What an admin writes for a user: every editable field (a full replace).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserWrite {
+    /// Display name.
+    pub name: String,
+    /// Log-in e-mail address.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// SIP extension, 2 to 8 digits.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<GroupId>,
+    /// Own settings; unset means company default (agents) or not configured (D1).
+    #[serde(default)]
+    pub settings: UserSettings,
+    /// New log-in password; required when creating, kept when omitted on update.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// New SIP password; kept when omitted.
+    #[serde(default)]
+    pub sip_password: Option<String>,
+    /// Disabled users can't log in.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+async fn admin_users(
+    state: &AppState,
+    company: CompanyId,
+    only: Option<UserId>,
+) -> ApiResult<Vec<AdminUser>> {
+    let snapshot = state.snapshots.get(&state.db, company).await?;
+    let mut query = Query::new("SELECT id, disabled, sip_password FROM users WHERE company_id = ");
+    query.bind(company.0);
+    if let Some(id) = only {
+        query.push(" AND id = ").bind(id.0);
+    }
+    let mut users = Vec::new();
+    for row in state.db.fetch_all(state.db.pool(), &query).await? {
+        let id = UserId(row.try_get("id")?);
+        if let Some(user) = snapshot.company.user(id) {
+            users.push(AdminUser {
+                user: user.clone(),
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+                has_sip_password: row.try_get::<Option<String>, _>("sip_password")?.is_some(),
+            });
+        }
+    }
+    users.sort_by_key(|user| user.user.id);
+    Ok(users)
+}
+
+/// `GET /api/v1/users`. Admins only (everyone gets the directory from `/sync`).
+pub async fn list_users(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<AdminUser>>> {
+    caller.require_admin()?;
+    Ok(Json(admin_users(&state, caller.company(), None).await?))
+}
+
+/// `GET /api/v1/users/{id}`. Admins only.
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AdminUser>> {
+    caller.require_admin()?;
+    admin_users(&state, caller.company(), Some(UserId(id)))
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// Checks a user write against the company; returns the normalized e-mail.
+async fn check_user(
+    state: &AppState,
+    caller: &Caller,
+    body: &UserWrite,
+    id: Option<UserId>,
+) -> ApiResult<String> {
+    let mut problems = Vec::new();
+    let email = normalize_email(&body.email);
+    if email.is_err() {
+        problems.push(FieldProblem { field: "email".into(), problem: "is not an e-mail address".into() });
+    }
+    if body.name.trim().is_empty() {
+        problems.push(FieldProblem { field: "name".into(), problem: "must not be empty".into() });
+    }
+    if let Some(extension) = &body.extension
+        && !(2..=8).contains(&extension.len()) | !extension.bytes().all(|b| b.is_ascii_digit())
+    {
+        problems.push(FieldProblem { field: "extension".into(), problem: "must be 2 to 8 digits".into() });
+    }
+    for group in &body.groups {
+        if !caller.snapshot.company.groups().iter().any(|g| g.id == *group) {
+            problems.push(FieldProblem {
+                field: "groups".into(),
+                problem: format!("group {group} does not exist"),
+            });
+        }
+    }
+    if let Some(password) = &body.password
+        && let Err(e) = check_password(password)
+    {
+        problems.extend(e.problems);
+    }
+    if let Some(sip_password) = &body.sip_password
+        && sip_password.len() < 8
+    {
+        problems.push(FieldProblem {
+            field: "sip_password".into(),
+            problem: "must have at least 8 characters".into(),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid("The user has problems; see `problems`.", problems));
+    }
+    let email = email?;
+    let mut query = Query::new("SELECT id FROM users WHERE email = ");
+    query.bind(email.clone());
+    if let Some(row) = state.db.fetch_optional(state.db.pool(), &query).await?
+        && Some(UserId(row.try_get("id")?)) != id
+    {
+        return Err(ApiError::conflict("A user with this e-mail address already exists."));
+    }
+    if let Some(extension) = &body.extension
+        && caller
+            .snapshot
+            .company
+            .users()
+            .iter()
+            .any(|u| u.extension.as_ref() == Some(extension) && Some(u.id) != id)
+    {
+        return Err(ApiError::conflict(format!("Extension {extension} is already taken.")));
+    }
+    Ok(email)
+}
+
+async fn write_groups(state: &AppState, tx: &mut Tx, user: UserId, groups: &[GroupId]) -> ApiResult<()> {
+    let mut query = Query::new("DELETE FROM group_members WHERE user_id = ");
+    query.bind(user.0);
+    state.db.execute(&mut **tx, &query).await?;
+    let mut groups = groups.to_vec();
+    groups.sort_unstable();
+    groups.dedup();
+    for group in groups {
+        let mut query = Query::new("INSERT INTO group_members (group_id, user_id) VALUES (");
+        query.bind(group.0).push(", ").bind(user.0).push(")");
+        state.db.execute(&mut **tx, &query).await?;
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/users`. Admins only.
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<UserWrite>,
+) -> ApiResult<(StatusCode, Json<AdminUser>)> {
+    caller.require_admin()?;
+    let email = check_user(&state, &caller, &body, None).await?;
+    let password =
+        body.password.as_deref().ok_or_else(|| ApiError::invalid_field("password", "is required"))?;
+    let hash = hash_password(password)?;
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new(
+        "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, sip_password, disabled, created_at) VALUES (",
+    );
+    query
+        .bind(caller.company().0)
+        .push(", ")
+        .bind(body.name.trim())
+        .push(", ")
+        .bind(email)
+        .push(", ")
+        .bind(body.role.as_str())
+        .push(", ")
+        .bind(body.extension.clone())
+        .push(", ")
+        .bind(to_json(&body.settings)?)
+        .push(", ")
+        .bind(hash)
+        .push(", ")
+        .bind(body.sip_password.clone())
+        .push(", ")
+        .bind(body.disabled)
+        .push(", ")
+        .bind(crate::now_millis())
+        .push(") RETURNING id");
+    let row = state.db.fetch_optional(&mut *tx, &query).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let id = UserId(row.try_get("id")?);
+    write_groups(&state, &mut tx, id, &body.groups).await?;
+    commit_change(&state, tx, caller.company(), Change::Users).await?;
+    let user = admin_users(&state, caller.company(), Some(id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Fails when the change would leave the company without an active admin.
+async fn keep_an_admin(state: &AppState, company: CompanyId, losing: UserId) -> ApiResult<()> {
+    let mut query = Query::new("SELECT COUNT(*) AS n FROM users WHERE company_id = ");
+    query.bind(company.0).push(" AND role = 'admin' AND disabled = 0 AND id <> ").bind(losing.0);
+    let row = state.db.fetch_optional(state.db.pool(), &query).await?;
+    let others: i64 = row.map_or(Ok(0), |row| row.try_get("n"))?;
+    if others == 0 {
+        Err(ApiError::conflict("The company must keep at least one active admin."))
+    } else {
+        Ok(())
+    }
+}
+
+/// `PUT /api/v1/users/{id}`: replaces the user's editable fields. Admins only.
+/// Disabling a user ends their sessions at once.
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<UserWrite>,
+) -> ApiResult<Json<AdminUser>> {
+    caller.require_admin()?;
+    let id = UserId(id);
+    let current = caller.snapshot.company.user(id).ok_or_else(|| ApiError::not_found("user"))?;
+    let email = check_user(&state, &caller, &body, Some(id)).await?;
+    if current.role == Role::Admin && (body.role != Role::Admin || body.disabled) {
+        keep_an_admin(&state, caller.company(), id).await?;
+    }
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("UPDATE users SET name = ");
+    query
+        .bind(body.name.trim())
+        .push(", email = ")
+        .bind(email)
+        .push(", role = ")
+        .bind(body.role.as_str())
+        .push(", extension = ")
+        .bind(body.extension.clone())
+        .push(", settings = ")
+        .bind(to_json(&body.settings)?)
+        .push(", disabled = ")
+        .bind(body.disabled);
+    if let Some(password) = &body.password {
+        query.push(", password_hash = ").bind(hash_password(password)?);
+    }
+    if let Some(sip_password) = &body.sip_password {
+        query.push(", sip_password = ").bind(sip_password.clone());
+    }
+    query.push(" WHERE id = ").bind(id.0).push(" AND company_id = ").bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    write_groups(&state, &mut tx, id, &body.groups).await?;
+    if body.disabled || body.password.is_some() {
+        let mut query = Query::new("DELETE FROM sessions WHERE user_id = ");
+        query.bind(id.0);
+        if body.password.is_some() && !body.disabled && id == caller.id() {
+            // Changing one's own password keeps this session.
+            query.push(" AND token_hash <> ").bind(caller.token_hash.clone());
+        }
+        state.db.execute(&mut *tx, &query).await?;
+    }
+    commit_change(&state, tx, caller.company(), Change::Users).await?;
+    admin_users(&state, caller.company(), Some(id))
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// `DELETE /api/v1/users/{id}`. Admins only. Refused while a call flow rings the user.
+pub async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id = UserId(id);
+    let user = caller.snapshot.company.user(id).ok_or_else(|| ApiError::not_found("user"))?;
+    if let Some(number) =
+        caller.snapshot.company.numbers().iter().find(|n| n.flow.routed_users().contains(&id))
+    {
+        return Err(ApiError::conflict(format!(
+            "{} is rung by the call flow of {} ({}). Change the flow first, or disable the user instead.",
+            user.name, number.name, number.e164
+        )));
+    }
+    if user.role == Role::Admin {
+        keep_an_admin(&state, caller.company(), id).await?;
+    }
+    let mut tx = state.db.pool().begin().await?;
+    for table in ["sessions", "group_members"] {
+        let mut query = Query::new(&format!("DELETE FROM {table} WHERE user_id = "));
+        query.bind(id.0);
+        state.db.execute(&mut *tx, &query).await?;
+    }
+    let mut query = Query::new("DELETE FROM users WHERE id = ");
+    query.bind(id.0).push(" AND company_id = ").bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    commit_change(&state, tx, caller.company(), Change::Users).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- groups
+
+/// A group and its members.
+#[derive(Debug, Serialize)]
+pub struct GroupWithMembers {
+    /// The group.
+    #[serde(flatten)]
+    pub group: Group,
+    /// Its members.
+    pub members: Vec<UserId>,
+}
+
+/// What an admin writes for a group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupWrite {
+    /// Display name.
+    pub name: String,
+    /// Members.
+    #[serde(default)]
+    pub members: Vec<UserId>,
+}
+
+fn groups_with_members(caller: &Caller) -> Vec<GroupWithMembers> {
+    let company = &caller.snapshot.company;
+    company
+        .groups()
+        .iter()
+        .map(|group| GroupWithMembers {
+            group: group.clone(),
+            members: company.users().iter().filter(|u| u.groups.contains(&group.id)).map(|u| u.id).collect(),
+        })
+        .collect()
+}
+
+/// `GET /api/v1/groups`.
+pub async fn list_groups(caller: Caller) -> ApiResult<Json<Vec<GroupWithMembers>>> {
+    Ok(Json(groups_with_members(&caller)))
+}
+
+async fn write_group(
+    state: &AppState,
+    caller: &Caller,
+    id: Option<GroupId>,
+    body: &GroupWrite,
+) -> ApiResult<GroupId> {
+    let name = non_empty("name", &body.name)?;
+    for member in &body.members {
+        if caller.snapshot.company.user(*member).is_none() {
+            return Err(ApiError::invalid_field("members", format!("user {member} does not exist")));
+        }
+    }
+    let mut tx = state.db.pool().begin().await?;
+    let id = match id {
+        Some(id) => {
+            let mut query = Query::new("UPDATE groups SET name = ");
+            query
+                .bind(name)
+                .push(" WHERE id = ")
+                .bind(id.0)
+                .push(" AND company_id = ")
+                .bind(caller.company().0);
+            state.db.execute(&mut *tx, &query).await?;
+            let mut query = Query::new("DELETE FROM group_members WHERE group_id = ");
+            query.bind(id.0);
+            state.db.execute(&mut *tx, &query).await?;
+            id
+        }
+        None => {
+            let mut query = Query::new("INSERT INTO groups (company_id, name) VALUES (");
+            query.bind(caller.company().0).push(", ").bind(name).push(") RETURNING id");
+            let row = state
+                .db
+                .fetch_optional(&mut *tx, &query)
+                .await?
+                .ok_or_else(|| ApiError::not_found("group"))?;
+            GroupId(row.try_get("id")?)
+        }
+    };
+    let mut members = body.members.clone();
+    members.sort_unstable();
+    members.dedup();
+    for member in members {
+        let mut query = Query::new("INSERT INTO group_members (group_id, user_id) VALUES (");
+        query.bind(id.0).push(", ").bind(member.0).push(")");
+        state.db.execute(&mut *tx, &query).await?;
+    }
+    commit_change(state, tx, caller.company(), Change::Groups).await?;
+    Ok(id)
+}
+
+async fn group_answer(state: &AppState, caller: &Caller, id: GroupId) -> ApiResult<Json<GroupWithMembers>> {
+    let snapshot = state.snapshots.get(&state.db, caller.company()).await?;
+    let fresh = Caller { snapshot, ..caller.clone() };
+    groups_with_members(&fresh)
+        .into_iter()
+        .find(|g| g.group.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("group"))
+}
+
+/// `POST /api/v1/groups`. Admins only.
+pub async fn create_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<GroupWrite>,
+) -> ApiResult<(StatusCode, Json<GroupWithMembers>)> {
+    caller.require_admin()?;
+    let id = write_group(&state, &caller, None, &body).await?;
+    Ok((StatusCode::CREATED, group_answer(&state, &caller, id).await?))
+}
+
+/// `PUT /api/v1/groups/{id}`. Admins only.
+pub async fn update_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<GroupWrite>,
+) -> ApiResult<Json<GroupWithMembers>> {
+    caller.require_admin()?;
+    let id = GroupId(id);
+    if !caller.snapshot.company.groups().iter().any(|g| g.id == id) {
+        return Err(ApiError::not_found("group"));
+    }
+    write_group(&state, &caller, Some(id), &body).await?;
+    group_answer(&state, &caller, id).await
+}
+
+/// `DELETE /api/v1/groups/{id}`. Admins only. Refused while a call flow rings the group.
+pub async fn delete_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id = GroupId(id);
+    let group = caller
+        .snapshot
+        .company
+        .groups()
+        .iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    if let Some(number) =
+        caller.snapshot.company.numbers().iter().find(|n| n.flow.routed_groups().contains(&id))
+    {
+        return Err(ApiError::conflict(format!(
+            "{} is rung by the call flow of {} ({}). Change the flow first.",
+            group.name, number.name, number.e164
+        )));
+    }
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("DELETE FROM group_members WHERE group_id = ");
+    query.bind(id.0);
+    state.db.execute(&mut *tx, &query).await?;
+    let mut query = Query::new("DELETE FROM groups WHERE id = ");
+    query.bind(id.0).push(" AND company_id = ").bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    commit_change(&state, tx, caller.company(), Change::Groups).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- numbers
+
+/// What an admin writes for a number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberWrite {
+    /// The number, E.164.
+    pub e164: String,
+    /// Display name.
+    pub name: String,
+    /// The call flow.
+    pub flow: Flow,
+}
+
+fn check_number(caller: &Caller, body: &NumberWrite, id: Option<NumberId>) -> ApiResult<String> {
+    let mut problems = Vec::new();
+    if let Err(problem) = check_e164("e164", &body.e164) {
+        problems.push(problem);
+    }
+    if body.name.trim().is_empty() {
+        problems.push(FieldProblem { field: "name".into(), problem: "must not be empty".into() });
+    }
+    let company = &caller.snapshot.company;
+    if let Err(flow_problems) = body
+        .flow
+        .validate(|user| company.user(user).is_some(), |group| company.groups().iter().any(|g| g.id == group))
+    {
+        problems.extend(
+            flow_problems.into_iter().map(|p| FieldProblem { field: "flow".into(), problem: p.to_string() }),
+        );
+    }
+    if !problems.is_empty() {
+        let detail =
+            problems.iter().map(|p| format!("{}: {}", p.field, p.problem)).collect::<Vec<_>>().join("; ");
+        return Err(ApiError::invalid(detail, problems));
+    }
+    if company.numbers().iter().any(|n| n.e164 == body.e164 && Some(n.id) != id) {
+        return Err(ApiError::conflict(format!("{} is already one of the company's numbers.", body.e164)));
+    }
+    non_empty("name", &body.name)
+}
+
+/// `GET /api/v1/numbers`.
+pub async fn list_numbers(caller: Caller) -> ApiResult<Json<Vec<Number>>> {
+    Ok(Json(caller.snapshot.company.numbers().to_vec()))
+}
+
+/// `GET /api/v1/numbers/{id}`.
+pub async fn get_number(caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Number>> {
+    caller
+        .snapshot
+        .company
+        .numbers()
+        .iter()
+        .find(|n| n.id == NumberId(id))
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("number"))
+}
+
+/// `POST /api/v1/numbers`. Admins only; the flow is validated (422 with each problem).
+pub async fn create_number(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NumberWrite>,
+) -> ApiResult<(StatusCode, Json<Number>)> {
+    caller.require_admin()?;
+    let name = check_number(&caller, &body, None)?;
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("INSERT INTO numbers (company_id, e164, name, flow) VALUES (");
+    query
+        .bind(caller.company().0)
+        .push(", ")
+        .bind(body.e164.clone())
+        .push(", ")
+        .bind(name.clone())
+        .push(", ")
+        .bind(to_json(&body.flow)?)
+        .push(") RETURNING id");
+    let row =
+        state.db.fetch_optional(&mut *tx, &query).await?.ok_or_else(|| ApiError::not_found("number"))?;
+    let id = NumberId(row.try_get("id")?);
+    commit_change(&state, tx, caller.company(), Change::Numbers).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Number { id, company: caller.company(), e164: body.e164, name, flow: body.flow }),
+    ))
+}
+
+/// `PUT /api/v1/numbers/{id}`. Admins only. Routing changes apply to history at once (D7).
+pub async fn update_number(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<NumberWrite>,
+) -> ApiResult<Json<Number>> {
+    caller.require_admin()?;
+    let id = NumberId(id);
+    if !caller.snapshot.company.numbers().iter().any(|n| n.id == id) {
+        return Err(ApiError::not_found("number"));
+    }
+    let name = check_number(&caller, &body, Some(id))?;
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("UPDATE numbers SET e164 = ");
+    query
+        .bind(body.e164.clone())
+        .push(", name = ")
+        .bind(name.clone())
+        .push(", flow = ")
+        .bind(to_json(&body.flow)?)
+        .push(" WHERE id = ")
+        .bind(id.0)
+        .push(" AND company_id = ")
+        .bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    commit_change(&state, tx, caller.company(), Change::Numbers).await?;
+    Ok(Json(Number { id, company: caller.company(), e164: body.e164, name, flow: body.flow }))
+}
+
+/// `DELETE /api/v1/numbers/{id}`. Admins only. Its calls stay in the history.
+pub async fn delete_number(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id = NumberId(id);
+    if !caller.snapshot.company.numbers().iter().any(|n| n.id == id) {
+        return Err(ApiError::not_found("number"));
+    }
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("DELETE FROM numbers WHERE id = ");
+    query.bind(id.0).push(" AND company_id = ").bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    commit_change(&state, tx, caller.company(), Change::Numbers).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- contacts
+
+/// A contact.
+#[derive(Debug, Serialize)]
+pub struct ContactOut {
+    /// Id.
+    pub id: ContactId,
+    /// Name.
+    pub name: String,
+    /// Phone numbers, E.164.
+    pub numbers: Vec<String>,
+}
+
+/// What an admin writes for a contact.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactWrite {
+    /// Name.
+    pub name: String,
+    /// Phone numbers, E.164.
+    #[serde(default)]
+    pub numbers: Vec<String>,
+}
+
+async fn contacts(
+    state: &AppState,
+    company: CompanyId,
+    only: Option<ContactId>,
+) -> ApiResult<Vec<ContactOut>> {
+    let mut query = Query::new(
+        "SELECT c.id, c.name, n.e164 FROM contacts c LEFT JOIN contact_numbers n ON n.contact_id = c.id WHERE c.company_id = ",
+    );
+    query.bind(company.0);
+    if let Some(id) = only {
+        query.push(" AND c.id = ").bind(id.0);
+    }
+    query.push(" ORDER BY c.name, c.id, n.e164");
+    let mut out: Vec<ContactOut> = Vec::new();
+    for row in state.db.fetch_all(state.db.pool(), &query).await? {
+        let id = ContactId(row.try_get("id")?);
+        if out.last().is_none_or(|c| c.id != id) {
+            out.push(ContactOut { id, name: row.try_get("name")?, numbers: Vec::new() });
+        }
+        if let (Some(contact), Some(e164)) = (out.last_mut(), row.try_get::<Option<String>, _>("e164")?) {
+            contact.numbers.push(e164);
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/contacts`.
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ContactOut>>> {
+    Ok(Json(contacts(&state, caller.company(), None).await?))
+}
+
+/// `GET /api/v1/contacts/{id}`.
+pub async fn get_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ContactOut>> {
+    contacts(&state, caller.company(), Some(ContactId(id)))
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("contact"))
+}
+
+async fn write_contact(
+    state: &AppState,
+    caller: &Caller,
+    id: Option<ContactId>,
+    body: &ContactWrite,
+) -> ApiResult<ContactId> {
+    let name = non_empty("name", &body.name)?;
+    let problems: Vec<FieldProblem> =
+        body.numbers.iter().filter_map(|n| check_e164("numbers", n).err()).collect();
+    if !problems.is_empty() {
+        return Err(ApiError::invalid("Some of the contact's numbers are not E.164 numbers.", problems));
+    }
+    let mut tx = state.db.pool().begin().await?;
+    let id = match id {
+        Some(id) => {
+            let mut query = Query::new("UPDATE contacts SET name = ");
+            query
+                .bind(name)
+                .push(" WHERE id = ")
+                .bind(id.0)
+                .push(" AND company_id = ")
+                .bind(caller.company().0);
+            if state.db.execute(&mut *tx, &query).await? == 0 {
+                return Err(ApiError::not_found("contact"));
+            }
+            let mut query = Query::new("DELETE FROM contact_numbers WHERE contact_id = ");
+            query.bind(id.0);
+            state.db.execute(&mut *tx, &query).await?;
+            id
+        }
+        None => {
+            let mut query = Query::new("INSERT INTO contacts (company_id, name) VALUES (");
+            query.bind(caller.company().0).push(", ").bind(name).push(") RETURNING id");
+            let row = state
+                .db
+                .fetch_optional(&mut *tx, &query)
+                .await?
+                .ok_or_else(|| ApiError::not_found("contact"))?;
+            ContactId(row.try_get("id")?)
+        }
+    };
+    let mut numbers = body.numbers.clone();
+    numbers.sort();
+    numbers.dedup();
+    for e164 in numbers {
+        let mut query = Query::new("INSERT INTO contact_numbers (contact_id, company_id, e164) VALUES (");
+        query.bind(id.0).push(", ").bind(caller.company().0).push(", ").bind(e164).push(")");
+        state.db.execute(&mut *tx, &query).await?;
+    }
+    commit_change(state, tx, caller.company(), Change::Contacts).await?;
+    Ok(id)
+}
+
+/// `POST /api/v1/contacts`. Admins only.
+pub async fn create_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<ContactWrite>,
+) -> ApiResult<(StatusCode, Json<ContactOut>)> {
+    caller.require_admin()?;
+    let id = write_contact(&state, &caller, None, &body).await?;
+    let contact = contacts(&state, caller.company(), Some(id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    Ok((StatusCode::CREATED, Json(contact)))
+}
+
+/// `PUT /api/v1/contacts/{id}`. Admins only.
+pub async fn update_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<ContactWrite>,
+) -> ApiResult<Json<ContactOut>> {
+    caller.require_admin()?;
+    let id = write_contact(&state, &caller, Some(ContactId(id)), &body).await?;
+    contacts(&state, caller.company(), Some(id))
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("contact"))
+}
+
+/// `DELETE /api/v1/contacts/{id}`. Admins only. Its calls stay, without the contact.
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("DELETE FROM contact_numbers WHERE contact_id = ");
+    query.bind(id).push(" AND company_id = ").bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    let mut query = Query::new("UPDATE calls SET contact_id = NULL WHERE contact_id = ");
+    query.bind(id).push(" AND company_id = ").bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    let mut query = Query::new("DELETE FROM contacts WHERE id = ");
+    query.bind(id).push(" AND company_id = ").bind(caller.company().0);
+    if state.db.execute(&mut *tx, &query).await? == 0 {
+        return Err(ApiError::not_found("contact"));
+    }
+    commit_change(&state, tx, caller.company(), Change::Contacts).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,252 @@
+//! Call history: `GET /api/v1/calls`, `GET /api/v1/calls/{id}`,
+//! `GET /api/v1/contacts/{id}/calls`. Pages are filtered in SQL from
+//! `policy`'s visibility filter and each call is stamped by `policy`.
+
+use super::{Json, Path, Query};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::calls::{CALL_COLUMNS, calls_from_rows, find_call, push_visibility};
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use base64::Engine as _;
+use earshot_policy::{AppContext, Call, CallAccess, CallId, CallStatus, Direction, Viewer};
+use serde::{Deserialize, Serialize};
+
+/// Most calls in one page.
+pub const MAX_PAGE: u32 = 200;
+
+/// Query of `GET /api/v1/calls`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsQuery {
+    /// App context the rights are decided in (default `dashboard`).
+    pub app: Option<AppContext>,
+    /// Where the previous page ended (`next_cursor` of the last answer).
+    pub cursor: Option<String>,
+    /// Calls per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Only this direction.
+    pub direction: Option<Direction>,
+    /// Only this status.
+    pub status: Option<CallStatus>,
+    /// Only calls started at or after this time (ms since the epoch).
+    pub from: Option<i64>,
+    /// Only calls started before this time.
+    pub to: Option<i64>,
+    /// Only calls this user was a party of.
+    pub user: Option<i64>,
+    /// Only calls of this company number.
+    pub number: Option<i64>,
+    /// Only calls a member of this group was a party of.
+    pub group: Option<i64>,
+    /// Only calls with this contact.
+    pub contact: Option<i64>,
+    /// Only calls with (true) or without (false) a recording or voicemail.
+    pub has_recording: Option<bool>,
+    /// Free text, matched in external numbers and contact names.
+    pub q: Option<String>,
+}
+
+/// A call as a user gets it: the call, and what they may do with its recordings.
+#[derive(Debug, Serialize)]
+pub struct CallOut {
+    /// The call.
+    #[serde(flatten)]
+    pub call: Call,
+    /// May play its recording (or voicemail): the UI shows a player.
+    pub can_play: bool,
+    /// May download it as `.wav`.
+    pub can_download: bool,
+    /// The same, per recording kind.
+    pub access: CallAccess,
+}
+
+/// A page of calls, newest first.
+#[derive(Debug, Serialize)]
+pub struct CallPage {
+    /// The calls.
+    pub calls: Vec<CallOut>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Stamps a visible call with the caller's rights.
+#[must_use]
+pub fn call_out(viewer: &Viewer, call: Call) -> CallOut {
+    let access = viewer.access(&call);
+    CallOut {
+        can_play: access.recording.play || access.voicemail.play,
+        can_download: access.recording.download || access.voicemail.download,
+        access,
+        call,
+    }
+}
+
+fn encode_cursor(call: &Call) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}.{}", call.started_at.0, call.id.0))
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<(i64, i64)> {
+    let bad =
+        || ApiError::bad_request("The cursor is not one this service gave out. Start again without it.");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (started, id) = text.split_once('.').ok_or_else(bad)?;
+    Ok((started.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// One page of the calls `viewer` may see, filtered by `filters`.
+pub async fn page(state: &AppState, viewer: &Viewer, filters: &CallsQuery) -> ApiResult<CallPage> {
+    let limit = filters.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", format!("must be 1 to {MAX_PAGE}")));
+    }
+    if let (Some(from), Some(to)) = (filters.from, filters.to)
+        && from > to
+    {
+        return Err(ApiError::invalid_field("from", "must not be after `to`"));
+    }
+    let mut query = db::Query::new(&format!("SELECT {CALL_COLUMNS} FROM calls c WHERE 1 = 1"));
+    push_visibility(&mut query, &viewer.visibility_filter());
+    if let Some(direction) = filters.direction {
+        query.push(" AND c.direction = ").bind(direction.as_str());
+    }
+    if let Some(status) = filters.status {
+        query.push(" AND c.status = ").bind(status.as_str());
+    }
+    if let Some(from) = filters.from {
+        query.push(" AND c.started_at >= ").bind(from);
+    }
+    if let Some(to) = filters.to {
+        query.push(" AND c.started_at < ").bind(to);
+    }
+    if let Some(user) = filters.user {
+        query
+            .push(" AND EXISTS (SELECT 1 FROM call_users fu WHERE fu.call_id = c.id AND fu.relation = 'party' AND fu.user_id = ")
+            .bind(user)
+            .push(")");
+    }
+    if let Some(number) = filters.number {
+        query.push(" AND c.number_id = ").bind(number);
+    }
+    if let Some(group) = filters.group {
+        query
+            .push(
+                " AND EXISTS (SELECT 1 FROM call_users fg JOIN group_members gm ON gm.user_id = fg.user_id \
+                   WHERE fg.call_id = c.id AND fg.relation = 'party' AND gm.group_id = ",
+            )
+            .bind(group)
+            .push(")");
+    }
+    if let Some(contact) = filters.contact {
+        query.push(" AND c.contact_id = ").bind(contact);
+    }
+    match filters.has_recording {
+        Some(true) => query.push(" AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
+        Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
+        None => &mut query,
+    };
+    if let Some(text) = filters.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let pattern = like_pattern(text);
+        query
+            .push(" AND (LOWER(COALESCE(c.external_number, '')) LIKE ")
+            .bind(pattern.clone())
+            .push(" ESCAPE '\\' OR EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND LOWER(ct.name) LIKE ")
+            .bind(pattern)
+            .push(" ESCAPE '\\'))");
+    }
+    if let Some(cursor) = &filters.cursor {
+        let (started_at, id) = decode_cursor(cursor)?;
+        query
+            .push(" AND (c.started_at < ")
+            .bind(started_at)
+            .push(" OR (c.started_at = ")
+            .bind(started_at)
+            .push(" AND c.id < ")
+            .bind(id)
+            .push("))");
+    }
+    query.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ").bind(i64::from(limit) + 1);
+    let rows = state.db.fetch_all(state.db.pool(), &query).await?;
+    let mut calls = calls_from_rows(&state.db, state.db.pool(), rows).await?;
+    let next_cursor = if calls.len() > limit as usize {
+        calls.truncate(limit as usize);
+        calls.last().map(encode_cursor)
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(calls.len());
+    for call in calls {
+        // The SQL filter is policy's own description; this re-check costs nanoseconds and
+        // turns any drift between the two into a log line instead of a leak.
+        if viewer.can_see(&call) {
+            out.push(call_out(viewer, call));
+        } else {
+            tracing::error!(call = %call.id, user = %viewer.user(), "SQL visibility filter returned a call policy hides");
+        }
+    }
+    Ok(CallPage { calls: out, next_cursor })
+}
+
+/// `GET /api/v1/calls`.
+pub async fn list_calls(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    Query(filters): Query<CallsQuery>,
+) -> ApiResult<Json<CallPage>> {
+    let viewer = caller.viewer(filters.app.unwrap_or(AppContext::Dashboard));
+    Ok(Json(page(&state, &viewer, &filters).await?))
+}
+
+/// Query of `GET /api/v1/calls/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppQuery {
+    /// App context (default `dashboard`).
+    pub app: Option<AppContext>,
+}
+
+/// `GET /api/v1/calls/{id}`: 404 unless the call is the caller's company's and visible to them.
+pub async fn get_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<AppQuery>,
+) -> ApiResult<Json<CallOut>> {
+    let viewer = caller.viewer(query.app.unwrap_or(AppContext::Dashboard));
+    let call = find_call(&state.db, caller.company(), CallId(id))
+        .await?
+        .filter(|call| viewer.can_see(call))
+        .ok_or_else(|| ApiError::not_found("call"))?;
+    Ok(Json(call_out(&viewer, call)))
+}
+
+/// `GET /api/v1/contacts/{id}/calls`: the contact's calls the caller may see, filtered the same way.
+pub async fn contact_calls(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(mut filters): Query<CallsQuery>,
+) -> ApiResult<Json<CallPage>> {
+    let mut query = db::Query::new("SELECT id FROM contacts WHERE id = ");
+    query.bind(id).push(" AND company_id = ").bind(caller.company().0);
+    if state.db.fetch_optional(state.db.pool(), &query).await?.is_none() {
+        return Err(ApiError::not_found("contact"));
+    }
+    filters.contact = Some(id);
+    let viewer = caller.viewer(filters.app.unwrap_or(AppContext::Dashboard));
+    Ok(Json(page(&state, &viewer, &filters).await?))
+}

@@ -1,0 +1,70 @@
+//! `GET /api/v1/events`: Server-Sent Events telling a connected app what
+//! changed in its company (SPEC §7), scoped to what the caller may see: a
+//! call event only for a call they can see. The first event, `hello`, carries
+//! the current version; after any event the app fetches `/sync` or the call.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::calls::find_call;
+use crate::events::{Change, ChangeEvent};
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use earshot_policy::AppContext;
+use futures::Stream;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// `GET /api/v1/events`.
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.events.subscribe();
+    let hello = Event::default().event("hello").data(format!("{{\"version\":{}}}", caller.snapshot.version));
+    let stream = futures::stream::unfold(
+        (Some(hello), receiver, state, caller),
+        |(mut first, mut receiver, state, caller)| async move {
+            if let Some(hello) = first.take() {
+                return Some((Ok(hello), (None, receiver, state, caller)));
+            }
+            loop {
+                let change = match receiver.recv().await {
+                    Ok(change) => change,
+                    Err(RecvError::Lagged(_)) => {
+                        // Too slow to keep up: tell the app to sync everything again.
+                        let event = Event::default().event("resync").data("{}");
+                        return Some((Ok(event), (None, receiver, state, caller)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                if change.company != caller.company() {
+                    continue;
+                }
+                if let Some(event) = scoped(&state, &caller, &change).await {
+                    return Some((Ok(event), (None, receiver, state, caller)));
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// The event for `change` as the caller may see it, if at all.
+async fn scoped(state: &AppState, caller: &Caller, change: &ChangeEvent) -> Option<Event> {
+    if let Change::Call { call } = change.change {
+        // Decide with the company as it is now, not as it was at connect time (§7).
+        let snapshot = state.snapshots.get(&state.db, caller.company()).await.ok()?;
+        let user = snapshot.company.user(caller.id())?;
+        let call = find_call(&state.db, caller.company(), call).await.ok()??;
+        let visible = AppContext::ALL.iter().any(|app| {
+            earshot_policy::Viewer::new(user, snapshot.company.settings(), snapshot.company.routing(), *app)
+                .can_see(&call)
+        });
+        if !visible {
+            return None;
+        }
+    }
+    let data = serde_json::to_string(change).ok()?;
+    Some(Event::default().event("change").data(data))
+}

@@ -1,0 +1,111 @@
+//! The HTTP API under `/api/v1` (SPEC §9): routes, and the extractors that
+//! turn malformed requests into problem+json answers.
+
+mod admin;
+pub mod calls;
+mod events;
+mod recordings;
+mod session;
+mod sync;
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+
+/// Largest JSON body accepted, in bytes (imports have their own, larger limit).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// The whole HTTP side of the service.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/session", post(session::log_in).delete(session::log_out))
+        .route("/sync", get(sync::sync))
+        .route("/events", get(events::events))
+        .route("/settings", get(admin::get_settings).put(admin::put_settings))
+        .route("/users", get(admin::list_users).post(admin::create_user))
+        .route("/users/{id}", get(admin::get_user).put(admin::update_user).delete(admin::delete_user))
+        .route("/groups", get(admin::list_groups).post(admin::create_group))
+        .route("/groups/{id}", put(admin::update_group).delete(admin::delete_group))
+        .route("/numbers", get(admin::list_numbers).post(admin::create_number))
+        .route("/numbers/{id}", get(admin::get_number).put(admin::update_number).delete(admin::delete_number))
+        .route("/contacts", get(admin::list_contacts).post(admin::create_contact))
+        .route(
+            "/contacts/{id}",
+            get(admin::get_contact).put(admin::update_contact).delete(admin::delete_contact),
+        )
+        .route("/contacts/{id}/calls", get(calls::contact_calls))
+        .route("/calls", get(calls::list_calls))
+        .route("/calls/{id}", get(calls::get_call))
+        .route("/recordings/{id}/audio", get(recordings::audio))
+        .route("/recordings/{id}/download", get(recordings::download))
+        .route("/audit", get(recordings::audit_log))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    Router::new().nest("/api/v1", api).route("/healthz", get(healthz)).fallback(not_found).with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::not_found("endpoint")
+}
+
+/// `axum::Json`, with rejections as problem+json.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query`, with rejections as problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path`, with rejections as problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => ApiError::invalid_field("body", e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::bad_request(format!("The body is not valid JSON: {}", e.body_text()))
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::bad_request("Send the body as JSON, with Content-Type: application/json.")
+            }
+            JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::too_large(format!("The body is larger than {MAX_JSON_BODY} bytes."))
+            }
+            other => ApiError::bad_request(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(format!("The query string is not valid: {}", rejection.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(_) => ApiError::not_found("record with that id"),
+            other => ApiError::bad_request(other.body_text()),
+        }
+    }
+}

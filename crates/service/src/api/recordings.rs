@@ -1,0 +1,404 @@
+//! Recordings: `GET /api/v1/recordings/{id}/audio` (with HTTP Range, for
+//! seeking), `GET /api/v1/recordings/{id}/download` (a `.wav` attachment),
+//! and the audit log of both (`GET /api/v1/audit`, admins).
+//!
+//! The right is decided by `policy` at request time, every time (SPEC §5).
+//! A recording of another company, or of a call the caller cannot see, is
+//! "not found"; one they see but may not play is "forbidden".
+
+use super::{Json, Path, Query};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::calls::{find_call, recording_from_row};
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use earshot_policy::{AppContext, Call, RecordingId, RecordingKind};
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+/// Query of the audio and download endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingQuery {
+    /// App context the right is decided in (default `dashboard`).
+    pub app: Option<AppContext>,
+}
+
+/// What was done with a recording, for the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// Played (streamed from its start).
+    Play,
+    /// Downloaded as a file.
+    Download,
+}
+
+impl AuditAction {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Play => "play",
+            Self::Download => "download",
+        }
+    }
+}
+
+/// The client's address, when the server knows it (not in router tests).
+pub struct RemoteAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RemoteAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0)))
+    }
+}
+
+struct Allowed {
+    call: Call,
+    kind: RecordingKind,
+    path: std::path::PathBuf,
+    recording: RecordingId,
+}
+
+async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    app: AppContext,
+    action: AuditAction,
+) -> ApiResult<Allowed> {
+    let mut query = db::Query::new(
+        "SELECT id, call_id, kind, duration_ms, size_bytes, paused_spans, file_name FROM recordings WHERE id = ",
+    );
+    query.bind(id).push(" AND company_id = ").bind(caller.company().0);
+    let row = state
+        .db
+        .fetch_optional(state.db.pool(), &query)
+        .await?
+        .ok_or_else(|| ApiError::not_found("recording"))?;
+    let recording = recording_from_row(&row)?;
+    let file_name: String = row.try_get("file_name")?;
+    let viewer = caller.viewer(app);
+    let call = find_call(&state.db, caller.company(), recording.call)
+        .await?
+        .filter(|call| viewer.can_see(call))
+        .ok_or_else(|| ApiError::not_found("recording"))?;
+    let allowed = match action {
+        AuditAction::Play => viewer.may_play(&call, recording.kind),
+        AuditAction::Download => viewer.may_download(&call, recording.kind),
+    };
+    if !allowed {
+        return Err(ApiError::forbidden(match action {
+            AuditAction::Play => "You may not play this recording.",
+            AuditAction::Download => "You may not download this recording.",
+        }));
+    }
+    Ok(Allowed {
+        call,
+        kind: recording.kind,
+        path: state.recordings_dir().join(file_name),
+        recording: recording.id,
+    })
+}
+
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    allowed: &Allowed,
+    action: AuditAction,
+    remote: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> ApiResult<()> {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(300).collect::<String>());
+    let mut query = db::Query::new(
+        "INSERT INTO audit_log (company_id, user_id, action, recording_id, call_id, at, remote_addr, user_agent) VALUES (",
+    );
+    query
+        .bind(caller.company().0)
+        .push(", ")
+        .bind(caller.id().0)
+        .push(", ")
+        .bind(action.as_str())
+        .push(", ")
+        .bind(allowed.recording.0)
+        .push(", ")
+        .bind(allowed.call.id.0)
+        .push(", ")
+        .bind(crate::now_millis())
+        .push(", ")
+        .bind(remote.map(|addr| addr.ip().to_string()))
+        .push(", ")
+        .bind(user_agent)
+        .push(")");
+    state.db.execute(state.db.pool(), &query).await?;
+    Ok(())
+}
+
+/// A single byte range, `bytes=a-b`, `bytes=a-` or `bytes=-n`, within `size`.
+fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Err(ApiError::bad_request("Only byte ranges are supported: Range: bytes=START-END."));
+    };
+    if spec.contains(',') {
+        return Err(ApiError::bad_request("Ask for one byte range at a time."));
+    }
+    let (start, end) =
+        spec.split_once('-').ok_or_else(|| ApiError::bad_request("The Range header is malformed."))?;
+    let number = |text: &str| {
+        text.trim().parse::<u64>().map_err(|_| ApiError::bad_request("The Range header is malformed."))
+    };
+    let (first, last) = match (start.trim().is_empty(), end.trim().is_empty()) {
+        (false, false) => (number(start)?, number(end)?.min(size.saturating_sub(1))),
+        (false, true) => (number(start)?, size.saturating_sub(1)),
+        (true, false) => {
+            let suffix = number(end)?;
+            if suffix == 0 {
+                return Err(ApiError::range_not_satisfiable(size));
+            }
+            (size.saturating_sub(suffix), size.saturating_sub(1))
+        }
+        (true, true) => return Err(ApiError::bad_request("The Range header is malformed.")),
+    };
+    if size == 0 || first >= size || first > last {
+        return Err(ApiError::range_not_satisfiable(size));
+    }
+    Ok(Some((first, last)))
+}
+
+/// `GET /api/v1/recordings/{id}/audio`: `audio/wav`, whole or one byte range.
+/// A request from the first byte counts as a play in the audit log; a seek does not.
+pub async fn audio(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<RecordingQuery>,
+    RemoteAddr(remote): RemoteAddr,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let allowed =
+        authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Play).await?;
+    let mut file = tokio::fs::File::open(&allowed.path).await.map_err(|e| {
+        ApiError::internal(&format!(
+            "recording {} is missing its file {}: {e}",
+            allowed.recording,
+            allowed.path.display()
+        ))
+    })?;
+    let size = file.metadata().await?.len();
+    let range = match headers.get(header::RANGE).map(|v| v.to_str()) {
+        Some(Ok(value)) => parse_range(value, size)?,
+        Some(Err(_)) => return Err(ApiError::bad_request("The Range header is malformed.")),
+        None => None,
+    };
+    if range.is_none_or(|(first, _)| first == 0) {
+        audit(&state, &caller, &allowed, AuditAction::Play, remote, &headers).await?;
+    }
+    let (status, first, last) = match range {
+        Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last),
+        None => (StatusCode::OK, 0, size.saturating_sub(1)),
+    };
+    let length = if size == 0 { 0 } else { last - first + 1 };
+    file.seek(std::io::SeekFrom::Start(first)).await?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(length)));
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let value = format!("bytes {first}-{last}/{size}");
+        headers.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?,
+        );
+    }
+    Ok(response)
+}
+
+/// The file name a download is saved as: date, time, direction, other party.
+#[must_use]
+pub fn download_name(call: &Call, kind: RecordingKind) -> String {
+    let seconds = call.started_at.0.div_euclid(1000);
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let party: String = call
+        .external_number
+        .as_deref()
+        .unwrap_or("internal")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
+        .collect();
+    let suffix = if kind == RecordingKind::Voicemail { "-voicemail" } else { "" };
+    format!(
+        "earshot-{year:04}-{month:02}-{day:02}-{:02}{:02}-{}-{party}{suffix}.wav",
+        rest / 3600,
+        rest % 3600 / 60,
+        call.direction.as_str()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// `GET /api/v1/recordings/{id}/download`: the `.wav` as an attachment named after the call.
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<RecordingQuery>,
+    RemoteAddr(remote): RemoteAddr,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let allowed =
+        authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Download)
+            .await?;
+    let file = tokio::fs::File::open(&allowed.path).await.map_err(|e| {
+        ApiError::internal(&format!(
+            "recording {} is missing its file {}: {e}",
+            allowed.recording,
+            allowed.path.display()
+        ))
+    })?;
+    let size = file.metadata().await?.len();
+    audit(&state, &caller, &allowed, AuditAction::Download, remote, &headers).await?;
+    let name = download_name(&allowed.call, allowed.kind);
+    let mut response =
+        (StatusCode::OK, Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    let disposition = format!("attachment; filename=\"{name}\"");
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(|e| ApiError::internal(&e))?,
+    );
+    Ok(response)
+}
+
+/// One line of the audit log.
+#[derive(Debug, Serialize)]
+pub struct AuditEntry {
+    /// Id.
+    pub id: i64,
+    /// Who.
+    pub user: i64,
+    /// `play` or `download`.
+    pub action: String,
+    /// Which recording.
+    pub recording: i64,
+    /// Of which call.
+    pub call: i64,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// From which address.
+    pub remote_addr: Option<String>,
+    /// With which program.
+    pub user_agent: Option<String>,
+}
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only entries older than this id (paging, newest first).
+    pub before: Option<i64>,
+    /// Entries per page, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+    /// Only this user's entries.
+    pub user: Option<i64>,
+    /// Only this recording's entries.
+    pub recording: Option<i64>,
+}
+
+/// `GET /api/v1/audit`: who played and downloaded what, newest first. Admins only.
+pub async fn audit_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filters): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    caller.require_admin()?;
+    let limit = filters.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be 1 to 500"));
+    }
+    let mut query = db::Query::new(
+        "SELECT id, user_id, action, recording_id, call_id, at, remote_addr, user_agent FROM audit_log WHERE company_id = ",
+    );
+    query.bind(caller.company().0);
+    if let Some(before) = filters.before {
+        query.push(" AND id < ").bind(before);
+    }
+    if let Some(user) = filters.user {
+        query.push(" AND user_id = ").bind(user);
+    }
+    if let Some(recording) = filters.recording {
+        query.push(" AND recording_id = ").bind(recording);
+    }
+    query.push(" ORDER BY id DESC LIMIT ").bind(i64::from(limit));
+    let rows = state.db.fetch_all(state.db.pool(), &query).await?;
+    let entries = rows
+        .into_iter()
+        .map(|row| {
+            Ok(AuditEntry {
+                id: row.try_get("id")?,
+                user: row.try_get("user_id")?,
+                action: row.try_get("action")?,
+                recording: row.try_get("recording_id")?,
+                call: row.try_get("call_id")?,
+                at: row.try_get("at")?,
+                remote_addr: row.try_get("remote_addr")?,
+                user_agent: row.try_get("user_agent")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Json(entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99", 1000).unwrap(), Some((0, 99)));
+        assert_eq!(parse_range("bytes=900-", 1000).unwrap(), Some((900, 999)));
+        assert_eq!(parse_range("bytes=-100", 1000).unwrap(), Some((900, 999)));
+        assert_eq!(parse_range("bytes=990-5000", 1000).unwrap(), Some((990, 999)));
+        assert!(parse_range("bytes=1000-", 1000).is_err());
+        assert!(parse_range("bytes=5-1", 1000).is_err());
+        assert!(parse_range("bytes=0-1,5-6", 1000).is_err());
+        assert!(parse_range("items=0-1", 1000).is_err());
+        assert!(parse_range("bytes=x-1", 1000).is_err());
+        assert!(parse_range("bytes=-0", 1000).is_err());
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

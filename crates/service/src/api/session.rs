@@ -1,0 +1,111 @@
+//! Log-in and log-out: `POST /api/v1/session`, `DELETE /api/v1/session`.
+
+use super::Json;
+use crate::AppState;
+use crate::auth::{Caller, LOCK_SECONDS, MAX_FAILED_LOGINS, decoy_hash, new_token, verify_password};
+use crate::db::Query;
+use crate::error::{ApiError, ApiResult};
+use axum::extract::State;
+use axum::http::StatusCode;
+use earshot_policy::{CompanyId, User, UserId};
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use std::time::Duration;
+
+/// `POST /api/v1/session`.
+#[derive(Debug, Deserialize)]
+pub struct LogIn {
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// The answer to a log-in.
+#[derive(Debug, Serialize)]
+pub struct Session {
+    /// The bearer token for every other request. Shown once.
+    pub token: String,
+    /// Who logged in.
+    pub user: User,
+    /// When the token stops working (ms since the epoch).
+    pub expires_at: i64,
+}
+
+const WRONG: &str = "The e-mail address or password is wrong.";
+
+/// Logs in. Wrong credentials answer slower each time, and lock the account
+/// for a minute after five in a row; an unknown e-mail takes as long as a
+/// wrong password, so answers tell nothing about who has an account.
+pub async fn log_in(State(state): State<AppState>, Json(body): Json<LogIn>) -> ApiResult<Json<Session>> {
+    let email = body.email.trim().to_lowercase();
+    let mut query = Query::new(
+        "SELECT id, company_id, password_hash, disabled, failed_logins, locked_until FROM users WHERE email = ",
+    );
+    query.bind(email);
+    let row = state.db.fetch_optional(state.db.pool(), &query).await?;
+    let Some(row) = row else {
+        let _ = verify_password(&body.password, decoy_hash());
+        return Err(ApiError::unauthenticated(WRONG));
+    };
+    let id: i64 = row.try_get("id")?;
+    let now = crate::now_millis();
+    if let Some(locked_until) = row.try_get::<Option<i64>, _>("locked_until")?
+        && locked_until > now
+    {
+        let seconds = u64::try_from((locked_until - now + 999) / 1000).unwrap_or(1);
+        return Err(ApiError::locked(seconds));
+    }
+    let hash: String = row.try_get("password_hash")?;
+    let password = body.password;
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !matches {
+        let failed = row.try_get::<i64, _>("failed_logins")? + 1;
+        let locked_until = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCK_SECONDS * 1000);
+        let mut query = Query::new("UPDATE users SET failed_logins = ");
+        query
+            .bind(if locked_until.is_some() { 0 } else { failed })
+            .push(", locked_until = ")
+            .bind(locked_until)
+            .push(" WHERE id = ")
+            .bind(id);
+        state.db.execute(state.db.pool(), &query).await?;
+        // Each failure in a row answers a little later: guessing gets slow before it gets locked.
+        tokio::time::sleep(Duration::from_millis(100 * u64::try_from(failed).unwrap_or(0))).await;
+        return Err(match locked_until {
+            Some(_) => ApiError::locked(u64::try_from(LOCK_SECONDS).unwrap_or(60)),
+            None => ApiError::unauthenticated(WRONG),
+        });
+    }
+    if row.try_get::<i64, _>("disabled")? != 0 {
+        return Err(ApiError::unauthenticated("Your account has been disabled. Ask an admin."));
+    }
+    let (token, token_hash) = new_token();
+    let expires_at = now + state.session_ttl_ms;
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ");
+    query.bind(id);
+    state.db.execute(&mut *tx, &query).await?;
+    let mut query = Query::new("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (");
+    query.bind(token_hash).push(", ").bind(id).push(", ").bind(now).push(", ").bind(expires_at).push(")");
+    state.db.execute(&mut *tx, &query).await?;
+    // Expired sessions of this user go when a new one comes.
+    let mut query = Query::new("DELETE FROM sessions WHERE user_id = ");
+    query.bind(id).push(" AND expires_at <= ").bind(now);
+    state.db.execute(&mut *tx, &query).await?;
+    tx.commit().await?;
+    let company = CompanyId(row.try_get("company_id")?);
+    let snapshot = state.snapshots.get(&state.db, company).await?;
+    let user = snapshot.company.user(UserId(id)).cloned().ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(Session { token, user, expires_at }))
+}
+
+/// Logs out: the token stops working at once.
+pub async fn log_out(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+    let mut query = Query::new("DELETE FROM sessions WHERE token_hash = ");
+    query.bind(caller.token_hash);
+    state.db.execute(state.db.pool(), &query).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

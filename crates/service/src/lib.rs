@@ -1,0 +1,83 @@
+//! `earshotd`, Earshot's call and recording service: accounts, company
+//! settings, users, groups, numbers with call flows, contacts, call history
+//! and recordings, served over a JSON API under `/api/v1` with push.
+//!
+//! Every right is decided by `earshot-policy`: history pages are filtered in
+//! SQL from [`earshot_policy::Viewer::visibility_filter`], each call is stamped
+//! with [`earshot_policy::Viewer::access`], and audio and downloads ask again
+//! at request time. [`app`] builds the whole HTTP side as an axum `Router`, so
+//! tests drive it without a socket; SIP will run beside it in the same binary.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let state = earshot_service::AppState::open(std::path::Path::new("/var/lib/earshot"), None).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, earshot_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod auth;
+pub mod calls;
+pub mod company;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod snapshot;
+
+use crate::db::Db;
+use crate::events::Events;
+use crate::snapshot::Snapshots;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use api::app;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Recordings live under `data_dir/recordings/`.
+    pub data_dir: PathBuf,
+    /// Company snapshots for the rules.
+    pub snapshots: Arc<Snapshots>,
+    /// Change notifications for connected apps.
+    pub events: Events,
+    /// How long a session lasts, in milliseconds.
+    pub session_ttl_ms: i64,
+}
+
+impl AppState {
+    /// State over the database at `database_url`, or the embedded SQLite in `data_dir`.
+    pub async fn open(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
+        let db = Db::open(data_dir, database_url).await?;
+        Ok(Self::new(db, data_dir))
+    }
+
+    /// State over an open database.
+    #[must_use]
+    pub fn new(db: Db, data_dir: &Path) -> Self {
+        Self {
+            db,
+            data_dir: data_dir.to_owned(),
+            snapshots: Arc::default(),
+            events: Events::new(),
+            session_ttl_ms: 12 * 60 * 60 * 1000,
+        }
+    }
+
+    /// Where recordings are stored.
+    #[must_use]
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.data_dir.join("recordings")
+    }
+}
+
+/// Milliseconds since the Unix epoch, now. The service's one clock.
+#[must_use]
+pub fn now_millis() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,99 @@
+//! `earshotd`: Earshot's call and recording service.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use earshot_service::company::{NewCompany, create_company};
+use earshot_service::config::ConfigFile;
+use earshot_service::{AppState, app};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "earshotd", version, about = "Earshot's call and recording service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a company and its first admin.
+    Init {
+        /// Where the embedded database and the recordings live.
+        #[arg(long, env = "EARSHOT_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The company's name.
+        #[arg(long)]
+        company: String,
+        /// The first admin's e-mail address (their log-in).
+        #[arg(long)]
+        admin_email: String,
+        /// The first admin's password.
+        #[arg(long, env = "EARSHOT_ADMIN_PASSWORD")]
+        admin_password: String,
+        /// PostgreSQL instead of the embedded SQLite: postgres://user:password@host/db.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Serve the API.
+    Serve {
+        /// Where the embedded database and the recordings live.
+        #[arg(long, env = "EARSHOT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Address of the HTTP API, e.g. 127.0.0.1:8080.
+        #[arg(long, env = "EARSHOT_HTTP")]
+        http: Option<SocketAddr>,
+        /// A TOML file with any of these settings.
+        #[arg(long, env = "EARSHOT_CONFIG")]
+        config: Option<PathBuf>,
+        /// PostgreSQL instead of the embedded SQLite: postgres://user:password@host/db.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+        /// How long a log-in lasts, in hours (default 12).
+        #[arg(long, env = "EARSHOT_SESSION_HOURS")]
+        session_hours: Option<u32>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EARSHOT_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Init { data_dir, company, admin_email, admin_password, database_url } => {
+            let state = AppState::open(&data_dir, database_url.as_deref()).await?;
+            let new = NewCompany {
+                name: company,
+                admin_email: admin_email.clone(),
+                admin_password,
+                admin_name: "Admin".into(),
+            };
+            let (company, _) =
+                create_company(&state.db, &new).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            eprintln!("Created company {company} with admin {admin_email}.");
+            Ok(())
+        }
+        Command::Serve { data_dir, http, config, database_url, session_hours } => {
+            let file = config.as_deref().map(ConfigFile::read).transpose()?.unwrap_or_default();
+            let data_dir =
+                data_dir.or(file.data_dir).context("give --data-dir (or data_dir in the config file)")?;
+            let http = http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            let database_url = database_url.or(file.database_url);
+            let mut state = AppState::open(&data_dir, database_url.as_deref()).await?;
+            state.session_ttl_ms = i64::from(session_hours.or(file.session_hours).unwrap_or(12)) * 3_600_000;
+            let listener =
+                tokio::net::TcpListener::bind(http).await.with_context(|| format!("listening on {http}"))?;
+            tracing::info!(address = %listener.local_addr()?, "serving the Earshot API");
+            axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(())
+        }
+    }
+}

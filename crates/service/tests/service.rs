@@ -1,0 +1,15 @@
+//! Tests of `earshotd` through its router (`tower::ServiceExt::oneshot`, no
+//! socket) and the library, on SQLite and, when `EARSHOT_TEST_POSTGRES_URL`
+//! names a server, on PostgreSQL too. One binary, a module per topic.
+
+mod service {
+    pub mod support;
+
+    mod accounts;
+    mod admin;
+    mod bad_input;
+    mod calls;
+    mod differential;
+    mod recordings;
+    mod tenants;
+}
