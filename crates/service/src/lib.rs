@@ -22,6 +22,7 @@ pub mod calls;
 pub mod company;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod snapshot;

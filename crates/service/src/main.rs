@@ -35,6 +35,18 @@ enum Command {
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Seed a demo company on an empty data directory (once), print its log-ins, then serve.
+    Demo {
+        /// Where the embedded database and the recordings live.
+        #[arg(long, env = "EARSHOT_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Address of the HTTP API.
+        #[arg(long, env = "EARSHOT_HTTP", default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+        /// PostgreSQL instead of the embedded SQLite: postgres://user:password@host/db.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Serve the API.
     Serve {
         /// Where the embedded database and the recordings live.
@@ -77,6 +89,33 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("Created company {company} with admin {admin_email}.");
             Ok(())
         }
+        Command::Demo { data_dir, http, database_url } => {
+            let state = AppState::open(&data_dir, database_url.as_deref()).await?;
+            if earshot_service::demo::is_seeded(&state).await? {
+                eprintln!("{} already holds a company; serving it as it is.", data_dir.display());
+            } else {
+                let started = std::time::Instant::now();
+                earshot_service::demo::seed(&state, earshot_service::now_millis()).await?;
+                eprintln!(
+                    "Seeded the demo company Acme Support in {:.1} s.",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            eprintln!("\nLog in at http://{http} with any of:\n");
+            eprintln!("  {:<11} {:<16} {:<18} {:<12} extension", "role", "name", "e-mail", "password");
+            for login in earshot_service::demo::logins() {
+                eprintln!(
+                    "  {:<11} {:<16} {:<18} {:<12} {}",
+                    login.role.as_str(),
+                    login.name,
+                    login.email,
+                    login.password,
+                    login.extension
+                );
+            }
+            eprintln!();
+            serve(state, http).await
+        }
         Command::Serve { data_dir, http, config, database_url, session_hours } => {
             let file = config.as_deref().map(ConfigFile::read).transpose()?.unwrap_or_default();
             let data_dir =
@@ -85,15 +124,30 @@ async fn main() -> anyhow::Result<()> {
             let database_url = database_url.or(file.database_url);
             let mut state = AppState::open(&data_dir, database_url.as_deref()).await?;
             state.session_ttl_ms = i64::from(session_hours.or(file.session_hours).unwrap_or(12)) * 3_600_000;
-            let listener =
-                tokio::net::TcpListener::bind(http).await.with_context(|| format!("listening on {http}"))?;
-            tracing::info!(address = %listener.local_addr()?, "serving the Earshot API");
-            axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
-            Ok(())
+            serve(state, http).await
         }
     }
+}
+
+/// Serves the API on `http` until Ctrl-C or SIGTERM.
+async fn serve(state: AppState, http: SocketAddr) -> anyhow::Result<()> {
+    let listener =
+        tokio::net::TcpListener::bind(http).await.with_context(|| format!("listening on {http}"))?;
+    tracing::info!(address = %listener.local_addr()?, "serving the Earshot API");
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let term = async move {
+                match term.as_mut() {
+                    Some(term) => {
+                        term.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = ctrl_c => {}, () = term => {} }
+        })
+        .await?;
+    Ok(())
 }

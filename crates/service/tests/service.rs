@@ -9,6 +9,7 @@ mod service {
     mod admin;
     mod bad_input;
     mod calls;
+    mod demo;
     mod differential;
     mod recordings;
     mod tenants;
