@@ -7,10 +7,14 @@ mod service {
 
     mod accounts;
     mod admin;
+    mod analytics;
     mod bad_input;
     mod calls;
     mod demo;
     mod differential;
+    mod end_to_end;
+    mod events;
+    mod import;
     mod recordings;
     mod tenants;
 }

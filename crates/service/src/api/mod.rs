@@ -2,8 +2,10 @@
 //! turn malformed requests into problem+json answers.
 
 mod admin;
+mod analytics;
 pub mod calls;
 mod events;
+mod import;
 mod recordings;
 mod session;
 mod sync;
@@ -39,10 +41,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/contacts/{id}/calls", get(calls::contact_calls))
         .route("/calls", get(calls::list_calls))
+        .route("/calls/import", post(import::import).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BODY)))
         .route("/calls/{id}", get(calls::get_call))
         .route("/recordings/{id}/audio", get(recordings::audio))
         .route("/recordings/{id}/download", get(recordings::download))
         .route("/audit", get(recordings::audit_log))
+        .route("/analytics/summary", get(analytics::summary))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new().nest("/api/v1", api).route("/healthz", get(healthz)).fallback(not_found).with_state(state)

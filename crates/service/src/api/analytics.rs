@@ -1,0 +1,197 @@
+//! `GET /api/v1/analytics/summary`: aggregates of the calls visible in the
+//! analytics context (SPEC §4.3, D2), computed in SQL under `policy`'s filter.
+//! Days are UTC days.
+
+use super::{Json, Query};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::calls::push_visibility;
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use axum::extract::State;
+use earshot_policy::AppContext;
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use std::collections::BTreeMap;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Query of the summary.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Calls started at or after (ms since the epoch); default 30 days before `to`.
+    pub from: Option<i64>,
+    /// Calls started before; default now.
+    pub to: Option<i64>,
+}
+
+/// Counts and times of a set of calls.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Calls.
+    pub calls: i64,
+    /// Answered calls.
+    pub answered: i64,
+    /// Talk time of answered calls, ms.
+    pub talk_ms: i64,
+    /// Answered calls with a recording.
+    pub recorded: i64,
+}
+
+/// A group of calls and its totals.
+#[derive(Debug, Serialize)]
+pub struct Row<K> {
+    /// What the totals are of.
+    pub key: K,
+    /// The totals.
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+/// The summary.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// The range summarised.
+    pub from: i64,
+    /// The range's end (exclusive).
+    pub to: i64,
+    /// All visible calls in the range.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Answered / (answered + missed + voicemail + unanswered); null when there are no calls.
+    pub answered_rate: Option<f64>,
+    /// Average talk time of answered calls, ms; null when none were answered.
+    pub average_talk_ms: Option<i64>,
+    /// Recorded / answered; null when none were answered.
+    pub recorded_share: Option<f64>,
+    /// Calls by direction.
+    pub by_direction: BTreeMap<String, i64>,
+    /// Calls by status.
+    pub by_status: BTreeMap<String, i64>,
+    /// Per UTC day (`YYYY-MM-DD`), by direction and status.
+    pub per_day: Vec<Day>,
+    /// Per user (as a party).
+    pub per_user: Vec<Row<i64>>,
+    /// Per group (a member was a party).
+    pub per_group: Vec<Row<i64>>,
+}
+
+/// One UTC day.
+#[derive(Debug, Serialize)]
+pub struct Day {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Calls by direction.
+    pub by_direction: BTreeMap<String, i64>,
+    /// Calls by status.
+    pub by_status: BTreeMap<String, i64>,
+}
+
+const TOTALS: &str = "COUNT(DISTINCT c.id) AS calls, \
+     COUNT(DISTINCT CASE WHEN c.status = 'answered' THEN c.id END) AS answered, \
+     COALESCE(SUM(CASE WHEN c.status = 'answered' AND c.answered_at IS NOT NULL AND c.ended_at IS NOT NULL \
+                  THEN c.ended_at - c.answered_at ELSE 0 END), 0) AS talk_ms, \
+     COUNT(DISTINCT CASE WHEN c.status = 'answered' AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id AND r.kind = 'call') THEN c.id END) AS recorded";
+
+fn totals(row: &sqlx::any::AnyRow) -> Result<Totals, sqlx::Error> {
+    Ok(Totals {
+        calls: row.try_get("calls")?,
+        answered: row.try_get("answered")?,
+        talk_ms: row.try_get("talk_ms")?,
+        recorded: row.try_get("recorded")?,
+    })
+}
+
+/// `GET /api/v1/analytics/summary`.
+pub async fn summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<SummaryQuery>,
+) -> ApiResult<Json<Summary>> {
+    let to = query.to.unwrap_or_else(crate::now_millis);
+    let from = query.from.unwrap_or(to - 30 * DAY_MS);
+    if from > to {
+        return Err(ApiError::invalid_field("from", "must not be after `to`"));
+    }
+    let filter = caller.viewer(AppContext::Analytics).visibility_filter();
+    let base = |select: &str, join: &str, group: &str| {
+        let mut q = db::Query::new(&format!("SELECT {select} FROM calls c {join} WHERE c.started_at >= "));
+        q.bind(from).push(" AND c.started_at < ").bind(to);
+        push_visibility(&mut q, &filter);
+        q.push(group);
+        q
+    };
+    let db = &state.db;
+    let pool = db.pool();
+    let row = db.fetch_optional(pool, &base(TOTALS, "", "")).await?;
+    // Talk time with no calls sums to NULL on some backends: the COALESCE covers it.
+    let totals_all = row.as_ref().map(totals).transpose()?.unwrap_or_default();
+
+    let mut by_direction = BTreeMap::new();
+    let mut by_status = BTreeMap::new();
+    let mut days: BTreeMap<i64, Day> = BTreeMap::new();
+    let grouped = base(
+        "c.started_at / 86400000 AS day, c.direction, c.status, COUNT(*) AS n",
+        "",
+        " GROUP BY c.started_at / 86400000, c.direction, c.status",
+    );
+    for row in db.fetch_all(pool, &grouped).await? {
+        let day: i64 = row.try_get("day")?;
+        let direction: String = row.try_get("direction")?;
+        let status: String = row.try_get("status")?;
+        let n: i64 = row.try_get("n")?;
+        *by_direction.entry(direction.clone()).or_insert(0) += n;
+        *by_status.entry(status.clone()).or_insert(0) += n;
+        let entry = days.entry(day).or_insert_with(|| Day {
+            day: day_name(day),
+            by_direction: BTreeMap::new(),
+            by_status: BTreeMap::new(),
+        });
+        *entry.by_direction.entry(direction).or_insert(0) += n;
+        *entry.by_status.entry(status).or_insert(0) += n;
+    }
+
+    let per_user_query = base(
+        &format!("cu.user_id AS key, {TOTALS}"),
+        "JOIN call_users cu ON cu.call_id = c.id AND cu.relation = 'party'",
+        " GROUP BY cu.user_id ORDER BY cu.user_id",
+    );
+    let per_user = db
+        .fetch_all(pool, &per_user_query)
+        .await?
+        .iter()
+        .map(|row| Ok(Row { key: row.try_get("key")?, totals: totals(row)? }))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let per_group_query = base(
+        &format!("gm.group_id AS key, {TOTALS}"),
+        "JOIN call_users cu ON cu.call_id = c.id AND cu.relation = 'party' JOIN group_members gm ON gm.user_id = cu.user_id",
+        " GROUP BY gm.group_id ORDER BY gm.group_id",
+    );
+    let per_group = db
+        .fetch_all(pool, &per_group_query)
+        .await?
+        .iter()
+        .map(|row| Ok(Row { key: row.try_get("key")?, totals: totals(row)? }))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+
+    let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+    Ok(Json(Summary {
+        from,
+        to,
+        answered_rate: ratio(totals_all.answered, totals_all.calls),
+        average_talk_ms: (totals_all.answered > 0).then(|| totals_all.talk_ms / totals_all.answered),
+        recorded_share: ratio(totals_all.recorded, totals_all.answered),
+        totals: totals_all,
+        by_direction,
+        by_status,
+        per_day: days.into_values().collect(),
+        per_user,
+        per_group,
+    }))
+}
+
+fn day_name(day: i64) -> String {
+    let (year, month, day) = super::recordings::civil_from_days(day);
+    format!("{year:04}-{month:02}-{day:02}")
+}

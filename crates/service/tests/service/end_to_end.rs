@@ -1,0 +1,91 @@
+//! The real binary: `earshotd init`, then `earshotd serve` on a loopback port, driven with reqwest.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn init_then_serve_then_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_earshotd");
+    let status = Command::new(binary)
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .args(["--company", "Acme", "--admin-email", "boss@acme.test", "--admin-password", "boss-password"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A second init with a bad e-mail fails clearly and changes nothing.
+    let output = Command::new(binary)
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .args(["--company", "Other", "--admin-email", "nope", "--admin-password", "boss-password"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("e-mail"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let port = free_port();
+    let config = dir.path().join("earshot.toml");
+    std::fs::write(&config, format!("http = \"127.0.0.1:{port}\"\nsession_hours = 1\n")).unwrap();
+    let _server = Server(
+        Command::new(binary)
+            .args(["serve", "--data-dir"])
+            .arg(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "earshotd serve answers /healthz");
+    let session: serde_json::Value = client
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"email": "boss@acme.test", "password": "boss-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expires_in = session["expires_at"].as_i64().unwrap() - earshot_service::now_millis();
+    assert!((3_500_000..=3_600_000).contains(&expires_in), "session_hours = 1 from the config file");
+    let sync: serde_json::Value = client
+        .get(format!("{base}/api/v1/sync"))
+        .bearer_auth(session["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sync["company"]["name"], "Acme");
+    assert_eq!(sync["me"]["email"], "boss@acme.test");
+}
