@@ -25,6 +25,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod snapshot;
 
 use crate::db::Db;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub events: Events,
     /// How long a session lasts, in milliseconds.
     pub session_ttl_ms: i64,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             snapshots: Arc::default(),
             events: Events::new(),
             session_ttl_ms: 12 * 60 * 60 * 1000,
+            metrics: Arc::default(),
         }
     }
 

@@ -15,6 +15,7 @@ mod service {
     mod end_to_end;
     mod events;
     mod import;
+    mod openapi;
     mod recordings;
     mod tenants;
 }

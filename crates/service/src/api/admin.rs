@@ -46,11 +46,13 @@ fn non_empty(field: &str, value: &str) -> ApiResult<String> {
 // ---------------------------------------------------------------- settings
 
 /// `GET /api/v1/settings`: the company settings (SPEC §3). Everyone may read them.
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), responses((status = 200, description = "Company settings (SPEC §3)", body = Object)))]
 pub async fn get_settings(caller: Caller) -> ApiResult<Json<CompanySettings>> {
     Ok(Json(caller.snapshot.company.settings().clone()))
 }
 
 /// `PUT /api/v1/settings`: replaces the company settings. Admins only.
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), request_body(content = Object, description = "Company settings (SPEC §3); unnamed settings take their defaults"), responses((status = 200, description = "Saved", body = Object), (status = 403, description = "Not an admin"), (status = 422, description = "A value is not one of the setting's values")))]
 pub async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,10 +70,11 @@ pub async fn put_settings(
 // ---------------------------------------------------------------- users
 
 /// A user as admins see them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AdminUser {
     /// The user, as the rules see them.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub user: User,
     /// Disabled users can't log in; their sessions ended when they were disabled.
     pub disabled: bool,
@@ -80,7 +83,7 @@ pub struct AdminUser {
 }
 
 /// What an admin writes for a user: every editable field (a full replace).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserWrite {
     /// Display name.
@@ -88,15 +91,18 @@ pub struct UserWrite {
     /// Log-in e-mail address.
     pub email: String,
     /// Role.
+    #[schema(value_type = String)]
     pub role: Role,
     /// SIP extension, 2 to 8 digits.
     #[serde(default)]
     pub extension: Option<String>,
     /// Groups.
     #[serde(default)]
+    #[schema(value_type = Vec<i64>)]
     pub groups: Vec<GroupId>,
     /// Own settings; unset means company default (agents) or not configured (D1).
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub settings: UserSettings,
     /// New log-in password; required when creating, kept when omitted on update.
     #[serde(default)]
@@ -136,12 +142,14 @@ async fn admin_users(
 }
 
 /// `GET /api/v1/users`. Admins only (everyone gets the directory from `/sync`).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), responses((status = 200, description = "Every user, with settings (admins only)", body = Vec<AdminUser>)))]
 pub async fn list_users(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<AdminUser>>> {
     caller.require_admin()?;
     Ok(Json(admin_users(&state, caller.company(), None).await?))
 }
 
 /// `GET /api/v1/users/{id}`. Admins only.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), responses((status = 200, body = AdminUser), (status = 404, description = "No such user in your company")))]
 pub async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -236,6 +244,7 @@ async fn write_groups(state: &AppState, tx: &mut Tx, user: UserId, groups: &[Gro
 }
 
 /// `POST /api/v1/users`. Admins only.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = UserWrite, responses((status = 201, body = AdminUser), (status = 409, description = "E-mail or extension taken"), (status = 422, description = "Invalid fields, each listed in `problems`")))]
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -297,6 +306,7 @@ async fn keep_an_admin(state: &AppState, company: CompanyId, losing: UserId) -> 
 
 /// `PUT /api/v1/users/{id}`: replaces the user's editable fields. Admins only.
 /// Disabling a user ends their sessions at once.
+#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), request_body = UserWrite, responses((status = 200, body = AdminUser), (status = 404), (status = 409, description = "Taken, or the last active admin"), (status = 422)))]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -351,6 +361,7 @@ pub async fn update_user(
 }
 
 /// `DELETE /api/v1/users/{id}`. Admins only. Refused while a call flow rings the user.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), responses((status = 204), (status = 404), (status = 409, description = "A call flow rings the user, or the last admin")))]
 pub async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -386,23 +397,26 @@ pub async fn delete_user(
 // ---------------------------------------------------------------- groups
 
 /// A group and its members.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GroupWithMembers {
     /// The group.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub group: Group,
     /// Its members.
+    #[schema(value_type = Vec<i64>)]
     pub members: Vec<UserId>,
 }
 
 /// What an admin writes for a group.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupWrite {
     /// Display name.
     pub name: String,
     /// Members.
     #[serde(default)]
+    #[schema(value_type = Vec<i64>)]
     pub members: Vec<UserId>,
 }
 
@@ -419,6 +433,7 @@ fn groups_with_members(caller: &Caller) -> Vec<GroupWithMembers> {
 }
 
 /// `GET /api/v1/groups`.
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", security(("bearer" = [])), responses((status = 200, body = Vec<GroupWithMembers>)))]
 pub async fn list_groups(caller: Caller) -> ApiResult<Json<Vec<GroupWithMembers>>> {
     Ok(Json(groups_with_members(&caller)))
 }
@@ -485,6 +500,7 @@ async fn group_answer(state: &AppState, caller: &Caller, id: GroupId) -> ApiResu
 }
 
 /// `POST /api/v1/groups`. Admins only.
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", security(("bearer" = [])), request_body = GroupWrite, responses((status = 201, body = GroupWithMembers), (status = 422)))]
 pub async fn create_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -496,6 +512,7 @@ pub async fn create_group(
 }
 
 /// `PUT /api/v1/groups/{id}`. Admins only.
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "Group id")), request_body = GroupWrite, responses((status = 200, body = GroupWithMembers), (status = 404), (status = 422)))]
 pub async fn update_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -512,6 +529,7 @@ pub async fn update_group(
 }
 
 /// `DELETE /api/v1/groups/{id}`. Admins only. Refused while a call flow rings the group.
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "Group id")), responses((status = 204), (status = 404), (status = 409, description = "A call flow rings the group")))]
 pub async fn delete_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -548,7 +566,7 @@ pub async fn delete_group(
 // ---------------------------------------------------------------- numbers
 
 /// What an admin writes for a number.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NumberWrite {
     /// The number, E.164.
@@ -556,6 +574,7 @@ pub struct NumberWrite {
     /// Display name.
     pub name: String,
     /// The call flow.
+    #[schema(value_type = Object)]
     pub flow: Flow,
 }
 
@@ -588,11 +607,13 @@ fn check_number(caller: &Caller, body: &NumberWrite, id: Option<NumberId>) -> Ap
 }
 
 /// `GET /api/v1/numbers`.
+#[utoipa::path(get, path = "/api/v1/numbers", tag = "numbers", security(("bearer" = [])), responses((status = 200, description = "Numbers with their call flows", body = Vec<Object>)))]
 pub async fn list_numbers(caller: Caller) -> ApiResult<Json<Vec<Number>>> {
     Ok(Json(caller.snapshot.company.numbers().to_vec()))
 }
 
 /// `GET /api/v1/numbers/{id}`.
+#[utoipa::path(get, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = [])), params(("id" = i64, Path, description = "Number id")), responses((status = 200, body = Object), (status = 404)))]
 pub async fn get_number(caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Number>> {
     caller
         .snapshot
@@ -606,6 +627,7 @@ pub async fn get_number(caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<N
 }
 
 /// `POST /api/v1/numbers`. Admins only; the flow is validated (422 with each problem).
+#[utoipa::path(post, path = "/api/v1/numbers", tag = "numbers", security(("bearer" = [])), request_body = NumberWrite, responses((status = 201, body = Object), (status = 409, description = "Already a number of the company"), (status = 422, description = "Bad E.164 or flow problems (unknown users or groups, empty menus, unreachable steps, nesting too deep)")))]
 pub async fn create_number(
     State(state): State<AppState>,
     caller: Caller,
@@ -635,6 +657,7 @@ pub async fn create_number(
 }
 
 /// `PUT /api/v1/numbers/{id}`. Admins only. Routing changes apply to history at once (D7).
+#[utoipa::path(put, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = [])), params(("id" = i64, Path, description = "Number id")), request_body = NumberWrite, responses((status = 200, body = Object), (status = 404), (status = 422)))]
 pub async fn update_number(
     State(state): State<AppState>,
     caller: Caller,
@@ -665,6 +688,7 @@ pub async fn update_number(
 }
 
 /// `DELETE /api/v1/numbers/{id}`. Admins only. Its calls stay in the history.
+#[utoipa::path(delete, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = [])), params(("id" = i64, Path, description = "Number id")), responses((status = 204), (status = 404)))]
 pub async fn delete_number(
     State(state): State<AppState>,
     caller: Caller,
@@ -686,9 +710,10 @@ pub async fn delete_number(
 // ---------------------------------------------------------------- contacts
 
 /// A contact.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactOut {
     /// Id.
+    #[schema(value_type = i64)]
     pub id: ContactId,
     /// Name.
     pub name: String,
@@ -697,7 +722,7 @@ pub struct ContactOut {
 }
 
 /// What an admin writes for a contact.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactWrite {
     /// Name.
@@ -734,6 +759,7 @@ async fn contacts(
 }
 
 /// `GET /api/v1/contacts`.
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts", security(("bearer" = [])), responses((status = 200, body = Vec<ContactOut>)))]
 pub async fn list_contacts(
     State(state): State<AppState>,
     caller: Caller,
@@ -742,6 +768,7 @@ pub async fn list_contacts(
 }
 
 /// `GET /api/v1/contacts/{id}`.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])), params(("id" = i64, Path, description = "Contact id")), responses((status = 200, body = ContactOut), (status = 404)))]
 pub async fn get_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -808,6 +835,7 @@ async fn write_contact(
 }
 
 /// `POST /api/v1/contacts`. Admins only.
+#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", security(("bearer" = [])), request_body = ContactWrite, responses((status = 201, body = ContactOut), (status = 422)))]
 pub async fn create_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -823,6 +851,7 @@ pub async fn create_contact(
 }
 
 /// `PUT /api/v1/contacts/{id}`. Admins only.
+#[utoipa::path(put, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])), params(("id" = i64, Path, description = "Contact id")), request_body = ContactWrite, responses((status = 200, body = ContactOut), (status = 404), (status = 422)))]
 pub async fn update_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -839,6 +868,7 @@ pub async fn update_contact(
 }
 
 /// `DELETE /api/v1/contacts/{id}`. Admins only. Its calls stay, without the contact.
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])), params(("id" = i64, Path, description = "Contact id")), responses((status = 204), (status = 404)))]
 pub async fn delete_contact(
     State(state): State<AppState>,
     caller: Caller,

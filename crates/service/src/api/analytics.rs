@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 const DAY_MS: i64 = 86_400_000;
 
 /// Query of the summary.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
     /// Calls started at or after (ms since the epoch); default 30 days before `to`.
@@ -27,7 +27,7 @@ pub struct SummaryQuery {
 }
 
 /// Counts and times of a set of calls.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Totals {
     /// Calls.
     pub calls: i64,
@@ -40,17 +40,17 @@ pub struct Totals {
 }
 
 /// A group of calls and its totals.
-#[derive(Debug, Serialize)]
-pub struct Row<K> {
-    /// What the totals are of.
-    pub key: K,
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Row {
+    /// The user's or group's id.
+    pub key: i64,
     /// The totals.
     #[serde(flatten)]
     pub totals: Totals,
 }
 
 /// The summary.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     /// The range summarised.
     pub from: i64,
@@ -72,13 +72,13 @@ pub struct Summary {
     /// Per UTC day (`YYYY-MM-DD`), by direction and status.
     pub per_day: Vec<Day>,
     /// Per user (as a party).
-    pub per_user: Vec<Row<i64>>,
+    pub per_user: Vec<Row>,
     /// Per group (a member was a party).
-    pub per_group: Vec<Row<i64>>,
+    pub per_group: Vec<Row>,
 }
 
 /// One UTC day.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Day {
     /// `YYYY-MM-DD`.
     pub day: String,
@@ -104,6 +104,7 @@ fn totals(row: &sqlx::any::AnyRow) -> Result<Totals, sqlx::Error> {
 }
 
 /// `GET /api/v1/analytics/summary`.
+#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics", security(("bearer" = [])), params(SummaryQuery), responses((status = 200, body = Summary)))]
 pub async fn summary(
     State(state): State<AppState>,
     caller: Caller,

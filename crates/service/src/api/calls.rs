@@ -16,18 +16,21 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PAGE: u32 = 200;
 
 /// Query of `GET /api/v1/calls`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CallsQuery {
     /// App context the rights are decided in (default `dashboard`).
+    #[param(value_type = Option<String>)]
     pub app: Option<AppContext>,
     /// Where the previous page ended (`next_cursor` of the last answer).
     pub cursor: Option<String>,
     /// Calls per page, 1 to 200 (default 50).
     pub limit: Option<u32>,
     /// Only this direction.
+    #[param(value_type = Option<String>)]
     pub direction: Option<Direction>,
     /// Only this status.
+    #[param(value_type = Option<String>)]
     pub status: Option<CallStatus>,
     /// Only calls started at or after this time (ms since the epoch).
     pub from: Option<i64>,
@@ -48,21 +51,23 @@ pub struct CallsQuery {
 }
 
 /// A call as a user gets it: the call, and what they may do with its recordings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallOut {
     /// The call.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub call: Call,
     /// May play its recording (or voicemail): the UI shows a player.
     pub can_play: bool,
     /// May download it as `.wav`.
     pub can_download: bool,
     /// The same, per recording kind.
+    #[schema(value_type = Object)]
     pub access: CallAccess,
 }
 
 /// A page of calls, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallPage {
     /// The calls.
     pub calls: Vec<CallOut>,
@@ -202,6 +207,7 @@ pub async fn page(state: &AppState, viewer: &Viewer, filters: &CallsQuery) -> Ap
 }
 
 /// `GET /api/v1/calls`.
+#[utoipa::path(get, path = "/api/v1/calls", tag = "calls", security(("bearer" = [])), params(CallsQuery), responses((status = 200, description = "A page of the calls you may see, newest first, each with can_play and can_download", body = CallPage), (status = 400, description = "Bad cursor or query"), (status = 422, description = "Bad limit or range")))]
 pub async fn list_calls(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
@@ -212,14 +218,16 @@ pub async fn list_calls(
 }
 
 /// Query of `GET /api/v1/calls/{id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AppQuery {
     /// App context (default `dashboard`).
+    #[param(value_type = Option<String>)]
     pub app: Option<AppContext>,
 }
 
 /// `GET /api/v1/calls/{id}`: 404 unless the call is the caller's company's and visible to them.
+#[utoipa::path(get, path = "/api/v1/calls/{id}", tag = "calls", security(("bearer" = [])), params(("id" = i64, Path, description = "Call id"), AppQuery), responses((status = 200, body = CallOut), (status = 404, description = "No such call you may see")))]
 pub async fn get_call(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
@@ -235,6 +243,7 @@ pub async fn get_call(
 }
 
 /// `GET /api/v1/contacts/{id}/calls`: the contact's calls the caller may see, filtered the same way.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}/calls", tag = "contacts", security(("bearer" = [])), params(("id" = i64, Path, description = "Contact id"), CallsQuery), responses((status = 200, body = CallPage), (status = 404)))]
 pub async fn contact_calls(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,

@@ -16,17 +16,19 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 /// `GET /api/v1/events`.
+#[utoipa::path(get, path = "/api/v1/events", tag = "sync", security(("bearer" = [])), responses((status = 200, description = "Server-Sent Events: `hello` with the version, then `change` events ({version, kind, call?}) and `resync`", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.events.subscribe();
+    let open = StreamGuard::new(&state);
     let hello = Event::default().event("hello").data(format!("{{\"version\":{}}}", caller.snapshot.version));
     let stream = futures::stream::unfold(
-        (Some(hello), receiver, state, caller),
-        |(mut first, mut receiver, state, caller)| async move {
+        (Some(hello), receiver, state, caller, open),
+        |(mut first, mut receiver, state, caller, open)| async move {
             if let Some(hello) = first.take() {
-                return Some((Ok(hello), (None, receiver, state, caller)));
+                return Some((Ok(hello), (None, receiver, state, caller, open)));
             }
             loop {
                 let change = match receiver.recv().await {
@@ -34,7 +36,7 @@ pub async fn events(
                     Err(RecvError::Lagged(_)) => {
                         // Too slow to keep up: tell the app to sync everything again.
                         let event = Event::default().event("resync").data("{}");
-                        return Some((Ok(event), (None, receiver, state, caller)));
+                        return Some((Ok(event), (None, receiver, state, caller, open)));
                     }
                     Err(RecvError::Closed) => return None,
                 };
@@ -42,7 +44,7 @@ pub async fn events(
                     continue;
                 }
                 if let Some(event) = scoped(&state, &caller, &change).await {
-                    return Some((Ok(event), (None, receiver, state, caller)));
+                    return Some((Ok(event), (None, receiver, state, caller, open)));
                 }
             }
         },
@@ -67,4 +69,20 @@ async fn scoped(state: &AppState, caller: &Caller, change: &ChangeEvent) -> Opti
     }
     let data = serde_json::to_string(change).ok()?;
     Some(Event::default().event("change").data(data))
+}
+
+/// Counts an open stream in the metrics for as long as it lives.
+struct StreamGuard(std::sync::Arc<crate::metrics::Metrics>);
+
+impl StreamGuard {
+    fn new(state: &AppState) -> Self {
+        state.metrics.event_streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(std::sync::Arc::clone(&state.metrics))
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.event_streams.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

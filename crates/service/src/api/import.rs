@@ -24,7 +24,7 @@ pub const MAX_IMPORT_BODY: usize = 256 * 1024 * 1024;
 pub const MAX_IMPORT_CALLS: usize = 10_000;
 
 /// The body of an import.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Import {
     /// The calls.
@@ -32,12 +32,14 @@ pub struct Import {
 }
 
 /// One call to import. Users are named by e-mail, numbers in E.164.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportCall {
     /// Which way it went.
+    #[schema(value_type = String)]
     pub direction: Direction,
     /// How it ended.
+    #[schema(value_type = String)]
     pub status: CallStatus,
     /// Start (ms since the epoch).
     pub started_at: i64,
@@ -64,6 +66,7 @@ pub struct ImportCall {
     pub rang: Vec<String>,
     /// How the recording was decided, if known.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub decided_by: Option<DecidedBy>,
     /// The call's recording: stereo WAV, 8 kHz, 16-bit PCM, base64.
     #[serde(default)]
@@ -74,20 +77,22 @@ pub struct ImportCall {
 }
 
 /// A WAV to import.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportAudio {
     /// The file, base64 (standard alphabet).
     pub wav_base64: String,
     /// Spans that were paused, ms.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub paused_spans: Vec<PausedSpan>,
 }
 
 /// What an import did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Imported {
     /// Ids of the new calls, in the order given.
+    #[schema(value_type = Vec<i64>)]
     pub calls: Vec<CallId>,
 }
 
@@ -152,6 +157,7 @@ fn check_wav(
 }
 
 /// `POST /api/v1/calls/import`.
+#[utoipa::path(post, path = "/api/v1/calls/import", tag = "calls", security(("bearer" = [])), request_body = Import, responses((status = 201, body = Imported), (status = 403), (status = 413, description = "Larger than 256 MiB"), (status = 422, description = "Nothing imported; every problem listed")))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,

@@ -24,6 +24,7 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 /// The whole HTTP side of the service.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
+        .route("/openapi.json", get(openapi_json))
         .route("/session", post(session::log_in).delete(session::log_out))
         .route("/sync", get(sync::sync))
         .route("/events", get(events::events))
@@ -49,7 +50,13 @@ pub fn app(state: AppState) -> Router {
         .route("/analytics/summary", get(analytics::summary))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
-    Router::new().nest("/api/v1", api).route("/healthz", get(healthz)).fallback(not_found).with_state(state)
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::metrics))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::count))
+        .with_state(state)
 }
 
 async fn healthz() -> &'static str {
@@ -112,4 +119,71 @@ impl From<PathRejection> for ApiError {
             other => ApiError::bad_request(other.body_text()),
         }
     }
+}
+
+/// The OpenAPI document of this API, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Earshot API",
+        description = "Earshot's call and recording service. Every right is decided by earshot-policy (SPEC §3–§6). \
+                       Errors are application/problem+json with a human `detail` and a stable `code`."
+    ),
+    paths(
+        session::log_in,
+        session::log_out,
+        sync::sync,
+        events::events,
+        admin::get_settings,
+        admin::put_settings,
+        admin::list_users,
+        admin::create_user,
+        admin::get_user,
+        admin::update_user,
+        admin::delete_user,
+        admin::list_groups,
+        admin::create_group,
+        admin::update_group,
+        admin::delete_group,
+        admin::list_numbers,
+        admin::create_number,
+        admin::get_number,
+        admin::update_number,
+        admin::delete_number,
+        admin::list_contacts,
+        admin::create_contact,
+        admin::get_contact,
+        admin::update_contact,
+        admin::delete_contact,
+        calls::list_calls,
+        calls::get_call,
+        calls::contact_calls,
+        import::import,
+        recordings::audio,
+        recordings::download,
+        recordings::audit_log,
+        analytics::summary,
+        openapi_json,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /api/v1/openapi.json`.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "This document")))]
+pub async fn openapi_json() -> impl IntoResponse {
+    axum::Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }

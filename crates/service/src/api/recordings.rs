@@ -24,15 +24,16 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 /// Query of the audio and download endpoints.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingQuery {
     /// App context the right is decided in (default `dashboard`).
+    #[param(value_type = Option<String>)]
     pub app: Option<AppContext>,
 }
 
 /// What was done with a recording, for the audit log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     /// Played (streamed from its start).
@@ -178,6 +179,7 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
 
 /// `GET /api/v1/recordings/{id}/audio`: `audio/wav`, whole or one byte range.
 /// A request from the first byte counts as a play in the audit log; a seek does not.
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/audio", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery, ("Range" = Option<String>, Header, description = "bytes=START-END, one range")), responses((status = 200, description = "The WAV", content_type = "audio/wav"), (status = 206, description = "One byte range of the WAV", content_type = "audio/wav"), (status = 403, description = "Visible, but you may not play it"), (status = 404, description = "No such recording you may see"), (status = 416, description = "Range outside the file")))]
 pub async fn audio(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,6 +265,7 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// `GET /api/v1/recordings/{id}/download`: the `.wav` as an attachment named after the call.
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery), responses((status = 200, description = "The WAV as an attachment named after the call", content_type = "audio/wav"), (status = 403), (status = 404)))]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -299,7 +302,7 @@ pub async fn download(
 }
 
 /// One line of the audit log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Id.
     pub id: i64,
@@ -320,7 +323,7 @@ pub struct AuditEntry {
 }
 
 /// Query of `GET /api/v1/audit`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries older than this id (paging, newest first).
@@ -334,6 +337,7 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit`: who played and downloaded what, newest first. Admins only.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "recordings", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = Vec<AuditEntry>), (status = 403)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,

@@ -13,7 +13,7 @@ use sqlx::Row as _;
 use std::time::Duration;
 
 /// `POST /api/v1/session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LogIn {
     /// E-mail address.
     pub email: String,
@@ -22,11 +22,12 @@ pub struct LogIn {
 }
 
 /// The answer to a log-in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Session {
     /// The bearer token for every other request. Shown once.
     pub token: String,
     /// Who logged in.
+    #[schema(value_type = Object)]
     pub user: User,
     /// When the token stops working (ms since the epoch).
     pub expires_at: i64,
@@ -37,6 +38,7 @@ const WRONG: &str = "The e-mail address or password is wrong.";
 /// Logs in. Wrong credentials answer slower each time, and lock the account
 /// for a minute after five in a row; an unknown e-mail takes as long as a
 /// wrong password, so answers tell nothing about who has an account.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LogIn, responses((status = 200, description = "Logged in", body = Session), (status = 401, description = "Wrong e-mail or password, or disabled", content_type = "application/problem+json"), (status = 429, description = "Locked after failed log-ins", content_type = "application/problem+json")))]
 pub async fn log_in(State(state): State<AppState>, Json(body): Json<LogIn>) -> ApiResult<Json<Session>> {
     let email = body.email.trim().to_lowercase();
     let mut query = Query::new(
@@ -103,6 +105,7 @@ pub async fn log_in(State(state): State<AppState>, Json(body): Json<LogIn>) -> A
 }
 
 /// Logs out: the token stops working at once.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("bearer" = [])), responses((status = 204, description = "Logged out: the token stops working")))]
 pub async fn log_out(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     let mut query = Query::new("DELETE FROM sessions WHERE token_hash = ");
     query.bind(caller.token_hash);

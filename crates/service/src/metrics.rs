@@ -1,0 +1,85 @@
+//! `GET /metrics` in the Prometheus text format: requests by method and
+//! status, their total time, and connected event streams. Counts only, no
+//! names or ids; still, expose it to your monitoring network only.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// The service's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    request_micros: AtomicU64,
+    request_count: AtomicU64,
+    /// Event streams open now.
+    pub event_streams: AtomicI64,
+}
+
+impl Metrics {
+    fn record(&self, method: &str, status: u16, micros: u64) {
+        let mut requests = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *requests.entry((method.to_owned(), status)).or_insert(0) += 1;
+        drop(requests);
+        self.request_micros.fetch_add(micros, Ordering::Relaxed);
+        self.request_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The text exposition.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ =
+            writeln!(out, "# HELP earshot_build_info Version of earshotd.\n# TYPE earshot_build_info gauge");
+        let _ = writeln!(out, "earshot_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            out,
+            "# HELP earshot_http_requests_total HTTP requests answered.\n# TYPE earshot_http_requests_total counter"
+        );
+        let requests = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for ((method, status), count) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "earshot_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {count}"
+            );
+        }
+        drop(requests);
+        let _ = writeln!(
+            out,
+            "# HELP earshot_http_request_duration_seconds Time to answer requests (to the first byte).\n# TYPE earshot_http_request_duration_seconds summary"
+        );
+        let seconds = self.request_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "earshot_http_request_duration_seconds_sum {seconds}");
+        let _ = writeln!(
+            out,
+            "earshot_http_request_duration_seconds_count {}",
+            self.request_count.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP earshot_event_streams Event streams open now.\n# TYPE earshot_event_streams gauge"
+        );
+        let _ = writeln!(out, "earshot_event_streams {}", self.event_streams.load(Ordering::Relaxed));
+        out
+    }
+}
+
+/// Middleware: counts each request.
+pub async fn count(State(state): State<crate::AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    state.metrics.record(&method, response.status().as_u16(), micros);
+    response
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<crate::AppState>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
