@@ -90,8 +90,8 @@ pub struct Day {
 
 const TOTALS: &str = "COUNT(DISTINCT c.id) AS calls, \
      COUNT(DISTINCT CASE WHEN c.status = 'answered' THEN c.id END) AS answered, \
-     COALESCE(SUM(CASE WHEN c.status = 'answered' AND c.answered_at IS NOT NULL AND c.ended_at IS NOT NULL \
-                  THEN c.ended_at - c.answered_at ELSE 0 END), 0) AS talk_ms, \
+     CAST(COALESCE(SUM(CASE WHEN c.status = 'answered' AND c.answered_at IS NOT NULL AND c.ended_at IS NOT NULL \
+                  THEN c.ended_at - c.answered_at ELSE 0 END), 0) AS BIGINT) AS talk_ms, \
      COUNT(DISTINCT CASE WHEN c.status = 'answered' AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id AND r.kind = 'call') THEN c.id END) AS recorded";
 
 fn totals(row: &sqlx::any::AnyRow) -> Result<Totals, sqlx::Error> {
@@ -126,7 +126,7 @@ pub async fn summary(
     let db = &state.db;
     let pool = db.pool();
     let row = db.fetch_optional(pool, &base(TOTALS, "", "")).await?;
-    // Talk time with no calls sums to NULL on some backends: the COALESCE covers it.
+    // SUM is NULL over no rows, and NUMERIC on PostgreSQL: hence COALESCE and CAST.
     let totals_all = row.as_ref().map(totals).transpose()?.unwrap_or_default();
 
     let mut by_direction = BTreeMap::new();

@@ -1,6 +1,6 @@
 //! Push (SPEC §7): a change reaches connected apps within a second, scoped to what each may see.
 
-use super::support::TestService;
+use super::support::{TestService, backends};
 use earshot_service::app;
 use futures::StreamExt as _;
 use serde_json::json;
@@ -62,47 +62,50 @@ impl Listener {
 
 #[tokio::test]
 async fn a_settings_change_reaches_every_app_within_a_second() {
-    let service = TestService::start(&None).await;
-    let a = service.acme().await;
-    let base = serve(&service).await;
-    let mut listeners = Vec::new();
-    for token in [&a.admin, &a.ada, &a.bo, &a.supervisor, &a.analyst] {
-        let mut listener = Listener::connect(&base, token).await;
-        let (event, hello) = listener.next(Duration::from_secs(2)).await.unwrap();
-        assert_eq!(event, "hello");
-        assert!(hello["version"].as_i64().unwrap() > 0);
-        listeners.push(listener);
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let a = service.acme().await;
+        let base = serve(&service).await;
+        let mut listeners = Vec::new();
+        for token in [&a.admin, &a.ada, &a.bo, &a.supervisor, &a.analyst] {
+            let mut listener = Listener::connect(&base, token).await;
+            let (event, hello) = listener.next(Duration::from_secs(2)).await.unwrap();
+            assert_eq!(event, "hello");
+            assert!(hello["version"].as_i64().unwrap() > 0);
+            listeners.push(listener);
+        }
+        let (_, mut settings) = service.get("/api/v1/settings", &a.admin).await;
+        settings["agent_call_visibility"] = json!("all");
+        let sent = Instant::now();
+        service.put("/api/v1/settings", &a.admin, settings).await;
+        for listener in &mut listeners {
+            let (event, change) =
+                listener.next(Duration::from_secs(1)).await.expect("the change within a second");
+            assert_eq!(event, "change");
+            assert_eq!(change["kind"], "settings");
+        }
+        assert!(sent.elapsed() < Duration::from_secs(1));
     }
-    let (_, mut settings) = service.get("/api/v1/settings", &a.admin).await;
-    settings["agent_call_visibility"] = json!("all");
-    let sent = Instant::now();
-    service.put("/api/v1/settings", &a.admin, settings).await;
-    for listener in &mut listeners {
-        let (event, change) =
-            listener.next(Duration::from_secs(1)).await.expect("the change within a second");
-        assert_eq!(event, "change");
-        assert_eq!(change["kind"], "settings");
-    }
-    assert!(sent.elapsed() < Duration::from_secs(1));
 }
 
 #[tokio::test]
 async fn call_events_go_only_to_those_who_may_see_the_call() {
-    let service = TestService::start(&None).await;
-    let a = service.acme().await;
-    let base = serve(&service).await;
-    let mut ada = Listener::connect(&base, &a.ada).await;
-    let mut bo = Listener::connect(&base, &a.bo).await;
-    let mut other = {
-        service.company("Initech").await;
-        let token = service.log_in("admin@initech.test", "admin-password").await;
-        Listener::connect(&base, &token).await
-    };
-    for listener in [&mut ada, &mut bo, &mut other] {
-        assert_eq!(listener.next(Duration::from_secs(2)).await.unwrap().0, "hello");
-    }
-    // A call only Bo is on.
-    let (status, body) = service
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let a = service.acme().await;
+        let base = serve(&service).await;
+        let mut ada = Listener::connect(&base, &a.ada).await;
+        let mut bo = Listener::connect(&base, &a.bo).await;
+        let mut other = {
+            service.company("Initech").await;
+            let token = service.log_in("admin@initech.test", "admin-password").await;
+            Listener::connect(&base, &token).await
+        };
+        for listener in [&mut ada, &mut bo, &mut other] {
+            assert_eq!(listener.next(Duration::from_secs(2)).await.unwrap().0, "hello");
+        }
+        // A call only Bo is on.
+        let (status, body) = service
         .post(
             "/api/v1/calls/import",
             &a.admin,
@@ -111,10 +114,11 @@ async fn call_events_go_only_to_those_who_may_see_the_call() {
                               "parties": ["bo@acme.test"]}]}),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
-    let (event, change) = bo.next(Duration::from_secs(1)).await.expect("Bo hears of his call");
-    assert_eq!((event.as_str(), change["kind"].as_str()), ("change", Some("call")));
-    assert_eq!(change["call"], body["calls"][0]);
-    assert!(ada.next(Duration::from_millis(300)).await.is_none(), "Ada may not see it");
-    assert!(other.next(Duration::from_millis(100)).await.is_none(), "another company hears nothing");
+        assert_eq!(status, 201, "{body}");
+        let (event, change) = bo.next(Duration::from_secs(1)).await.expect("Bo hears of his call");
+        assert_eq!((event.as_str(), change["kind"].as_str()), ("change", Some("call")));
+        assert_eq!(change["call"], body["calls"][0]);
+        assert!(ada.next(Duration::from_millis(300)).await.is_none(), "Ada may not see it");
+        assert!(other.next(Duration::from_millis(100)).await.is_none(), "another company hears nothing");
+    }
 }

@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json` documents every endpoint of SPEC §9 and the issue.
 
-use super::support::TestService;
+use super::support::{TestService, backends};
 use axum::http::{Method, StatusCode};
 
 const ENDPOINTS: &[(&str, &str)] = &[
@@ -42,38 +42,46 @@ const ENDPOINTS: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn the_document_lists_every_endpoint() {
-    let service = TestService::start(&None).await;
-    let (status, doc) = service.request(Method::GET, "/api/v1/openapi.json", None, None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    let paths = doc["paths"].as_object().unwrap();
-    for (method, path) in ENDPOINTS {
-        assert!(paths.get(*path).and_then(|p| p.get(*method)).is_some(), "{method} {path} is not documented");
-    }
-    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(documented, ENDPOINTS.len(), "every documented endpoint is in the list above, and served");
-    // Every listed endpoint is routed: none answers "no such endpoint".
-    for (method, path) in ENDPOINTS {
-        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let (status, body) = service.request(method.clone(), &path.replace("{id}", "1"), None, None).await;
-        let unrouted = status == StatusCode::NOT_FOUND && body["detail"] == "There is no such endpoint.";
-        let wrong_method = status == StatusCode::METHOD_NOT_ALLOWED;
-        assert!(!unrouted && !wrong_method, "{method} {path}: {status} {body}");
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let (status, doc) = service.request(Method::GET, "/api/v1/openapi.json", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        let paths = doc["paths"].as_object().unwrap();
+        for (method, path) in ENDPOINTS {
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is not documented"
+            );
+        }
+        let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(documented, ENDPOINTS.len(), "every documented endpoint is in the list above, and served");
+        // Every listed endpoint is routed: none answers "no such endpoint".
+        for (method, path) in ENDPOINTS {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) =
+                service.request(method.clone(), &path.replace("{id}", "1"), None, None).await;
+            let unrouted = status == StatusCode::NOT_FOUND && body["detail"] == "There is no such endpoint.";
+            let wrong_method = status == StatusCode::METHOD_NOT_ALLOWED;
+            assert!(!unrouted && !wrong_method, "{method} {path}: {status} {body}");
+        }
     }
 }
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let service = TestService::start(&None).await;
-    let (status, body) = service.request(Method::GET, "/healthz", None, None).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("ok")));
-    service.request(Method::GET, "/api/v1/sync", None, None).await;
-    let (status, body) = service.request(Method::GET, "/metrics", None, None).await;
-    assert_eq!(status, StatusCode::OK);
-    let text = body.as_str().unwrap();
-    assert!(text.contains("earshot_http_requests_total{method=\"GET\",status=\"401\"} 1"), "{text}");
-    assert!(text.contains("earshot_http_requests_total{method=\"GET\",status=\"200\"} 1"), "{text}");
-    assert!(text.contains("earshot_event_streams 0"), "{text}");
-    assert!(text.contains("# TYPE earshot_http_request_duration_seconds summary"));
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let (status, body) = service.request(Method::GET, "/healthz", None, None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, Some("ok")));
+        service.request(Method::GET, "/api/v1/sync", None, None).await;
+        let (status, body) = service.request(Method::GET, "/metrics", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = body.as_str().unwrap();
+        assert!(text.contains("earshot_http_requests_total{method=\"GET\",status=\"401\"} 1"), "{text}");
+        assert!(text.contains("earshot_http_requests_total{method=\"GET\",status=\"200\"} 1"), "{text}");
+        assert!(text.contains("earshot_event_streams 0"), "{text}");
+        assert!(text.contains("# TYPE earshot_http_request_duration_seconds summary"));
+    }
 }
