@@ -5,18 +5,18 @@
 use super::{Json, Path, Query};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::calls::{CALL_COLUMNS, calls_from_rows, find_call, push_visibility};
+use crate::calls::{CALL_COLUMNS, calls_from_rows, find_call};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use base64::Engine as _;
-use earshot_policy::{AppContext, Call, CallAccess, CallId, CallStatus, Direction, Viewer};
+use earshot_policy::{AppContext, Call, CallAccess, CallId, CallStatus, Direction, Viewer, VisibilityScope};
 use serde::{Deserialize, Serialize};
 
 /// Most calls in one page.
 pub const MAX_PAGE: u32 = 200;
 
 /// Query of `GET /api/v1/calls`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CallsQuery {
     /// App context the rights are decided in (default `dashboard`).
@@ -124,67 +124,115 @@ pub async fn page(state: &AppState, viewer: &Viewer, filters: &CallsQuery) -> Ap
     {
         return Err(ApiError::invalid_field("from", "must not be after `to`"));
     }
-    let mut query = db::Query::new(&format!("SELECT {CALL_COLUMNS} FROM calls c WHERE 1 = 1"));
-    push_visibility(&mut query, &viewer.visibility_filter());
-    if let Some(direction) = filters.direction {
-        query.push(" AND c.direction = ").bind(direction.as_str());
-    }
-    if let Some(status) = filters.status {
-        query.push(" AND c.status = ").bind(status.as_str());
-    }
-    if let Some(from) = filters.from {
-        query.push(" AND c.started_at >= ").bind(from);
-    }
-    if let Some(to) = filters.to {
-        query.push(" AND c.started_at < ").bind(to);
-    }
-    if let Some(user) = filters.user {
-        query
-            .push(" AND EXISTS (SELECT 1 FROM call_users fu WHERE fu.call_id = c.id AND fu.relation = 'party' AND fu.user_id = ")
-            .bind(user)
-            .push(")");
-    }
-    if let Some(number) = filters.number {
-        query.push(" AND c.number_id = ").bind(number);
-    }
-    if let Some(group) = filters.group {
-        query
-            .push(
-                " AND EXISTS (SELECT 1 FROM call_users fg JOIN group_members gm ON gm.user_id = fg.user_id \
-                   WHERE fg.call_id = c.id AND fg.relation = 'party' AND gm.group_id = ",
-            )
-            .bind(group)
-            .push(")");
-    }
-    if let Some(contact) = filters.contact {
-        query.push(" AND c.contact_id = ").bind(contact);
-    }
-    match filters.has_recording {
-        Some(true) => query.push(" AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
-        Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
-        None => &mut query,
+    let cursor = filters.cursor.as_deref().map(decode_cursor).transpose()?;
+    let search = filters.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(like_pattern);
+    // The user's filters and the cursor, over `calls c`; `time` and `id` name the
+    // columns the cursor compares (an index's own columns, where a branch has one).
+    let push_filters = |query: &mut db::Query, time: &str, id: &str| {
+        if let Some(direction) = filters.direction {
+            query.push(" AND c.direction = ").bind(direction.as_str());
+        }
+        if let Some(status) = filters.status {
+            query.push(" AND c.status = ").bind(status.as_str());
+        }
+        if let Some(from) = filters.from {
+            query.push(" AND c.started_at >= ").bind(from);
+        }
+        if let Some(to) = filters.to {
+            query.push(" AND c.started_at < ").bind(to);
+        }
+        if let Some(user) = filters.user {
+            query
+                .push(" AND EXISTS (SELECT 1 FROM call_users fu WHERE fu.call_id = c.id AND fu.relation = 'party' AND fu.user_id = ")
+                .bind(user)
+                .push(")");
+        }
+        if let Some(number) = filters.number {
+            query.push(" AND c.number_id = ").bind(number);
+        }
+        if let Some(group) = filters.group {
+            query
+                .push(
+                    " AND EXISTS (SELECT 1 FROM call_users fg JOIN group_members gm ON gm.user_id = fg.user_id \
+                     WHERE fg.call_id = c.id AND fg.relation = 'party' AND gm.group_id = ",
+                )
+                .bind(group)
+                .push(")");
+        }
+        if let Some(contact) = filters.contact {
+            query.push(" AND c.contact_id = ").bind(contact);
+        }
+        match filters.has_recording {
+            Some(true) => query.push(" AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
+            Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
+            None => query,
+        };
+        if let Some(pattern) = &search {
+            query
+                .push(" AND (LOWER(COALESCE(c.external_number, '')) LIKE ")
+                .bind(pattern.clone())
+                .push(" ESCAPE '\\' OR EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND LOWER(ct.name) LIKE ")
+                .bind(pattern.clone())
+                .push(" ESCAPE '\\'))");
+        }
+        if let Some((started_at, last_id)) = cursor {
+            query
+                .push(&format!(" AND ({time} < "))
+                .bind(started_at)
+                .push(&format!(" OR ({time} = "))
+                .bind(started_at)
+                .push(&format!(" AND {id} < "))
+                .bind(last_id)
+                .push("))");
+        }
     };
-    if let Some(text) = filters.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = like_pattern(text);
-        query
-            .push(" AND (LOWER(COALESCE(c.external_number, '')) LIKE ")
-            .bind(pattern.clone())
-            .push(" ESCAPE '\\' OR EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND LOWER(ct.name) LIKE ")
-            .bind(pattern)
-            .push(" ESCAPE '\\'))");
+    let fetch = i64::from(limit) + 1;
+    let visibility = viewer.visibility_filter();
+    let mut query = db::Query::new(&format!("SELECT {CALL_COLUMNS} FROM calls c WHERE c.company_id = "));
+    query.bind(visibility.company.0);
+    match &visibility.scope {
+        VisibilityScope::Everything => push_filters(&mut query, "c.started_at", "c.id"),
+        VisibilityScope::Restricted { party, numbers_any_status, numbers_missed_or_voicemail } => {
+            // SPEC §4.2 as a union of branches, each walking an index in time order and
+            // stopping at one page: the calls the user is a party of, then each routed
+            // number (all statuses, or missed and voicemail only). The page is the newest
+            // of the branches' pages. Scanning the whole history instead costs seconds for
+            // a user who sees almost nothing.
+            query
+                .push(" AND c.id IN (SELECT id FROM (SELECT c.id FROM call_users cu JOIN calls c ON c.id = cu.call_id WHERE cu.user_id = ")
+                .bind(party.0)
+                .push(" AND cu.relation = 'party' AND c.company_id = ")
+                .bind(visibility.company.0);
+            push_filters(&mut query, "cu.started_at", "cu.call_id");
+            query
+                .push(" ORDER BY cu.started_at DESC, cu.call_id DESC LIMIT ")
+                .bind(fetch)
+                .push(") AS party_calls");
+            let branches = numbers_any_status
+                .iter()
+                .map(|number| (number, false))
+                .chain(numbers_missed_or_voicemail.iter().map(|number| (number, true)));
+            for (i, (number, missed_only)) in branches.enumerate() {
+                query
+                    .push(" UNION ALL SELECT id FROM (SELECT c.id FROM calls c WHERE c.company_id = ")
+                    .bind(visibility.company.0)
+                    .push(" AND c.number_id = ")
+                    .bind(number.0);
+                if missed_only {
+                    query
+                        .push(" AND c.status IN ")
+                        .bind_list(CallStatus::MISSED_OR_VOICEMAIL.iter().map(|s| s.as_str()));
+                }
+                push_filters(&mut query, "c.started_at", "c.id");
+                query
+                    .push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ")
+                    .bind(fetch)
+                    .push(&format!(") AS number_calls_{i}"));
+            }
+            query.push(")");
+        }
     }
-    if let Some(cursor) = &filters.cursor {
-        let (started_at, id) = decode_cursor(cursor)?;
-        query
-            .push(" AND (c.started_at < ")
-            .bind(started_at)
-            .push(" OR (c.started_at = ")
-            .bind(started_at)
-            .push(" AND c.id < ")
-            .bind(id)
-            .push("))");
-    }
-    query.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ").bind(i64::from(limit) + 1);
+    query.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ").bind(fetch);
     let rows = state.db.fetch_all(state.db.pool(), &query).await?;
     let mut calls = calls_from_rows(&state.db, state.db.pool(), rows).await?;
     let next_cursor = if calls.len() > limit as usize {
