@@ -51,6 +51,8 @@ pub struct AppState {
     pub session_ttl_ms: i64,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Failed log-ins with e-mails no account has: (failures, last failure time).
+    pub unknown_logins: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             events: Events::new(),
             session_ttl_ms: 12 * 60 * 60 * 1000,
             metrics: Arc::default(),
+            unknown_logins: Arc::default(),
         }
     }
 

@@ -44,11 +44,31 @@ pub async fn log_in(State(state): State<AppState>, Json(body): Json<LogIn>) -> A
     let mut query = Query::new(
         "SELECT id, company_id, password_hash, disabled, failed_logins, locked_until FROM users WHERE email = ",
     );
-    query.bind(email);
+    query.bind(email.clone());
     let row = state.db.fetch_optional(state.db.pool(), &query).await?;
     let Some(row) = row else {
-        let _ = verify_password(&body.password, decoy_hash());
-        return Err(ApiError::unauthenticated(WRONG));
+        // Unknown e-mail: the same work, the same delays and the same lock as a wrong
+        // password, so no answer tells who has an account.
+        let password = body.password;
+        let _ = tokio::task::spawn_blocking(move || verify_password(&password, decoy_hash())).await;
+        let now = crate::now_millis();
+        let failed = {
+            let mut unknown = state.unknown_logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            unknown.retain(|_, (_, last)| now - *last < LOCK_SECONDS * 1000);
+            let entry = unknown.entry(email).or_insert((0, now));
+            if entry.0 >= MAX_FAILED_LOGINS {
+                let seconds = u64::try_from((entry.1 + LOCK_SECONDS * 1000 - now + 999) / 1000).unwrap_or(1);
+                return Err(ApiError::locked(seconds));
+            }
+            *entry = (entry.0 + 1, now);
+            entry.0
+        };
+        tokio::time::sleep(Duration::from_millis(100 * u64::try_from(failed).unwrap_or(0))).await;
+        return Err(if failed >= MAX_FAILED_LOGINS {
+            ApiError::locked(u64::try_from(LOCK_SECONDS).unwrap_or(60))
+        } else {
+            ApiError::unauthenticated(WRONG)
+        });
     };
     let id: i64 = row.try_get("id")?;
     let now = crate::now_millis();

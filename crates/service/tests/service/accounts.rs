@@ -91,6 +91,29 @@ async fn five_failures_lock_the_account_briefly() {
 }
 
 #[tokio::test]
+async fn unknown_e_mails_lock_the_same_way() {
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        service.company("Acme").await;
+        for email in ["admin@acme.test", "nobody@acme.test"] {
+            let mut statuses = Vec::new();
+            for _ in 0..6 {
+                let (status, _) = service
+                    .request(
+                        Method::POST,
+                        "/api/v1/session",
+                        None,
+                        Some(json!({"email": email, "password": "wrong-password"})),
+                    )
+                    .await;
+                statuses.push(status.as_u16());
+            }
+            assert_eq!(statuses, vec![401, 401, 401, 401, 429, 429], "{email}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn disabling_a_user_ends_their_sessions_at_once() {
     for backend in backends() {
         let service = TestService::start(&backend).await;
