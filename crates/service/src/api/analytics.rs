@@ -9,7 +9,7 @@ use crate::calls::push_visibility;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
-use earshot_policy::AppContext;
+use earshot_policy::{AppContext, Viewer};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use std::collections::BTreeMap;
@@ -104,7 +104,7 @@ fn totals(row: &sqlx::any::AnyRow) -> Result<Totals, sqlx::Error> {
 }
 
 /// `GET /api/v1/analytics/summary`.
-#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics", security(("bearer" = [])), params(SummaryQuery), responses((status = 200, body = Summary)))]
+#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics", security(("bearer" = [])), params(SummaryQuery), responses((status = 200, body = Summary), (status = 422, description = "`from` after `to`")))]
 pub async fn summary(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,7 +115,12 @@ pub async fn summary(
     if from > to {
         return Err(ApiError::invalid_field("from", "must not be after `to`"));
     }
-    let filter = caller.viewer(AppContext::Analytics).visibility_filter();
+    Ok(Json(summarize(&state, &caller.viewer(AppContext::Analytics), from, to).await?))
+}
+
+/// The summary of the calls `viewer` sees that started in `from..to`.
+pub async fn summarize(state: &AppState, viewer: &Viewer, from: i64, to: i64) -> ApiResult<Summary> {
+    let filter = viewer.visibility_filter();
     let base = |select: &str, join: &str, group: &str| {
         let mut q = db::Query::new(&format!("SELECT {select} FROM calls c {join} WHERE c.started_at >= "));
         q.bind(from).push(" AND c.started_at < ").bind(to);
@@ -177,7 +182,7 @@ pub async fn summary(
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
 
     let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
-    Ok(Json(Summary {
+    Ok(Summary {
         from,
         to,
         answered_rate: ratio(totals_all.answered, totals_all.calls),
@@ -189,7 +194,7 @@ pub async fn summary(
         per_day: days.into_values().collect(),
         per_user,
         per_group,
-    }))
+    })
 }
 
 fn day_name(day: i64) -> String {

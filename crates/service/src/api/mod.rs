@@ -2,7 +2,7 @@
 //! turn malformed requests into problem+json answers.
 
 mod admin;
-mod analytics;
+pub mod analytics;
 pub mod calls;
 mod events;
 mod import;

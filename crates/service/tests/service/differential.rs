@@ -6,6 +6,7 @@
 
 use super::support::{TestService, backends};
 use earshot_policy::*;
+use earshot_service::api::analytics::summarize;
 use earshot_service::api::calls::{CallsQuery, page};
 use earshot_service::calls::{RecordingFile, insert_call};
 use earshot_service::db::Query;
@@ -314,6 +315,13 @@ async fn check(service: &TestService, scenario: &Scenario, serial: usize) {
                     Some(next) => cursor = Some(next),
                     None => break,
                 }
+            }
+            if app == AppContext::Analytics && round % 7 == 0 {
+                // The analytics summary counts exactly the calls policy shows in analytics.
+                let summary = summarize(&service.state, &viewer, 0, i64::MAX).await.unwrap();
+                assert_eq!(summary.totals.calls, expected.len() as i64, "analytics summary");
+                let answered = expected.iter().filter(|c| c.status == CallStatus::Answered).count();
+                assert_eq!(summary.totals.answered, answered as i64, "analytics summary");
             }
             let got_ids: Vec<CallId> = got.iter().map(|out| out.call.id).collect();
             let expected_ids: Vec<CallId> = expected.iter().map(|call| call.id).collect();

@@ -18,11 +18,22 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn init_then_serve_then_log_in() {
+    for backend in super::support::backends() {
+        let database = match &backend {
+            Some(server) => vec!["--database-url".to_owned(), super::support::fresh_postgres(server).await],
+            None => vec![],
+        };
+        init_then_serve_then_log_in_on(&database).await;
+    }
+}
+
+async fn init_then_serve_then_log_in_on(database: &[String]) {
     let dir = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_earshotd");
     let status = Command::new(binary)
         .args(["init", "--data-dir"])
         .arg(dir.path())
+        .args(database)
         .args(["--company", "Acme", "--admin-email", "boss@acme.test", "--admin-password", "boss-password"])
         .status()
         .unwrap();
@@ -31,6 +42,7 @@ async fn init_then_serve_then_log_in() {
     let output = Command::new(binary)
         .args(["init", "--data-dir"])
         .arg(dir.path())
+        .args(database)
         .args(["--company", "Other", "--admin-email", "nope", "--admin-password", "boss-password"])
         .output()
         .unwrap();
@@ -50,6 +62,7 @@ async fn init_then_serve_then_log_in() {
             .arg(dir.path())
             .arg("--config")
             .arg(&config)
+            .args(database)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

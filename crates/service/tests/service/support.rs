@@ -32,7 +32,7 @@ pub struct TestService {
 }
 
 /// A fresh PostgreSQL database on the server at `server_url`, named uniquely.
-async fn fresh_postgres(server_url: &str) -> String {
+pub async fn fresh_postgres(server_url: &str) -> String {
     use sqlx::Connection as _;
     use sqlx::Executor as _;
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
