@@ -316,7 +316,7 @@ async fn check(service: &TestService, scenario: &Scenario, serial: usize) {
                     None => break,
                 }
             }
-            if app == AppContext::Analytics && round % 7 == 0 {
+            if app == AppContext::Analytics && round.is_multiple_of(7) {
                 // The analytics summary counts exactly the calls policy shows in analytics.
                 let summary = summarize(&service.state, &viewer, 0, i64::MAX).await.unwrap();
                 assert_eq!(summary.totals.calls, expected.len() as i64, "analytics summary");
