@@ -122,3 +122,41 @@ async fn call_events_go_only_to_those_who_may_see_the_call() {
         assert!(other.next(Duration::from_millis(100)).await.is_none(), "another company hears nothing");
     }
 }
+
+/// SPEC §7 end to end: an admin widens agents' visibility; Ada's app hears of it, and her
+/// next request obeys it. Then an override narrows her again; she hears, and it obeys.
+#[tokio::test]
+async fn a_pushed_change_is_obeyed_by_the_next_request() {
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let a = service.acme().await;
+        let base = serve(&service).await;
+        let mut ada = Listener::connect(&base, &a.ada).await;
+        assert_eq!(ada.next(Duration::from_secs(2)).await.unwrap().0, "hello");
+        assert_eq!(service.visible(&a.ada, "calling").await.len(), 2);
+
+        let (_, mut settings) = service.get("/api/v1/settings", &a.admin).await;
+        settings["agent_call_visibility"] = json!("all");
+        service.put("/api/v1/settings", &a.admin, settings).await;
+        let (_, change) = ada.next(Duration::from_secs(1)).await.expect("pushed");
+        assert_eq!(change["kind"], "settings");
+        assert_eq!(service.visible(&a.ada, "calling").await.len(), 5);
+
+        let (status, _) = service
+            .put(
+                &format!("/api/v1/users/{}", a.ada_id),
+                &a.admin,
+                json!({"name": "Ada", "email": "ada@acme.test", "role": "agent", "extension": "101",
+                       "settings": {"call_visibility": "own_and_missed"}}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (_, change) = ada.next(Duration::from_secs(1)).await.expect("pushed");
+        assert_eq!(change["kind"], "users");
+        assert_eq!(
+            service.visible(&a.ada, "calling").await.len(),
+            2,
+            "her override wins over the company (§3)"
+        );
+    }
+}
