@@ -1,0 +1,26 @@
+//! Earshot's telephony pieces, shared by the service (`earshotd`) and, later,
+//! the desktop app.
+//!
+//! So far: the [`Recorder`], a sans-IO tap on a call's media path that lines
+//! up both parties' audio by RTP timestamp and arrival and leaves out what
+//! was said while recording was paused (SPEC §6.2), and [`wav`], which
+//! writes recordings so that a crash leaves a playable file, and repairs one
+//! left by a crash.
+//!
+//! ```
+//! use earshot_policy::{PausedAudio, Timestamp};
+//! use earshot_telephony::{Channel, Recorder};
+//!
+//! let mut recorder = Recorder::new(PausedAudio::Silence);
+//! // 20 ms of audio from each side, arriving at the same moment.
+//! recorder.push(Channel::Ours, 1_000, &[100; 160], Timestamp(0));
+//! recorder.push(Channel::Theirs, 9_000, &[-100; 160], Timestamp(0));
+//! let frames = recorder.finish();
+//! assert_eq!(frames.len(), 160);
+//! assert_eq!(frames[0], [100, -100]);
+//! ```
+
+mod recorder;
+pub mod wav;
+
+pub use recorder::{Channel, Recorder, RecorderStats, SAMPLES_PER_MS};

@@ -1,0 +1,214 @@
+//! The call recorder: a sans-IO tap on the media path (STYLE.md: recording is
+//! a tap, not something signalling code does).
+//!
+//! The media relay feeds it each leg's decoded samples with the packet's RTP
+//! timestamp and the time it arrived; pauses and resumes come from the
+//! keypad flow. It returns stereo frames (left: our user, right: the other
+//! party) on one timeline that starts when the first packet arrives:
+//!
+//! - a leg's first packet anchors its RTP clock to the arrival time; later
+//!   packets sit where their timestamp says, so jitter doesn't move audio;
+//!   a jump of over a second (a new stream after a re-INVITE, say) re-anchors;
+//! - what never arrived is silence; a packet later than the jitter window
+//!   (already written) is dropped and counted;
+//! - a paused span holds no audio: silence with `paused_audio = silence`, cut
+//!   out with `skip`. Pauses act on the timeline, not on arrival, so audio
+//!   spoken after the pause but delivered later is not written either —
+//!   to the sample (§6.2).
+
+use earshot_policy::{PausedAudio, PausedSpan, Timestamp};
+use std::collections::VecDeque;
+
+/// Samples per millisecond at 8 kHz.
+pub const SAMPLES_PER_MS: i64 = 8;
+/// How long audio waits for late packets before it is written, in ms.
+const JITTER_WINDOW_MS: i64 = 200;
+/// A leg whose timestamps stray this far from arrival is re-anchored, in samples.
+const REANCHOR_SAMPLES: i64 = 8_000;
+
+/// Which side of the call a sample is from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// Our user: the left channel.
+    Ours = 0,
+    /// The other party: the right channel.
+    Theirs = 1,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Anchor {
+    rtp: u32,
+    position: i64,
+}
+
+/// What the recorder saw, for metrics and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecorderStats {
+    /// Samples written (per channel, the file's length in frames).
+    pub frames_written: u64,
+    /// Samples that arrived after their place was written, and were dropped.
+    pub late_samples: u64,
+    /// Times a leg's RTP clock was re-anchored.
+    pub reanchors: u64,
+}
+
+/// A call's recorder. Sans-IO: time is passed in, frames are handed out.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    paused_audio: PausedAudio,
+    start: Option<Timestamp>,
+    anchors: [Option<Anchor>; 2],
+    /// Samples from timeline position `written` on, per channel.
+    pending: [VecDeque<i16>; 2],
+    /// Timeline position (in samples) up to which frames have been handed out.
+    written: i64,
+    /// Paused spans on the timeline, in samples; the last may be open.
+    paused: Vec<(i64, Option<i64>)>,
+    /// Paused spans as they are in the file, in ms.
+    spans: Vec<PausedSpan>,
+    /// Frames handed out so far (the file's length).
+    frames_out: u64,
+    /// The frame being handed out is inside a paused span.
+    in_span: bool,
+    stats: RecorderStats,
+}
+
+impl Recorder {
+    /// A recorder writing paused spans as `paused_audio` says.
+    #[must_use]
+    pub fn new(paused_audio: PausedAudio) -> Self {
+        Self {
+            paused_audio,
+            start: None,
+            anchors: [None, None],
+            pending: [VecDeque::new(), VecDeque::new()],
+            written: 0,
+            paused: Vec::new(),
+            spans: Vec::new(),
+            frames_out: 0,
+            in_span: false,
+            stats: RecorderStats::default(),
+        }
+    }
+
+    fn position_at(&mut self, now: Timestamp) -> i64 {
+        let start = *self.start.get_or_insert(now);
+        now.millis_since(start).max(0) * SAMPLES_PER_MS
+    }
+
+    /// A leg's samples: `samples` start at RTP timestamp `rtp` (8 kHz units), arriving at `now`.
+    pub fn push(&mut self, channel: Channel, rtp: u32, samples: &[i16], now: Timestamp) {
+        let arrival = self.position_at(now);
+        let leg = channel as usize;
+        let anchor = *self.anchors[leg].get_or_insert(Anchor { rtp, position: arrival });
+        let mut position = anchor.position + i64::from(rtp.wrapping_sub(anchor.rtp) as i32);
+        if (position - arrival).abs() > REANCHOR_SAMPLES {
+            self.anchors[leg] = Some(Anchor { rtp, position: arrival });
+            self.stats.reanchors += 1;
+            position = arrival;
+        }
+        for (offset, sample) in samples.iter().enumerate() {
+            let at = position + offset as i64;
+            if at < self.written {
+                self.stats.late_samples += 1;
+                continue;
+            }
+            let index = usize::try_from(at - self.written).unwrap_or(usize::MAX);
+            let buffer = &mut self.pending[leg];
+            if buffer.len() <= index {
+                buffer.resize(index + 1, 0);
+            }
+            buffer[index] = *sample;
+        }
+    }
+
+    /// Recording pauses at `now` (the end of the `#11#` that paused it).
+    pub fn pause(&mut self, now: Timestamp) {
+        let position = self.position_at(now).max(self.written);
+        if self.paused.last().is_none_or(|(_, end)| end.is_some()) {
+            self.paused.push((position, None));
+        }
+    }
+
+    /// Recording resumes at `now` (the start of the `#12#` that resumed it).
+    pub fn resume(&mut self, now: Timestamp) {
+        let position = self.position_at(now);
+        if let Some((start, end)) = self.paused.last_mut()
+            && end.is_none()
+        {
+            *end = Some(position.max(*start));
+        }
+    }
+
+    /// Whether recording is paused now.
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        self.paused.last().is_some_and(|(_, end)| end.is_none())
+    }
+
+    /// Frames whose jitter window has passed at `now`, in order.
+    pub fn poll(&mut self, now: Timestamp) -> Vec<[i16; 2]> {
+        let until = self.position_at(now) - JITTER_WINDOW_MS * SAMPLES_PER_MS;
+        self.drain_until(until)
+    }
+
+    /// Everything still held, at the end of the call.
+    pub fn finish(&mut self) -> Vec<[i16; 2]> {
+        let until = self.written + self.pending.iter().map(VecDeque::len).max().unwrap_or(0) as i64;
+        let frames = self.drain_until(until);
+        if let Some((start, end)) = self.paused.last_mut()
+            && end.is_none()
+        {
+            *end = Some(until.max(*start));
+        }
+        frames
+    }
+
+    /// Paused spans as they are in the file (ms): the silent spans, or with
+    /// `skip` the points where a span was cut out (start = end).
+    #[must_use]
+    pub fn paused_spans(&self) -> &[PausedSpan] {
+        &self.spans
+    }
+
+    /// What the recorder saw.
+    #[must_use]
+    pub const fn stats(&self) -> RecorderStats {
+        self.stats
+    }
+
+    fn paused_at(&self, position: i64) -> bool {
+        self.paused.iter().any(|(start, end)| position >= *start && end.is_none_or(|end| position < end))
+    }
+
+    fn drain_until(&mut self, until: i64) -> Vec<[i16; 2]> {
+        let mut frames = Vec::with_capacity(usize::try_from(until - self.written).unwrap_or(0));
+        while self.written < until {
+            let left = self.pending[0].pop_front().unwrap_or(0);
+            let right = self.pending[1].pop_front().unwrap_or(0);
+            let position = self.written;
+            self.written += 1;
+            if self.paused_at(position) {
+                if !self.in_span {
+                    let at = self.frames_out / SAMPLES_PER_MS as u64;
+                    self.spans.push(PausedSpan { start_ms: at, end_ms: at });
+                    self.in_span = true;
+                }
+                if self.paused_audio == PausedAudio::Skip {
+                    continue;
+                }
+                frames.push([0, 0]);
+                self.frames_out += 1;
+                if let Some(span) = self.spans.last_mut() {
+                    span.end_ms = self.frames_out / SAMPLES_PER_MS as u64;
+                }
+            } else {
+                self.in_span = false;
+                frames.push([left, right]);
+                self.frames_out += 1;
+            }
+        }
+        self.stats.frames_written = self.frames_out;
+        frames
+    }
+}

@@ -1,0 +1,142 @@
+//! Recording files: WAV, PCM 16-bit, 8 kHz, written through `hound` so that a
+//! crash leaves a playable file, and [`repair`] for a file a crash left behind.
+//!
+//! A WAV header holds the data length, which is only known at the end. The
+//! writer flushes samples and rewrites the header every second of audio, so
+//! a killed process leaves a valid file up to the last flush; [`repair`], run
+//! at start-up, also recovers the samples written after it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Frames between header updates: one second at 8 kHz.
+const FLUSH_EVERY: u64 = 8_000;
+
+/// What can go wrong with a recording file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WavError {
+    /// Reading or writing the file failed.
+    #[error("recording file: {0}")]
+    Io(#[from] std::io::Error),
+    /// `hound` refused the file.
+    #[error("recording file: {0}")]
+    Wav(#[from] hound::Error),
+    /// The file is not a WAV this service wrote (no RIFF/WAVE header or no data chunk).
+    #[error("not a recording this service can repair: {0}")]
+    NotRepairable(&'static str),
+}
+
+/// A recording being written.
+pub struct RecordingWriter {
+    writer: hound::WavWriter<BufWriter<File>>,
+    frames: u64,
+    channels: u16,
+}
+
+impl RecordingWriter {
+    /// Creates `path` for `channels` channels (2 for calls, 1 for voicemail).
+    pub fn create(path: &Path, channels: u16) -> Result<Self, WavError> {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: earshot_policy::Recording::SAMPLE_RATE,
+            bits_per_sample: earshot_policy::Recording::BITS_PER_SAMPLE,
+            sample_format: hound::SampleFormat::Int,
+        };
+        Ok(Self { writer: hound::WavWriter::create(path, spec)?, frames: 0, channels })
+    }
+
+    /// Appends stereo frames (a mono file takes the left channel).
+    pub fn write_frames(&mut self, frames: &[[i16; 2]]) -> Result<(), WavError> {
+        for frame in frames {
+            for sample in &frame[..usize::from(self.channels.min(2))] {
+                self.writer.write_sample(*sample)?;
+            }
+            self.frames += 1;
+            if self.frames.is_multiple_of(FLUSH_EVERY) {
+                // Samples reach the file and the header counts them: a crash after
+                // this leaves a playable file at least this long.
+                self.writer.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Frames written so far.
+    #[must_use]
+    pub const fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Finishes the file (the header counts every frame).
+    pub fn finish(self) -> Result<(), WavError> {
+        self.writer.finalize()?;
+        Ok(())
+    }
+}
+
+/// What [`repair`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The header already matched the file.
+    AlreadyValid,
+    /// The header now counts every whole frame in the file.
+    Repaired {
+        /// Data bytes the header said.
+        before: u32,
+        /// Data bytes it says now.
+        after: u32,
+    },
+}
+
+/// Makes the header of the WAV at `path` match what the file holds, cutting
+/// a trailing partial frame. For files a crash left behind.
+pub fn repair(path: &Path) -> Result<Repair, WavError> {
+    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    let length = file.metadata()?.len();
+    let mut header = [0u8; 12];
+    file.read_exact(&mut header).map_err(|_| WavError::NotRepairable("shorter than a RIFF header"))?;
+    if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" {
+        return Err(WavError::NotRepairable("no RIFF/WAVE header"));
+    }
+    let mut block_align = 0u64;
+    let mut position = 12u64;
+    loop {
+        let mut chunk = [0u8; 8];
+        file.seek(SeekFrom::Start(position))?;
+        file.read_exact(&mut chunk).map_err(|_| WavError::NotRepairable("no data chunk"))?;
+        let size = u64::from(u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]));
+        if &chunk[0..4] == b"fmt " {
+            let mut fmt = [0u8; 16];
+            file.read_exact(&mut fmt)?;
+            block_align = u64::from(u16::from_le_bytes([fmt[12], fmt[13]]));
+        }
+        if &chunk[0..4] == b"data" {
+            if block_align == 0 {
+                return Err(WavError::NotRepairable("data before fmt"));
+            }
+            let data_start = position + 8;
+            let available = length.saturating_sub(data_start);
+            let whole = available - available % block_align;
+            let before = u32::try_from(size).unwrap_or(u32::MAX);
+            let after = u32::try_from(whole).map_err(|_| WavError::NotRepairable("over 4 GiB"))?;
+            if before == after && length == data_start + whole {
+                return Ok(Repair::AlreadyValid);
+            }
+            file.set_len(data_start + whole)?;
+            file.seek(SeekFrom::Start(4))?;
+            let riff =
+                u32::try_from(data_start + whole - 8).map_err(|_| WavError::NotRepairable("over 4 GiB"))?;
+            file.write_all(&riff.to_le_bytes())?;
+            file.seek(SeekFrom::Start(position + 4))?;
+            file.write_all(&after.to_le_bytes())?;
+            file.sync_all()?;
+            return Ok(Repair::Repaired { before, after });
+        }
+        position += 8 + size + size % 2;
+        if position >= length {
+            return Err(WavError::NotRepairable("no data chunk"));
+        }
+    }
+}
