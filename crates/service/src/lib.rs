@@ -51,6 +51,8 @@ pub struct AppState {
     pub session_ttl_ms: i64,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Password checks running at once are bounded by this.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Failed log-ins with e-mails no account has: (failures, last failure time).
     pub unknown_logins: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
@@ -73,6 +75,9 @@ impl AppState {
             session_ttl_ms: 12 * 60 * 60 * 1000,
             metrics: Arc::default(),
             unknown_logins: Arc::default(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
         }
     }
 

@@ -71,7 +71,10 @@ impl Metrics {
 
 /// Middleware: counts each request.
 pub async fn count(State(state): State<crate::AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = match request.method().as_str() {
+        known @ ("GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH") => known.to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -110,9 +110,9 @@ pub struct UserWrite {
     /// New SIP password; kept when omitted.
     #[serde(default)]
     pub sip_password: Option<String>,
-    /// Disabled users can't log in.
+    /// Disabled users can't log in; kept when omitted.
     #[serde(default)]
-    pub disabled: bool,
+    pub disabled: Option<bool>,
 }
 
 async fn admin_users(
@@ -276,7 +276,7 @@ pub async fn create_user(
         .push(", ")
         .bind(body.sip_password.clone())
         .push(", ")
-        .bind(body.disabled)
+        .bind(body.disabled.unwrap_or(false))
         .push(", ")
         .bind(crate::now_millis())
         .push(") RETURNING id");
@@ -317,7 +317,11 @@ pub async fn update_user(
     let id = UserId(id);
     let current = caller.snapshot.company.user(id).ok_or_else(|| ApiError::not_found("user"))?;
     let email = check_user(&state, &caller, &body, Some(id)).await?;
-    if current.role == Role::Admin && (body.role != Role::Admin || body.disabled) {
+    let disabled = match body.disabled {
+        Some(disabled) => disabled,
+        None => admin_users(&state, caller.company(), Some(id)).await?.pop().is_some_and(|u| u.disabled),
+    };
+    if current.role == Role::Admin && (body.role != Role::Admin || disabled) {
         keep_an_admin(&state, caller.company(), id).await?;
     }
     let mut tx = state.db.pool().begin().await?;
@@ -333,7 +337,7 @@ pub async fn update_user(
         .push(", settings = ")
         .bind(to_json(&body.settings)?)
         .push(", disabled = ")
-        .bind(body.disabled);
+        .bind(disabled);
     if let Some(password) = &body.password {
         query.push(", password_hash = ").bind(hash_password(password)?);
     }
@@ -343,10 +347,10 @@ pub async fn update_user(
     query.push(" WHERE id = ").bind(id.0).push(" AND company_id = ").bind(caller.company().0);
     state.db.execute(&mut *tx, &query).await?;
     write_groups(&state, &mut tx, id, &body.groups).await?;
-    if body.disabled || body.password.is_some() {
+    if disabled || body.password.is_some() {
         let mut query = Query::new("DELETE FROM sessions WHERE user_id = ");
         query.bind(id.0);
-        if body.password.is_some() && !body.disabled && id == caller.id() {
+        if body.password.is_some() && !disabled && id == caller.id() {
             // Changing one's own password keeps this session.
             query.push(" AND token_hash <> ").bind(caller.token_hash.clone());
         }

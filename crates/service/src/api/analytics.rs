@@ -111,7 +111,7 @@ pub async fn summary(
     Query(query): Query<SummaryQuery>,
 ) -> ApiResult<Json<Summary>> {
     let to = query.to.unwrap_or_else(crate::now_millis);
-    let from = query.from.unwrap_or(to - 30 * DAY_MS);
+    let from = query.from.unwrap_or_else(|| to.saturating_sub(30 * DAY_MS));
     if from > to {
         return Err(ApiError::invalid_field("from", "must not be after `to`"));
     }
@@ -169,10 +169,13 @@ pub async fn summarize(state: &AppState, viewer: &Viewer, from: i64, to: i64) ->
         .iter()
         .map(|row| Ok(Row { key: row.try_get("key")?, totals: totals(row)? }))
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // One row per (call, group), however many of the group's members were on the call,
+    // so talk time is counted once per group.
     let per_group_query = base(
-        &format!("gm.group_id AS key, {TOTALS}"),
-        "JOIN call_users cu ON cu.call_id = c.id AND cu.relation = 'party' JOIN group_members gm ON gm.user_id = cu.user_id",
-        " GROUP BY gm.group_id ORDER BY gm.group_id",
+        &format!("g.group_id AS key, {TOTALS}"),
+        "JOIN (SELECT DISTINCT cu.call_id, gm.group_id FROM call_users cu \
+         JOIN group_members gm ON gm.user_id = cu.user_id WHERE cu.relation = 'party') g ON g.call_id = c.id",
+        " GROUP BY g.group_id ORDER BY g.group_id",
     );
     let per_group = db
         .fetch_all(pool, &per_group_query)

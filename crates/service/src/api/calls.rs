@@ -136,10 +136,10 @@ pub async fn page(state: &AppState, viewer: &Viewer, filters: &CallsQuery) -> Ap
             query.push(" AND c.status = ").bind(status.as_str());
         }
         if let Some(from) = filters.from {
-            query.push(" AND c.started_at >= ").bind(from);
+            query.push(&format!(" AND {time} >= ")).bind(from);
         }
         if let Some(to) = filters.to {
-            query.push(" AND c.started_at < ").bind(to);
+            query.push(&format!(" AND {time} < ")).bind(to);
         }
         if let Some(user) = filters.user {
             query

@@ -21,9 +21,14 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribe first, then read the version: a change in between is both counted and sent.
     let receiver = state.events.subscribe();
     let open = StreamGuard::new(&state);
-    let hello = Event::default().event("hello").data(format!("{{\"version\":{}}}", caller.snapshot.version));
+    let version = match state.snapshots.get(&state.db, caller.company()).await {
+        Ok(snapshot) => snapshot.version,
+        Err(_) => caller.snapshot.version,
+    };
+    let hello = Event::default().event("hello").data(format!("{{\"version\":{version}}}"));
     let stream = futures::stream::unfold(
         (Some(hello), receiver, state, caller, open),
         |(mut first, mut receiver, state, caller, open)| async move {
@@ -31,7 +36,17 @@ pub async fn events(
                 return Some((Ok(hello), (None, receiver, state, caller, open)));
             }
             loop {
-                let change = match receiver.recv().await {
+                // A stream lives no longer than its session: it ends at log-out, expiry or
+                // disabling, checked at every change and every 15 seconds.
+                let received = tokio::select! {
+                    received = receiver.recv() => Some(received),
+                    () = tokio::time::sleep(SESSION_CHECK) => None,
+                };
+                if !session_is_valid(&state, &caller).await {
+                    return None;
+                }
+                let Some(received) = received else { continue };
+                let change = match received {
                     Ok(change) => change,
                     Err(RecvError::Lagged(_)) => {
                         // Too slow to keep up: tell the app to sync everything again.
@@ -50,6 +65,17 @@ pub async fn events(
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// How often an idle stream checks its session.
+const SESSION_CHECK: Duration = Duration::from_secs(15);
+
+async fn session_is_valid(state: &AppState, caller: &Caller) -> bool {
+    let mut query = crate::db::Query::new(
+        "SELECT 1 AS ok FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.disabled = 0 AND s.token_hash = ",
+    );
+    query.bind(caller.token_hash.clone()).push(" AND s.expires_at > ").bind(crate::now_millis());
+    matches!(state.db.fetch_optional(state.db.pool(), &query).await, Ok(Some(_)))
 }
 
 /// The event for `change` as the caller may see it, if at all.

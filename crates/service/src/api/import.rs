@@ -222,6 +222,14 @@ pub async fn import(
                 problem: "is required for calls with the outside".into(),
             });
         }
+        // Times from 1970 to 2200: anything else is a unit mistake (seconds, microseconds).
+        let in_range = |t: i64| (0..7_258_118_400_000).contains(&t);
+        if ![Some(item.started_at), item.answered_at, item.ended_at].into_iter().flatten().all(in_range) {
+            problems.push(FieldProblem {
+                field: at("started_at"),
+                problem: "times are milliseconds since 1970, before 2200".into(),
+            });
+        }
         let times_fit = item.answered_at.is_none_or(|a| a >= item.started_at)
             && item.ended_at.is_none_or(|e| e >= item.answered_at.unwrap_or(item.started_at));
         if !times_fit {
@@ -315,7 +323,9 @@ pub async fn import(
     let dir = state.recordings_dir().join(company.id().0.to_string());
     tokio::fs::create_dir_all(&dir).await?;
     let batch = crate::auth::new_token().1[..16].to_owned();
-    let mut written = Vec::new();
+    // Files written so far; removed again unless the import commits, even when the
+    // request is dropped half-way (a client hanging up).
+    let mut written = WrittenFiles(Vec::new());
     let result = async {
         let mut files_per_call = Vec::with_capacity(checked.len());
         for (i, c) in checked.iter().enumerate() {
@@ -324,7 +334,7 @@ pub async fn import(
                 let name = format!("import-{batch}-{i}-{}.wav", recording.kind.as_str());
                 let path = dir.join(&name);
                 tokio::fs::write(&path, bytes).await?;
-                written.push(path);
+                written.0.push(path);
                 files.push(RecordingFile {
                     recording: recording.clone(),
                     file_name: format!("{}/{name}", company.id()),
@@ -344,6 +354,7 @@ pub async fn import(
     .await;
     match result {
         Ok((ids, version)) => {
+            written.0.clear();
             for id in &ids {
                 state.events.publish(ChangeEvent {
                     company: company.id(),
@@ -353,11 +364,17 @@ pub async fn import(
             }
             Ok((StatusCode::CREATED, Json(Imported { calls: ids })))
         }
-        Err(error) => {
-            for path in written {
-                let _ = tokio::fs::remove_file(path).await;
-            }
-            Err(error)
+        Err(error) => Err(error),
+    }
+}
+
+/// Recording files of an import that has not committed; removed when dropped.
+struct WrittenFiles(Vec<std::path::PathBuf>);
+
+impl Drop for WrittenFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

@@ -99,7 +99,7 @@ impl From<JsonRejection> for ApiError {
                 ApiError::bad_request("Send the body as JSON, with Content-Type: application/json.")
             }
             JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::too_large(format!("The body is larger than {MAX_JSON_BODY} bytes."))
+                ApiError::too_large("The body is larger than this endpoint accepts.")
             }
             other => ApiError::bad_request(other.body_text()),
         }

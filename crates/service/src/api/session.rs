@@ -35,6 +35,16 @@ pub struct Session {
 
 const WRONG: &str = "The e-mail address or password is wrong.";
 
+/// Verifies on the blocking pool, at most as many at once as the machine has
+/// cores: argon2id takes memory and time on purpose, and a flood of log-ins
+/// must queue, not exhaust the machine.
+async fn check_password(state: &AppState, password: String, hash: String) -> ApiResult<bool> {
+    let _permit = state.password_checks.acquire().await.map_err(|e| ApiError::internal(&e))?;
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal(&e))
+}
+
 /// Logs in. Wrong credentials answer slower each time, and lock the account
 /// for a minute after five in a row; an unknown e-mail takes as long as a
 /// wrong password, so answers tell nothing about who has an account.
@@ -49,8 +59,7 @@ pub async fn log_in(State(state): State<AppState>, Json(body): Json<LogIn>) -> A
     let Some(row) = row else {
         // Unknown e-mail: the same work, the same delays and the same lock as a wrong
         // password, so no answer tells who has an account.
-        let password = body.password;
-        let _ = tokio::task::spawn_blocking(move || verify_password(&password, decoy_hash())).await;
+        let _ = check_password(&state, body.password, decoy_hash().to_owned()).await;
         let now = crate::now_millis();
         let failed = {
             let mut unknown = state.unknown_logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -75,25 +84,28 @@ pub async fn log_in(State(state): State<AppState>, Json(body): Json<LogIn>) -> A
     if let Some(locked_until) = row.try_get::<Option<i64>, _>("locked_until")?
         && locked_until > now
     {
+        // As slow as a real check, so a lock tells nothing about the account either.
+        let _ = check_password(&state, body.password, decoy_hash().to_owned()).await;
         let seconds = u64::try_from((locked_until - now + 999) / 1000).unwrap_or(1);
         return Err(ApiError::locked(seconds));
     }
     let hash: String = row.try_get("password_hash")?;
-    let password = body.password;
-    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let matches = check_password(&state, body.password, hash).await?;
     if !matches {
-        let failed = row.try_get::<i64, _>("failed_logins")? + 1;
+        // Counted in the database, atomically: parallel guesses each count.
+        let mut query = Query::new("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ");
+        query.bind(id).push(" RETURNING failed_logins");
+        let failed: i64 = state
+            .db
+            .fetch_optional(state.db.pool(), &query)
+            .await?
+            .map_or(Ok(MAX_FAILED_LOGINS), |row| row.try_get("failed_logins"))?;
         let locked_until = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCK_SECONDS * 1000);
-        let mut query = Query::new("UPDATE users SET failed_logins = ");
-        query
-            .bind(if locked_until.is_some() { 0 } else { failed })
-            .push(", locked_until = ")
-            .bind(locked_until)
-            .push(" WHERE id = ")
-            .bind(id);
-        state.db.execute(state.db.pool(), &query).await?;
+        if let Some(until) = locked_until {
+            let mut query = Query::new("UPDATE users SET failed_logins = 0, locked_until = ");
+            query.bind(until).push(" WHERE id = ").bind(id);
+            state.db.execute(state.db.pool(), &query).await?;
+        }
         // Each failure in a row answers a little later: guessing gets slow before it gets locked.
         tokio::time::sleep(Duration::from_millis(100 * u64::try_from(failed).unwrap_or(0))).await;
         return Err(match locked_until {

@@ -160,3 +160,46 @@ async fn a_pushed_change_is_obeyed_by_the_next_request() {
         );
     }
 }
+
+/// A disabled user's open stream ends: their tokens stop working at once, streams included.
+#[tokio::test]
+async fn disabling_a_user_ends_their_event_stream() {
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let a = service.acme().await;
+        let base = serve(&service).await;
+        let mut bo = Listener::connect(&base, &a.bo).await;
+        assert_eq!(bo.next(Duration::from_secs(2)).await.unwrap().0, "hello");
+        // `disabled` alone; other fields as they were, and omitting it later keeps it.
+        let (status, body) = service
+            .put(
+                &format!("/api/v1/users/{}", a.bo_id),
+                &a.admin,
+                json!({"name": "Bo", "email": "bo@acme.test", "role": "agent", "extension": "102", "disabled": true}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        // The change that disabled him is the last thing the stream carries, if anything.
+        let mut ended = false;
+        for _ in 0..3 {
+            match bo.next(Duration::from_secs(2)).await {
+                None => {
+                    ended = true;
+                    break;
+                }
+                Some((event, change)) => {
+                    assert_eq!((event.as_str(), change["kind"].as_str()), ("change", Some("users")));
+                }
+            }
+        }
+        assert!(ended || bo.next(Duration::from_millis(500)).await.is_none());
+        let (_, user) = service
+            .put(
+                &format!("/api/v1/users/{}", a.bo_id),
+                &a.admin,
+                json!({"name": "Bo Renamed", "email": "bo@acme.test", "role": "agent", "extension": "102"}),
+            )
+            .await;
+        assert_eq!(user["disabled"], true, "omitting `disabled` keeps it");
+    }
+}

@@ -99,3 +99,30 @@ async fn refusals_name_no_more_than_they_must() {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test]
+async fn a_play_from_the_middle_is_audited_too_and_seeks_are_one_play() {
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let a = service.acme().await;
+        let id = recording_of(&service, &a.ada, a.sales_answered, "recording").await;
+        let path = format!("/api/v1/recordings/{id}/audio");
+        // No request from byte 0 at all: still a play.
+        let (status, _, _) =
+            service.raw(Method::GET, &path, Some(&a.ada), None, &[("range", "bytes=1-")]).await;
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+        for range in ["bytes=100-", "bytes=0-", "bytes=5000-5999"] {
+            service.raw(Method::GET, &path, Some(&a.ada), None, &[("range", range)]).await;
+        }
+        let (_, log) = service.get("/api/v1/audit", &a.admin).await;
+        assert_eq!(log.as_array().unwrap().len(), 1, "one play, however the player seeks: {log}");
+        // Another user's play is their own line.
+        service.raw(Method::GET, &path, Some(&a.supervisor), None, &[("range", "bytes=9-")]).await;
+        let (_, log) = service.get("/api/v1/audit", &a.admin).await;
+        assert_eq!(log.as_array().unwrap().len(), 2);
+        // A range in another unit is ignored: the whole file.
+        let (status, _, _) =
+            service.raw(Method::GET, &path, Some(&a.ada), None, &[("range", "items=0-1")]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
