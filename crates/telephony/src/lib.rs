@@ -1,7 +1,8 @@
 //! Earshot's telephony pieces, shared by the service (`earshotd`) and, later,
 //! the desktop app.
 //!
-//! So far: the [`Recorder`], a sans-IO tap on a call's media path that lines
+//! So far: [`dtmf`], RFC 4733 telephone events in and key presses out, fed
+//! to `policy`'s keypad-code detector per user leg; the [`Recorder`], a sans-IO tap on a call's media path that lines
 //! up both parties' audio by RTP timestamp and arrival and leaves out what
 //! was said while recording was paused (SPEC §6.2), and [`wav`], which
 //! writes recordings so that a crash leaves a playable file, and repairs one
@@ -20,6 +21,7 @@
 //! assert_eq!(frames[0], [100, -100]);
 //! ```
 
+pub mod dtmf;
 mod recorder;
 pub mod wav;
 

@@ -1,0 +1,132 @@
+//! RFC 4733 events to key presses to keypad codes (SPEC §6.2, D9), on a simulated clock.
+
+use earshot_policy::{Key, KeypadAction, KeypadCode, Timestamp};
+use earshot_telephony::dtmf::{DtmfReceiver, EventError, KeyEdge, KeypadLeg, TelephoneEvent};
+
+fn event(key: char, end: bool, duration: u16) -> TelephoneEvent {
+    TelephoneEvent { key: Key::from_char(key).unwrap(), end, volume: 10, duration }
+}
+
+/// The packets a phone sends for one press: start, two continuations, three ends.
+fn press(key: char, rtp: u32) -> Vec<(u32, TelephoneEvent)> {
+    vec![
+        (rtp, event(key, false, 400)),
+        (rtp, event(key, false, 800)),
+        (rtp, event(key, false, 1_200)),
+        (rtp, event(key, true, 1_600)),
+        (rtp, event(key, true, 1_600)),
+        (rtp, event(key, true, 1_600)),
+    ]
+}
+
+#[test]
+fn s6_2_payloads_parse_and_round_trip() {
+    let parsed = TelephoneEvent::parse(&[11, 0x8a, 0x03, 0x20]).unwrap();
+    assert_eq!(parsed, TelephoneEvent { key: Key::HASH, end: true, volume: 10, duration: 800 });
+    assert_eq!(parsed.to_bytes(), [11, 0x8a, 0x03, 0x20]);
+    assert_eq!(TelephoneEvent::parse(&[1, 0, 0]), Err(EventError::TooShort(3)));
+    assert_eq!(TelephoneEvent::parse(&[16, 0, 0, 0]), Err(EventError::NotAKey(16)));
+    for (code, c) in "0123456789*#ABCD".chars().enumerate() {
+        assert_eq!(TelephoneEvent::parse(&[code as u8, 0, 0, 0]).unwrap().key.as_char(), c);
+    }
+}
+
+#[test]
+fn s6_2_one_down_and_one_up_per_press_whatever_repeats() {
+    let mut receiver = DtmfReceiver::new();
+    let mut edges = Vec::new();
+    for (i, (rtp, e)) in press('5', 1_000).into_iter().enumerate() {
+        edges.extend(receiver.handle(rtp, e, Timestamp(i as i64 * 50)));
+    }
+    let five = Key::digit(5);
+    assert_eq!(edges, vec![KeyEdge::Down(five), KeyEdge::Up(five)]);
+}
+
+#[test]
+fn s6_2_lost_start_packets_still_make_a_whole_press() {
+    let mut receiver = DtmfReceiver::new();
+    let edges = receiver.handle(2_000, event('7', true, 1_600), Timestamp(0));
+    assert_eq!(edges, vec![KeyEdge::Down(Key::digit(7)), KeyEdge::Up(Key::digit(7))]);
+    assert!(receiver.handle(2_000, event('7', true, 1_600), Timestamp(20)).is_empty());
+}
+
+#[test]
+fn s6_2_lost_end_packets_end_at_the_next_press_or_after_five_seconds() {
+    let mut receiver = DtmfReceiver::new();
+    receiver.handle(1_000, event('1', false, 400), Timestamp(0));
+    let edges = receiver.handle(5_000, event('2', false, 400), Timestamp(300));
+    assert_eq!(edges, vec![KeyEdge::Up(Key::digit(1)), KeyEdge::Down(Key::digit(2))]);
+    assert_eq!(receiver.poll_timeout(), Some(Timestamp(5_300)));
+    assert!(receiver.handle_timeout(Timestamp(5_299)).is_empty());
+    assert_eq!(receiver.handle_timeout(Timestamp(5_300)), vec![KeyEdge::Up(Key::digit(2))]);
+    assert_eq!(receiver.poll_timeout(), None);
+}
+
+#[test]
+fn s6_2_a_late_packet_of_an_earlier_press_is_ignored() {
+    let mut receiver = DtmfReceiver::new();
+    receiver.handle(1_000, event('1', true, 400), Timestamp(0));
+    receiver.handle(3_000, event('2', false, 400), Timestamp(200));
+    assert!(receiver.handle(1_000, event('1', true, 400), Timestamp(210)).is_empty());
+    // Timestamps wrap around u32: still "earlier".
+    let mut receiver = DtmfReceiver::new();
+    receiver.handle(100, event('3', false, 400), Timestamp(0));
+    assert!(receiver.handle(u32::MAX - 50, event('4', false, 400), Timestamp(10)).is_empty());
+}
+
+/// Feeds presses (key, start ms) to a leg; returns what it says, as text.
+fn run_leg(presses: &[(char, i64)]) -> Vec<String> {
+    let mut leg = KeypadLeg::new();
+    let mut out = Vec::new();
+    let mut rtp = 10_000u32;
+    let drain = |leg: &mut KeypadLeg, out: &mut Vec<String>| {
+        while let Some(action) = leg.poll_action() {
+            out.push(match action {
+                KeypadAction::PressKey { key } => format!("press {key}"),
+                KeypadAction::ReleaseKey { key } => format!("release {key}"),
+                KeypadAction::ReplayKey { key, .. } => format!("replay {key}"),
+                KeypadAction::Code(code) => format!("code {}", code.code),
+            });
+        }
+    };
+    for (key, start) in presses {
+        rtp = rtp.wrapping_add(8 * 400);
+        if let Some(deadline) = leg.poll_timeout()
+            && deadline.0 <= *start
+        {
+            leg.handle_timeout(deadline);
+        }
+        for (i, (ts, e)) in press(*key, rtp).into_iter().enumerate() {
+            leg.handle_packet(ts, e, Timestamp(start + i as i64 * 20));
+        }
+        drain(&mut leg, &mut out);
+    }
+    while let Some(deadline) = leg.poll_timeout() {
+        leg.handle_timeout(deadline);
+    }
+    drain(&mut leg, &mut out);
+    out
+}
+
+#[test]
+fn d9_codes_from_packets_are_consumed_other_keys_relayed() {
+    let out = run_leg(&[('1', 0), ('#', 500), ('1', 900), ('1', 1_300), ('#', 1_700), ('4', 2_100)]);
+    assert_eq!(
+        out,
+        vec!["press 1", "release 1", &format!("code {}", KeypadCode::Pause), "press 4", "release 4"]
+    );
+}
+
+#[test]
+fn d9_a_hash_sequence_that_is_no_code_reaches_the_far_end_in_order() {
+    let out = run_leg(&[('#', 0), ('1', 400), ('3', 800)]);
+    assert_eq!(out, vec!["replay #", "replay 1", "press 3", "release 3"]);
+    let out = run_leg(&[('#', 0), ('1', 400), ('2', 4_000)]);
+    assert_eq!(out, vec!["replay #", "replay 1", "press 2", "release 2"], "over 3 s between keys");
+}
+
+#[test]
+fn s6_2_resume_code_from_packets() {
+    let out = run_leg(&[('#', 0), ('1', 300), ('2', 600), ('#', 900)]);
+    assert_eq!(out, vec![format!("code {}", KeypadCode::Resume)]);
+}

@@ -1,0 +1,208 @@
+//! The recorder on a simulated clock, and crash-safe WAV files (SPEC §6.2).
+
+use earshot_policy::{PausedAudio, PausedSpan, Timestamp};
+use earshot_telephony::wav::{RecordingWriter, Repair, repair};
+use earshot_telephony::{Channel, Recorder};
+
+/// 20 ms of a leg's audio whose every sample says which packet it came from.
+fn packet(leg: Channel, n: u32) -> Vec<i16> {
+    let mark = (n as i16 + 1) * if leg == Channel::Ours { 1 } else { -1 };
+    vec![mark; 160]
+}
+
+/// Feeds `packets` 20 ms packets per leg, each arriving at `arrival(leg, n)` ms (None: lost).
+fn record(
+    paused_audio: PausedAudio,
+    packets: u32,
+    arrival: impl Fn(Channel, u32) -> Option<i64>,
+    pauses: &[(i64, i64)],
+) -> (Vec<[i16; 2]>, Recorder) {
+    let mut events: Vec<(i64, u8, Channel, u32)> = Vec::new();
+    for n in 0..packets {
+        for leg in [Channel::Ours, Channel::Theirs] {
+            if let Some(at) = arrival(leg, n) {
+                events.push((at, 1, leg, n));
+            }
+        }
+    }
+    for (i, (pause, resume)) in pauses.iter().enumerate() {
+        events.push((*pause, 0, Channel::Ours, i as u32 * 2));
+        events.push((*resume, 0, Channel::Ours, i as u32 * 2 + 1));
+    }
+    events.sort_by_key(|(at, kind, _, n)| (*at, *kind, *n));
+    let mut recorder = Recorder::new(paused_audio);
+    let mut frames = Vec::new();
+    // The first event starts the timeline at 0.
+    recorder.poll(Timestamp(0));
+    for (at, kind, leg, n) in events {
+        let now = Timestamp(at);
+        if kind == 0 {
+            if n % 2 == 0 { recorder.pause(now) } else { recorder.resume(now) }
+        } else {
+            let base = if leg == Channel::Ours { 1_000u32 } else { 4_000_000_000 };
+            recorder.push(leg, base.wrapping_add(n * 160), &packet(leg, n), now);
+        }
+        frames.extend(recorder.poll(now));
+    }
+    frames.extend(recorder.finish());
+    (frames, recorder)
+}
+
+fn on_time(_: Channel, n: u32) -> Option<i64> {
+    Some(i64::from(n) * 20)
+}
+
+#[test]
+fn s6_legs_line_up_by_rtp_timestamp_left_ours_right_theirs() {
+    let (frames, recorder) = record(PausedAudio::Silence, 50, on_time, &[]);
+    assert_eq!(frames.len(), 50 * 160);
+    for (i, frame) in frames.iter().enumerate() {
+        let n = (i / 160) as i16 + 1;
+        assert_eq!(*frame, [n, -n], "frame {i}");
+    }
+    assert_eq!(recorder.stats().frames_written, 8_000);
+    assert_eq!(recorder.stats().late_samples, 0);
+}
+
+#[test]
+fn s6_jitter_within_the_window_does_not_move_audio() {
+    // Their packets arrive 0-150 ms late and out of order: audio stays where its timestamp says.
+    let jittery = |leg, n: u32| {
+        Some(i64::from(n) * 20 + if leg == Channel::Theirs { i64::from((n * 37) % 150) } else { 0 })
+    };
+    let (frames, recorder) = record(PausedAudio::Silence, 50, jittery, &[]);
+    let (reference, _) = record(PausedAudio::Silence, 50, on_time, &[]);
+    assert_eq!(frames, reference);
+    assert_eq!(recorder.stats().late_samples, 0);
+}
+
+#[test]
+fn s6_lost_packets_are_silence_and_keep_the_timeline() {
+    let lossy = |leg, n: u32| (leg == Channel::Ours || n % 5 != 3).then_some(i64::from(n) * 20);
+    let (frames, _) = record(PausedAudio::Silence, 50, lossy, &[]);
+    assert_eq!(frames.len(), 8_000);
+    for n in 0..50usize {
+        let right = frames[n * 160][1];
+        assert_eq!(right, if n % 5 == 3 { 0 } else { -(n as i16 + 1) }, "packet {n}");
+        assert_eq!(frames[n * 160][0], n as i16 + 1);
+    }
+}
+
+#[test]
+fn s6_packets_later_than_the_window_are_dropped_and_counted() {
+    let late =
+        |leg, n: u32| Some(i64::from(n) * 20 + if leg == Channel::Theirs && n == 10 { 900 } else { 0 });
+    let (frames, recorder) = record(PausedAudio::Silence, 100, late, &[]);
+    assert_eq!(recorder.stats().late_samples, 160);
+    assert_eq!(frames[10 * 160][1], 0, "never written: it came too late");
+    assert_eq!(frames[11 * 160][1], -12);
+}
+
+#[test]
+fn s6_2_paused_span_is_silence_to_the_sample() {
+    // Pause at 100 ms, resume at 300 ms: samples 800..2400 hold nothing either side said.
+    let (frames, recorder) = record(PausedAudio::Silence, 50, on_time, &[(100, 300)]);
+    assert_eq!(frames.len(), 8_000, "the timeline is kept");
+    for (i, frame) in frames.iter().enumerate() {
+        if (800..2_400).contains(&i) {
+            assert_eq!(*frame, [0, 0], "sample {i} is paused");
+        } else {
+            assert_ne!(*frame, [0, 0], "sample {i} is recorded");
+        }
+    }
+    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 100, end_ms: 300 }]);
+}
+
+#[test]
+fn s6_2_paused_span_is_cut_out_with_skip() {
+    let (frames, recorder) = record(PausedAudio::Skip, 50, on_time, &[(100, 300)]);
+    assert_eq!(frames.len(), 8_000 - 1_600);
+    assert_eq!(frames[799], [5, -5]);
+    assert_eq!(frames[800], [16, -16], "the first sample after the resume follows at once");
+    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 100, end_ms: 100 }]);
+}
+
+#[test]
+fn s6_2_audio_spoken_while_paused_but_delivered_after_the_resume_is_not_written() {
+    // Their packet 7 (140-160 ms, inside the pause) arrives at 320 ms, after the resume.
+    let late = |leg, n: u32| Some(if leg == Channel::Theirs && n == 7 { 320 } else { i64::from(n) * 20 });
+    let (frames, _) = record(PausedAudio::Silence, 50, late, &[(100, 300)]);
+    assert!(frames[1_120..1_280].iter().all(|f| *f == [0, 0]));
+}
+
+#[test]
+fn s6_2_two_pauses() {
+    let (frames, recorder) = record(PausedAudio::Silence, 50, on_time, &[(100, 200), (600, 1_000)]);
+    assert_eq!(frames.len(), 8_000);
+    assert_eq!(
+        recorder.paused_spans(),
+        &[PausedSpan { start_ms: 100, end_ms: 200 }, PausedSpan { start_ms: 600, end_ms: 1_000 }]
+    );
+    assert!(frames[4_800..].iter().all(|f| *f == [0, 0]));
+    assert!(frames[1_600..4_800].iter().all(|f| *f != [0, 0]));
+}
+
+#[test]
+fn s6_2_a_pause_left_open_at_hang_up_lasts_to_the_end() {
+    let mut recorder = Recorder::new(PausedAudio::Silence);
+    recorder.push(Channel::Ours, 0, &[5; 800], Timestamp(0));
+    recorder.pause(Timestamp(50));
+    assert!(recorder.is_paused());
+    let frames = recorder.finish();
+    assert_eq!(frames.len(), 800);
+    assert!(frames[400..].iter().all(|f| *f == [0, 0]));
+    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 50, end_ms: 100 }]);
+}
+
+#[test]
+fn s6_a_new_stream_re_anchors() {
+    let mut recorder = Recorder::new(PausedAudio::Silence);
+    recorder.push(Channel::Ours, 1_000, &[1; 160], Timestamp(0));
+    // After a re-INVITE the far end starts a new stream with a new timestamp base.
+    recorder.push(Channel::Ours, 900_000, &[2; 160], Timestamp(20));
+    let frames = recorder.finish();
+    assert_eq!(recorder.stats().reanchors, 1);
+    assert_eq!(frames.len(), 320);
+    assert_eq!(frames[160], [2, 0]);
+}
+
+#[test]
+fn s6_a_crash_leaves_a_playable_wav_and_repair_recovers_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("call.wav");
+    let mut writer = RecordingWriter::create(&path, 2).unwrap();
+    let frames: Vec<[i16; 2]> = (0..20_000).map(|i| [(i % 1000) as i16, -((i % 1000) as i16)]).collect();
+    writer.write_frames(&frames).unwrap();
+    // The process dies here: no finalize, buffered samples lost.
+    std::mem::forget(writer);
+    let reader = hound::WavReader::open(&path).expect("playable after a crash");
+    assert!(reader.duration() >= 16_000, "at least the last flushed second: {}", reader.duration());
+    drop(reader);
+    // Bytes past the last header update, and half a frame: repair counts the whole frames.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[1, 0, 2, 0, 3, 0, 4, 0, 9, 9]);
+    std::fs::write(&path, &bytes).unwrap();
+    let outcome = repair(&path).unwrap();
+    assert!(matches!(outcome, Repair::Repaired { .. }), "{outcome:?}");
+    let reader = hound::WavReader::open(&path).unwrap();
+    let extra = (bytes.len() as u64 - 44) / 4;
+    assert_eq!(u64::from(reader.duration()), extra);
+    let samples: Vec<i16> = reader.into_samples().map(Result::unwrap).collect();
+    assert_eq!(&samples[samples.len() - 4..], &[1, 2, 3, 4]);
+    assert_eq!(repair(&path).unwrap(), Repair::AlreadyValid);
+    std::fs::write(dir.path().join("junk.wav"), b"not a wav at all").unwrap();
+    assert!(repair(&dir.path().join("junk.wav")).is_err());
+}
+
+#[test]
+fn s6_a_finished_wav_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("call.wav");
+    let mut writer = RecordingWriter::create(&path, 2).unwrap();
+    writer.write_frames(&vec![[7, -7]; 12_345]).unwrap();
+    assert_eq!(writer.frames(), 12_345);
+    writer.finish().unwrap();
+    let reader = hound::WavReader::open(&path).unwrap();
+    assert_eq!((reader.duration(), reader.spec().channels, reader.spec().sample_rate), (12_345, 2, 8_000));
+    assert_eq!(repair(&path).unwrap(), Repair::AlreadyValid);
+}
