@@ -1,7 +1,7 @@
 //! Earshot's telephony pieces, shared by the service (`earshotd`) and, later,
 //! the desktop app.
 //!
-//! So far: [`dtmf`], RFC 4733 telephone events in and key presses out, fed
+//! So far: [`g711`] (PCMU and PCMA through `audio-codec`); [`dtmf`], RFC 4733 telephone events in and key presses out, fed
 //! to `policy`'s keypad-code detector per user leg; the [`Recorder`], a sans-IO tap on a call's media path that lines
 //! up both parties' audio by RTP timestamp and arrival and leaves out what
 //! was said while recording was paused (SPEC §6.2), and [`wav`], which
@@ -22,6 +22,7 @@
 //! ```
 
 pub mod dtmf;
+pub mod g711;
 mod recorder;
 pub mod wav;
 

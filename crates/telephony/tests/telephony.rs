@@ -2,5 +2,6 @@
 
 mod telephony {
     mod dtmf;
+    mod g711;
     mod recorder;
 }

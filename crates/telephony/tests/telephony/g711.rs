@@ -1,0 +1,42 @@
+//! G.711 through `audio-codec`: known code words and a faithful round trip.
+
+use earshot_telephony::g711::G711;
+
+#[test]
+fn g711_silence_and_payload_types() {
+    assert_eq!(G711::Pcmu.encode(&[0; 4]), vec![0xff; 4]);
+    assert_eq!(G711::Pcma.encode(&[0; 4]), vec![0xd5; 4]);
+    assert_eq!(G711::from_payload_type(0), Some(G711::Pcmu));
+    assert_eq!(G711::from_payload_type(8), Some(G711::Pcma));
+    assert_eq!(G711::from_payload_type(101), None);
+    assert_eq!(G711::Pcma.payload_type(), 8);
+}
+
+#[test]
+fn g711_round_trip_keeps_speech_level_audio() {
+    let tone: Vec<i16> = (0..8_000).map(|n| ((f64::from(n) * 0.0785).sin() * 12_000.0) as i16).collect();
+    for codec in [G711::Pcmu, G711::Pcma] {
+        let bytes = codec.encode(&tone);
+        assert_eq!(bytes.len(), tone.len());
+        let back = codec.decode(&bytes);
+        assert_eq!(back.len(), tone.len());
+        // G.711 keeps about 12 bits of a 16-bit sample: the error stays small relative to the signal.
+        let worst = tone.iter().zip(&back).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).max().unwrap();
+        assert!(worst < 600, "{codec:?}: worst error {worst}");
+        // A decoded sample survives another trip unchanged (G.711 has two zeros, so compare samples).
+        let again = codec.decode(&codec.encode(&back));
+        let differing: Vec<(i16, i16)> =
+            back.iter().zip(&again).filter(|(a, b)| a != b).map(|(a, b)| (*a, *b)).collect();
+        // FIXME(issue 4): audio-codec 0.4.13's A-law encoder turns the smallest negative step
+        // (-8) into +8; see g711_pcma_flips_the_sign_of_minus_8. Nothing else may differ.
+        assert!(differing.iter().all(|d| *d == (-8, 8)), "{codec:?}: {differing:?}");
+    }
+}
+
+/// Today's wrong behaviour, kept visible: A-law -8 comes back as +8 (an amplitude of
+/// 8 in 32,768, inaudible, but wrong). FIXME(issue 4): report upstream or wrap the encoder.
+#[test]
+fn g711_pcma_flips_the_sign_of_minus_8() {
+    assert_eq!(G711::Pcma.decode(&G711::Pcma.encode(&[-8])), vec![8]);
+    assert_eq!(G711::Pcmu.decode(&G711::Pcmu.encode(&[-8])), vec![-8]);
+}
