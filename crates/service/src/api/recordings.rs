@@ -69,6 +69,21 @@ struct Allowed {
     recording: RecordingId,
 }
 
+impl Allowed {
+    /// The recording's file and its size. A missing file is our fault: logged, and a 500.
+    async fn open(&self) -> ApiResult<(tokio::fs::File, u64)> {
+        let file = tokio::fs::File::open(&self.path).await.map_err(|e| {
+            ApiError::internal(&format!(
+                "recording {} is missing its file {}: {e}",
+                self.recording,
+                self.path.display()
+            ))
+        })?;
+        let size = file.metadata().await?.len();
+        Ok((file, size))
+    }
+}
+
 async fn authorize(
     state: &AppState,
     caller: &Caller,
@@ -196,7 +211,7 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
 }
 
 /// `GET /api/v1/recordings/{id}/audio`: `audio/wav`, whole or one byte range.
-/// A request from the first byte counts as a play in the audit log; a seek does not.
+/// Every play is in the audit log; a player's seeks within five minutes are the same play.
 #[utoipa::path(get, path = "/api/v1/recordings/{id}/audio", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery, ("Range" = Option<String>, Header, description = "bytes=START-END, one range")), responses((status = 200, description = "The WAV", content_type = "audio/wav"), (status = 206, description = "One byte range of the WAV", content_type = "audio/wav"), (status = 403, description = "Visible, but you may not play it"), (status = 404, description = "No such recording you may see"), (status = 416, description = "Range outside the file")))]
 pub async fn audio(
     State(state): State<AppState>,
@@ -208,14 +223,7 @@ pub async fn audio(
 ) -> ApiResult<Response> {
     let allowed =
         authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Play).await?;
-    let mut file = tokio::fs::File::open(&allowed.path).await.map_err(|e| {
-        ApiError::internal(&format!(
-            "recording {} is missing its file {}: {e}",
-            allowed.recording,
-            allowed.path.display()
-        ))
-    })?;
-    let size = file.metadata().await?.len();
+    let (mut file, size) = allowed.open().await?;
     let range = match headers.get(header::RANGE).map(|v| v.to_str()) {
         Some(Ok(value)) => parse_range(value, size)?,
         Some(Err(_)) => return Err(ApiError::bad_request("The Range header is malformed.")),
@@ -297,14 +305,7 @@ pub async fn download(
     let allowed =
         authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Download)
             .await?;
-    let file = tokio::fs::File::open(&allowed.path).await.map_err(|e| {
-        ApiError::internal(&format!(
-            "recording {} is missing its file {}: {e}",
-            allowed.recording,
-            allowed.path.display()
-        ))
-    })?;
-    let size = file.metadata().await?.len();
+    let (file, size) = allowed.open().await?;
     audit(&state, &caller, &allowed, AuditAction::Download, remote, &headers).await?;
     let name = download_name(&allowed.call, allowed.kind);
     let mut response =
