@@ -141,8 +141,7 @@ pub async fn insert_call(
         .push(", ")
         .bind(trace)
         .push(") RETURNING id");
-    let row = db.fetch_optional(&mut **tx, &query).await?.ok_or_else(|| ApiError::not_found("call"))?;
-    let id = CallId(row.try_get("id")?);
+    let id = CallId(db.insert_returning_id(&mut **tx, &query).await?);
     let mut users: Vec<(UserId, &str)> = call.parties.iter().map(|u| (*u, "party")).collect();
     users.extend(call.rang.iter().map(|u| (*u, "rang")));
     users.sort_unstable();

@@ -39,8 +39,7 @@ pub async fn create_company(db: &Db, new: &NewCompany) -> Result<(CompanyId, Use
         .push(", 1, ")
         .bind(now)
         .push(") RETURNING id");
-    let company =
-        CompanyId(db.fetch_optional(&mut *tx, &query).await?.map_or(Ok(0), |row| row.try_get("id"))?);
+    let company = CompanyId(db.insert_returning_id(&mut *tx, &query).await?);
     let mut query = Query::new(
         "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, created_at) VALUES (",
     );
@@ -59,7 +58,7 @@ pub async fn create_company(db: &Db, new: &NewCompany) -> Result<(CompanyId, Use
         .push(", ")
         .bind(now)
         .push(") RETURNING id");
-    let admin = UserId(db.fetch_optional(&mut *tx, &query).await?.map_or(Ok(0), |row| row.try_get("id"))?);
+    let admin = UserId(db.insert_returning_id(&mut *tx, &query).await?);
     tx.commit().await?;
     Ok((company, admin))
 }

@@ -225,6 +225,15 @@ impl Db {
         executor.fetch_optional(sqlx::query_with(&sql, arguments(&query.values)?)).await
     }
 
+    /// Runs an `INSERT … RETURNING id` and returns the new row's id.
+    pub async fn insert_returning_id<'e, E>(&self, executor: E, query: &Query) -> sqlx::Result<i64>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        use sqlx::Row as _;
+        self.fetch_optional(executor, query).await?.ok_or(sqlx::Error::RowNotFound)?.try_get("id")
+    }
+
     /// Runs `query` and returns how many rows it changed.
     pub async fn execute<'e, E>(&self, executor: E, query: &Query) -> sqlx::Result<u64>
     where

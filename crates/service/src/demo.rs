@@ -173,8 +173,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
     for name in ["Sales", "Support", "Billing"] {
         let mut query = Query::new("INSERT INTO groups (company_id, name) VALUES (");
         query.bind(company.0).push(", ").bind(name).push(") RETURNING id");
-        let row = db.fetch_optional(&mut *tx, &query).await?.context("inserting a group")?;
-        groups.push(GroupId(row.try_get("id")?));
+        groups.push(GroupId(db.insert_returning_id(&mut *tx, &query).await?));
     }
     let [sales, support, billing] = [groups[0], groups[1], groups[2]];
     // Who is in which group, by index into PEOPLE.
@@ -247,8 +246,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
             .push(", ")
             .bind(now)
             .push(") RETURNING id");
-        let id =
-            UserId(db.fetch_optional(&mut *tx, &query).await?.context("inserting a user")?.try_get("id")?);
+        let id = UserId(db.insert_returning_id(&mut *tx, &query).await?);
         for group in member_of {
             let mut query = Query::new("INSERT INTO group_members (group_id, user_id) VALUES (");
             query.bind(group.0).push(", ").bind(id.0).push(")");
@@ -343,9 +341,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
             .push(", ")
             .bind(serde_json::to_string(&flow)?)
             .push(") RETURNING id");
-        let id = NumberId(
-            db.fetch_optional(&mut *tx, &query).await?.context("inserting a number")?.try_get("id")?,
-        );
+        let id = NumberId(db.insert_returning_id(&mut *tx, &query).await?);
         numbers.push(Number { id, company, e164: e164.into(), name: name.into(), flow });
     }
 
@@ -355,8 +351,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
         let e164 = format!("+1555{:07}", 100 + i * 37);
         let mut query = Query::new("INSERT INTO contacts (company_id, name) VALUES (");
         query.bind(company.0).push(", ").bind(*name).push(") RETURNING id");
-        let id: i64 =
-            db.fetch_optional(&mut *tx, &query).await?.context("inserting a contact")?.try_get("id")?;
+        let id: i64 = db.insert_returning_id(&mut *tx, &query).await?;
         let mut query = Query::new("INSERT INTO contact_numbers (contact_id, company_id, e164) VALUES (");
         query.bind(id).push(", ").bind(company.0).push(", ").bind(e164.clone()).push(")");
         db.execute(&mut *tx, &query).await?;

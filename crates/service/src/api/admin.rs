@@ -280,8 +280,7 @@ pub async fn create_user(
         .push(", ")
         .bind(crate::now_millis())
         .push(") RETURNING id");
-    let row = state.db.fetch_optional(&mut *tx, &query).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    let id = UserId(row.try_get("id")?);
+    let id = UserId(state.db.insert_returning_id(&mut *tx, &query).await?);
     write_groups(&state, &mut tx, id, &body.groups).await?;
     commit_change(&state, tx, caller.company(), Change::Users).await?;
     let user = admin_users(&state, caller.company(), Some(id))
@@ -473,12 +472,7 @@ async fn write_group(
         None => {
             let mut query = Query::new("INSERT INTO groups (company_id, name) VALUES (");
             query.bind(caller.company().0).push(", ").bind(name).push(") RETURNING id");
-            let row = state
-                .db
-                .fetch_optional(&mut *tx, &query)
-                .await?
-                .ok_or_else(|| ApiError::not_found("group"))?;
-            GroupId(row.try_get("id")?)
+            GroupId(state.db.insert_returning_id(&mut *tx, &query).await?)
         }
     };
     let mut members = body.members.clone();
@@ -650,9 +644,7 @@ pub async fn create_number(
         .push(", ")
         .bind(to_json(&body.flow)?)
         .push(") RETURNING id");
-    let row =
-        state.db.fetch_optional(&mut *tx, &query).await?.ok_or_else(|| ApiError::not_found("number"))?;
-    let id = NumberId(row.try_get("id")?);
+    let id = NumberId(state.db.insert_returning_id(&mut *tx, &query).await?);
     commit_change(&state, tx, caller.company(), Change::Numbers).await?;
     Ok((
         StatusCode::CREATED,
@@ -818,12 +810,7 @@ async fn write_contact(
         None => {
             let mut query = Query::new("INSERT INTO contacts (company_id, name) VALUES (");
             query.bind(caller.company().0).push(", ").bind(name).push(") RETURNING id");
-            let row = state
-                .db
-                .fetch_optional(&mut *tx, &query)
-                .await?
-                .ok_or_else(|| ApiError::not_found("contact"))?;
-            ContactId(row.try_get("id")?)
+            ContactId(state.db.insert_returning_id(&mut *tx, &query).await?)
         }
     };
     let mut numbers = body.numbers.clone();

@@ -242,11 +242,8 @@ pub async fn audio(
     file.seek(std::io::SeekFrom::Start(first)).await?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(length)));
     let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    let headers = wav_headers(&mut response, length);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     if status == StatusCode::PARTIAL_CONTENT {
         let value = format!("bytes {first}-{last}/{size}");
         headers.insert(
@@ -255,6 +252,15 @@ pub async fn audio(
         );
     }
     Ok(response)
+}
+
+/// The headers every recording answer has: a WAV of `length` bytes, never cached by proxies.
+fn wav_headers(response: &mut Response, length: u64) -> &mut HeaderMap {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers
 }
 
 /// The file name a download is saved as: date, time, direction, other party.
@@ -310,10 +316,7 @@ pub async fn download(
     let name = download_name(&allowed.call, allowed.kind);
     let mut response =
         (StatusCode::OK, Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    let headers = wav_headers(&mut response, size);
     let disposition = format!("attachment; filename=\"{name}\"");
     headers.insert(
         header::CONTENT_DISPOSITION,
