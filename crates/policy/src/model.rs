@@ -124,6 +124,18 @@ impl CallStatus {
     /// The statuses of §4.2 rule 2, for a database filter.
     pub const MISSED_OR_VOICEMAIL: [Self; 2] = [Self::Missed, Self::Voicemail];
 
+    /// Whether a call of `direction` can end this way (SPEC §2): `missed` and
+    /// `voicemail` are for inbound calls, `unanswered` for outbound and internal
+    /// ones, `answered` for any.
+    #[must_use]
+    pub const fn fits(self, direction: Direction) -> bool {
+        match self {
+            Self::Answered => true,
+            Self::Missed | Self::Voicemail => matches!(direction, Direction::Inbound),
+            Self::Unanswered => !matches!(direction, Direction::Inbound),
+        }
+    }
+
     /// Missed and voicemail calls are shown to everyone the number is routed to (§4.2 rule 2).
     #[must_use]
     pub const fn is_missed_or_voicemail(self) -> bool {

@@ -243,3 +243,17 @@ fn d8_company_refuses_foreign_records(#[case] record: &'static str) {
     let error = Company::new(COMPANY, CompanySettings::default(), users, groups, numbers).unwrap_err();
     assert_eq!(error, ForeignRecord { company: COMPANY, belongs_to: OTHER_COMPANY, record });
 }
+
+/// §2: which statuses each direction can end in.
+#[rstest]
+#[case::s2_inbound_answered(Direction::Inbound, Answered, true)]
+#[case::s2_inbound_missed(Direction::Inbound, Missed, true)]
+#[case::s2_inbound_voicemail(Direction::Inbound, Voicemail, true)]
+#[case::s2_inbound_unanswered(Direction::Inbound, Unanswered, false)]
+#[case::s2_outbound_missed(Direction::Outbound, Missed, false)]
+#[case::s2_outbound_unanswered(Direction::Outbound, Unanswered, true)]
+#[case::s2_internal_voicemail(Direction::Internal, Voicemail, false)]
+#[case::s2_internal_answered(Direction::Internal, Answered, true)]
+fn s2_statuses_fit_directions(#[case] direction: Direction, #[case] status: CallStatus, #[case] fits: bool) {
+    assert_eq!(status.fits(direction), fits);
+}

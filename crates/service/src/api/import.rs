@@ -198,12 +198,7 @@ pub async fn import(
             problems.push(p);
         }
         let outside = matches!(item.direction, Direction::Inbound | Direction::Outbound);
-        let status_fits = match item.status {
-            CallStatus::Answered => true,
-            CallStatus::Missed | CallStatus::Voicemail => item.direction == Direction::Inbound,
-            CallStatus::Unanswered => item.direction != Direction::Inbound,
-        };
-        if !status_fits {
+        if !item.status.fits(item.direction) {
             problems.push(FieldProblem {
                 field: at("status"),
                 problem: format!("a {} call can't be {}", item.direction.as_str(), item.status.as_str()),
