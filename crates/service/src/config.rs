@@ -7,6 +7,11 @@
 //! http = "0.0.0.0:8080"
 //! database_url = "postgres://earshot:secret@localhost/earshot"   # default: SQLite in data_dir
 //! session_hours = 12
+//! sip = "0.0.0.0:5060"          # SIP over UDP and TCP; off when absent
+//! rtp_ports = "20000-20999"      # RTP for the media relay
+//!
+//! [trunk]
+//! uri = "sip:carrier.example.net:5060"   # where calls to outside numbers go, and whose calls come in
 //! ```
 
 use anyhow::Context as _;
@@ -26,6 +31,32 @@ pub struct ConfigFile {
     pub database_url: Option<String>,
     /// How long a log-in lasts, in hours.
     pub session_hours: Option<u32>,
+    /// Where to serve SIP (UDP and TCP).
+    pub sip: Option<SocketAddr>,
+    /// RTP ports, `LOW-HIGH`.
+    pub rtp_ports: Option<String>,
+    /// The carrier.
+    pub trunk: Option<Trunk>,
+}
+
+/// The `[trunk]` section: the carrier for external numbers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    /// The carrier's SIP URI, e.g. `sip:carrier.example.net:5060`.
+    pub uri: String,
+}
+
+/// Parses `LOW-HIGH` (an even number of ports at least 4 apart, above 1023).
+pub fn parse_port_range(text: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
+    let (low, high) = text.split_once('-').context("RTP ports are written LOW-HIGH, e.g. 20000-20999")?;
+    let low: u16 = low.trim().parse().context("the low RTP port is not a port number")?;
+    let high: u16 = high.trim().parse().context("the high RTP port is not a port number")?;
+    anyhow::ensure!(
+        low >= 1024 && high >= low + 3,
+        "RTP ports {low}-{high}: need at least 4 ports above 1023"
+    );
+    Ok(low..=high)
 }
 
 impl ConfigFile {

@@ -56,6 +56,12 @@ pub const PEOPLE: [(Role, &str, &str, &str, &str); 10] = [
     (Role::Agent, "Flo Agent", "flo@acme.demo", "demo-flo", "106"),
 ];
 
+/// The demo SIP password of a user whose log-in password is `password`.
+#[must_use]
+pub fn sip_password(password: &str) -> String {
+    format!("sip-{password}")
+}
+
 /// The demo's log-ins, for printing.
 #[must_use]
 pub fn logins() -> Vec<DemoLogin> {
@@ -163,8 +169,8 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
     let mut query = Query::new("UPDATE users SET extension = ");
     query
         .bind(admin_extension)
-        .push(", sip_password = ")
-        .bind(format!("sip-{admin_password}"))
+        .push(", sip_ha1 = ")
+        .bind(crate::sip::sip_ha1(admin_email, &sip_password(admin_password)))
         .push(" WHERE id = ")
         .bind(admin.0);
     db.execute(&mut *tx, &query).await?;
@@ -225,7 +231,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
             _ => UserSettings::default(),
         };
         let mut query = Query::new(
-            "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, sip_password, created_at) VALUES (",
+            "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, sip_ha1, created_at) VALUES (",
         );
         query
             .bind(company.0)
@@ -242,7 +248,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
             .push(", ")
             .bind(hashes[index].clone())
             .push(", ")
-            .bind(format!("sip-{password}"))
+            .bind(crate::sip::sip_ha1(email, &sip_password(password)))
             .push(", ")
             .bind(now)
             .push(") RETURNING id");

@@ -2,7 +2,7 @@
 //! Handlers publish after their transaction commits; `GET /api/v1/events`
 //! forwards each one to the company's connected apps that may see it.
 
-use earshot_policy::{CallId, CompanyId};
+use earshot_policy::{CallId, CodeRefusal, CompanyId, RecordingState, UserId};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -25,6 +25,39 @@ pub enum Change {
         /// Which call.
         call: CallId,
     },
+    /// A live call's recording changed state (SPEC §6.2); sent to its parties.
+    RecordingState {
+        /// Who gets it.
+        #[serde(skip)]
+        to: Vec<UserId>,
+        /// The live call's key (it has no id until it is stored).
+        call: String,
+        /// Recording, paused or off.
+        state: RecordingState,
+    },
+    /// A keypad code was refused (SPEC §6.2); sent to the user who keyed it.
+    RecordingRefused {
+        /// Who gets it.
+        #[serde(skip)]
+        to: Vec<UserId>,
+        /// The live call's key.
+        call: String,
+        /// Why.
+        reason: CodeRefusal,
+        /// Why, in a sentence for the app.
+        detail: String,
+    },
+}
+
+impl Change {
+    /// The users this change is for, when it is not for the whole company.
+    #[must_use]
+    pub fn recipients(&self) -> Option<&[UserId]> {
+        match self {
+            Self::RecordingState { to, .. } | Self::RecordingRefused { to, .. } => Some(to),
+            _ => None,
+        }
+    }
 }
 
 /// One change of one company.

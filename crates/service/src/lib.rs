@@ -26,6 +26,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod sip;
 pub mod snapshot;
 
 use crate::db::Db;

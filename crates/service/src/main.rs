@@ -46,6 +46,8 @@ enum Command {
         /// PostgreSQL instead of the embedded SQLite: postgres://user:password@host/db.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
+        #[command(flatten)]
+        sip: SipArgs,
     },
     /// Serve the API.
     Serve {
@@ -64,14 +66,43 @@ enum Command {
         /// How long a log-in lasts, in hours (default 12).
         #[arg(long, env = "EARSHOT_SESSION_HOURS")]
         session_hours: Option<u32>,
+        #[command(flatten)]
+        sip: SipArgs,
     },
+}
+
+#[derive(clap::Args)]
+struct SipArgs {
+    /// Serve SIP (UDP and TCP) on this address, e.g. 0.0.0.0:5060.
+    #[arg(long, env = "EARSHOT_SIP")]
+    sip: Option<SocketAddr>,
+    /// RTP ports for the media relay, LOW-HIGH (default 20000-20999).
+    #[arg(long, env = "EARSHOT_RTP_PORTS")]
+    rtp_ports: Option<String>,
+    /// The carrier's SIP URI for outside numbers (also `[trunk] uri` in the config file).
+    #[arg(long, env = "EARSHOT_TRUNK")]
+    trunk: Option<String>,
+}
+
+impl SipArgs {
+    /// The SIP configuration, when SIP is on.
+    fn config(self, file: &ConfigFile) -> anyhow::Result<Option<earshot_service::sip::SipConfig>> {
+        let Some(listen) = self.sip.or(file.sip) else { return Ok(None) };
+        let ports = self.rtp_ports.or_else(|| file.rtp_ports.clone()).unwrap_or_else(|| "20000-20999".into());
+        Ok(Some(earshot_service::sip::SipConfig {
+            listen,
+            rtp_ports: earshot_service::config::parse_port_range(&ports)?,
+            trunk: self.trunk.or_else(|| file.trunk.as_ref().map(|t| t.uri.clone())),
+        }))
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EARSHOT_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("EARSHOT_LOG")
+                .unwrap_or_else(|_| "info,rsipstack=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -89,7 +120,8 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("Created company {company} with admin {admin_email}.");
             Ok(())
         }
-        Command::Demo { data_dir, http, database_url } => {
+        Command::Demo { data_dir, http, database_url, sip } => {
+            let sip = sip.config(&ConfigFile::default())?;
             let state = AppState::open(&data_dir, database_url.as_deref()).await?;
             if earshot_service::demo::is_seeded(&state).await? {
                 eprintln!("{} already holds a company; serving it as it is.", data_dir.display());
@@ -102,35 +134,60 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             eprintln!("\nLog in at http://{http} with any of:\n");
-            eprintln!("  {:<11} {:<16} {:<18} {:<12} extension", "role", "name", "e-mail", "password");
+            eprintln!(
+                "  {:<11} {:<16} {:<18} {:<12} {:<10} SIP password",
+                "role", "name", "e-mail", "password", "extension"
+            );
             for login in earshot_service::demo::logins() {
                 eprintln!(
-                    "  {:<11} {:<16} {:<18} {:<12} {}",
+                    "  {:<11} {:<16} {:<18} {:<12} {:<10} {}",
                     login.role.as_str(),
                     login.name,
                     login.email,
                     login.password,
-                    login.extension
+                    login.extension,
+                    earshot_service::demo::sip_password(login.password),
+                );
+            }
+            if let Some(sip) = &sip {
+                eprintln!(
+                    "\nSIP on {} (UDP and TCP): register as <extension>@{} with the e-mail as the \
+                     authentication user name and the SIP password.",
+                    sip.listen, sip.listen
                 );
             }
             eprintln!();
-            serve(state, http).await
+            serve(state, http, sip).await
         }
-        Command::Serve { data_dir, http, config, database_url, session_hours } => {
+        Command::Serve { data_dir, http, config, database_url, session_hours, sip } => {
             let file = config.as_deref().map(ConfigFile::read).transpose()?.unwrap_or_default();
-            let data_dir =
-                data_dir.or(file.data_dir).context("give --data-dir (or data_dir in the config file)")?;
+            let data_dir = data_dir
+                .or_else(|| file.data_dir.clone())
+                .context("give --data-dir (or data_dir in the config file)")?;
             let http = http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-            let database_url = database_url.or(file.database_url);
+            let database_url = database_url.or_else(|| file.database_url.clone());
             let mut state = AppState::open(&data_dir, database_url.as_deref()).await?;
             state.session_ttl_ms = i64::from(session_hours.or(file.session_hours).unwrap_or(12)) * 3_600_000;
-            serve(state, http).await
+            let sip = sip.config(&file)?;
+            serve(state, http, sip).await
         }
     }
 }
 
-/// Serves the API on `http` until Ctrl-C or SIGTERM.
-async fn serve(state: AppState, http: SocketAddr) -> anyhow::Result<()> {
+/// Serves the API on `http`, and SIP when configured, until Ctrl-C or SIGTERM.
+async fn serve(
+    state: AppState,
+    http: SocketAddr,
+    sip: Option<earshot_service::sip::SipConfig>,
+) -> anyhow::Result<()> {
+    let recovered = earshot_service::sip::recover(&state).await?;
+    if recovered > 0 {
+        tracing::warn!(calls = recovered, "stored calls left in progress by a crash");
+    }
+    let _sip = match sip {
+        Some(config) => Some(earshot_service::sip::start(state.clone(), config).await?),
+        None => None,
+    };
     let listener =
         tokio::net::TcpListener::bind(http).await.with_context(|| format!("listening on {http}"))?;
     tracing::info!(address = %listener.local_addr()?, "serving the Earshot API");

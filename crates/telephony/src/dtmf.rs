@@ -194,3 +194,144 @@ impl KeypadLeg {
         }
     }
 }
+
+/// How often a held key's event packet is repeated, in ms (RFC 4733 §2.5.1.2).
+pub const SEND_INTERVAL_MS: i64 = 50;
+
+/// How long a replayed key sounds, in ms.
+pub const REPLAY_MS: i64 = 100;
+
+/// One event packet to send: its RTP timestamp (the press's start), whether
+/// it is the first of the press (marker bit), and the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventPacket {
+    /// Timestamp offset of the press: every packet of one press carries the same.
+    pub press: u32,
+    /// The first packet of a press carries the marker bit.
+    pub marker: bool,
+    /// The payload.
+    pub event: TelephoneEvent,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sending {
+    key: Key,
+    press: u32,
+    down_at: Timestamp,
+    next_at: Timestamp,
+    /// A replayed key ends by itself at this time.
+    release_at: Option<Timestamp>,
+}
+
+/// Sends keys as RFC 4733 events, sans-IO: key down and up in (as the keypad
+/// detector decides, SPEC D9), event packets out. The end packet goes out
+/// three times (RFC 4733 §2.5.1.4).
+#[derive(Clone, Debug, Default)]
+pub struct DtmfSender {
+    current: Option<Sending>,
+    queue: std::collections::VecDeque<(Key, Option<i64>)>,
+    out: std::collections::VecDeque<EventPacket>,
+}
+
+impl DtmfSender {
+    /// A sender with nothing to send.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `key` goes down at `now`; `press` is the stream timestamp to stamp it with.
+    pub fn press(&mut self, key: Key, press: u32, now: Timestamp) {
+        if self.current.is_some() {
+            self.queue.push_back((key, None));
+            return;
+        }
+        self.start(key, press, now, None);
+    }
+
+    /// The key down comes up at `now`.
+    pub fn release(&mut self, now: Timestamp) {
+        if let Some(last) = self.queue.back_mut().filter(|(_, hold)| hold.is_none()) {
+            // Released before it started sounding: it sounds as long as a replay.
+            last.1 = Some(REPLAY_MS);
+            return;
+        }
+        if let Some(sending) = self.current.take() {
+            self.end(sending, now);
+        }
+    }
+
+    /// `key` pressed and released again, [`REPLAY_MS`] long (a key held back
+    /// by the code detector and let through after all).
+    pub fn replay(&mut self, key: Key, press: u32, now: Timestamp) {
+        if self.current.is_some() {
+            self.queue.push_back((key, Some(REPLAY_MS)));
+            return;
+        }
+        self.start(key, press, now, Some(REPLAY_MS));
+    }
+
+    /// Time has reached `now`; `press` is the stream timestamp for a key that starts now.
+    pub fn handle_timeout(&mut self, press: u32, now: Timestamp) {
+        while let Some(mut sending) = self.current {
+            if sending.release_at.is_some_and(|at| at <= now) {
+                self.current = None;
+                self.end(sending, now);
+                continue;
+            }
+            if sending.next_at <= now {
+                self.out.push_back(EventPacket {
+                    press: sending.press,
+                    marker: false,
+                    event: event(sending.key, false, duration(sending.down_at, now)),
+                });
+                sending.next_at = now.plus_millis(SEND_INTERVAL_MS);
+                self.current = Some(sending);
+            }
+            break;
+        }
+        if self.current.is_none()
+            && let Some((key, hold)) = self.queue.pop_front()
+        {
+            self.start(key, press, now, hold);
+        }
+    }
+
+    /// When [`Self::handle_timeout`] should next be called, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.current.map(|s| s.release_at.map_or(s.next_at, |at| at.min(s.next_at)))
+    }
+
+    /// The next packet to send.
+    pub fn poll_packet(&mut self) -> Option<EventPacket> {
+        self.out.pop_front()
+    }
+
+    fn start(&mut self, key: Key, press: u32, now: Timestamp, hold: Option<i64>) {
+        self.out.push_back(EventPacket { press, marker: true, event: event(key, false, 0) });
+        self.current = Some(Sending {
+            key,
+            press,
+            down_at: now,
+            next_at: now.plus_millis(SEND_INTERVAL_MS),
+            release_at: hold.map(|ms| now.plus_millis(ms)),
+        });
+    }
+
+    fn end(&mut self, sending: Sending, now: Timestamp) {
+        let end = event(sending.key, true, duration(sending.down_at, now).max(1));
+        for _ in 0..3 {
+            self.out.push_back(EventPacket { press: sending.press, marker: false, event: end });
+        }
+    }
+}
+
+fn event(key: Key, end: bool, duration: u16) -> TelephoneEvent {
+    TelephoneEvent { key, end, volume: 10, duration }
+}
+
+fn duration(from: Timestamp, to: Timestamp) -> u16 {
+    let ms = (to.0 - from.0).max(0);
+    u16::try_from(ms * 8).unwrap_or(u16::MAX)
+}

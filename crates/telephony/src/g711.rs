@@ -33,6 +33,15 @@ impl G711 {
         }
     }
 
+    /// The encoding name in SDP `rtpmap` lines.
+    #[must_use]
+    pub const fn encoding_name(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU",
+            Self::Pcma => "PCMA",
+        }
+    }
+
     /// One byte per sample in, 16-bit samples out.
     #[must_use]
     pub fn decode(self, payload: &[u8]) -> Vec<i16> {

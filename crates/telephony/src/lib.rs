@@ -1,7 +1,9 @@
 //! Earshot's telephony pieces, shared by the service (`earshotd`) and, later,
 //! the desktop app.
 //!
-//! So far: [`g711`] (PCMU and PCMA through `audio-codec`); [`dtmf`], RFC 4733 telephone events in and key presses out, fed
+//! [`sdp`] offers and answers one G.711 audio stream with RFC 4733 events;
+//! [`rtp`] parses packets and keeps one clean outgoing stream per leg;
+//! [`g711`] (PCMU and PCMA through `audio-codec`); [`dtmf`], RFC 4733 telephone events in and key presses out, fed
 //! to `policy`'s keypad-code detector per user leg; the [`Recorder`], a sans-IO tap on a call's media path that lines
 //! up both parties' audio by RTP timestamp and arrival and leaves out what
 //! was said while recording was paused (SPEC §6.2), and [`wav`], which
@@ -24,6 +26,8 @@
 pub mod dtmf;
 pub mod g711;
 mod recorder;
+pub mod rtp;
+pub mod sdp;
 pub mod wav;
 
 pub use recorder::{Channel, Recorder, RecorderStats, SAMPLES_PER_MS};

@@ -121,7 +121,7 @@ async fn admin_users(
     only: Option<UserId>,
 ) -> ApiResult<Vec<AdminUser>> {
     let snapshot = state.snapshots.get(&state.db, company).await?;
-    let mut query = Query::new("SELECT id, disabled, sip_password FROM users WHERE company_id = ");
+    let mut query = Query::new("SELECT id, disabled, sip_ha1 FROM users WHERE company_id = ");
     query.bind(company.0);
     if let Some(id) = only {
         query.push(" AND id = ").bind(id.0);
@@ -133,7 +133,7 @@ async fn admin_users(
             users.push(AdminUser {
                 user: user.clone(),
                 disabled: row.try_get::<i64, _>("disabled")? != 0,
-                has_sip_password: row.try_get::<Option<String>, _>("sip_password")?.is_some(),
+                has_sip_password: row.try_get::<Option<String>, _>("sip_ha1")?.is_some(),
             });
         }
     }
@@ -257,14 +257,15 @@ pub async fn create_user(
     let hash = hash_password(password)?;
     let mut tx = state.db.pool().begin().await?;
     let mut query = Query::new(
-        "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, sip_password, disabled, created_at) VALUES (",
+        "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, sip_ha1, disabled, created_at) VALUES (",
     );
+    let sip_ha1 = body.sip_password.as_deref().map(|password| crate::sip::sip_ha1(&email, password));
     query
         .bind(caller.company().0)
         .push(", ")
         .bind(body.name.trim())
         .push(", ")
-        .bind(email)
+        .bind(email.clone())
         .push(", ")
         .bind(body.role.as_str())
         .push(", ")
@@ -274,7 +275,7 @@ pub async fn create_user(
         .push(", ")
         .bind(hash)
         .push(", ")
-        .bind(body.sip_password.clone())
+        .bind(sip_ha1)
         .push(", ")
         .bind(body.disabled.unwrap_or(false))
         .push(", ")
@@ -324,11 +325,12 @@ pub async fn update_user(
         keep_an_admin(&state, caller.company(), id).await?;
     }
     let mut tx = state.db.pool().begin().await?;
+    let email_changed = email != current.email;
     let mut query = Query::new("UPDATE users SET name = ");
     query
         .bind(body.name.trim())
         .push(", email = ")
-        .bind(email)
+        .bind(email.clone())
         .push(", role = ")
         .bind(body.role.as_str())
         .push(", extension = ")
@@ -340,8 +342,12 @@ pub async fn update_user(
     if let Some(password) = &body.password {
         query.push(", password_hash = ").bind(hash_password(password)?);
     }
+    // The SIP digest is bound to the e-mail (the digest user name): a new
+    // e-mail without a new SIP password leaves no SIP password.
     if let Some(sip_password) = &body.sip_password {
-        query.push(", sip_password = ").bind(sip_password.clone());
+        query.push(", sip_ha1 = ").bind(crate::sip::sip_ha1(&email, sip_password));
+    } else if email_changed {
+        query.push(", sip_ha1 = NULL");
     }
     query.push(" WHERE id = ").bind(id.0).push(" AND company_id = ").bind(caller.company().0);
     state.db.execute(&mut *tx, &query).await?;

@@ -80,6 +80,11 @@ async fn session_is_valid(state: &AppState, caller: &Caller) -> bool {
 
 /// The event for `change` as the caller may see it, if at all.
 async fn scoped(state: &AppState, caller: &Caller, change: &ChangeEvent) -> Option<Event> {
+    if let Some(to) = change.change.recipients()
+        && !to.contains(&caller.id())
+    {
+        return None;
+    }
     if let Change::Call { call } = change.change {
         // Decide with the company as it is now, not as it was at connect time (§7).
         let snapshot = state.snapshots.get(&state.db, caller.company()).await.ok()?;

@@ -1,0 +1,813 @@
+//! One call through the back-to-back user agent: the caller's leg (A) is
+//! answered by us, the callee's leg (B) is placed by us, and the media relay
+//! sits between them. Internal, outbound and inbound calls differ only in how
+//! B is found: a user's devices, the trunk, or the number's call flow.
+
+use super::journal;
+use super::media::{self, Leg, MediaCommand, MediaEvent, MediaOutcome, RecordingSetup};
+use super::prompts::Prompts;
+use super::{Authed, Sip};
+use crate::calls::{RecordingFile, insert_call};
+use crate::events::{Change, ChangeEvent};
+use crate::snapshot::CompanySnapshot;
+use earshot_policy::{
+    Call, CallId, CallStart, CallStatus, CompanyId, Direction, Flow, FlowWalk, LiveRecording, MenuChoice,
+    Number, Recording, RecordingId, RecordingKind, RingStrategy, Step, Timestamp, User, decide_recording,
+};
+use earshot_telephony::sdp::AudioSession;
+use rsipstack::dialog::DialogId;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender};
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, StatusCode, StatusCodeKind, Uri};
+use rsipstack::transaction::transaction::Transaction;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Longest voicemail, in seconds.
+const VOICEMAIL_MAX_S: u64 = 120;
+/// How long an internal or outbound call rings before we give up.
+const DIAL_TIMEOUT_S: u64 = 60;
+
+/// Who is calling whom.
+enum Route {
+    /// A user calls another user's extension.
+    Internal { caller: Authed, callee: User },
+    /// A user calls an outside number through the trunk.
+    Outbound { caller: Authed, number: String },
+    /// The trunk brings a call to a company number.
+    Inbound { snapshot: Arc<CompanySnapshot>, number: Number, from: String },
+}
+
+pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
+    let route = match classify(&sip, &mut tx).await {
+        Ok(Some(route)) => route,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::debug!(%error, "INVITE refused");
+            return;
+        }
+    };
+    let offer = match AudioSession::parse(&tx.original.body) {
+        Ok(offer) => offer,
+        Err(error) => {
+            tracing::info!(%error, "INVITE without a usable offer");
+            let warning = Header::Other("Warning".into(), format!("399 earshotd \"{error}\""));
+            let _ = tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None).await;
+            return;
+        }
+    };
+    let (states_tx, states) = sip.dialogs.new_dialog_state_channel();
+    let contact = sip.contact("earshot");
+    let a = match sip.dialogs.get_or_create_server_invite(&tx, states_tx.clone(), None, Some(contact)) {
+        Ok(dialog) => dialog,
+        Err(error) => {
+            tracing::info!(%error, "cannot make a dialog for the INVITE");
+            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            return;
+        }
+    };
+    let mut driving = a.clone();
+    tokio::spawn(async move {
+        let _ = driving.handle(&mut tx).await;
+    });
+    let (media_events_tx, media_events) = mpsc::unbounded_channel();
+    let ip = sip.local.ip();
+    let media = match media::start(&sip.ports, ip, Arc::clone(&sip.stats.media), media_events_tx).await {
+        Ok(media) => media,
+        Err(error) => {
+            tracing::error!(%error, "no RTP ports for a call");
+            let _ = a.reject(Some(StatusCode::ServiceUnavailable), None);
+            return;
+        }
+    };
+    let _ = media.commands.send(MediaCommand::Peer(Leg::A, offer.clone()));
+    let started_at = now();
+    let (company, direction) = match &route {
+        Route::Internal { caller, .. } => (caller.snapshot.company.id(), Direction::Internal),
+        Route::Outbound { caller, .. } => (caller.snapshot.company.id(), Direction::Outbound),
+        Route::Inbound { snapshot, .. } => (snapshot.company.id(), Direction::Inbound),
+    };
+    let run = CallRun {
+        sip: Arc::clone(&sip),
+        a,
+        a_id: None,
+        offer,
+        media,
+        media_events,
+        states,
+        states_tx,
+        answered: false,
+        b: None,
+        key: format!("{}-{:08x}", started_at.0, rand::random::<u32>()),
+        journalled: false,
+        call: Call {
+            id: CallId(0),
+            company,
+            direction,
+            status: CallStatus::Unanswered,
+            started_at,
+            answered_at: None,
+            ended_at: None,
+            number: None,
+            external_number: None,
+            contact: None,
+            parties: Vec::new(),
+            rang: Vec::new(),
+            recording: None,
+            voicemail: None,
+            decided_by: None,
+            recording_trace: Vec::new(),
+        },
+    };
+    run.run(route).await;
+}
+
+/// Finds out who calls whom; replies itself when the call can't go on.
+async fn classify(sip: &Sip, tx: &mut Transaction) -> rsipstack::Result<Option<Route>> {
+    let target = tx.original.uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
+    let from_trunk = sip.trunk.as_ref().is_some_and(|(_, ip)| source_ip(&tx.original) == Some(*ip));
+    // The trunk's calls to company numbers run the number's flow; anything
+    // else, from anywhere, must come from an authenticated user.
+    if from_trunk {
+        let e164 = if target.starts_with('+') { target.clone() } else { format!("+{target}") };
+        if let Some((snapshot, number)) = sip.number(&e164).await {
+            let from = tx.original.from_header()?.uri()?.auth.map(|a| a.user).unwrap_or_default();
+            return Ok(Some(Route::Inbound { snapshot, number, from }));
+        }
+    }
+    let Some(caller) = sip.authenticate(tx, true).await? else { return Ok(None) };
+    let callee =
+        caller.snapshot.company.users().iter().find(|u| u.extension.as_deref() == Some(target.as_str()));
+    if let Some(callee) = callee {
+        if callee.id == caller.user.id {
+            return tx.reply(StatusCode::BusyHere).await.map(|()| None);
+        }
+        let callee = callee.clone();
+        return Ok(Some(Route::Internal { caller, callee }));
+    }
+    let digits = target.strip_prefix('+').unwrap_or(&target);
+    if !digits.is_empty()
+        && digits.len() <= 15
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && sip.trunk.is_some()
+    {
+        let number = format!("+{digits}");
+        return Ok(Some(Route::Outbound { caller, number }));
+    }
+    tx.reply(StatusCode::NotFound).await.map(|()| None)
+}
+
+/// The address a request came from: the top Via's `received`, else its host.
+fn source_ip(request: &rsipstack::sip::Request) -> Option<IpAddr> {
+    let via = request.via_header().ok()?.value().to_string();
+    let first = via.split(',').next()?;
+    if let Some(received) = super::raw_param_any(first, "received") {
+        return received.parse().ok();
+    }
+    let sent_by = first.split_whitespace().nth(1)?.split(';').next()?;
+    let host = sent_by.rsplit_once(':').map_or(sent_by, |(host, _)| host);
+    host.trim_matches(['[', ']']).parse().ok()
+}
+
+fn now() -> Timestamp {
+    Timestamp(crate::now_millis())
+}
+
+struct CallRun {
+    sip: Arc<Sip>,
+    a: InviteDialog,
+    a_id: Option<DialogId>,
+    offer: AudioSession,
+    media: media::Media,
+    media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    states: DialogStateReceiver,
+    states_tx: DialogStateSender,
+    answered: bool,
+    /// The answered B leg.
+    b: Option<InviteDialog>,
+    /// This call's key for live events and its recording's file name.
+    key: String,
+    /// Whether a journal entry exists for this call.
+    journalled: bool,
+    call: Call,
+}
+
+/// How ringing ended.
+enum Ring {
+    Answered,
+    NoAnswer,
+    Busy,
+    CallerGone,
+}
+
+/// How a bridged call ended.
+enum Ended {
+    Hangup,
+}
+
+impl CallRun {
+    async fn run(mut self, route: Route) {
+        self.a_id = Some(self.a.id());
+        match route {
+            Route::Internal { caller, callee } => self.internal(caller, callee).await,
+            Route::Outbound { caller, number } => self.outbound(caller, number).await,
+            Route::Inbound { snapshot, number, from } => self.inbound(snapshot, number, from).await,
+        }
+    }
+
+    async fn internal(mut self, caller: Authed, callee: User) {
+        self.call.parties = vec![caller.user.id];
+        let _ = self.media.commands.send(MediaCommand::User(Leg::A, caller.user.clone()));
+        let devices = self.sip.devices(callee.id);
+        if devices.is_empty() {
+            let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("not registered".into()));
+            self.finish(&caller.snapshot).await;
+            return;
+        }
+        self.call.rang.push(callee.id);
+        let from = caller.user.extension.clone().unwrap_or_else(|| caller.user.email.clone());
+        match self.ring(&devices, &from, Duration::from_secs(DIAL_TIMEOUT_S)).await {
+            Ring::Answered => {
+                self.call.parties.push(callee.id);
+                let _ = self.media.commands.send(MediaCommand::User(Leg::B, callee.clone()));
+                let decision =
+                    decide_recording(CallStart::Internal, caller.snapshot.company.settings(), now());
+                if let Ok(decision) = decision {
+                    self.bridge(&caller.snapshot, LiveRecording::start(decision), Leg::A).await;
+                }
+            }
+            Ring::Busy => {
+                let _ = self.a.reject(Some(StatusCode::BusyHere), None);
+            }
+            Ring::NoAnswer => {
+                let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("no answer".into()));
+            }
+            Ring::CallerGone => {}
+        }
+        self.finish(&caller.snapshot).await;
+    }
+
+    async fn outbound(mut self, caller: Authed, number: String) {
+        self.call.parties = vec![caller.user.id];
+        self.call.external_number = Some(number.clone());
+        let _ = self.media.commands.send(MediaCommand::User(Leg::A, caller.user.clone()));
+        // Caller ID: the company's first number (a per-user choice is to come).
+        let caller_id = caller.snapshot.company.numbers().first().map(|n| (n.id, n.e164.clone()));
+        self.call.number = caller_id.as_ref().map(|(id, _)| *id);
+        let from =
+            caller_id.map_or_else(|| caller.user.extension.clone().unwrap_or_default(), |(_, e164)| e164);
+        let Some((trunk, _)) = self.sip.trunk.clone() else { return };
+        let mut target = trunk;
+        target.auth = Some(rsipstack::sip::Auth { user: number, password: None });
+        match self.ring(&[target], &from, Duration::from_secs(DIAL_TIMEOUT_S)).await {
+            Ring::Answered => {
+                let decision =
+                    decide_recording(CallStart::Outbound, caller.snapshot.company.settings(), now());
+                if let Ok(decision) = decision {
+                    self.bridge(&caller.snapshot, LiveRecording::start(decision), Leg::A).await;
+                }
+            }
+            Ring::Busy => {
+                let _ = self.a.reject(Some(StatusCode::BusyHere), None);
+            }
+            Ring::NoAnswer => {
+                let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("no answer".into()));
+            }
+            Ring::CallerGone => {}
+        }
+        self.finish(&caller.snapshot).await;
+    }
+
+    async fn inbound(mut self, snapshot: Arc<CompanySnapshot>, number: Number, from: String) {
+        self.call.status = CallStatus::Missed;
+        self.call.number = Some(number.id);
+        let external = if from.starts_with('+') { from.clone() } else { format!("+{from}") };
+        self.call.external_number = Some(external);
+        let flow: Flow = number.flow.clone();
+        let prompts = Prompts::new(self.sip.state.data_dir.join("prompts"));
+        let mut walk = FlowWalk::new();
+        let _ = self.a.ringing(None, None);
+        loop {
+            let step = match walk.next_step(&flow) {
+                Ok(Some((_, step))) => step.clone(),
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::error!(%error, "call flow walk failed");
+                    break;
+                }
+            };
+            match step {
+                Step::Record { .. } => {}
+                Step::Announce { prompt } => {
+                    if !self.answer_a().await {
+                        break;
+                    }
+                    let samples = prompts.get(&prompt).await;
+                    if !self.play(samples).await {
+                        break;
+                    }
+                }
+                Step::Menu { prompt, options, timeout_s, .. } => {
+                    if !self.answer_a().await {
+                        break;
+                    }
+                    let samples = prompts.get(&prompt).await;
+                    let Some(choice) = self.menu(samples, Duration::from_secs(u64::from(timeout_s))).await
+                    else {
+                        break;
+                    };
+                    let choice = match choice {
+                        MenuChoice::Key(key) if options.contains_key(&key) => MenuChoice::Key(key),
+                        _ => MenuChoice::Timeout,
+                    };
+                    if walk.choose(&flow, choice).is_err() {
+                        break;
+                    }
+                }
+                Step::RingUser { user, timeout_s } => {
+                    let users: Vec<User> = snapshot.company.user(user).cloned().into_iter().collect();
+                    if self.ring_users(&snapshot, &number, &walk, &users, timeout_s).await {
+                        break;
+                    }
+                }
+                Step::RingGroup { group, strategy, timeout_s } => {
+                    let mut members: Vec<User> = snapshot
+                        .company
+                        .users()
+                        .iter()
+                        .filter(|u| u.groups.contains(&group))
+                        .cloned()
+                        .collect();
+                    let done = match strategy {
+                        RingStrategy::Simultaneous => {
+                            self.ring_users(&snapshot, &number, &walk, &members, timeout_s).await
+                        }
+                        RingStrategy::RoundRobin if !members.is_empty() => {
+                            let start = {
+                                let mut next = self
+                                    .sip
+                                    .round_robin
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                                let at = next.entry(group).or_default();
+                                let start = *at % members.len();
+                                *at = at.wrapping_add(1);
+                                start
+                            };
+                            members.rotate_left(start);
+                            let each = (timeout_s / members.len() as u32).max(5);
+                            let mut done = false;
+                            for member in members {
+                                if self.ring_users(&snapshot, &number, &walk, &[member], each).await {
+                                    done = true;
+                                    break;
+                                }
+                            }
+                            done
+                        }
+                        RingStrategy::RoundRobin => false,
+                    };
+                    if done {
+                        break;
+                    }
+                }
+                Step::Voicemail {} => {
+                    if self.answer_a().await {
+                        self.voicemail().await;
+                    }
+                    break;
+                }
+            }
+            if self.caller_gone() {
+                break;
+            }
+        }
+        if !self.answered && !self.caller_gone() {
+            let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("nobody answered".into()));
+        } else if self.call.status != CallStatus::Answered && !self.caller_gone() {
+            let _ = self.a.bye().await;
+        }
+        self.finish(&snapshot).await;
+    }
+
+    /// Rings `users`' devices; true when the call was answered (and has now ended) or the caller left.
+    async fn ring_users(
+        &mut self,
+        snapshot: &Arc<CompanySnapshot>,
+        number: &Number,
+        walk: &FlowWalk,
+        users: &[User],
+        timeout_s: u32,
+    ) -> bool {
+        let mut devices = Vec::new();
+        let mut owners = Vec::new();
+        for user in users {
+            let found = self.sip.devices(user.id);
+            if !found.is_empty() {
+                for device in found {
+                    owners.push((device.to_string(), user.clone()));
+                    devices.push(device);
+                }
+                if !self.call.rang.contains(&user.id) {
+                    self.call.rang.push(user.id);
+                }
+            }
+        }
+        if devices.is_empty() {
+            return false;
+        }
+        let from = self.call.external_number.clone().unwrap_or_default();
+        match self.ring(&devices, &from, Duration::from_secs(u64::from(timeout_s))).await {
+            Ring::Answered => {
+                let answered_by = self
+                    .b
+                    .as_ref()
+                    .map(|b| b.initial_request().uri.to_string())
+                    .and_then(|uri| owners.iter().find(|(d, _)| *d == uri).map(|(_, u)| u.clone()));
+                let Some(agent) = answered_by.or_else(|| users.first().cloned()) else { return true };
+                self.call.parties = vec![agent.id];
+                let _ = self.media.commands.send(MediaCommand::User(Leg::B, agent));
+                let path = walk.path().clone();
+                let start = CallStart::Inbound { number, path: &path };
+                match decide_recording(start, snapshot.company.settings(), now()) {
+                    Ok(decision) => self.bridge(snapshot, LiveRecording::start(decision), Leg::B).await,
+                    Err(error) => tracing::error!(%error, "recording decision failed"),
+                }
+                true
+            }
+            Ring::CallerGone => true,
+            Ring::NoAnswer | Ring::Busy => false,
+        }
+    }
+
+    fn caller_gone(&self) -> bool {
+        matches!(self.a.state(), DialogState::Terminated(..))
+    }
+
+    /// Answers the caller (once), so prompts can be played.
+    async fn answer_a(&mut self) -> bool {
+        if self.caller_gone() {
+            return false;
+        }
+        if self.answered {
+            return true;
+        }
+        let answer = AudioSession::answer_to(&self.offer, self.media.local[0]);
+        let body = answer.render(rand::random::<u32>().into(), 1).into_bytes();
+        let headers = vec![Header::ContentType("application/sdp".into())];
+        if self.a.accept(Some(headers), Some(body)).is_err() {
+            return false;
+        }
+        self.answered = true;
+        true
+    }
+
+    /// Plays `samples` to the caller; false when the caller hung up meanwhile.
+    async fn play(&mut self, samples: Arc<[i16]>) -> bool {
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let _ = self.media.commands.send(MediaCommand::Play(Leg::A, samples, done_tx));
+        tokio::pin!(done);
+        loop {
+            tokio::select! {
+                _ = &mut done => return !self.caller_gone(),
+                state = self.states.recv() => if self.on_state_before_bridge(state) { return false },
+            }
+        }
+    }
+
+    /// Plays a menu and waits for a key; `None` when the caller left.
+    async fn menu(&mut self, samples: Arc<[i16]>, timeout: Duration) -> Option<MenuChoice> {
+        let _ = self.media.commands.send(MediaCommand::CollectKeys(true));
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let _ = self.media.commands.send(MediaCommand::Play(Leg::A, samples, done_tx));
+        tokio::pin!(done);
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let choice = loop {
+            let wait = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut done, if deadline.is_none() => {
+                    deadline = Some(tokio::time::Instant::now() + timeout);
+                }
+                () = wait => break Some(MenuChoice::Timeout),
+                event = self.media_events.recv() => match event {
+                    Some(MediaEvent::Key(key)) => break Some(MenuChoice::Key(key)),
+                    Some(_) => {}
+                    None => break None,
+                },
+                state = self.states.recv() => if self.on_state_before_bridge(state) { break None },
+            }
+        };
+        let _ = self.media.commands.send(MediaCommand::CollectKeys(false));
+        choice
+    }
+
+    /// True when the state means the caller has gone.
+    fn on_state_before_bridge(&self, state: Option<DialogState>) -> bool {
+        match state {
+            None => true,
+            Some(DialogState::Terminated(id, _)) => Some(&id) == self.a_id.as_ref() || self.caller_gone(),
+            Some(_) => false,
+        }
+    }
+
+    async fn voicemail(&mut self) {
+        if !self.play(Prompts::voicemail_greeting()).await {
+            return;
+        }
+        let path = self.recording_path("voicemail");
+        let _ = self.media.commands.send(MediaCommand::Voicemail(path));
+        let limit = tokio::time::sleep(Duration::from_secs(VOICEMAIL_MAX_S));
+        tokio::pin!(limit);
+        loop {
+            tokio::select! {
+                () = &mut limit => {
+                    let _ = self.a.bye().await;
+                    break;
+                }
+                state = self.states.recv() => if self.on_state_before_bridge(state) { break },
+            }
+        }
+    }
+
+    /// Places B legs to every target at once; the first to answer wins, the rest are cancelled.
+    async fn ring(&mut self, targets: &[Uri], from: &str, timeout: Duration) -> Ring {
+        let offer = AudioSession { addr: self.media.local[1], ..self.offer.clone() };
+        let mut pending = Vec::new();
+        for target in targets {
+            let caller: Uri =
+                format!("sip:{from}@{}", self.sip.local).as_str().try_into().unwrap_or_default();
+            let option = InviteOption {
+                caller,
+                callee: target.clone(),
+                contact: self.sip.contact("earshot"),
+                content_type: Some("application/sdp".into()),
+                offer: Some(offer.render(rand::random::<u32>().into(), 1).into_bytes()),
+                ..Default::default()
+            };
+            match self.sip.dialogs.do_invite_async(option, self.states_tx.clone()) {
+                Ok((dialog, handle)) => pending.push((dialog, handle)),
+                Err(error) => tracing::info!(%error, %target, "cannot place a leg"),
+            }
+        }
+        if pending.is_empty() {
+            return Ring::NoAnswer;
+        }
+        if !self.answered {
+            let _ = self.a.ringing(None, None);
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut busy = 0;
+        let total = pending.len();
+        let mut results = futures::stream::FuturesUnordered::new();
+        let mut dialogs = Vec::new();
+        for (index, (dialog, handle)) in pending.into_iter().enumerate() {
+            dialogs.push(dialog);
+            results.push(async move { (index, handle.await) });
+        }
+        use futures::StreamExt as _;
+        let outcome = loop {
+            tokio::select! {
+                () = &mut deadline => break Ring::NoAnswer,
+                state = self.states.recv() => {
+                    if let Some(DialogState::Terminated(id, _)) = &state
+                        && Some(id) == self.a_id.as_ref()
+                    {
+                        break Ring::CallerGone;
+                    }
+                    if state.is_none() {
+                        break Ring::CallerGone;
+                    }
+                }
+                finished = results.next() => match finished {
+                    None => break if busy == total { Ring::Busy } else { Ring::NoAnswer },
+                    Some((index, Ok(Ok((_, Some(response))))))
+                        if response.status_code.kind() == StatusCodeKind::Successful =>
+                    {
+                        match AudioSession::parse(&response.body) {
+                            Ok(answer) => {
+                                let _ = self.media.commands.send(MediaCommand::Peer(Leg::B, answer));
+                                self.b = Some(dialogs[index].clone());
+                                break Ring::Answered;
+                            }
+                            Err(error) => {
+                                tracing::info!(%error, "answer without usable SDP");
+                                let _ = dialogs[index].bye().await;
+                            }
+                        }
+                    }
+                    Some((_, Ok(Ok((_, Some(response)))))) => {
+                        if matches!(response.status_code, StatusCode::BusyHere | StatusCode::BusyEverywhere | StatusCode::Decline) {
+                            busy += 1;
+                        }
+                    }
+                    Some(_) => {}
+                },
+            }
+        };
+        // Every other leg stops ringing.
+        for (index, dialog) in dialogs.iter().enumerate() {
+            let winner =
+                matches!(outcome, Ring::Answered) && self.b.as_ref().is_some_and(|b| b.id() == dialog.id());
+            if !winner {
+                let _ = dialog.hangup().await;
+            }
+            let _ = index;
+        }
+        outcome
+    }
+
+    /// Bridges A and B, recording as `live` says, until either side hangs up.
+    async fn bridge(&mut self, snapshot: &Arc<CompanySnapshot>, live: LiveRecording, ours: Leg) {
+        if !self.answer_a().await {
+            if let Some(b) = &self.b {
+                let _ = b.bye().await;
+            }
+            return;
+        }
+        self.call.status = CallStatus::Answered;
+        self.call.answered_at = Some(now());
+        self.sip.stats.calls_bridged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.recording_path("call");
+        self.call.decided_by = Some(live.decided_by);
+        self.call.recording_trace.clone_from(&live.trace);
+        let entry = journal::Entry {
+            call: self.call.clone(),
+            recording_file: Some(file_name(self.call.company, &path)),
+        };
+        journal::write(&self.sip.state, &self.key, &entry);
+        self.journalled = true;
+        let setup = RecordingSetup { live, settings: snapshot.company.settings().clone(), ours, path };
+        let _ = self.media.commands.send(MediaCommand::Bridge(Box::new(setup)));
+        let b_id = self.b.as_ref().map(InviteDialog::id);
+        let _ended: Ended = loop {
+            tokio::select! {
+                state = self.states.recv() => match state {
+                    None => break Ended::Hangup,
+                    Some(DialogState::Terminated(id, reason)) => {
+                        let from_a = Some(&id) == self.a_id.as_ref();
+                        let from_b = b_id.as_ref() == Some(&id);
+                        if from_a || from_b {
+                            tracing::debug!(?reason, from_a, "call ended");
+                            let other = if from_a { self.b.clone() } else { Some(self.a.clone()) };
+                            if let Some(other) = other {
+                                let _ = other.bye().await;
+                            }
+                            break Ended::Hangup;
+                        }
+                    }
+                    Some(DialogState::Updated(id, request, handle)) => {
+                        let leg = if Some(&id) == self.a_id.as_ref() { Leg::A } else { Leg::B };
+                        self.reoffer(leg, &request, handle).await;
+                    }
+                    Some(DialogState::Options(_, _, handle)) => {
+                        let _ = handle.reply(StatusCode::OK).await;
+                    }
+                    Some(DialogState::Info(_, _, handle)) => {
+                        let _ = handle.reply(StatusCode::OK).await;
+                    }
+                    Some(_) => {}
+                },
+                event = self.media_events.recv() => if let Some(event) = event {
+                    self.publish(snapshot, event);
+                },
+            }
+        };
+    }
+
+    /// A re-INVITE on `leg` (hold, resume, new address): answer it for that leg.
+    async fn reoffer(
+        &mut self,
+        leg: Leg,
+        request: &rsipstack::sip::Request,
+        handle: rsipstack::dialog::dialog::TransactionHandle,
+    ) {
+        let index = match leg {
+            Leg::A => 0,
+            Leg::B => 1,
+        };
+        match AudioSession::parse(&request.body) {
+            Ok(offer) => {
+                let answer = AudioSession::answer_to(&offer, self.media.local[index]);
+                let _ = self.media.commands.send(MediaCommand::Peer(leg, offer));
+                let body = answer.render(rand::random::<u32>().into(), 2).into_bytes();
+                let headers = vec![Header::ContentType("application/sdp".into())];
+                let _ = handle.respond(StatusCode::OK, Some(headers), Some(body)).await;
+            }
+            Err(_) if request.body.is_empty() => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            Err(_) => {
+                let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+            }
+        }
+    }
+
+    fn publish(&self, snapshot: &Arc<CompanySnapshot>, event: MediaEvent) {
+        let change = match event {
+            MediaEvent::RecordingState(state) => {
+                Change::RecordingState { to: self.call.parties.clone(), call: self.key.clone(), state }
+            }
+            MediaEvent::Refused { user, reason } => Change::RecordingRefused {
+                to: vec![user],
+                call: self.key.clone(),
+                reason,
+                detail: reason.message(),
+            },
+            MediaEvent::Key(_) => return,
+        };
+        self.sip.state.events.publish(ChangeEvent {
+            company: snapshot.company.id(),
+            version: snapshot.version,
+            change,
+        });
+    }
+
+    fn recording_path(&self, kind: &str) -> std::path::PathBuf {
+        let dir = self.sip.state.recordings_dir().join(self.call.company.0.to_string());
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(format!("{}-{kind}.wav", self.key))
+    }
+
+    /// Hangs everything up, stores the call and its files, and tells the apps.
+    async fn finish(mut self, snapshot: &Arc<CompanySnapshot>) {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let _ = self.media.commands.send(MediaCommand::Finish(reply));
+        let outcome: MediaOutcome = outcome.await.unwrap_or_default();
+        while let Ok(event) = self.media_events.try_recv() {
+            self.publish(snapshot, event);
+        }
+        self.call.ended_at = Some(now());
+        if let Some(live) = outcome.live {
+            self.call.decided_by = Some(live.decided_by);
+            self.call.recording_trace = live.trace;
+        }
+        let company = self.call.company;
+        let mut files = Vec::new();
+        if let Some(file) = outcome.recording {
+            let recording = to_recording(&file, RecordingKind::Call);
+            self.call.recording = Some(recording.clone());
+            files.push(RecordingFile { recording, file_name: file_name(company, &file.path) });
+        }
+        if let Some(file) = outcome.voicemail.filter(|f| f.duration_ms > 0) {
+            let recording = to_recording(&file, RecordingKind::Voicemail);
+            self.call.voicemail = Some(recording.clone());
+            self.call.status = CallStatus::Voicemail;
+            files.push(RecordingFile { recording, file_name: file_name(company, &file.path) });
+        }
+        if self.call.status == CallStatus::Missed && self.call.direction != Direction::Inbound {
+            self.call.status = CallStatus::Unanswered;
+        }
+        match store(&self.sip, snapshot.version, &self.call, &files).await {
+            Ok(()) if self.journalled => journal::remove(&self.sip.state, &self.key),
+            Ok(()) => {}
+            Err(error) => tracing::error!(detail = %error.detail, "cannot store a finished call"),
+        }
+    }
+}
+
+fn to_recording(file: &media::WrittenFile, kind: RecordingKind) -> Recording {
+    Recording {
+        id: RecordingId(0),
+        call: CallId(0),
+        kind,
+        duration_ms: file.duration_ms,
+        size_bytes: file.size_bytes,
+        paused_spans: file.paused_spans.clone(),
+    }
+}
+
+fn file_name(company: CompanyId, path: &std::path::Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{company}/{name}")
+}
+
+/// Writes the finished call. Calls are not settings: the company's version
+/// stays, and apps learn of the call from the event.
+async fn store(
+    sip: &Sip,
+    version: i64,
+    call: &Call,
+    files: &[RecordingFile],
+) -> Result<(), crate::error::ApiError> {
+    let db = &sip.state.db;
+    let mut tx = db.pool().begin().await?;
+    let id = insert_call(db, &mut tx, call, files).await?;
+    tx.commit().await?;
+    sip.stats.calls_written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    sip.state.events.publish(ChangeEvent {
+        company: call.company,
+        version,
+        change: Change::Call { call: id },
+    });
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Calls in progress, journalled so a crash loses none of them.
+//!
+//! When a call is bridged its record so far (parties, times, recording
+//! decision and trace, the recording's file) is written to
+//! `<data dir>/calls-in-progress/<key>.json`, and rewritten on each change of
+//! the recording. A finished call removes its journal. On start-up,
+//! [`recover`] repairs the WAV of each journal left behind (the file holds
+//! everything written up to the crash, see `earshot_telephony::wav`) and
+//! stores the call, ended when its file stopped growing.
+
+use crate::AppState;
+use crate::calls::{RecordingFile, insert_call};
+use earshot_policy::{Call, CallId, CallStatus, Recording, RecordingId, RecordingKind, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One journalled call.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Entry {
+    /// The call so far.
+    pub call: Call,
+    /// The recording's file name under the recordings directory, if recording started.
+    pub recording_file: Option<String>,
+}
+
+fn dir(state: &AppState) -> PathBuf {
+    state.data_dir.join("calls-in-progress")
+}
+
+/// Writes (or rewrites) the journal of call `key`.
+pub fn write(state: &AppState, key: &str, entry: &Entry) {
+    let dir = dir(state);
+    let result = std::fs::create_dir_all(&dir).and_then(|()| {
+        let path = dir.join(format!("{key}.json"));
+        let temporary = dir.join(format!("{key}.json.tmp"));
+        std::fs::write(&temporary, serde_json::to_vec(entry).unwrap_or_default())?;
+        std::fs::rename(&temporary, &path)
+    });
+    if let Err(error) = result {
+        tracing::error!(%error, "cannot journal a call in progress");
+    }
+}
+
+/// Removes the journal of call `key`.
+pub fn remove(state: &AppState, key: &str) {
+    let _ = std::fs::remove_file(dir(state).join(format!("{key}.json")));
+}
+
+/// Stores every call a crash left in progress; returns how many.
+pub async fn recover(state: &AppState) -> anyhow::Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir(state)) else { return Ok(0) };
+    let mut recovered = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Ok(journal) = serde_json::from_slice::<Entry>(&std::fs::read(&path)?) else {
+            tracing::error!(path = %path.display(), "unreadable call journal left as it is");
+            continue;
+        };
+        let mut call = journal.call;
+        let mut files = Vec::new();
+        let mut ended = call.answered_at.unwrap_or(call.started_at);
+        if let Some(name) = &journal.recording_file {
+            let wav = state.recordings_dir().join(name);
+            match repaired(&wav) {
+                _ if !wav.exists() => {}
+                Some((duration_ms, size_bytes, modified)) => {
+                    ended = ended.max(modified);
+                    let recording = Recording {
+                        id: RecordingId(0),
+                        call: CallId(0),
+                        kind: RecordingKind::Call,
+                        duration_ms,
+                        size_bytes,
+                        paused_spans: Vec::new(),
+                    };
+                    call.recording = Some(recording.clone());
+                    files.push(RecordingFile { recording, file_name: name.clone() });
+                }
+                None => {
+                    tracing::error!(path = %wav.display(), "a crashed call's recording could not be repaired");
+                }
+            }
+        }
+        call.ended_at = Some(ended);
+        call.status = if call.answered_at.is_some() { CallStatus::Answered } else { call.status };
+        let mut tx = state.db.pool().begin().await?;
+        insert_call(&state.db, &mut tx, &call, &files).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        tx.commit().await?;
+        std::fs::remove_file(&path)?;
+        recovered += 1;
+    }
+    Ok(recovered)
+}
+
+/// Repairs the WAV at `path`: its length in ms, its size, when it was last written.
+fn repaired(path: &Path) -> Option<(u64, u64, Timestamp)> {
+    earshot_telephony::wav::repair(path).ok()?;
+    let reader = hound::WavReader::open(path).ok()?;
+    let spec = reader.spec();
+    let duration_ms = u64::from(reader.duration()) * 1_000 / u64::from(spec.sample_rate.max(1));
+    let metadata = std::fs::metadata(path).ok()?;
+    let modified = metadata
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())?;
+    Some((duration_ms, metadata.len(), Timestamp(modified)))
+}

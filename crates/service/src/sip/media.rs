@@ -1,0 +1,600 @@
+//! The media relay: one task per call owns the call's two RTP sockets (one
+//! per leg, from the configured port range), relays audio between them, plays
+//! prompts, collects menu keys, takes voicemail, and taps both directions
+//! into the call's one recording (SPEC §6).
+//!
+//! Keys from a user's leg go through that leg's `KeypadLeg` (SPEC D9): codes
+//! are acted on through `LiveRecording` and never reach the far end; other
+//! keys are sent on as fresh RFC 4733 events. Keys from an outside party are
+//! relayed as they came.
+
+use earshot_policy::{
+    CodeOutcome, CompanySettings, Key, KeypadAction, LiveRecording, PausedSpan, RecordingState, Timestamp,
+    User,
+};
+use earshot_telephony::dtmf::{DtmfReceiver, DtmfSender, KeyEdge, KeypadLeg, TelephoneEvent};
+use earshot_telephony::g711::G711;
+use earshot_telephony::rtp::{OutgoingStream, RtpView};
+use earshot_telephony::sdp::AudioSession;
+use earshot_telephony::wav::RecordingWriter;
+use earshot_telephony::{Channel, Recorder};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+/// Packets dropped by every relay, for `/metrics` and the tests.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    /// From an address that is not the leg's peer.
+    pub foreign_packets: AtomicU64,
+    /// Not RTP, or a payload type the leg did not negotiate.
+    pub garbage_packets: AtomicU64,
+    /// Relayed between legs.
+    pub relayed_packets: AtomicU64,
+}
+
+/// Hands out RTP ports from the configured range, round the range.
+#[derive(Debug)]
+pub struct PortPool {
+    range: RangeInclusive<u16>,
+    next: AtomicU16,
+}
+
+impl PortPool {
+    /// A pool over `range` (even ports are used; RTCP is not bound).
+    #[must_use]
+    pub fn new(range: RangeInclusive<u16>) -> Self {
+        Self { next: AtomicU16::new(*range.start()), range }
+    }
+
+    /// A socket on `ip` at a free port of the range.
+    pub async fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
+        let (low, high) = (*self.range.start(), *self.range.end());
+        let span = u32::from(high - low) + 1;
+        for _ in 0..span.div_ceil(2) {
+            let next = u32::from(self.next.fetch_add(2, Ordering::Relaxed).wrapping_sub(low));
+            let port = low + u16::try_from((next % span) & !1).unwrap_or(0);
+            if let Ok(socket) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
+                return Ok(socket);
+            }
+        }
+        Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free RTP port in the configured range"))
+    }
+}
+
+/// Which leg: `A` is the caller's, `B` the callee's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leg {
+    /// The calling side.
+    A,
+    /// The called side.
+    B,
+}
+
+impl Leg {
+    const fn index(self) -> usize {
+        match self {
+            Self::A => 0,
+            Self::B => 1,
+        }
+    }
+
+    const fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+}
+
+/// What the call task asks of the relay.
+#[derive(Debug)]
+pub enum MediaCommand {
+    /// The leg's peer described its audio (offer or answer).
+    Peer(Leg, AudioSession),
+    /// Which user, if any, keys on this leg (their codes are acted on).
+    User(Leg, User),
+    /// Play 8 kHz mono samples to a leg, then say so.
+    Play(Leg, Arc<[i16]>, oneshot::Sender<()>),
+    /// Report keys pressed on leg A (a menu is listening), or stop.
+    CollectKeys(bool),
+    /// Relay between the legs, recording as `recording` says.
+    Bridge(Box<RecordingSetup>),
+    /// Record leg A alone into a voicemail.
+    Voicemail(PathBuf),
+    /// Stop and report what was written.
+    Finish(oneshot::Sender<MediaOutcome>),
+}
+
+/// How a bridged call is recorded.
+#[derive(Debug)]
+pub struct RecordingSetup {
+    /// The recording as decided at the start.
+    pub live: LiveRecording,
+    /// The company's settings (for codes and `paused_audio`).
+    pub settings: CompanySettings,
+    /// Which leg is "our user" (left channel).
+    pub ours: Leg,
+    /// Where the file goes.
+    pub path: PathBuf,
+}
+
+/// What the relay tells the call task.
+#[derive(Debug)]
+pub enum MediaEvent {
+    /// A key pressed on leg A while a menu listens.
+    Key(Key),
+    /// The recording changed state.
+    RecordingState(RecordingState),
+    /// A user's code was refused.
+    Refused {
+        /// Who keyed it.
+        user: earshot_policy::UserId,
+        /// Why, for their app.
+        reason: earshot_policy::CodeRefusal,
+    },
+}
+
+/// A written WAV file.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    /// Where.
+    pub path: PathBuf,
+    /// How long, in ms.
+    pub duration_ms: u64,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+    /// Paused spans.
+    pub paused_spans: Vec<PausedSpan>,
+}
+
+/// What the relay wrote.
+#[derive(Debug, Default)]
+pub struct MediaOutcome {
+    /// The call's recording, with its final state and trace.
+    pub recording: Option<WrittenFile>,
+    /// The recording's state and trace, when the call was bridged.
+    pub live: Option<LiveRecording>,
+    /// The voicemail.
+    pub voicemail: Option<WrittenFile>,
+}
+
+/// A running relay.
+#[derive(Debug)]
+pub struct Media {
+    /// Where each leg receives RTP (for our SDP).
+    pub local: [SocketAddr; 2],
+    /// Commands in.
+    pub commands: mpsc::UnboundedSender<MediaCommand>,
+}
+
+struct LegState {
+    socket: UdpSocket,
+    peer: Option<AudioSession>,
+    /// The address packets come from, learned from the first one (symmetric RTP).
+    latched: Option<SocketAddr>,
+    out: OutgoingStream,
+    codec: G711,
+    keypad: Option<(User, KeypadLeg)>,
+    sender: DtmfSender,
+    /// Keys from a menu caller.
+    receiver: DtmfReceiver,
+    playing: Option<(Arc<[i16]>, usize, oneshot::Sender<()>)>,
+}
+
+struct Recording {
+    live: LiveRecording,
+    settings: CompanySettings,
+    ours: Leg,
+    path: PathBuf,
+    recorder: Option<Recorder>,
+    writer: Option<RecordingWriter>,
+    frames: u64,
+}
+
+struct Voicemail {
+    path: PathBuf,
+    writer: RecordingWriter,
+    frames: u64,
+}
+
+/// Starts a relay with one socket per leg on `ip`.
+pub async fn start(
+    ports: &PortPool,
+    ip: IpAddr,
+    stats: Arc<MediaStats>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+) -> std::io::Result<Media> {
+    let a = ports.bind(ip).await?;
+    let b = ports.bind(ip).await?;
+    let local = [a.local_addr()?, b.local_addr()?];
+    let (commands, rx) = mpsc::unbounded_channel();
+    let legs = [leg_state(a), leg_state(b)];
+    tokio::spawn(
+        Relay { legs, stats, events, bridged: false, collecting: false, recording: None, voicemail: None }
+            .run(rx),
+    );
+    Ok(Media { local, commands })
+}
+
+fn leg_state(socket: UdpSocket) -> LegState {
+    let ssrc: u32 = rand::random();
+    LegState {
+        socket,
+        peer: None,
+        latched: None,
+        out: OutgoingStream::new(ssrc, rand::random()),
+        codec: G711::Pcmu,
+        keypad: None,
+        sender: DtmfSender::new(),
+        receiver: DtmfReceiver::new(),
+        playing: None,
+    }
+}
+
+struct Relay {
+    legs: [LegState; 2],
+    stats: Arc<MediaStats>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    bridged: bool,
+    collecting: bool,
+    recording: Option<Recording>,
+    voicemail: Option<Voicemail>,
+}
+
+fn now() -> Timestamp {
+    Timestamp(crate::now_millis())
+}
+
+impl Relay {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
+        let mut buf_a = vec![0_u8; 2048];
+        let mut buf_b = vec![0_u8; 2048];
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                received = self.legs[0].socket.recv_from(&mut buf_a) => {
+                    if let Ok((len, from)) = received {
+                        self.on_packet(Leg::A, &mut buf_a[..len], from).await;
+                    }
+                }
+                received = self.legs[1].socket.recv_from(&mut buf_b) => {
+                    if let Ok((len, from)) = received {
+                        self.on_packet(Leg::B, &mut buf_b[..len], from).await;
+                    }
+                }
+                command = commands.recv() => match command {
+                    Some(MediaCommand::Finish(reply)) => {
+                        let _ = reply.send(self.finish());
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        self.finish();
+                        return;
+                    }
+                },
+                _ = tick.tick() => self.on_tick().await,
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: MediaCommand) {
+        match command {
+            MediaCommand::Peer(leg, session) => {
+                let state = &mut self.legs[leg.index()];
+                state.codec = session.codec();
+                if state.peer.as_ref().is_none_or(|p| p.addr != session.addr) {
+                    state.latched = None;
+                }
+                state.peer = Some(session);
+            }
+            MediaCommand::User(leg, user) => self.legs[leg.index()].keypad = Some((user, KeypadLeg::new())),
+            MediaCommand::Play(leg, samples, done) => {
+                let state = &mut self.legs[leg.index()];
+                state.playing = Some((samples, 0, done));
+            }
+            MediaCommand::CollectKeys(on) => self.collecting = on,
+            MediaCommand::Bridge(setup) => {
+                self.bridged = true;
+                for leg in &mut self.legs {
+                    leg.playing = None;
+                    leg.out.reanchor();
+                }
+                let RecordingSetup { live, settings, ours, path } = *setup;
+                let mut recording =
+                    Recording { live, settings, ours, path, recorder: None, writer: None, frames: 0 };
+                if recording.live.state == RecordingState::Recording {
+                    recording.open();
+                }
+                let _ = self.events.send(MediaEvent::RecordingState(recording.live.state));
+                self.recording = Some(recording);
+            }
+            MediaCommand::Voicemail(path) => match RecordingWriter::create(&path, 1) {
+                Ok(writer) => self.voicemail = Some(Voicemail { path, writer, frames: 0 }),
+                Err(error) => tracing::error!(%error, "cannot write the voicemail"),
+            },
+            MediaCommand::Finish(_) => {}
+        }
+    }
+
+    async fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
+        let state = &mut self.legs[leg.index()];
+        let Some(peer) = &state.peer else {
+            self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        match state.latched {
+            Some(latched) if latched == from => {}
+            None if from.ip() == peer.addr.ip() || peer.addr.ip().is_unspecified() => {
+                state.latched = Some(from);
+            }
+            _ => {
+                self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let Ok(view) = RtpView::parse(data) else {
+            self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let now = now();
+        if Some(view.payload_type) == peer.telephone_event {
+            let Ok(event) = TelephoneEvent::parse(view.payload) else {
+                self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            self.on_event(leg, view.timestamp, event, data, now).await;
+            return;
+        }
+        if view.payload_type != state.codec.payload_type() {
+            self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let codec = state.codec;
+        let timestamp = view.timestamp;
+        let needs_audio = self.recording.as_ref().is_some_and(|r| r.recorder.is_some())
+            || (leg == Leg::A && self.voicemail.is_some());
+        let samples = if needs_audio { codec.decode(view.payload) } else { Vec::new() };
+        if self.bridged {
+            let view = RtpView { payload: &[], ..view };
+            let other = &mut self.legs[leg.other().index()];
+            other.out.relay(data, &view);
+            if let Some(to) = other.destination() {
+                let _ = other.socket.send_to(data, to).await;
+                self.stats.relayed_packets.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(recording) = &mut self.recording
+            && let Some(recorder) = &mut recording.recorder
+        {
+            let channel = if leg == recording.ours { Channel::Ours } else { Channel::Theirs };
+            recorder.push(channel, timestamp, &samples, now);
+        }
+        if leg == Leg::A
+            && let Some(voicemail) = &mut self.voicemail
+        {
+            let frames: Vec<[i16; 2]> = samples.iter().map(|s| [*s, 0]).collect();
+            voicemail.frames += frames.len() as u64;
+            if let Err(error) = voicemail.writer.write_frames(&frames) {
+                tracing::error!(%error, "voicemail write failed");
+            }
+        }
+    }
+
+    async fn on_event(&mut self, leg: Leg, rtp: u32, event: TelephoneEvent, data: &mut [u8], now: Timestamp) {
+        if self.legs[leg.index()].keypad.is_some() {
+            if let Some((_, keypad)) = &mut self.legs[leg.index()].keypad {
+                keypad.handle_packet(rtp, event, now);
+            }
+            self.drain_keypad(leg, now);
+            return;
+        }
+        if self.collecting && leg == Leg::A {
+            for edge in self.legs[0].receiver.handle(rtp, event, now) {
+                if let KeyEdge::Down(key) = edge {
+                    let _ = self.events.send(MediaEvent::Key(key));
+                }
+            }
+            return;
+        }
+        if self.bridged {
+            // An outside party's keys go on as they came.
+            let Ok(view) = RtpView::parse(data) else { return };
+            let view = RtpView { payload: &[], ..view };
+            let other = &mut self.legs[leg.other().index()];
+            if other.peer.as_ref().and_then(|p| p.telephone_event).is_some() {
+                let pt = other.peer.as_ref().and_then(|p| p.telephone_event).unwrap_or(101);
+                data[1] = (data[1] & 0x80) | pt;
+                other.out.relay(data, &view);
+                if let Some(to) = other.destination() {
+                    let _ = other.socket.send_to(data, to).await;
+                }
+            }
+        }
+    }
+
+    /// Acts on what a user's keypad decided: keys on to the far end, codes to the recording.
+    fn drain_keypad(&mut self, leg: Leg, now: Timestamp) {
+        loop {
+            let Some((user, keypad)) = &mut self.legs[leg.index()].keypad else { return };
+            let Some(action) = keypad.poll_action() else { return };
+            let user = user.clone();
+            let far = &mut self.legs[leg.other().index()];
+            let press = far.out.last_timestamp();
+            match action {
+                KeypadAction::PressKey { key } => far.sender.press(key, press, now),
+                KeypadAction::ReleaseKey { .. } => far.sender.release(now),
+                KeypadAction::ReplayKey { key, .. } => far.sender.replay(key, press, now),
+                KeypadAction::Code(detected) => self.on_code(&user, detected.code, now),
+            }
+        }
+    }
+
+    fn on_code(&mut self, user: &User, code: earshot_policy::KeypadCode, now: Timestamp) {
+        let Some(recording) = &mut self.recording else {
+            // Not bridged yet: nothing is being recorded, the code changes nothing.
+            return;
+        };
+        let outcome = recording.live.on_code(code, user, &recording.settings, now);
+        recording.live.apply(&outcome);
+        match outcome {
+            CodeOutcome::Changed { state, .. } => {
+                match state {
+                    RecordingState::Paused => {
+                        if let Some(recorder) = &mut recording.recorder {
+                            recorder.pause(now);
+                        }
+                    }
+                    RecordingState::Recording => match &mut recording.recorder {
+                        Some(recorder) => recorder.resume(now),
+                        None => recording.open(),
+                    },
+                    RecordingState::Off => {}
+                }
+                let _ = self.events.send(MediaEvent::RecordingState(state));
+            }
+            CodeOutcome::Refused { reason, .. } => {
+                let _ = self.events.send(MediaEvent::Refused { user: user.id, reason });
+            }
+            CodeOutcome::Unchanged { .. } => {}
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let now = now();
+        for index in 0..2 {
+            let leg = if index == 0 { Leg::A } else { Leg::B };
+            if let Some((_, keypad)) = &mut self.legs[index].keypad
+                && keypad.poll_timeout().is_some_and(|at| at <= now)
+            {
+                keypad.handle_timeout(now);
+                self.drain_keypad(leg, now);
+            }
+            let state = &mut self.legs[index];
+            if state.receiver.poll_timeout().is_some_and(|at| at <= now) {
+                state.receiver.handle_timeout(now);
+            }
+            state.send_prompt().await;
+            state.send_events(now).await;
+        }
+        if let Some(recording) = &mut self.recording {
+            recording.drain(now);
+        }
+    }
+
+    fn finish(&mut self) -> MediaOutcome {
+        let mut outcome = MediaOutcome::default();
+        if let Some(mut recording) = self.recording.take() {
+            outcome.recording = recording.close();
+            outcome.live = Some(recording.live);
+        }
+        if let Some(voicemail) = self.voicemail.take() {
+            let size = voicemail.writer.finish().ok();
+            outcome.voicemail = size.map(|()| WrittenFile {
+                size_bytes: std::fs::metadata(&voicemail.path).map_or(0, |m| m.len()),
+                path: voicemail.path,
+                duration_ms: voicemail.frames / 8,
+                paused_spans: Vec::new(),
+            });
+        }
+        for leg in &mut self.legs {
+            if let Some((_, done)) = leg.playing.take().map(|(_, _, done)| ((), done)) {
+                let _ = done.send(());
+            }
+        }
+        outcome
+    }
+}
+
+impl LegState {
+    fn destination(&self) -> Option<SocketAddr> {
+        let peer = self.peer.as_ref()?;
+        if peer.direction == earshot_telephony::sdp::MediaDirection::Inactive
+            || peer.direction == earshot_telephony::sdp::MediaDirection::SendOnly
+        {
+            return None;
+        }
+        self.latched.or((peer.addr.port() != 0 && !peer.addr.ip().is_unspecified()).then_some(peer.addr))
+    }
+
+    async fn send_prompt(&mut self) {
+        let Some((samples, at, _)) = &mut self.playing else { return };
+        let end = (*at + 160).min(samples.len());
+        let payload = self.codec.encode(&samples[*at..end]);
+        *at = end;
+        let finished = end >= samples.len();
+        let timestamp = self.out.now_timestamp();
+        let mut packet = Vec::with_capacity(12 + payload.len());
+        self.out.packet(self.codec.payload_type(), false, timestamp, &payload, &mut packet);
+        if let Some(to) = self.destination() {
+            let _ = self.socket.send_to(&packet, to).await;
+        }
+        if finished && let Some((_, _, done)) = self.playing.take() {
+            let _ = done.send(());
+            self.out.reanchor();
+        }
+    }
+
+    async fn send_events(&mut self, now: Timestamp) {
+        let press = self.out.last_timestamp();
+        if self.sender.poll_timeout().is_some_and(|at| at <= now) {
+            self.sender.handle_timeout(press, now);
+        }
+        let Some(pt) = self.peer.as_ref().and_then(|p| p.telephone_event) else {
+            while self.sender.poll_packet().is_some() {}
+            return;
+        };
+        let mut packet = Vec::with_capacity(16);
+        while let Some(event) = self.sender.poll_packet() {
+            self.out.packet(pt, event.marker, event.press, &event.event.to_bytes(), &mut packet);
+            if let Some(to) = self.destination() {
+                let _ = self.socket.send_to(&packet, to).await;
+            }
+        }
+    }
+}
+
+impl Recording {
+    fn open(&mut self) {
+        match RecordingWriter::create(&self.path, 2) {
+            Ok(writer) => {
+                self.writer = Some(writer);
+                self.recorder = Some(Recorder::new(self.settings.paused_audio));
+            }
+            Err(error) => tracing::error!(%error, path = %self.path.display(), "cannot write the recording"),
+        }
+    }
+
+    fn drain(&mut self, now: Timestamp) {
+        let (Some(recorder), Some(writer)) = (&mut self.recorder, &mut self.writer) else { return };
+        let frames = recorder.poll(now);
+        if !frames.is_empty() {
+            self.frames += frames.len() as u64;
+            if let Err(error) = writer.write_frames(&frames) {
+                tracing::error!(%error, "recording write failed");
+            }
+        }
+    }
+
+    fn close(&mut self) -> Option<WrittenFile> {
+        let mut recorder = self.recorder.take()?;
+        let mut writer = self.writer.take()?;
+        let frames = recorder.finish();
+        self.frames += frames.len() as u64;
+        writer.write_frames(&frames).ok()?;
+        writer.finish().ok()?;
+        Some(WrittenFile {
+            size_bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            path: self.path.clone(),
+            duration_ms: self.frames / 8,
+            paused_spans: recorder.paused_spans().to_vec(),
+        })
+    }
+}

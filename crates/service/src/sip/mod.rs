@@ -1,0 +1,386 @@
+//! SIP in `earshotd`: a registrar and a back-to-back user agent whose media
+//! relay records (SPEC §6, §9).
+//!
+//! SIP itself (parsing, transactions, retransmissions, dialogs, UDP and TCP)
+//! is `rsipstack`, pinned at an exact version; only this module and its
+//! children touch it. [`media`] and `earshot-telephony` know nothing of it.
+//!
+//! Who is who: a device registers with digest authentication, user name = the
+//! Earshot user's e-mail, realm [`REALM`], and the user's SIP password (kept
+//! as HA1 only). Its address of record is the user's extension. Calls from
+//! registered users are challenged the same way (407). Calls from the trunk
+//! (its IP address, as configured) to a company number run that number's
+//! call flow.
+
+mod call;
+pub mod digest;
+mod journal;
+pub mod media;
+mod prompts;
+
+use crate::AppState;
+use crate::db::Query;
+use crate::snapshot::CompanySnapshot;
+use earshot_policy::{CompanyId, User, UserId};
+use rsipstack::EndpointBuilder;
+use rsipstack::dialog::dialog::Dialog;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{Header, Method, StatusCode, Uri};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer, udp::UdpConnection};
+use sqlx::Row as _;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub use journal::recover;
+
+/// The digest realm of every SIP password.
+pub const REALM: &str = "earshot";
+
+/// The HA1 stored for a user whose digest user name is `email`.
+#[must_use]
+pub fn sip_ha1(email: &str, password: &str) -> String {
+    digest::ha1(email, REALM, password)
+}
+
+/// Longest and shortest registration we grant, in seconds.
+const MAX_EXPIRES: u64 = 3_600;
+const MIN_EXPIRES: u64 = 30;
+
+/// How `earshotd` speaks SIP.
+#[derive(Clone, Debug)]
+pub struct SipConfig {
+    /// Where to listen, UDP and TCP.
+    pub listen: SocketAddr,
+    /// Ports for RTP.
+    pub rtp_ports: RangeInclusive<u16>,
+    /// The carrier, for calls to and from outside numbers: `sip:host:port`.
+    pub trunk: Option<String>,
+}
+
+/// One registered device.
+#[derive(Clone, Debug)]
+struct Binding {
+    contact: Uri,
+    expires_at: Instant,
+}
+
+/// Counters for `/metrics` and the tests.
+#[derive(Debug, Default)]
+pub struct SipStats {
+    /// Calls answered and bridged.
+    pub calls_bridged: std::sync::atomic::AtomicU64,
+    /// Calls written to the history.
+    pub calls_written: std::sync::atomic::AtomicU64,
+    /// Media counters.
+    pub media: Arc<media::MediaStats>,
+}
+
+/// The running SIP service.
+pub struct Sip {
+    state: AppState,
+    dialogs: Arc<DialogLayer>,
+    /// Our address as others reach it.
+    local: SocketAddr,
+    trunk: Option<(Uri, IpAddr)>,
+    nonces: digest::Nonces,
+    bindings: Mutex<HashMap<UserId, Vec<Binding>>>,
+    ports: media::PortPool,
+    /// Counters.
+    pub stats: SipStats,
+    cancel: CancellationToken,
+    round_robin: Mutex<HashMap<earshot_policy::GroupId, usize>>,
+}
+
+/// Handle on a running SIP service; dropping it does not stop it, [`SipHandle::stop`] does.
+pub struct SipHandle {
+    /// The service.
+    pub sip: Arc<Sip>,
+}
+
+impl SipHandle {
+    /// Stops listening.
+    pub fn stop(&self) {
+        self.sip.cancel.cancel();
+    }
+}
+
+/// Starts SIP on `config.listen` (UDP and TCP).
+pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHandle> {
+    let cancel = CancellationToken::new();
+    let transport = TransportLayer::new(cancel.clone());
+    let udp = UdpConnection::create_connection(config.listen, None, Some(cancel.child_token())).await?;
+    let local = udp.get_addr().get_socketaddr()?;
+    transport.add_transport(udp.into());
+    let tcp = TcpListenerConnection::new(local, None).await?;
+    transport.add_transport(tcp.into());
+    let endpoint = EndpointBuilder::new()
+        .with_cancel_token(cancel.clone())
+        .with_transport_layer(transport)
+        .with_user_agent(concat!("earshotd/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let incoming = endpoint.incoming_transactions()?;
+    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let trunk = match &config.trunk {
+        Some(uri) => {
+            let parsed: Uri = uri.as_str().try_into().map_err(|e| anyhow::anyhow!("trunk URI {uri}: {e}"))?;
+            let host = parsed.host_with_port.host.to_string();
+            let ip = tokio::net::lookup_host((host.as_str(), 5060))
+                .await?
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("trunk host {host} does not resolve"))?
+                .ip();
+            Some((parsed, ip))
+        }
+        None => None,
+    };
+    let sip = Arc::new(Sip {
+        state,
+        ports: media::PortPool::new(config.rtp_ports.clone()),
+        dialogs,
+        local,
+        trunk,
+        nonces: digest::Nonces::default(),
+        bindings: Mutex::default(),
+        stats: SipStats::default(),
+        cancel: cancel.clone(),
+        round_robin: Mutex::default(),
+    });
+    tokio::spawn(async move { endpoint.serve().await });
+    let serving = Arc::clone(&sip);
+    tokio::spawn(async move { serving.serve(incoming).await });
+    tracing::info!(address = %local, "serving SIP (UDP and TCP)");
+    Ok(SipHandle { sip })
+}
+
+/// A request's caller, authenticated.
+struct Authed {
+    user: User,
+    snapshot: Arc<CompanySnapshot>,
+}
+
+impl Sip {
+    /// Where we listen.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    async fn serve(self: Arc<Self>, mut incoming: rsipstack::transaction::TransactionReceiver) {
+        while let Some(tx) = incoming.recv().await {
+            let sip = Arc::clone(&self);
+            tokio::spawn(async move {
+                if let Err(error) = sip.on_transaction(tx).await {
+                    tracing::debug!(%error, "SIP transaction ended with an error");
+                }
+            });
+        }
+    }
+
+    async fn on_transaction(self: Arc<Self>, mut tx: Transaction) -> rsipstack::Result<()> {
+        let has_to_tag = tx.original.to_header().ok().and_then(|to| to.tag().ok().flatten()).is_some();
+        if has_to_tag {
+            return match self.dialogs.match_dialog(&tx) {
+                Some(Dialog::Invite(mut dialog)) => dialog.handle(&mut tx).await,
+                Some(_) => tx.reply(StatusCode::MethodNotAllowed).await,
+                None if tx.original.method == Method::Ack => Ok(()),
+                None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
+            };
+        }
+        match tx.original.method {
+            Method::Register => self.on_register(tx).await,
+            Method::Invite => {
+                call::on_invite(self, tx).await;
+                Ok(())
+            }
+            Method::Options => {
+                let allow = Header::Allow("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER".into());
+                tx.reply_with(StatusCode::OK, vec![allow], None).await
+            }
+            Method::Ack => Ok(()),
+            Method::Bye | Method::Cancel => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
+            _ => tx.reply(StatusCode::MethodNotAllowed).await,
+        }
+    }
+
+    /// Checks the request's digest answer; on failure replies (401/407
+    /// challenge, 403) and returns `None`.
+    async fn authenticate(&self, tx: &mut Transaction, proxy: bool) -> rsipstack::Result<Option<Authed>> {
+        let (ask, answer_header) = if proxy {
+            (StatusCode::ProxyAuthenticationRequired, "Proxy-Authorization")
+        } else {
+            (StatusCode::Unauthorized, "Authorization")
+        };
+        let answer = tx.original.header_value(answer_header).and_then(|v| digest::Credentials::parse(&v));
+        let Some(credentials) = answer.filter(|c| c.realm() == REALM && self.nonces.is_fresh(c.nonce()))
+        else {
+            let challenge = digest::challenge(REALM, &self.nonces.issue());
+            let header = if proxy {
+                Header::ProxyAuthenticate(challenge.into())
+            } else {
+                Header::WwwAuthenticate(challenge.into())
+            };
+            tx.reply_with(ask, vec![header], None).await?;
+            return Ok(None);
+        };
+        let found = self.user_by_email(&credentials.username.to_ascii_lowercase()).await;
+        let method = tx.original.method.to_string();
+        match found {
+            Some((authed, ha1)) if credentials.verify(&ha1, &method) => Ok(Some(authed)),
+            _ => {
+                tracing::info!(user = %credentials.username, "SIP digest refused");
+                tx.reply(StatusCode::Forbidden).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn user_by_email(&self, email: &str) -> Option<(Authed, String)> {
+        let db = &self.state.db;
+        let mut query = Query::new("SELECT id, company_id, sip_ha1, disabled FROM users WHERE email = ");
+        query.bind(email.to_owned());
+        let row = db.fetch_optional(db.pool(), &query).await.ok()??;
+        if row.try_get::<i64, _>("disabled").ok()? != 0 {
+            return None;
+        }
+        let ha1: String = row.try_get::<Option<String>, _>("sip_ha1").ok()??;
+        let company = CompanyId(row.try_get("company_id").ok()?);
+        let snapshot = self.state.snapshots.get(db, company).await.ok()?;
+        let user = snapshot.company.user(UserId(row.try_get("id").ok()?))?.clone();
+        Some((Authed { user, snapshot }, ha1))
+    }
+
+    async fn on_register(&self, mut tx: Transaction) -> rsipstack::Result<()> {
+        let Some(authed) = self.authenticate(&mut tx, false).await? else { return Ok(()) };
+        let aor = tx.original.to_header()?.uri()?.auth.map(|a| a.user).unwrap_or_default();
+        let own = authed.user.extension.as_deref() == Some(aor.as_str()) || authed.user.email == aor;
+        if !own {
+            tracing::info!(user = %authed.user.email, %aor, "REGISTER for an address that is not the user's");
+            return tx.reply(StatusCode::Forbidden).await;
+        }
+        let expires_header = tx.original.expires_header().and_then(|e| e.value().trim().parse::<u64>().ok());
+        let contacts: Vec<(String, Uri, Option<u64>)> = tx
+            .original
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::Contact(c) => Some(c.value().to_string()),
+                _ => None,
+            })
+            .flat_map(|value| split_contacts(&value))
+            .filter_map(|raw| {
+                if raw.trim() == "*" {
+                    return Some((raw, Uri::default(), Some(0)));
+                }
+                let typed = rsipstack::sip::headers::Contact::new(raw.clone()).typed().ok()?;
+                let expires = raw_param(&raw, "expires").and_then(|v| v.parse().ok());
+                Some((raw, typed.uri, expires))
+            })
+            .collect();
+        let now = Instant::now();
+        let headers = self.bind(authed.user.id, &contacts, expires_header, now);
+        tracing::info!(user = %authed.user.email, devices = headers.len(), "registered");
+        tx.reply_with(StatusCode::OK, headers, None).await
+    }
+
+    /// Applies a REGISTER's contacts; the Contact headers of the answer.
+    fn bind(
+        &self,
+        user: UserId,
+        contacts: &[(String, Uri, Option<u64>)],
+        expires_header: Option<u64>,
+        now: Instant,
+    ) -> Vec<Header> {
+        let mut bindings = self.bindings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let list = bindings.entry(user).or_default();
+        list.retain(|b| b.expires_at > now);
+        for (raw, uri, expires) in contacts {
+            let expires = expires.or(expires_header).unwrap_or(MAX_EXPIRES);
+            if raw.trim() == "*" {
+                list.clear();
+                continue;
+            }
+            list.retain(|b| b.contact.to_string() != uri.to_string());
+            if expires > 0 {
+                let expires = expires.clamp(MIN_EXPIRES, MAX_EXPIRES);
+                list.push(Binding { contact: uri.clone(), expires_at: now + Duration::from_secs(expires) });
+            }
+        }
+        list.iter()
+            .map(|b| {
+                let left = b.expires_at.saturating_duration_since(now).as_secs();
+                Header::Contact(format!("<{}>;expires={left}", b.contact).into())
+            })
+            .collect()
+    }
+
+    /// The registered devices of `user`, now.
+    fn devices(&self, user: UserId) -> Vec<Uri> {
+        let now = Instant::now();
+        let bindings = self.bindings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        bindings
+            .get(&user)
+            .map(|list| list.iter().filter(|b| b.expires_at > now).map(|b| b.contact.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The company number `e164` and its company.
+    async fn number(&self, e164: &str) -> Option<(Arc<CompanySnapshot>, earshot_policy::Number)> {
+        let db = &self.state.db;
+        let mut query = Query::new("SELECT company_id FROM numbers WHERE e164 = ");
+        query.bind(e164.to_owned());
+        let row = db.fetch_optional(db.pool(), &query).await.ok()??;
+        let company = CompanyId(row.try_get("company_id").ok()?);
+        let snapshot = self.state.snapshots.get(db, company).await.ok()?;
+        let number = snapshot.company.numbers().iter().find(|n| n.e164 == e164)?.clone();
+        Some((snapshot, number))
+    }
+
+    /// Our own contact URI, with `user` as its user part.
+    fn contact(&self, user: &str) -> Uri {
+        format!("sip:{user}@{}", self.local).as_str().try_into().unwrap_or_default()
+    }
+}
+
+/// Splits a Contact header value at the commas between contacts (not inside `<…>` or quotes).
+fn split_contacts(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0_i32, false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth += 1,
+            '>' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                out.push(value[start..i].trim().to_owned());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value[start..].trim().to_owned());
+    out.retain(|c| !c.is_empty());
+    out
+}
+
+/// A `;name=value` parameter anywhere in a header value.
+fn raw_param_any(value: &str, name: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|p| {
+        let (key, val) = p.split_once('=')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| val.trim().to_owned())
+    })
+}
+
+/// A `;name=value` parameter of a header value, outside the `<…>`.
+fn raw_param(value: &str, name: &str) -> Option<String> {
+    let params = value.rsplit_once('>').map_or(value, |(_, rest)| rest);
+    params.split(';').find_map(|p| {
+        let (key, val) = p.split_once('=')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| val.trim().to_owned())
+    })
+}
