@@ -1,0 +1,13 @@
+//! `earshotd` on real sockets against SIP peers we did not write (sipp):
+//! registration, internal, outbound and inbound calls through call flows,
+//! voicemail, and recordings checked as a listener would (SPEC §6).
+//!
+//! Each test starts its own `earshotd` (fresh data dir, its own ports) and
+//! drives sipp with the scenarios committed in `tests/sipp/`.
+
+mod sip {
+    mod audio;
+    mod calls;
+    mod recording;
+    mod support;
+}

@@ -1,0 +1,219 @@
+//! Recordings of real calls checked as a listener would (SPEC §6): speech
+//! where recording was on, exact silence (or a cut) where it was paused,
+//! nothing said while paused anywhere in the file, codes refused or ignored
+//! where the rules say so, and a crash that loses nothing.
+//!
+//! The agent's device and the caller play scripted tracks. While the
+//! recording should be paused, each plays a pure tone of its own (1.7 kHz
+//! agent, 2.3 kHz caller), so any leak of the paused span is audible in the
+//! file as that tone.
+
+use super::audio::{Heard, Track};
+use super::support::{Peer, Service, Sipp};
+use serde_json::{Value, json};
+use std::path::Path;
+
+const AGENT_TONE: f64 = 1_700.0;
+const CALLER_TONE: f64 = 2_300.0;
+
+/// The agent: speaks, keys `#11#` at 3 s, plays a tone while paused, keys `#12#` at 7 s, speaks again.
+fn agent_track(path: &Path) {
+    Track::new()
+        .speech(0, "agent-greeting", 2_500)
+        .keys(3_000, "#11#", 250)
+        .tone(4_500, AGENT_TONE, 2_000)
+        .keys(7_000, "#12#", 250)
+        .speech(8_500, "agent-solved", 2_500)
+        .until(11_500)
+        .write_pcap(path);
+}
+
+/// The caller: speaks, tone while the agent has paused, speaks again.
+fn caller_track(path: &Path) {
+    Track::new()
+        .speech(300, "caller-hello", 2_200)
+        .tone(4_500, CALLER_TONE, 2_000)
+        .speech(8_500, "caller-thanks", 2_500)
+        .until(11_500)
+        .write_pcap(path);
+}
+
+/// Places the scripted inbound call to a number whose flow is `flow`
+/// (ringing Ada), with Ada's settings; returns the stored call.
+async fn scripted_call(company: Value, ada_settings: Value, flow_prefix: Vec<Value>) -> (Service, Value) {
+    let service = Service::start().await;
+    service.settings(company).await;
+    let ada = service.agent("Ada", "101", ada_settings).await;
+    let mut flow = flow_prefix;
+    flow.push(json!({"type": "ring_user", "user": ada, "timeout_s": 10}));
+    service.number("+15550100", Value::Array(flow)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, caller) = (dir.path().join("agent.pcap"), dir.path().join("caller.pcap"));
+    agent_track(&agent);
+    caller_track(&caller);
+    let (mut device, port) = Sipp::device(&Peer { pcap: Some(&agent), ..Peer::default() });
+    assert!(service.register("101", port));
+    let mut call = Sipp::call(
+        &service,
+        "15550100",
+        None,
+        &Peer {
+            scenario: "call.xml",
+            pcap: Some(&caller),
+            talk_ms: 12_000,
+            from: "+447700900123",
+            ..Peer::default()
+        },
+    );
+    assert!(call.wait(), "caller: {}\n{}", call.errors(), service.log());
+    assert!(device.wait(), "device: {}", device.errors());
+    let calls = service.wait_for_calls(1).await;
+    let stored = calls[0].clone();
+    (service, stored)
+}
+
+fn trace_events(call: &Value) -> Vec<String> {
+    call["recording_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn assert_no_leak(heard: &Heard) {
+    for (channel, tone) in [(0, AGENT_TONE), (1, CALLER_TONE), (0, CALLER_TONE), (1, AGENT_TONE)] {
+        let share = heard.tone_share(channel, tone);
+        assert!(
+            share < 0.5,
+            "the {tone} Hz tone said while paused is in channel {channel} (share {share:.2})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
+    let (service, call) = scripted_call(
+        json!({"record_inbound": true, "paused_audio": "silence"}),
+        json!({"recording_control": true}),
+        vec![],
+    )
+    .await;
+    assert_eq!(trace_events(&call), ["decided", "paused", "resumed"], "{call}");
+    let recording = &call["recording"];
+    let spans = recording["paused_spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1, "{recording}");
+    let (start, end) =
+        (spans[0]["start_ms"].as_u64().unwrap() as usize, spans[0]["end_ms"].as_u64().unwrap() as usize);
+    // #11#'s last key at 3.75 s, #12#'s at 7.75 s after the answer (give or take call set-up).
+    assert!((3_500..4_300).contains(&start) && (7_500..8_300).contains(&end), "span {start}–{end}");
+    let heard = Heard::read(&service.download(recording["id"].as_i64().unwrap()).await);
+    assert_eq!(heard.channels, 2);
+    // Left is the agent, right the caller; both spoke before and after the pause.
+    assert!(heard.rms(0, 200, 2_400) > 300.0, "agent before: {}", heard.rms(0, 200, 2_400));
+    assert!(heard.rms(1, 600, 2_400) > 300.0, "caller before: {}", heard.rms(1, 600, 2_400));
+    assert!(heard.rms(0, end + 900, end + 3_000) > 300.0, "agent after");
+    assert!(heard.rms(1, end + 900, end + 3_000) > 300.0, "caller after");
+    // The paused span is silence to the sample, on both channels.
+    let paused = &heard.frames[start * 8..end * 8];
+    assert!(paused.iter().all(|f| *f == [0, 0]), "audio inside the paused span");
+    assert_no_leak(&heard);
+    assert!(heard.duration_ms() >= 11_000, "silence keeps the timeline: {} ms", heard.duration_ms());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_2_skip_cuts_the_paused_span_out() {
+    let (service, call) = scripted_call(
+        json!({"record_inbound": true, "paused_audio": "skip"}),
+        json!({"recording_control": true}),
+        vec![],
+    )
+    .await;
+    assert_eq!(trace_events(&call), ["decided", "paused", "resumed"]);
+    let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
+    assert_no_leak(&heard);
+    // About 12 s of call less about 4 s of pause.
+    assert!((6_500..9_500).contains(&heard.duration_ms()), "{} ms", heard.duration_ms());
+    assert!(heard.rms(0, 200, 2_400) > 300.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d4_codes_are_refused_without_recording_control() {
+    let (service, call) = scripted_call(
+        json!({"record_inbound": true, "agent_recording_control": false}),
+        json!({"recording_control": false}),
+        vec![],
+    )
+    .await;
+    assert_eq!(trace_events(&call), ["decided", "refused", "refused"], "{call}");
+    assert_eq!(call["recording_trace"][1]["event"]["reason"], "no_recording_control");
+    let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
+    assert!(call["recording"]["paused_spans"].as_array().unwrap().is_empty());
+    // Never paused: what was said "while paused" is in the file.
+    assert!(heard.tone_share(0, AGENT_TONE) > 0.5, "the agent's tone is recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d5_codes_cannot_change_a_call_flow_decision() {
+    let (service, call) = scripted_call(
+        json!({"record_inbound": false}),
+        json!({"recording_control": true}),
+        vec![json!({"type": "record", "enabled": true})],
+    )
+    .await;
+    assert_eq!(call["decided_by"], "call_flow");
+    assert_eq!(trace_events(&call), ["decided", "refused", "refused"], "{call}");
+    assert_eq!(call["recording_trace"][1]["event"]["reason"], "decided_by_call_flow");
+    let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
+    assert!(heard.tone_share(1, CALLER_TONE) > 0.5, "recording went on through the codes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_2_hash_12_starts_a_recording_the_company_had_off() {
+    let (service, call) =
+        scripted_call(json!({"record_inbound": false}), json!({"recording_control": true}), vec![]).await;
+    assert_eq!(call["decided_by"], "user");
+    // #11# had nothing to pause (not in the trace); #12# started the recording.
+    assert_eq!(trace_events(&call), ["decided", "started"], "{call}");
+    let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
+    // The recording starts at #12# (7.75 s in): only the last ~4 s, without the tones.
+    assert!((3_000..5_500).contains(&heard.duration_ms()), "{} ms", heard.duration_ms());
+    assert_no_leak(&heard);
+    assert!(heard.rms(0, 700, 3_000) > 300.0, "the agent's closing speech is in it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_call_leaves_a_playable_recording_and_the_call_in_history() {
+    let mut service = Service::start().await;
+    service.settings(json!({"record_inbound": true})).await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service.number("+15550100", json!([{"type": "ring_user", "user": ada}])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let speech = dir.path().join("speech.pcap");
+    Track::new().speech(0, "caller-voicemail", 6_000).until(20_000).write_pcap(&speech);
+    let (_device, port) = Sipp::device(&Peer { pcap: Some(&speech), ..Peer::default() });
+    assert!(service.register("101", port));
+    let _caller = Sipp::call(
+        &service,
+        "15550100",
+        None,
+        &Peer {
+            scenario: "call.xml",
+            pcap: Some(&speech),
+            talk_ms: 30_000,
+            from: "+447700900123",
+            ..Peer::default()
+        },
+    );
+    // Kill it 4 s into the call (recordings are flushed every second).
+    tokio::time::sleep(std::time::Duration::from_millis(5_000)).await;
+    service.kill();
+    service.launch().await;
+    let calls = service.wait_for_calls(1).await;
+    let call = &calls[0];
+    assert_eq!(call["status"], "answered");
+    assert_eq!(call["parties"], json!([ada]));
+    let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
+    assert!(heard.duration_ms() >= 2_500, "{} ms kept", heard.duration_ms());
+    assert!(heard.rms(0, 200, 2_000) > 300.0, "the speech before the kill is playable");
+}
