@@ -19,6 +19,8 @@ pub struct Metrics {
     request_count: AtomicU64,
     /// Event streams open now.
     pub event_streams: AtomicI64,
+    /// SIP's counters, once SIP is serving.
+    pub sip: std::sync::OnceLock<std::sync::Arc<crate::sip::SipStats>>,
 }
 
 impl Metrics {
@@ -65,6 +67,41 @@ impl Metrics {
             "# HELP earshot_event_streams Event streams open now.\n# TYPE earshot_event_streams gauge"
         );
         let _ = writeln!(out, "earshot_event_streams {}", self.event_streams.load(Ordering::Relaxed));
+        if let Some(sip) = self.sip.get() {
+            let counters = [
+                ("earshot_sip_calls_bridged_total", "Calls answered and bridged.", &sip.calls_bridged),
+                ("earshot_sip_calls_written_total", "Calls stored in the history.", &sip.calls_written),
+                (
+                    "earshot_sip_bad_requests_total",
+                    "Malformed SIP requests answered 400.",
+                    &sip.guard.bad_requests,
+                ),
+                (
+                    "earshot_sip_dropped_datagrams_total",
+                    "Datagrams on the SIP port that were not SIP.",
+                    &sip.guard.dropped,
+                ),
+                (
+                    "earshot_rtp_relayed_packets_total",
+                    "RTP packets relayed between legs.",
+                    &sip.media.relayed_packets,
+                ),
+                (
+                    "earshot_rtp_foreign_packets_total",
+                    "RTP packets from an address that is not the leg's peer, dropped.",
+                    &sip.media.foreign_packets,
+                ),
+                (
+                    "earshot_rtp_garbage_packets_total",
+                    "Datagrams on RTP ports that were not RTP we negotiated, dropped.",
+                    &sip.media.garbage_packets,
+                ),
+            ];
+            for (name, help, counter) in counters {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+            }
+        }
         out
     }
 }

@@ -7,6 +7,7 @@
 
 mod sip {
     mod audio;
+    mod bad_input;
     mod calls;
     mod recording;
     mod support;

@@ -149,12 +149,12 @@ async fn classify(sip: &Sip, tx: &mut Transaction) -> rsipstack::Result<Option<R
         let callee = callee.clone();
         return Ok(Some(Route::Internal { caller, callee }));
     }
+    // An outside number is E.164 with its +, or at least 7 digits; shorter is an extension nobody has.
     let digits = target.strip_prefix('+').unwrap_or(&target);
-    if !digits.is_empty()
+    let external = (target.starts_with('+') || digits.len() >= 7)
         && digits.len() <= 15
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && sip.trunk.is_some()
-    {
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    if external && sip.trunk.is_some() {
         let number = format!("+{digits}");
         return Ok(Some(Route::Outbound { caller, number }));
     }

@@ -14,6 +14,7 @@
 
 mod call;
 pub mod digest;
+mod guard;
 mod journal;
 pub mod media;
 mod prompts;
@@ -79,6 +80,8 @@ pub struct SipStats {
     pub calls_written: std::sync::atomic::AtomicU64,
     /// Media counters.
     pub media: Arc<media::MediaStats>,
+    /// Malformed SIP turned away.
+    pub guard: Arc<guard::GuardStats>,
 }
 
 /// The running SIP service.
@@ -92,7 +95,7 @@ pub struct Sip {
     bindings: Mutex<HashMap<UserId, Vec<Binding>>>,
     ports: media::PortPool,
     /// Counters.
-    pub stats: SipStats,
+    pub stats: Arc<SipStats>,
     cancel: CancellationToken,
     round_robin: Mutex<HashMap<earshot_policy::GroupId, usize>>,
 }
@@ -114,7 +117,9 @@ impl SipHandle {
 pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHandle> {
     let cancel = CancellationToken::new();
     let transport = TransportLayer::new(cancel.clone());
-    let udp = UdpConnection::create_connection(config.listen, None, Some(cancel.child_token())).await?;
+    let guard = Arc::new(guard::GuardStats::default());
+    let socket = guard::GuardedSocket::bind(config.listen, Arc::clone(&guard)).await?;
+    let udp = UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token())).await?;
     let local = udp.get_addr().get_socketaddr()?;
     transport.add_transport(udp.into());
     let tcp = TcpListenerConnection::new(local, None).await?;
@@ -139,6 +144,8 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         }
         None => None,
     };
+    let stats = Arc::new(SipStats { guard, ..SipStats::default() });
+    let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
         state,
         ports: media::PortPool::new(config.rtp_ports.clone()),
@@ -147,7 +154,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         trunk,
         nonces: digest::Nonces::default(),
         bindings: Mutex::default(),
-        stats: SipStats::default(),
+        stats: Arc::clone(&stats),
         cancel: cancel.clone(),
         round_robin: Mutex::default(),
     });

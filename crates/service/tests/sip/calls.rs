@@ -126,7 +126,7 @@ async fn nobody_answers_so_the_call_is_missed_with_who_rang() {
         &service,
         "15550100",
         None,
-        &Peer { scenario: "call_unanswered.xml", from: "+447700900123", ..Peer::default() },
+        &Peer { scenario: "call_refused.xml", from: "+447700900123", ..Peer::default() },
     );
     assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
     let calls = service.wait_for_calls(1).await;

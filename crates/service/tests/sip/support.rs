@@ -262,11 +262,20 @@ pub struct Peer<'a> {
     pub ring_ms: u64,
     pub talk_ms: u64,
     pub from: &'a str,
+    /// The final response a refused call expects.
+    pub final_status: u16,
 }
 
 impl Default for Peer<'_> {
     fn default() -> Self {
-        Self { scenario: "uas.xml", pcap: None, ring_ms: 200, talk_ms: 1_000, from: "sipp" }
+        Self {
+            scenario: "uas.xml",
+            pcap: None,
+            ring_ms: 200,
+            talk_ms: 1_000,
+            from: "sipp",
+            final_status: 480,
+        }
     }
 }
 
@@ -284,12 +293,14 @@ impl Sipp {
             .replace("@PCAP@", &pcap.to_string_lossy())
             .replace("@RING_MS@", &peer.ring_ms.to_string())
             .replace("@TALK_MS@", &peer.talk_ms.to_string())
-            .replace("@FROM@", peer.from);
+            .replace("@FROM@", peer.from)
+            .replace("@FINAL@", &peer.final_status.to_string());
         let file = work.path().join(peer.scenario);
         std::fs::write(&file, text).unwrap();
         let child = Command::new("sipp")
-            .args(["-sf", &file.to_string_lossy(), "-i", "127.0.0.1", "-m", "1", "-nostdin"])
+            .args(["-sf", &file.to_string_lossy(), "-i", "127.0.0.1", "-nostdin"])
             .args(["-trace_msg", "-trace_err", "-timeout", "60s", "-timeout_error"])
+            .args(if args.iter().any(|a| a == "-m") { &[][..] } else { &["-m", "1"][..] })
             .args(args)
             .current_dir(work.path())
             .stdout(Stdio::null())
@@ -320,6 +331,17 @@ impl Sipp {
 
     /// A call to `target`: from the trunk's address when `auth` is `None`, else as that user.
     pub fn call(service: &Service, target: &str, auth: Option<&str>, peer: &Peer<'_>) -> Self {
+        Self::calls(service, target, auth, peer, &[])
+    }
+
+    /// Like [`Self::call`], with more sipp arguments (`-m`, `-r`…; the last `-m` wins).
+    pub fn calls(
+        service: &Service,
+        target: &str,
+        auth: Option<&str>,
+        peer: &Peer<'_>,
+        more: &[&str],
+    ) -> Self {
         let port = next_ports(10);
         let mut args = vec![
             format!("127.0.0.1:{}", service.sip_port),
@@ -338,6 +360,7 @@ impl Sipp {
                 format!("sip-secret-{extension}"),
             ]);
         }
+        args.extend(more.iter().map(|a| (*a).to_owned()));
         Self::start(peer, &args)
     }
 

@@ -1,0 +1,156 @@
+//! The SIP UDP socket, with a door-keeper: `rsipstack` silently drops a
+//! datagram it can't parse, but a SIP user expects a malformed request to be
+//! answered `400 Bad Request` (RFC 3261 §8.2, §21.4.1). [`GuardedSocket`] is
+//! the socket rsipstack reads from; it checks each datagram first, answers
+//! malformed requests itself, drops what isn't SIP at all, and counts both.
+//! Well-formed messages pass through untouched.
+
+use rsipstack::sip::SipMessage;
+use rsipstack::sip::prelude::HeadersExt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the door-keeper turned away.
+#[derive(Debug, Default)]
+pub struct GuardStats {
+    /// Requests answered 400.
+    pub bad_requests: AtomicU64,
+    /// Datagrams that were not SIP, or broken responses, dropped.
+    pub dropped: AtomicU64,
+}
+
+/// The SIP UDP socket as rsipstack sees it.
+pub struct GuardedSocket {
+    socket: tokio::net::UdpSocket,
+    stats: Arc<GuardStats>,
+}
+
+impl GuardedSocket {
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr, stats: Arc<GuardStats>) -> std::io::Result<Self> {
+        Ok(Self { socket: tokio::net::UdpSocket::bind(addr).await?, stats })
+    }
+}
+
+/// Why a datagram is refused, if it is.
+enum Verdict {
+    Pass,
+    /// A request we can answer: 400 with this reason.
+    BadRequest(String),
+    Drop,
+}
+
+fn check(datagram: &[u8]) -> Verdict {
+    // Keep-alives (CRLF) and empty datagrams are rsipstack's business.
+    if datagram.iter().all(u8::is_ascii_whitespace) {
+        return Verdict::Pass;
+    }
+    let looks_like_request = {
+        let line = datagram.split(|b| *b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        line.trim_end().ends_with("SIP/2.0") && !line.starts_with("SIP/")
+    };
+    let message = match SipMessage::try_from(datagram) {
+        Ok(message) => message,
+        Err(error) if looks_like_request => return Verdict::BadRequest(format!("unparsable: {error}")),
+        Err(_) => return Verdict::Drop,
+    };
+    let missing = [
+        ("Via", message.via_header().is_err()),
+        ("From", message.from_header().is_err()),
+        ("To", message.to_header().is_err()),
+        ("Call-ID", message.call_id_header().is_err()),
+        ("CSeq", message.cseq_header().and_then(|c| c.seq()).is_err()),
+    ]
+    .into_iter()
+    .filter_map(|(name, bad)| bad.then_some(name))
+    .collect::<Vec<_>>();
+    match (&message, missing.is_empty()) {
+        (_, true) => Verdict::Pass,
+        (SipMessage::Request(_), false) => {
+            Verdict::BadRequest(format!("missing or bad {}", missing.join(", ")))
+        }
+        (SipMessage::Response(_), false) => Verdict::Drop,
+    }
+}
+
+/// `400 Bad Request` for a request we could not take, echoing whatever of its
+/// Via, From, To, Call-ID and CSeq lines could be read so the sender can match it.
+fn bad_request(datagram: &[u8], reason: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(datagram);
+    let mut out = String::from("SIP/2.0 400 Bad Request\r\n");
+    for line in text.lines().skip(1) {
+        if line.trim().is_empty() {
+            break;
+        }
+        let name = line.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"].contains(&name.as_str()) {
+            out.push_str(line.trim_end());
+            out.push_str("\r\n");
+        }
+    }
+    let reason: String = reason.chars().filter(|c| !c.is_control() && *c != '"').take(200).collect();
+    out.push_str(&format!("Warning: 399 earshotd \"{reason}\"\r\nContent-Length: 0\r\n\r\n"));
+    out.into_bytes()
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for GuardedSocket {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        loop {
+            let (len, from) = self.socket.recv_from(buf).await?;
+            match check(&buf[..len]) {
+                Verdict::Pass => return Ok((len, from)),
+                Verdict::BadRequest(reason) => {
+                    self.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%from, %reason, "malformed SIP request answered 400");
+                    let _ = self.socket.send_to(&bad_request(&buf[..len], &reason), from).await;
+                }
+                Verdict::Drop => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%from, len, "dropped a datagram that is not SIP");
+                }
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.socket.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: &str = "OPTIONS sip:earshot@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+        From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:earshot@127.0.0.1>\r\nCall-ID: abc\r\nCSeq: 1 OPTIONS\r\n\
+        Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn a_well_formed_request_passes() {
+        assert!(matches!(check(OPTIONS.as_bytes()), Verdict::Pass));
+    }
+
+    #[test]
+    fn a_request_without_call_id_gets_400_that_echoes_its_via() {
+        let broken = OPTIONS.replace("Call-ID: abc\r\n", "");
+        let Verdict::BadRequest(reason) = check(broken.as_bytes()) else { panic!("not refused") };
+        assert!(reason.contains("Call-ID"), "{reason}");
+        let answer = String::from_utf8(bad_request(broken.as_bytes(), &reason)).unwrap();
+        assert!(answer.starts_with("SIP/2.0 400 Bad Request\r\n"));
+        assert!(answer.contains("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"));
+        assert!(answer.contains("CSeq: 1 OPTIONS\r\n"));
+    }
+
+    #[test]
+    fn noise_is_dropped_not_answered() {
+        assert!(matches!(check(b"\x80\x00\x01\x02garbage"), Verdict::Drop));
+        assert!(matches!(check(b"hello there"), Verdict::Drop));
+    }
+}
