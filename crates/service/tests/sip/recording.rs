@@ -39,8 +39,9 @@ fn caller_track(path: &Path) {
 }
 
 /// Places the scripted inbound call to a number whose flow is `flow`
-/// (ringing Ada), with Ada's settings; returns the stored call.
-async fn scripted_call(company: Value, ada_settings: Value, flow_prefix: Vec<Value>) -> (Service, Value) {
+/// (ringing Ada), with Ada's settings; returns the stored call and what
+/// Ada's app was told meanwhile.
+async fn scripted_call(company: Value, ada_settings: Value, flow_prefix: Vec<Value>) -> (Service, Value, String) {
     let service = Service::start().await;
     service.settings(company).await;
     let ada = service.agent("Ada", "101", ada_settings).await;
@@ -53,6 +54,7 @@ async fn scripted_call(company: Value, ada_settings: Value, flow_prefix: Vec<Val
     caller_track(&caller);
     let (mut device, port) = Sipp::device(&Peer { pcap: Some(&agent), ..Peer::default() });
     assert!(service.register("101", port));
+    let pushed = service.listen("101@acme.test", "password-101").await;
     let mut call = Sipp::call(
         &service,
         "15550100",
@@ -69,7 +71,19 @@ async fn scripted_call(company: Value, ada_settings: Value, flow_prefix: Vec<Val
     assert!(device.wait(), "device: {}", device.errors());
     let calls = service.wait_for_calls(1).await;
     let stored = calls[0].clone();
-    (service, stored)
+    let pushed = pushed.lock().unwrap().clone();
+    (service, stored, pushed)
+}
+
+/// The `recording_state` values pushed to the app, in order.
+fn pushed_states(pushed: &str) -> Vec<String> {
+    pushed
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .filter(|change| change["kind"] == "recording_state")
+        .map(|change| change["state"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn trace_events(call: &Value) -> Vec<String> {
@@ -93,13 +107,14 @@ fn assert_no_leak(heard: &Heard) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
-    let (service, call) = scripted_call(
+    let (service, call, pushed) = scripted_call(
         json!({"record_inbound": true, "paused_audio": "silence"}),
         json!({"recording_control": true}),
         vec![],
     )
     .await;
     assert_eq!(trace_events(&call), ["decided", "paused", "resumed"], "{call}");
+    assert_eq!(pushed_states(&pushed), ["recording", "paused", "recording"], "{pushed}");
     let recording = &call["recording"];
     let spans = recording["paused_spans"].as_array().unwrap();
     assert_eq!(spans.len(), 1, "{recording}");
@@ -123,7 +138,7 @@ async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_2_skip_cuts_the_paused_span_out() {
-    let (service, call) = scripted_call(
+    let (service, call, _) = scripted_call(
         json!({"record_inbound": true, "paused_audio": "skip"}),
         json!({"recording_control": true}),
         vec![],
@@ -139,13 +154,17 @@ async fn s6_2_skip_cuts_the_paused_span_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d4_codes_are_refused_without_recording_control() {
-    let (service, call) = scripted_call(
+    let (service, call, pushed) = scripted_call(
         json!({"record_inbound": true, "agent_recording_control": false}),
         json!({"recording_control": false}),
         vec![],
     )
     .await;
     assert_eq!(trace_events(&call), ["decided", "refused", "refused"], "{call}");
+    // Ada's app is told, with the reason in words.
+    let refusals = pushed.matches("\"kind\":\"recording_refused\"").count();
+    assert_eq!(refusals, 2, "{pushed}");
+    assert!(pushed.contains("recording control is off for you"), "{pushed}");
     assert_eq!(call["recording_trace"][1]["event"]["reason"], "no_recording_control");
     let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
     assert!(call["recording"]["paused_spans"].as_array().unwrap().is_empty());
@@ -155,7 +174,7 @@ async fn d4_codes_are_refused_without_recording_control() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d5_codes_cannot_change_a_call_flow_decision() {
-    let (service, call) = scripted_call(
+    let (service, call, _) = scripted_call(
         json!({"record_inbound": false}),
         json!({"recording_control": true}),
         vec![json!({"type": "record", "enabled": true})],
@@ -170,7 +189,7 @@ async fn d5_codes_cannot_change_a_call_flow_decision() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_2_hash_12_starts_a_recording_the_company_had_off() {
-    let (service, call) =
+    let (service, call, _) =
         scripted_call(json!({"record_inbound": false}), json!({"recording_control": true}), vec![]).await;
     assert_eq!(call["decided_by"], "user");
     // #11# had nothing to pause (not in the trace); #12# started the recording.

@@ -183,6 +183,29 @@ impl Service {
         self.api(reqwest::Method::POST, "/numbers", Some(body)).await["id"].as_i64().unwrap()
     }
 
+    /// Everything pushed to `email`'s app on the event stream from now on, as raw text.
+    pub async fn listen(&self, email: &str, password: &str) -> std::sync::Arc<std::sync::Mutex<String>> {
+        use futures::StreamExt as _;
+        let token = self.log_in(email, password).await;
+        let response = self
+            .client
+            .get(format!("http://{}/api/v1/events", self.http))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&heard);
+        tokio::spawn(async move {
+            let mut stream = response.bytes_stream();
+            while let Some(Ok(chunk)) = stream.next().await {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+            }
+        });
+        heard
+    }
+
     /// The company's calls, newest first.
     pub async fn calls(&self) -> Vec<Value> {
         self.api(reqwest::Method::GET, "/calls?app=dashboard&limit=50", None).await["calls"]
