@@ -124,7 +124,12 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
     transport.add_transport(udp.into());
     let tcp = TcpListenerConnection::new(local, None).await?;
     transport.add_transport(tcp.into());
+    let option = rsipstack::transaction::endpoint::EndpointOption {
+        callid_suffix: Some(format!("earshot.{}", local.ip())),
+        ..Default::default()
+    };
     let endpoint = EndpointBuilder::new()
+        .with_option(option)
         .with_cancel_token(cancel.clone())
         .with_transport_layer(transport)
         .with_user_agent(concat!("earshotd/", env!("CARGO_PKG_VERSION")))

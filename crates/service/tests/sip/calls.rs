@@ -173,3 +173,68 @@ async fn a_voicemail_is_left_and_holds_the_callers_speech() {
         (0..heard.duration_ms() / 500).map(|i| heard.rms(0, i * 500, i * 500 + 500)).fold(0.0, f64::max);
     assert!(loudest > 500.0, "the message is in the voicemail (loudest half second RMS {loudest})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_cancels_while_it_rings_and_every_device_stops_ringing() {
+    let service = Service::start().await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service.number("+15550100", json!([{"type": "ring_user", "user": ada, "timeout_s": 30}])).await;
+    let (mut device, port) = Sipp::device(&Peer { scenario: "uas_cancelled.xml", ..Peer::default() });
+    assert!(service.register("101", port));
+    let mut caller = Sipp::call(
+        &service,
+        "15550100",
+        None,
+        &Peer { scenario: "call_cancel.xml", talk_ms: 1_500, from: "+447700900123", ..Peer::default() },
+    );
+    assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
+    assert!(device.wait(), "the device was cancelled: {}", device.errors());
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["status"], "missed");
+    assert_eq!(calls[0]["rang"], json!([ada]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_device_makes_an_internal_call_busy() {
+    let service = Service::start().await;
+    service.agent("Ada", "101", json!({})).await;
+    service.agent("Bo", "102", json!({})).await;
+    let (mut device, port) = Sipp::device(&Peer { scenario: "uas_busy.xml", ..Peer::default() });
+    assert!(service.register("101", port));
+    let mut caller = Sipp::call(
+        &service,
+        "101",
+        Some("102"),
+        &Peer { scenario: "call_refused.xml", from: "102", final_status: 486, ..Peer::default() },
+    );
+    assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
+    assert!(device.wait(), "device: {}", device.errors());
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["status"], "unanswered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_and_resume_by_re_invite() {
+    let service = Service::start().await;
+    service.agent("Ada", "101", json!({})).await;
+    service.agent("Bo", "102", json!({})).await;
+    let (mut device, port) = Sipp::device(&Peer::default());
+    assert!(service.register("101", port));
+    let mut caller = Sipp::call(
+        &service,
+        "101",
+        Some("102"),
+        &Peer { scenario: "call_hold.xml", talk_ms: 500, from: "102", ..Peer::default() },
+    );
+    assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
+    assert!(device.wait(), "device: {}", device.errors());
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["status"], "answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_over_tcp() {
+    let service = Service::start().await;
+    service.agent("Ada", "101", json!({})).await;
+    assert!(service.register_over("101", "sip-secret-101", 40_000, "t1"), "{}", service.log());
+}

@@ -41,7 +41,11 @@ fn caller_track(path: &Path) {
 /// Places the scripted inbound call to a number whose flow is `flow`
 /// (ringing Ada), with Ada's settings; returns the stored call and what
 /// Ada's app was told meanwhile.
-async fn scripted_call(company: Value, ada_settings: Value, flow_prefix: Vec<Value>) -> (Service, Value, String) {
+async fn scripted_call(
+    company: Value,
+    ada_settings: Value,
+    flow_prefix: Vec<Value>,
+) -> (Service, Value, String) {
     let service = Service::start().await;
     service.settings(company).await;
     let ada = service.agent("Ada", "101", ada_settings).await;

@@ -247,6 +247,11 @@ impl Service {
 
     /// Registers with a given SIP password.
     pub fn register_with(&self, extension: &str, password: &str, device_port: u16) -> bool {
+        self.register_over(extension, password, device_port, "u1")
+    }
+
+    /// Registers over a sipp transport (`u1` UDP, `t1` TCP).
+    pub fn register_over(&self, extension: &str, password: &str, device_port: u16, transport: &str) -> bool {
         let work = tempfile::tempdir().unwrap();
         let inf = work.path().join("device.csv");
         std::fs::write(&inf, format!("SEQUENTIAL\n{extension};{device_port}\n")).unwrap();
@@ -255,7 +260,7 @@ impl Service {
             .args(["-sf", &scenario("register.xml").to_string_lossy()])
             .args(["-inf", &inf.to_string_lossy()])
             .args(["-au", &format!("{extension}@acme.test"), "-ap", password])
-            .args(["-m", "1", "-i", "127.0.0.1", "-timeout", "10s"])
+            .args(["-m", "1", "-i", "127.0.0.1", "-timeout", "10s", "-t", transport])
             .args(sipp_ports())
             .args(["-timeout_error", "-nostdin"])
             .current_dir(work.path())
