@@ -3,12 +3,13 @@
 //! voicemail, and recordings checked as a listener would (SPEC §6).
 //!
 //! Each test starts its own `earshotd` (fresh data dir, its own ports) and
-//! drives sipp with the scenarios committed in `tests/sipp/`.
+//! drives sipp with the scenarios committed in `tests/sipp/`, and baresip.
 
 mod sip {
     mod audio;
     mod bad_input;
     mod calls;
+    mod interop;
     mod recording;
     mod support;
 }

@@ -330,16 +330,15 @@ impl Relay {
             self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        // The address the peer described always counts and wins the latch;
-        // until it is heard from, the first source at its IP is taken
-        // (symmetric RTP behind a port-rewriting NAT). Anything else is a stranger.
+        // Symmetric RTP: the first source heard is latched (a phone behind NAT,
+        // or one that describes another interface than it sends from); after
+        // that only the latched source, or the address the peer described,
+        // counts. Anything else is a stranger.
         match state.latched {
             _ if from == peer.addr => state.latched = Some(from),
             Some(latched) if latched == from => {}
-            None if from.ip() == peer.addr.ip() || peer.addr.ip().is_unspecified() => {
-                state.latched = Some(from);
-            }
-            _ => {
+            None => state.latched = Some(from),
+            Some(_) => {
                 self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
                 return;
             }

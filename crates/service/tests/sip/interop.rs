@@ -1,0 +1,115 @@
+//! baresip, an ordinary SIP phone, registered to `earshotd`: it receives a
+//! call and places one (interop beyond sipp).
+
+use super::audio::Heard;
+use super::support::{Peer, Process, Service, Sipp};
+use serde_json::json;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// baresip registered as `extension`, speaking the demo's agent greeting,
+/// answering automatically; quits after `seconds`, running `commands`.
+fn baresip(
+    service: &Service,
+    extension: &str,
+    seconds: u32,
+    commands: &[&str],
+) -> (Process, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = service.sip_port + 60;
+    let speech = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/speech/agent-greeting.wav");
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n\
+             audio_source aufile,{}\n",
+            speech.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!(
+            "<sip:{extension}@127.0.0.1:{sip}>;auth_user={extension}@acme.test;auth_pass=sip-secret-{extension};\
+             answermode=auto;regint=60;audio_codecs=PCMU\n",
+            sip = service.sip_port
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
+    let mut command = Command::new("baresip");
+    command.arg("-f").arg(dir.path()).args(["-t", &seconds.to_string()]);
+    for c in commands {
+        command.args(["-e", c]);
+    }
+    let child = command.stdin(Stdio::null()).stdout(log).stderr(Stdio::null()).spawn().unwrap();
+    (Process(child), dir)
+}
+
+fn registered(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default().contains("200 OK")
+}
+
+async fn wait_registered(dir: &Path) {
+    for _ in 0..100 {
+        if registered(dir) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "baresip did not register: {}",
+        std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_receives_a_call_and_its_voice_is_recorded() {
+    let service = Service::start().await;
+    service.settings(json!({"record_inbound": true})).await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service.number("+15550100", json!([{"type": "ring_user", "user": ada}])).await;
+    let (_phone, dir) = baresip(&service, "101", 15, &[]);
+    wait_registered(dir.path()).await;
+    let mut caller = Sipp::call(
+        &service,
+        "15550100",
+        None,
+        &Peer { scenario: "call.xml", talk_ms: 4_000, from: "+447700900123", ..Peer::default() },
+    );
+    assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["status"], "answered");
+    assert_eq!(calls[0]["parties"], json!([ada]));
+    let heard = Heard::read(&service.download(calls[0]["recording"]["id"].as_i64().unwrap()).await);
+    let loudest =
+        (0..heard.duration_ms() / 500).map(|i| heard.rms(0, i * 500, i * 500 + 500)).fold(0.0, f64::max);
+    assert!(loudest > 500.0, "baresip's voice is on the agent's channel (loudest RMS {loudest})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_places_a_call_to_another_user() {
+    let service = Service::start().await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    let bo = service.agent("Bo", "102", json!({})).await;
+    let (mut device, port) = Sipp::device(&Peer::default());
+    assert!(service.register("102", port));
+    // baresip dials 102 at once (answering our 407 itself) and hangs up when it quits.
+    let (mut phone, dir) = baresip(&service, "101", 6, &["/dial 102"]);
+    assert!(
+        device.wait(),
+        "device: {}\nbaresip: {}",
+        device.errors(),
+        std::fs::read_to_string(dir.path().join("baresip.log")).unwrap_or_default()
+    );
+    let _ = phone.0.wait();
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["direction"], "internal");
+    assert_eq!(calls[0]["status"], "answered");
+    let mut parties: Vec<i64> =
+        calls[0]["parties"].as_array().unwrap().iter().map(|p| p.as_i64().unwrap()).collect();
+    parties.sort_unstable();
+    assert_eq!(parties, [ada, bo]);
+}
