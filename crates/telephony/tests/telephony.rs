@@ -4,4 +4,6 @@ mod telephony {
     mod dtmf;
     mod g711;
     mod recorder;
+    mod rtp;
+    mod sdp;
 }

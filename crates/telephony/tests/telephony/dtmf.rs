@@ -130,3 +130,71 @@ fn s6_2_resume_code_from_packets() {
     let out = run_leg(&[('#', 0), ('1', 300), ('2', 600), ('#', 900)]);
     assert_eq!(out, vec![format!("code {}", KeypadCode::Resume)]);
 }
+
+/// Drives a sender to `until` ms in 10 ms steps; returns every packet with the time it left.
+fn drain(
+    sender: &mut earshot_telephony::dtmf::DtmfSender,
+    from: i64,
+    until: i64,
+) -> Vec<(i64, earshot_telephony::dtmf::EventPacket)> {
+    let mut out = Vec::new();
+    let mut now = from;
+    while now <= until {
+        if sender.poll_timeout().is_some_and(|at| at <= Timestamp(now)) {
+            sender.handle_timeout(now as u32 * 8, Timestamp(now));
+        }
+        while let Some(packet) = sender.poll_packet() {
+            out.push((now, packet));
+        }
+        now += 10;
+    }
+    out
+}
+
+#[test]
+fn d9_a_relayed_press_is_sent_as_one_event_with_three_ends() {
+    use earshot_telephony::dtmf::DtmfSender;
+    let mut sender = DtmfSender::new();
+    sender.press(Key::from_char('5').unwrap(), 8_000, Timestamp(1_000));
+    let mut packets = drain(&mut sender, 1_000, 1_180);
+    sender.release(Timestamp(1_200));
+    packets.extend(drain(&mut sender, 1_200, 1_300));
+    assert!(packets[0].1.marker, "the first packet is marked");
+    assert!(packets.iter().all(|(_, p)| p.press == 8_000), "one timestamp for the whole press");
+    assert!(packets.iter().skip(1).all(|(_, p)| !p.marker));
+    let ends: Vec<_> = packets.iter().filter(|(_, p)| p.event.end).collect();
+    assert_eq!(ends.len(), 3, "RFC 4733: the end packet three times");
+    assert_eq!(ends[0].1.event.duration, 1_600, "200 ms at 8 kHz");
+    // Continuations every 50 ms while held.
+    let held: Vec<i64> = packets.iter().filter(|(_, p)| !p.event.end).map(|(at, _)| *at).collect();
+    assert_eq!(held, [1_000, 1_050, 1_100, 1_150]);
+    // A receiver makes exactly one press of it.
+    let mut receiver = DtmfReceiver::new();
+    let edges: Vec<KeyEdge> =
+        packets.iter().flat_map(|(at, p)| receiver.handle(p.press, p.event, Timestamp(*at))).collect();
+    assert_eq!(
+        edges,
+        [KeyEdge::Down(Key::from_char('5').unwrap()), KeyEdge::Up(Key::from_char('5').unwrap())]
+    );
+}
+
+#[test]
+fn d9_replayed_keys_queue_behind_a_held_one_and_each_is_whole() {
+    use earshot_telephony::dtmf::DtmfSender;
+    let mut sender = DtmfSender::new();
+    let hash = Key::from_char('#').unwrap();
+    let one = Key::from_char('1').unwrap();
+    sender.replay(hash, 100, Timestamp(0));
+    sender.replay(one, 100, Timestamp(0));
+    let packets = drain(&mut sender, 0, 400);
+    let mut receiver = DtmfReceiver::new();
+    let edges: Vec<KeyEdge> = packets
+        .iter()
+        .flat_map(|(at, p)| {
+            receiver.handle(p.press.wrapping_add(u32::from(p.event.key == one)), p.event, Timestamp(*at))
+        })
+        .collect();
+    assert_eq!(edges, [KeyEdge::Down(hash), KeyEdge::Up(hash), KeyEdge::Down(one), KeyEdge::Up(one)]);
+    let hash_end = packets.iter().find(|(_, p)| p.event.key == hash && p.event.end).unwrap();
+    assert_eq!(hash_end.1.event.duration, 800, "a replayed key sounds 100 ms");
+}

@@ -1,0 +1,56 @@
+//! SDP offer/answer for one G.711 audio stream (RFC 3264).
+
+use earshot_telephony::g711::G711;
+use earshot_telephony::sdp::{AudioSession, MediaDirection, SdpError};
+
+const SIPP_OFFER: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+    m=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n\
+    a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+
+#[test]
+fn an_offer_gives_address_codecs_in_order_and_events() {
+    let offer = AudioSession::parse(SIPP_OFFER.as_bytes()).unwrap();
+    assert_eq!(offer.addr, "127.0.0.1:6000".parse().unwrap());
+    assert_eq!(offer.codecs, [G711::Pcma, G711::Pcmu]);
+    assert_eq!(offer.telephone_event, Some(101));
+    assert_eq!(offer.direction, MediaDirection::SendRecv);
+}
+
+#[test]
+fn the_answer_takes_the_first_codec_and_mirrors_the_direction() {
+    let offer =
+        AudioSession::parse(SIPP_OFFER.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n").as_bytes()).unwrap();
+    assert_eq!(offer.direction, MediaDirection::SendOnly);
+    assert!(offer.direction.is_hold());
+    let answer = AudioSession::answer_to(&offer, "127.0.0.1:20000".parse().unwrap());
+    assert_eq!(answer.codecs, [G711::Pcma]);
+    assert_eq!(answer.direction, MediaDirection::RecvOnly);
+    let text = answer.render(7, 1);
+    assert!(text.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{text}");
+    assert!(text.contains("a=rtpmap:101 telephone-event/8000\r\n"));
+    assert!(text.contains("a=recvonly\r\n"));
+    // What we render, we parse back the same.
+    assert_eq!(AudioSession::parse(text.as_bytes()).unwrap(), answer);
+}
+
+#[test]
+fn static_payload_types_need_no_rtpmap_and_zero_address_is_hold() {
+    let offer =
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let offer = AudioSession::parse(offer.as_bytes()).unwrap();
+    assert_eq!(offer.codecs, [G711::Pcmu]);
+    assert_eq!(offer.telephone_event, None);
+    assert_eq!(offer.direction, MediaDirection::Inactive);
+}
+
+#[test]
+fn offers_we_cannot_take_say_why() {
+    let opus = SIPP_OFFER
+        .replace("RTP/AVP 8 0 101", "RTP/AVP 111")
+        .replace("a=rtpmap:8 PCMA/8000\r\n", "a=rtpmap:111 opus/48000/2\r\n");
+    assert_eq!(AudioSession::parse(opus.as_bytes()), Err(SdpError::NoCommonCodec));
+    let video = SIPP_OFFER.replace("m=audio 6000 RTP/AVP 8 0 101", "m=video 6000 RTP/AVP 96");
+    assert_eq!(AudioSession::parse(video.as_bytes()), Err(SdpError::NoAudio));
+    assert!(matches!(AudioSession::parse(b"not sdp"), Err(SdpError::Syntax(_))));
+    assert!(matches!(AudioSession::parse(&[0xff, 0xfe]), Err(SdpError::Syntax(_))));
+}
