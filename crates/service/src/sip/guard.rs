@@ -33,15 +33,20 @@ impl GuardedSocket {
     }
 }
 
-/// Why a datagram is refused, if it is.
-enum Verdict {
+/// What the door-keeper does with a datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the SIP stack.
     Pass,
     /// A request we can answer: 400 with this reason.
     BadRequest(String),
+    /// Not SIP, or a broken response: drop it.
     Drop,
 }
 
-fn check(datagram: &[u8]) -> Verdict {
+/// Judges one datagram that arrived on the SIP port.
+#[must_use]
+pub fn check(datagram: &[u8]) -> Verdict {
     // Keep-alives (CRLF) and empty datagrams are rsipstack's business.
     if datagram.iter().all(u8::is_ascii_whitespace) {
         return Verdict::Pass;
@@ -77,7 +82,8 @@ fn check(datagram: &[u8]) -> Verdict {
 
 /// `400 Bad Request` for a request we could not take, echoing whatever of its
 /// Via, From, To, Call-ID and CSeq lines could be read so the sender can match it.
-fn bad_request(datagram: &[u8], reason: &str) -> Vec<u8> {
+#[must_use]
+pub fn bad_request(datagram: &[u8], reason: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(datagram);
     let mut out = String::from("SIP/2.0 400 Bad Request\r\n");
     for line in text.lines().skip(1) {

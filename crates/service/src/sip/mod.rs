@@ -14,7 +14,7 @@
 
 mod call;
 pub mod digest;
-mod guard;
+pub mod guard;
 mod journal;
 pub mod media;
 mod prompts;
