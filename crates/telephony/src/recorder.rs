@@ -107,19 +107,24 @@ impl Recorder {
             self.stats.reanchors += 1;
             position = arrival;
         }
-        for (offset, sample) in samples.iter().enumerate() {
-            let at = position + offset as i64;
-            if at < self.written {
-                self.stats.late_samples += 1;
-                continue;
-            }
-            let index = usize::try_from(at - self.written).unwrap_or(usize::MAX);
-            let buffer = &mut self.pending[leg];
-            if buffer.len() <= index {
-                buffer.resize(index + 1, 0);
-            }
-            buffer[index] = *sample;
+        // Samples before what is already written came too late.
+        let late = usize::try_from(self.written - position).unwrap_or(0).min(samples.len());
+        self.stats.late_samples += late as u64;
+        let samples = &samples[late..];
+        if samples.is_empty() {
+            return;
         }
+        let start = usize::try_from(position + late as i64 - self.written).unwrap_or(0);
+        let buffer = &mut self.pending[leg];
+        if buffer.len() < start {
+            buffer.resize(start, 0);
+        }
+        // Overwrite what overlaps, append the rest.
+        let overlap = buffer.len().saturating_sub(start).min(samples.len());
+        for (slot, sample) in buffer.range_mut(start..start + overlap).zip(samples) {
+            *slot = *sample;
+        }
+        buffer.extend(&samples[overlap..]);
     }
 
     /// Recording pauses at `now` (the end of the `#11#` that paused it).
@@ -183,6 +188,24 @@ impl Recorder {
 
     fn drain_until(&mut self, until: i64) -> Vec<[i16; 2]> {
         let mut frames = Vec::with_capacity(usize::try_from(until - self.written).unwrap_or(0));
+        // The common case, no pause anywhere in the stretch: move it whole.
+        let paused_here =
+            self.paused.iter().any(|(start, end)| *start < until && end.is_none_or(|end| end > self.written));
+        if !paused_here && until > self.written {
+            let count = usize::try_from(until - self.written).unwrap_or(0);
+            let [left, right] = &mut self.pending;
+            let (l, r) = (count.min(left.len()), count.min(right.len()));
+            let mut left = left.drain(..l).chain(std::iter::repeat(0)).take(count);
+            let mut right = right.drain(..r).chain(std::iter::repeat(0)).take(count);
+            for _ in 0..count {
+                frames.push([left.next().unwrap_or(0), right.next().unwrap_or(0)]);
+            }
+            self.in_span = false;
+            self.written = until;
+            self.frames_out += count as u64;
+            self.stats.frames_written = self.frames_out;
+            return frames;
+        }
         while self.written < until {
             let left = self.pending[0].pop_front().unwrap_or(0);
             let right = self.pending[1].pop_front().unwrap_or(0);

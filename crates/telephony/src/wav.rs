@@ -49,16 +49,27 @@ impl RecordingWriter {
 
     /// Appends stereo frames (a mono file takes the left channel).
     pub fn write_frames(&mut self, frames: &[[i16; 2]]) -> Result<(), WavError> {
-        for frame in frames {
-            for sample in &frame[..usize::from(self.channels.min(2))] {
-                self.writer.write_sample(*sample)?;
+        let channels = usize::from(self.channels.clamp(1, 2));
+        let mut rest = frames;
+        while !rest.is_empty() {
+            // Up to the next flush point, through hound's bulk 16-bit writer.
+            let to_flush = usize::try_from(FLUSH_EVERY - self.frames % FLUSH_EVERY).unwrap_or(usize::MAX);
+            let (now, later) = rest.split_at(rest.len().min(to_flush));
+            let count = u32::try_from(now.len() * channels).unwrap_or(u32::MAX);
+            let mut bulk = self.writer.get_i16_writer(count);
+            for frame in now {
+                for sample in &frame[..channels] {
+                    bulk.write_sample(*sample);
+                }
             }
-            self.frames += 1;
+            bulk.flush()?;
+            self.frames += now.len() as u64;
             if self.frames.is_multiple_of(FLUSH_EVERY) {
                 // Samples reach the file and the header counts them: a crash after
                 // this leaves a playable file at least this long.
                 self.writer.flush()?;
             }
+            rest = later;
         }
         Ok(())
     }

@@ -76,7 +76,8 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
     });
     let (media_events_tx, media_events) = mpsc::unbounded_channel();
     let ip = sip.local.ip();
-    let media = match media::start(&sip.ports, ip, Arc::clone(&sip.stats.media), media_events_tx).await {
+    let ports = Arc::clone(&sip.ports);
+    let media = match sip.relays.start_relay(ports, ip, Arc::clone(&sip.stats.media), media_events_tx).await {
         Ok(media) => media,
         Err(error) => {
             tracing::error!(%error, "no RTP ports for a call");

@@ -203,23 +203,73 @@ struct Voicemail {
     frames: u64,
 }
 
-/// Starts a relay with one socket per leg on `ip`.
-pub async fn start(
-    ports: &PortPool,
-    ip: IpAddr,
-    stats: Arc<MediaStats>,
-    events: mpsc::UnboundedSender<MediaEvent>,
-) -> std::io::Result<Media> {
-    let a = ports.bind(ip).await?;
-    let b = ports.bind(ip).await?;
-    let local = [a.local_addr()?, b.local_addr()?];
-    let (commands, rx) = mpsc::unbounded_channel();
-    let legs = [leg_state(a), leg_state(b)];
-    tokio::spawn(
-        Relay { legs, stats, events, bridged: false, collecting: false, recording: None, voicemail: None }
-            .run(rx),
-    );
-    Ok(Media { local, commands })
+/// The threads relays run on: one single-threaded runtime per core, so a
+/// call's packets are received, relayed and recorded on one thread, with no
+/// wake-ups across threads (the measured cost of the shared runtime, see
+/// docs/PERFORMANCE.md).
+#[derive(Debug)]
+pub struct Relays {
+    handles: Vec<tokio::runtime::Handle>,
+    next: AtomicU64,
+}
+
+impl Relays {
+    /// One relay thread per core.
+    pub fn start() -> std::io::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let mut handles = Vec::with_capacity(cores);
+        for index in 0..cores {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            handles.push(runtime.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("earshot-media-{index}"))
+                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        }
+        Ok(Self { handles, next: AtomicU64::new(0) })
+    }
+
+    /// Starts a relay with one socket per leg on `ip`, on the next relay thread.
+    pub async fn start_relay(
+        &self,
+        ports: Arc<PortPool>,
+        ip: IpAddr,
+        stats: Arc<MediaStats>,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> std::io::Result<Media> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.handles.len();
+        let (ready, started) = oneshot::channel();
+        self.handles[index].spawn(async move {
+            let bound = async {
+                let a = ports.bind(ip).await?;
+                let b = ports.bind(ip).await?;
+                Ok::<_, std::io::Error>(([a.local_addr()?, b.local_addr()?], a, b))
+            };
+            match bound.await {
+                Ok((local, a, b)) => {
+                    let (commands, rx) = mpsc::unbounded_channel();
+                    if ready.send(Ok(Media { local, commands })).is_ok() {
+                        let legs = [leg_state(a), leg_state(b)];
+                        Relay {
+                            legs,
+                            stats,
+                            events,
+                            bridged: false,
+                            collecting: false,
+                            recording: None,
+                            voicemail: None,
+                            urgent: false,
+                        }
+                        .run(rx)
+                        .await;
+                    }
+                }
+                Err(error) => {
+                    let _ = ready.send(Err(error));
+                }
+            }
+        });
+        started.await.map_err(|_| std::io::Error::other("the relay thread is gone"))?
+    }
 }
 
 fn leg_state(socket: UdpSocket) -> LegState {
@@ -245,6 +295,8 @@ struct Relay {
     collecting: bool,
     recording: Option<Recording>,
     voicemail: Option<Voicemail>,
+    /// A key must go out now: run the paced work at once.
+    urgent: bool,
 }
 
 fn now() -> Timestamp {
@@ -255,18 +307,27 @@ impl Relay {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
         let mut buf_a = vec![0_u8; 2048];
         let mut buf_b = vec![0_u8; 2048];
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Paced work (prompts, keypad events we send) needs 20 ms; otherwise the
+        // recorder is drained and timeouts checked every 100 ms. One timer,
+        // moved only when its deadline changes.
+        let tick = tokio::time::sleep(Duration::from_millis(20));
+        tokio::pin!(tick);
         loop {
             tokio::select! {
                 received = self.legs[0].socket.recv_from(&mut buf_a) => {
                     if let Ok((len, from)) = received {
                         self.on_packet(Leg::A, &mut buf_a[..len], from).await;
                     }
+                    if std::mem::take(&mut self.urgent) {
+                        tick.as_mut().reset(tokio::time::Instant::now());
+                    }
                 }
                 received = self.legs[1].socket.recv_from(&mut buf_b) => {
                     if let Ok((len, from)) = received {
                         self.on_packet(Leg::B, &mut buf_b[..len], from).await;
+                    }
+                    if std::mem::take(&mut self.urgent) {
+                        tick.as_mut().reset(tokio::time::Instant::now());
                     }
                 }
                 command = commands.recv() => match command {
@@ -274,15 +335,29 @@ impl Relay {
                         let _ = reply.send(self.finish());
                         return;
                     }
-                    Some(command) => self.on_command(command),
+                    Some(command) => {
+                        self.on_command(command);
+                        // A prompt or a key to send may need the fast pace now.
+                        tick.as_mut().reset(tokio::time::Instant::now());
+                    }
                     None => {
                         self.finish();
                         return;
                     }
                 },
-                _ = tick.tick() => self.on_tick().await,
+                () = &mut tick => {
+                    self.on_tick().await;
+                    let pace = if self.is_paced() { 20 } else { 100 };
+                    let next = tick.deadline() + Duration::from_millis(pace);
+                    tick.as_mut().reset(next.max(tokio::time::Instant::now()));
+                }
             }
         }
+    }
+
+    /// Whether something must go out every 20 ms: a prompt, or keypad events.
+    fn is_paced(&self) -> bool {
+        self.legs.iter().any(|leg| leg.playing.is_some() || leg.sender.poll_timeout().is_some())
     }
 
     fn on_command(&mut self, command: MediaCommand) {
@@ -431,6 +506,7 @@ impl Relay {
             let user = user.clone();
             let far = &mut self.legs[leg.other().index()];
             let press = far.out.last_timestamp();
+            self.urgent = true;
             match action {
                 KeypadAction::PressKey { key } => far.sender.press(key, press, now),
                 KeypadAction::ReleaseKey { .. } => far.sender.release(now),

@@ -93,7 +93,8 @@ pub struct Sip {
     trunk: Option<(Uri, IpAddr)>,
     nonces: digest::Nonces,
     bindings: Mutex<HashMap<UserId, Vec<Binding>>>,
-    ports: media::PortPool,
+    ports: Arc<media::PortPool>,
+    relays: media::Relays,
     /// Counters.
     pub stats: Arc<SipStats>,
     cancel: CancellationToken,
@@ -153,7 +154,8 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
         state,
-        ports: media::PortPool::new(config.rtp_ports.clone()),
+        ports: Arc::new(media::PortPool::new(config.rtp_ports.clone())),
+        relays: media::Relays::start()?,
         dialogs,
         local,
         trunk,
