@@ -76,8 +76,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
     });
     let (media_events_tx, media_events) = mpsc::unbounded_channel();
     let ip = sip.local.ip();
-    let ports = Arc::clone(&sip.ports);
-    let media = match sip.relays.start_relay(ports, ip, Arc::clone(&sip.stats.media), media_events_tx).await {
+    let media = match sip.relays.start_relay(&sip.ports, ip, Arc::clone(&sip.stats.media), media_events_tx) {
         Ok(media) => media,
         Err(error) => {
             tracing::error!(%error, "no RTP ports for a call");

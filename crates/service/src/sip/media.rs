@@ -18,13 +18,13 @@ use earshot_telephony::rtp::{OutgoingStream, RtpView};
 use earshot_telephony::sdp::AudioSession;
 use earshot_telephony::wav::RecordingWriter;
 use earshot_telephony::{Channel, Recorder};
+use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 /// Packets dropped by every relay, for `/metrics` and the tests.
@@ -53,13 +53,14 @@ impl PortPool {
     }
 
     /// A socket on `ip` at a free port of the range.
-    pub async fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
+    pub fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
         let (low, high) = (*self.range.start(), *self.range.end());
         let span = u32::from(high - low) + 1;
         for _ in 0..span.div_ceil(2) {
             let next = u32::from(self.next.fetch_add(2, Ordering::Relaxed).wrapping_sub(low));
             let port = low + u16::try_from((next % span) & !1).unwrap_or(0);
-            if let Ok(socket) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            if let Ok(socket) = UdpSocket::bind(SocketAddr::new(ip, port)) {
+                socket.set_nonblocking(true)?;
                 return Ok(socket);
             }
         }
@@ -203,13 +204,19 @@ struct Voicemail {
     frames: u64,
 }
 
-/// The threads relays run on: one single-threaded runtime per core, so a
-/// call's packets are received, relayed and recorded on one thread, with no
-/// wake-ups across threads (the measured cost of the shared runtime, see
-/// docs/PERFORMANCE.md).
+/// How often a relay thread goes round its calls: every socket is read until
+/// empty, paced work (prompts, keypad events) is sent, recordings are fed.
+/// Audio waits at most this long in the relay.
+pub const RELAY_TICK: Duration = Duration::from_millis(10);
+
+/// The threads relays run on: one per core, each going round all of its
+/// calls every [`RELAY_TICK`] on non-blocking sockets. Waking per tick, not
+/// per packet, is what makes a call cheap (docs/PERFORMANCE.md): a thread
+/// sleeps 100 times a second whatever the load, where a task per call woke
+/// for every one of 100 packets a second per call.
 #[derive(Debug)]
 pub struct Relays {
-    handles: Vec<tokio::runtime::Handle>,
+    threads: Vec<std::sync::mpsc::Sender<Relay>>,
     next: AtomicU64,
 }
 
@@ -217,58 +224,74 @@ impl Relays {
     /// One relay thread per core.
     pub fn start() -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        let mut handles = Vec::with_capacity(cores);
+        let mut threads = Vec::with_capacity(cores);
         for index in 0..cores {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            handles.push(runtime.handle().clone());
+            let (sender, receiver) = std::sync::mpsc::channel::<Relay>();
             std::thread::Builder::new()
                 .name(format!("earshot-media-{index}"))
-                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+                .spawn(move || relay_thread(&receiver))?;
+            threads.push(sender);
         }
-        Ok(Self { handles, next: AtomicU64::new(0) })
+        Ok(Self { threads, next: AtomicU64::new(0) })
     }
 
     /// Starts a relay with one socket per leg on `ip`, on the next relay thread.
-    pub async fn start_relay(
+    pub fn start_relay(
         &self,
-        ports: Arc<PortPool>,
+        ports: &PortPool,
         ip: IpAddr,
         stats: Arc<MediaStats>,
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> std::io::Result<Media> {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.handles.len();
-        let (ready, started) = oneshot::channel();
-        self.handles[index].spawn(async move {
-            let bound = async {
-                let a = ports.bind(ip).await?;
-                let b = ports.bind(ip).await?;
-                Ok::<_, std::io::Error>(([a.local_addr()?, b.local_addr()?], a, b))
-            };
-            match bound.await {
-                Ok((local, a, b)) => {
-                    let (commands, rx) = mpsc::unbounded_channel();
-                    if ready.send(Ok(Media { local, commands })).is_ok() {
-                        let legs = [leg_state(a), leg_state(b)];
-                        Relay {
-                            legs,
-                            stats,
-                            events,
-                            bridged: false,
-                            collecting: false,
-                            recording: None,
-                            voicemail: None,
-                            urgent: false,
-                        }
-                        .run(rx)
-                        .await;
-                    }
-                }
-                Err(error) => {
-                    let _ = ready.send(Err(error));
-                }
+        let a = ports.bind(ip)?;
+        let b = ports.bind(ip)?;
+        let local = [a.local_addr()?, b.local_addr()?];
+        let (commands, rx) = mpsc::unbounded_channel();
+        let relay = Relay {
+            legs: [leg_state(a), leg_state(b)],
+            commands: rx,
+            stats,
+            events,
+            bridged: false,
+            collecting: false,
+            recording: None,
+            voicemail: None,
+            next_tick: std::time::Instant::now(),
+            finished: false,
+        };
+        let index = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.threads.len();
+        self.threads[index].send(relay).map_err(|_| std::io::Error::other("the relay thread is gone"))?;
+        Ok(Media { local, commands })
+    }
+}
+
+/// One relay thread: takes new calls, goes round them every tick.
+fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
+    let mut relays: Vec<Relay> = Vec::new();
+    let mut buf = vec![0_u8; 2048];
+    let mut next = std::time::Instant::now();
+    loop {
+        if relays.is_empty() {
+            match new.recv() {
+                Ok(relay) => relays.push(relay),
+                Err(_) => return,
             }
-        });
-        started.await.map_err(|_| std::io::Error::other("the relay thread is gone"))?
+            next = std::time::Instant::now();
+        }
+        while let Ok(relay) = new.try_recv() {
+            relays.push(relay);
+        }
+        for relay in &mut relays {
+            relay.round(&mut buf);
+        }
+        relays.retain(|relay| !relay.finished);
+        next += RELAY_TICK;
+        let now = std::time::Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
     }
 }
 
@@ -289,14 +312,17 @@ fn leg_state(socket: UdpSocket) -> LegState {
 
 struct Relay {
     legs: [LegState; 2],
+    commands: mpsc::UnboundedReceiver<MediaCommand>,
     stats: Arc<MediaStats>,
     events: mpsc::UnboundedSender<MediaEvent>,
     bridged: bool,
     collecting: bool,
     recording: Option<Recording>,
     voicemail: Option<Voicemail>,
-    /// A key must go out now: run the paced work at once.
-    urgent: bool,
+    /// When the paced work is next due.
+    next_tick: std::time::Instant,
+    /// Finished: the thread drops it.
+    finished: bool,
 }
 
 fn now() -> Timestamp {
@@ -304,54 +330,44 @@ fn now() -> Timestamp {
 }
 
 impl Relay {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
-        let mut buf_a = vec![0_u8; 2048];
-        let mut buf_b = vec![0_u8; 2048];
-        // Paced work (prompts, keypad events we send) needs 20 ms; otherwise the
-        // recorder is drained and timeouts checked every 100 ms. One timer,
-        // moved only when its deadline changes.
-        let tick = tokio::time::sleep(Duration::from_millis(20));
-        tokio::pin!(tick);
+    /// One round: commands, every packet waiting on both sockets, then the
+    /// paced work when it is due (every 20 ms while a prompt or keys go out,
+    /// else every 100 ms).
+    fn round(&mut self, buf: &mut [u8]) {
         loop {
-            tokio::select! {
-                received = self.legs[0].socket.recv_from(&mut buf_a) => {
-                    if let Ok((len, from)) = received {
-                        self.on_packet(Leg::A, &mut buf_a[..len], from).await;
-                    }
-                    if std::mem::take(&mut self.urgent) {
-                        tick.as_mut().reset(tokio::time::Instant::now());
-                    }
+            match self.commands.try_recv() {
+                Ok(MediaCommand::Finish(reply)) => {
+                    let _ = reply.send(self.finish());
+                    self.finished = true;
+                    return;
                 }
-                received = self.legs[1].socket.recv_from(&mut buf_b) => {
-                    if let Ok((len, from)) = received {
-                        self.on_packet(Leg::B, &mut buf_b[..len], from).await;
-                    }
-                    if std::mem::take(&mut self.urgent) {
-                        tick.as_mut().reset(tokio::time::Instant::now());
-                    }
+                Ok(command) => {
+                    self.on_command(command);
+                    self.next_tick = std::time::Instant::now();
                 }
-                command = commands.recv() => match command {
-                    Some(MediaCommand::Finish(reply)) => {
-                        let _ = reply.send(self.finish());
-                        return;
-                    }
-                    Some(command) => {
-                        self.on_command(command);
-                        // A prompt or a key to send may need the fast pace now.
-                        tick.as_mut().reset(tokio::time::Instant::now());
-                    }
-                    None => {
-                        self.finish();
-                        return;
-                    }
-                },
-                () = &mut tick => {
-                    self.on_tick().await;
-                    let pace = if self.is_paced() { 20 } else { 100 };
-                    let next = tick.deadline() + Duration::from_millis(pace);
-                    tick.as_mut().reset(next.max(tokio::time::Instant::now()));
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.finish();
+                    self.finished = true;
+                    return;
                 }
             }
+        }
+        for leg in [Leg::A, Leg::B] {
+            // Bounded, so one flooded socket can't starve the other calls.
+            for _ in 0..256 {
+                match self.legs[leg.index()].socket.recv_from(buf) {
+                    Ok((len, from)) => self.on_packet(leg, &mut buf[..len], from),
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {}
+                }
+            }
+        }
+        let now = std::time::Instant::now();
+        if now >= self.next_tick {
+            self.on_tick();
+            let pace = if self.is_paced() { 20 } else { 100 };
+            self.next_tick = (self.next_tick + Duration::from_millis(pace)).max(now);
         }
     }
 
@@ -399,7 +415,7 @@ impl Relay {
         }
     }
 
-    async fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
+    fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
         let state = &mut self.legs[leg.index()];
         let Some(peer) = &state.peer else {
             self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
@@ -428,7 +444,7 @@ impl Relay {
                 self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
                 return;
             };
-            self.on_event(leg, view.timestamp, event, data, now).await;
+            self.on_event(leg, view.timestamp, event, data, now);
             return;
         }
         if view.payload_type != state.codec.payload_type() {
@@ -445,7 +461,7 @@ impl Relay {
             let other = &mut self.legs[leg.other().index()];
             other.out.relay(data, &view);
             if let Some(to) = other.destination() {
-                let _ = other.socket.send_to(data, to).await;
+                let _ = other.socket.send_to(data, to);
                 self.stats.relayed_packets.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -466,7 +482,7 @@ impl Relay {
         }
     }
 
-    async fn on_event(&mut self, leg: Leg, rtp: u32, event: TelephoneEvent, data: &mut [u8], now: Timestamp) {
+    fn on_event(&mut self, leg: Leg, rtp: u32, event: TelephoneEvent, data: &mut [u8], now: Timestamp) {
         if self.legs[leg.index()].keypad.is_some() {
             if let Some((_, keypad)) = &mut self.legs[leg.index()].keypad {
                 keypad.handle_packet(rtp, event, now);
@@ -492,7 +508,7 @@ impl Relay {
                 data[1] = (data[1] & 0x80) | pt;
                 other.out.relay(data, &view);
                 if let Some(to) = other.destination() {
-                    let _ = other.socket.send_to(data, to).await;
+                    let _ = other.socket.send_to(data, to);
                 }
             }
         }
@@ -506,7 +522,8 @@ impl Relay {
             let user = user.clone();
             let far = &mut self.legs[leg.other().index()];
             let press = far.out.last_timestamp();
-            self.urgent = true;
+            // Keys go out at once, not at the next paced tick.
+            self.next_tick = std::time::Instant::now();
             match action {
                 KeypadAction::PressKey { key } => far.sender.press(key, press, now),
                 KeypadAction::ReleaseKey { .. } => far.sender.release(now),
@@ -546,7 +563,7 @@ impl Relay {
         }
     }
 
-    async fn on_tick(&mut self) {
+    fn on_tick(&mut self) {
         let now = now();
         for index in 0..2 {
             let leg = if index == 0 { Leg::A } else { Leg::B };
@@ -560,8 +577,8 @@ impl Relay {
             if state.receiver.poll_timeout().is_some_and(|at| at <= now) {
                 state.receiver.handle_timeout(now);
             }
-            state.send_prompt().await;
-            state.send_events(now).await;
+            state.send_prompt();
+            state.send_events(now);
         }
         if let Some(recording) = &mut self.recording {
             recording.drain(now);
@@ -603,7 +620,7 @@ impl LegState {
         self.latched.or((peer.addr.port() != 0 && !peer.addr.ip().is_unspecified()).then_some(peer.addr))
     }
 
-    async fn send_prompt(&mut self) {
+    fn send_prompt(&mut self) {
         let Some((samples, at, _)) = &mut self.playing else { return };
         let end = (*at + 160).min(samples.len());
         let payload = self.codec.encode(&samples[*at..end]);
@@ -613,7 +630,7 @@ impl LegState {
         let mut packet = Vec::with_capacity(12 + payload.len());
         self.out.packet(self.codec.payload_type(), false, timestamp, &payload, &mut packet);
         if let Some(to) = self.destination() {
-            let _ = self.socket.send_to(&packet, to).await;
+            let _ = self.socket.send_to(&packet, to);
         }
         if finished && let Some((_, _, done)) = self.playing.take() {
             let _ = done.send(());
@@ -621,7 +638,7 @@ impl LegState {
         }
     }
 
-    async fn send_events(&mut self, now: Timestamp) {
+    fn send_events(&mut self, now: Timestamp) {
         let press = self.out.last_timestamp();
         if self.sender.poll_timeout().is_some_and(|at| at <= now) {
             self.sender.handle_timeout(press, now);
@@ -634,7 +651,7 @@ impl LegState {
         while let Some(event) = self.sender.poll_packet() {
             self.out.packet(pt, event.marker, event.press, &event.event.to_bytes(), &mut packet);
             if let Some(to) = self.destination() {
-                let _ = self.socket.send_to(&packet, to).await;
+                let _ = self.socket.send_to(&packet, to);
             }
         }
     }

@@ -93,7 +93,7 @@ pub struct Sip {
     trunk: Option<(Uri, IpAddr)>,
     nonces: digest::Nonces,
     bindings: Mutex<HashMap<UserId, Vec<Binding>>>,
-    ports: Arc<media::PortPool>,
+    ports: media::PortPool,
     relays: media::Relays,
     /// Counters.
     pub stats: Arc<SipStats>,
@@ -154,7 +154,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
         state,
-        ports: Arc::new(media::PortPool::new(config.rtp_ports.clone())),
+        ports: media::PortPool::new(config.rtp_ports.clone()),
         relays: media::Relays::start()?,
         dialogs,
         local,
