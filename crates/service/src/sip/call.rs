@@ -204,11 +204,6 @@ enum Ring {
     CallerGone,
 }
 
-/// How a bridged call ended.
-enum Ended {
-    Hangup,
-}
-
 impl CallRun {
     async fn run(mut self, route: Route) {
         self.a_id = Some(self.a.id());
@@ -230,25 +225,7 @@ impl CallRun {
         }
         self.call.rang.push(callee.id);
         let from = caller.user.extension.clone().unwrap_or_else(|| caller.user.email.clone());
-        match self.ring(&devices, &from, Duration::from_secs(DIAL_TIMEOUT_S)).await {
-            Ring::Answered => {
-                self.call.parties.push(callee.id);
-                let _ = self.media.commands.send(MediaCommand::User(Leg::B, callee.clone()));
-                let decision =
-                    decide_recording(CallStart::Internal, caller.snapshot.company.settings(), now());
-                if let Ok(decision) = decision {
-                    self.bridge(&caller.snapshot, LiveRecording::start(decision), Leg::A).await;
-                }
-            }
-            Ring::Busy => {
-                let _ = self.a.reject(Some(StatusCode::BusyHere), None);
-            }
-            Ring::NoAnswer => {
-                let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("no answer".into()));
-            }
-            Ring::CallerGone => {}
-        }
-        self.finish(&caller.snapshot).await;
+        self.dial(&caller.snapshot, &devices, &from, CallStart::Internal, Some(callee)).await;
     }
 
     async fn outbound(mut self, caller: Authed, number: String) {
@@ -263,12 +240,28 @@ impl CallRun {
         let Some((trunk, _)) = self.sip.trunk.clone() else { return };
         let mut target = trunk;
         target.auth = Some(rsipstack::sip::Auth { user: number, password: None });
-        match self.ring(&[target], &from, Duration::from_secs(DIAL_TIMEOUT_S)).await {
+        self.dial(&caller.snapshot, &[target], &from, CallStart::Outbound, None).await;
+    }
+
+    /// Rings `targets` for a user's call; bridges on answer (recording as
+    /// `start` decides), else refuses leg A as SIP says; then stores the call.
+    /// `callee` is the user whose devices ring, for an internal call.
+    async fn dial(
+        mut self,
+        snapshot: &Arc<CompanySnapshot>,
+        targets: &[Uri],
+        from: &str,
+        start: CallStart<'_>,
+        callee: Option<User>,
+    ) {
+        match self.ring(targets, from, Duration::from_secs(DIAL_TIMEOUT_S)).await {
             Ring::Answered => {
-                let decision =
-                    decide_recording(CallStart::Outbound, caller.snapshot.company.settings(), now());
-                if let Ok(decision) = decision {
-                    self.bridge(&caller.snapshot, LiveRecording::start(decision), Leg::A).await;
+                if let Some(user) = callee {
+                    self.call.parties.push(user.id);
+                    let _ = self.media.commands.send(MediaCommand::User(Leg::B, user));
+                }
+                if let Ok(decision) = decide_recording(start, snapshot.company.settings(), now()) {
+                    self.bridge(snapshot, LiveRecording::start(decision), Leg::A).await;
                 }
             }
             Ring::Busy => {
@@ -279,7 +272,7 @@ impl CallRun {
             }
             Ring::CallerGone => {}
         }
-        self.finish(&caller.snapshot).await;
+        self.finish(snapshot).await;
     }
 
     async fn inbound(mut self, snapshot: Arc<CompanySnapshot>, number: Number, from: String) {
@@ -615,13 +608,12 @@ impl CallRun {
             }
         };
         // Every other leg stops ringing.
-        for (index, dialog) in dialogs.iter().enumerate() {
+        for dialog in &dialogs {
             let winner =
                 matches!(outcome, Ring::Answered) && self.b.as_ref().is_some_and(|b| b.id() == dialog.id());
             if !winner {
                 let _ = dialog.hangup().await;
             }
-            let _ = index;
         }
         outcome
     }
@@ -649,10 +641,10 @@ impl CallRun {
         let setup = RecordingSetup { live, settings: snapshot.company.settings().clone(), ours, path };
         let _ = self.media.commands.send(MediaCommand::Bridge(Box::new(setup)));
         let b_id = self.b.as_ref().map(InviteDialog::id);
-        let _ended: Ended = loop {
+        loop {
             tokio::select! {
                 state = self.states.recv() => match state {
-                    None => break Ended::Hangup,
+                    None => break,
                     Some(DialogState::Terminated(id, reason)) => {
                         let from_a = Some(&id) == self.a_id.as_ref();
                         let from_b = b_id.as_ref() == Some(&id);
@@ -662,7 +654,7 @@ impl CallRun {
                             if let Some(other) = other {
                                 let _ = other.bye().await;
                             }
-                            break Ended::Hangup;
+                            break;
                         }
                     }
                     Some(DialogState::Updated(id, request, handle)) => {
@@ -681,7 +673,7 @@ impl CallRun {
                     self.publish(snapshot, event);
                 },
             }
-        };
+        }
     }
 
     /// A re-INVITE on `leg` (hold, resume, new address): answer it for that leg.
@@ -764,7 +756,8 @@ impl CallRun {
             self.call.status = CallStatus::Voicemail;
             files.push(RecordingFile { recording, file_name: file_name(company, &file.path) });
         }
-        if self.call.status == CallStatus::Missed && self.call.direction != Direction::Inbound {
+        // SPEC §2: an outbound or internal call nobody picked up is `unanswered`, not `missed`.
+        if !self.call.status.fits(self.call.direction) {
             self.call.status = CallStatus::Unanswered;
         }
         match store(&self.sip, snapshot.version, &self.call, &files).await {
