@@ -8,6 +8,8 @@
 #
 #   crates/service/benches/calls.sh [N ...]          default: 50 100 200 400
 #   RECORD=off crates/service/benches/calls.sh 200   recording off
+#   PERF=/tmp/calls.perf crates/service/benches/calls.sh 100
+#                                 also records a perf profile of the window
 #
 # Prints, per N: % of one core per concurrent call, resident memory, calls
 # and recordings written vs expected, and packets lost per recording
@@ -65,6 +67,9 @@ run_level() {
   local uac=$!
   # Steady window: all N calls are up from 10 s; the first end at 30 s.
   sleep 12
+  if [ -n "${PERF:-}" ]; then
+    perf record -g -p "$pid" -o "$PERF" -- sleep 8 >/dev/null 2>&1 &
+  fi
   local t0 c0 t1 c1 rss
   read -r t0 c0 < <(cpu "$pid")
   sleep 16

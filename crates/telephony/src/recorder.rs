@@ -195,10 +195,13 @@ impl Recorder {
             let count = usize::try_from(until - self.written).unwrap_or(0);
             let [left, right] = &mut self.pending;
             let (l, r) = (count.min(left.len()), count.min(right.len()));
-            let mut left = left.drain(..l).chain(std::iter::repeat(0)).take(count);
-            let mut right = right.drain(..r).chain(std::iter::repeat(0)).take(count);
-            for _ in 0..count {
-                frames.push([left.next().unwrap_or(0), right.next().unwrap_or(0)]);
+            // Gaps at the end of a channel stay silence.
+            frames.resize(count, [0, 0]);
+            for (frame, sample) in frames.iter_mut().zip(left.drain(..l)) {
+                frame[0] = sample;
+            }
+            for (frame, sample) in frames.iter_mut().zip(right.drain(..r)) {
+                frame[1] = sample;
             }
             self.in_span = false;
             self.written = until;

@@ -44,7 +44,10 @@ impl RecordingWriter {
             bits_per_sample: earshot_policy::Recording::BITS_PER_SAMPLE,
             sample_format: hound::SampleFormat::Int,
         };
-        Ok(Self { writer: hound::WavWriter::create(path, spec)?, frames: 0, channels })
+        // A second of audio per write, not hound's default 8 KiB.
+        let buffer = usize::try_from(FLUSH_EVERY).unwrap_or(8_000) * usize::from(channels) * 2;
+        let file = BufWriter::with_capacity(buffer, File::create(path)?);
+        Ok(Self { writer: hound::WavWriter::new(file, spec)?, frames: 0, channels })
     }
 
     /// Appends stereo frames (a mono file takes the left channel).

@@ -84,7 +84,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
             return;
         }
     };
-    let _ = media.commands.send(MediaCommand::Peer(Leg::A, offer.clone()));
+    media.send(MediaCommand::Peer(Leg::A, offer.clone()));
     let started_at = now();
     let (company, direction) = match &route {
         Route::Internal { caller, .. } => (caller.snapshot.company.id(), Direction::Internal),
@@ -216,7 +216,7 @@ impl CallRun {
 
     async fn internal(mut self, caller: Authed, callee: User) {
         self.call.parties = vec![caller.user.id];
-        let _ = self.media.commands.send(MediaCommand::User(Leg::A, caller.user.clone()));
+        self.media.send(MediaCommand::User(Leg::A, caller.user.clone()));
         let devices = self.sip.devices(callee.id);
         if devices.is_empty() {
             let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("not registered".into()));
@@ -231,7 +231,7 @@ impl CallRun {
     async fn outbound(mut self, caller: Authed, number: String) {
         self.call.parties = vec![caller.user.id];
         self.call.external_number = Some(number.clone());
-        let _ = self.media.commands.send(MediaCommand::User(Leg::A, caller.user.clone()));
+        self.media.send(MediaCommand::User(Leg::A, caller.user.clone()));
         // Caller ID: the company's first number (a per-user choice is to come).
         let caller_id = caller.snapshot.company.numbers().first().map(|n| (n.id, n.e164.clone()));
         self.call.number = caller_id.as_ref().map(|(id, _)| *id);
@@ -258,7 +258,7 @@ impl CallRun {
             Ring::Answered => {
                 if let Some(user) = callee {
                     self.call.parties.push(user.id);
-                    let _ = self.media.commands.send(MediaCommand::User(Leg::B, user));
+                    self.media.send(MediaCommand::User(Leg::B, user));
                 }
                 if let Ok(decision) = decide_recording(start, snapshot.company.settings(), now()) {
                     self.bridge(snapshot, LiveRecording::start(decision), Leg::A).await;
@@ -423,7 +423,7 @@ impl CallRun {
                     .and_then(|uri| owners.iter().find(|(d, _)| *d == uri).map(|(_, u)| u.clone()));
                 let Some(agent) = answered_by.or_else(|| users.first().cloned()) else { return true };
                 self.call.parties = vec![agent.id];
-                let _ = self.media.commands.send(MediaCommand::User(Leg::B, agent));
+                self.media.send(MediaCommand::User(Leg::B, agent));
                 let path = walk.path().clone();
                 let start = CallStart::Inbound { number, path: &path };
                 match decide_recording(start, snapshot.company.settings(), now()) {
@@ -462,7 +462,7 @@ impl CallRun {
     /// Plays `samples` to the caller; false when the caller hung up meanwhile.
     async fn play(&mut self, samples: Arc<[i16]>) -> bool {
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        let _ = self.media.commands.send(MediaCommand::Play(Leg::A, samples, done_tx));
+        self.media.send(MediaCommand::Play(Leg::A, samples, done_tx));
         tokio::pin!(done);
         loop {
             tokio::select! {
@@ -474,9 +474,9 @@ impl CallRun {
 
     /// Plays a menu and waits for a key; `None` when the caller left.
     async fn menu(&mut self, samples: Arc<[i16]>, timeout: Duration) -> Option<MenuChoice> {
-        let _ = self.media.commands.send(MediaCommand::CollectKeys(true));
+        self.media.send(MediaCommand::CollectKeys(true));
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        let _ = self.media.commands.send(MediaCommand::Play(Leg::A, samples, done_tx));
+        self.media.send(MediaCommand::Play(Leg::A, samples, done_tx));
         tokio::pin!(done);
         let mut deadline: Option<tokio::time::Instant> = None;
         let choice = loop {
@@ -499,7 +499,7 @@ impl CallRun {
                 state = self.states.recv() => if self.on_state_before_bridge(state) { break None },
             }
         };
-        let _ = self.media.commands.send(MediaCommand::CollectKeys(false));
+        self.media.send(MediaCommand::CollectKeys(false));
         choice
     }
 
@@ -517,7 +517,7 @@ impl CallRun {
             return;
         }
         let path = self.recording_path("voicemail");
-        let _ = self.media.commands.send(MediaCommand::Voicemail(path));
+        self.media.send(MediaCommand::Voicemail(path));
         let limit = tokio::time::sleep(Duration::from_secs(VOICEMAIL_MAX_S));
         tokio::pin!(limit);
         loop {
@@ -588,7 +588,7 @@ impl CallRun {
                     {
                         match AudioSession::parse(&response.body) {
                             Ok(answer) => {
-                                let _ = self.media.commands.send(MediaCommand::Peer(Leg::B, answer));
+                                self.media.send(MediaCommand::Peer(Leg::B, answer));
                                 self.b = Some(dialogs[index].clone());
                                 break Ring::Answered;
                             }
@@ -639,7 +639,7 @@ impl CallRun {
         journal::write(&self.sip.state, &self.key, &entry);
         self.journalled = true;
         let setup = RecordingSetup { live, settings: snapshot.company.settings().clone(), ours, path };
-        let _ = self.media.commands.send(MediaCommand::Bridge(Box::new(setup)));
+        self.media.send(MediaCommand::Bridge(Box::new(setup)));
         let b_id = self.b.as_ref().map(InviteDialog::id);
         loop {
             tokio::select! {
@@ -690,7 +690,7 @@ impl CallRun {
         match AudioSession::parse(&request.body) {
             Ok(offer) => {
                 let answer = AudioSession::answer_to(&offer, self.media.local[index]);
-                let _ = self.media.commands.send(MediaCommand::Peer(leg, offer));
+                self.media.send(MediaCommand::Peer(leg, offer));
                 let body = answer.render(rand::random::<u32>().into(), 2).into_bytes();
                 let headers = vec![Header::ContentType("application/sdp".into())];
                 let _ = handle.respond(StatusCode::OK, Some(headers), Some(body)).await;
@@ -733,7 +733,7 @@ impl CallRun {
     /// Hangs everything up, stores the call and its files, and tells the apps.
     async fn finish(mut self, snapshot: &Arc<CompanySnapshot>) {
         let (reply, outcome) = tokio::sync::oneshot::channel();
-        let _ = self.media.commands.send(MediaCommand::Finish(reply));
+        self.media.send(MediaCommand::Finish(reply));
         let outcome: MediaOutcome = outcome.await.unwrap_or_default();
         while let Ok(event) = self.media_events.try_recv() {
             self.publish(snapshot, event);

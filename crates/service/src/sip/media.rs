@@ -1,7 +1,10 @@
-//! The media relay: one task per call owns the call's two RTP sockets (one
+//! The media relay: a relay per call owns the call's two RTP sockets (one
 //! per leg, from the configured port range), relays audio between them, plays
 //! prompts, collects menu keys, takes voicemail, and taps both directions
-//! into the call's one recording (SPEC §6).
+//! into the call's one recording (SPEC §6). Relays run on one thread per
+//! core that wakes every [`RELAY_TICK`], asks epoll which sockets have
+//! packets and empties each with batched reads (`recvmmsg`, through
+//! `quinn-udp`); see docs/PERFORMANCE.md for why.
 //!
 //! Keys from a user's leg go through that leg's `KeypadLeg` (SPEC D9): codes
 //! are acted on through `LiveRecording` and never reach the far end; other
@@ -18,12 +21,14 @@ use earshot_telephony::rtp::{OutgoingStream, RtpView};
 use earshot_telephony::sdp::AudioSession;
 use earshot_telephony::wav::RecordingWriter;
 use earshot_telephony::{Channel, Recorder};
+use mio::unix::SourceFd;
 use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -170,12 +175,24 @@ pub struct MediaOutcome {
 pub struct Media {
     /// Where each leg receives RTP (for our SDP).
     pub local: [SocketAddr; 2],
-    /// Commands in.
-    pub commands: mpsc::UnboundedSender<MediaCommand>,
+    commands: mpsc::UnboundedSender<MediaCommand>,
+    /// Set with each command, so the relay looks at its queue only when
+    /// there is something in it.
+    pending: Arc<AtomicBool>,
+}
+
+impl Media {
+    /// Sends the relay a command; it acts on it at its next tick.
+    pub fn send(&self, command: MediaCommand) {
+        let _ = self.commands.send(command);
+        self.pending.store(true, Ordering::Release);
+    }
 }
 
 struct LegState {
     socket: UdpSocket,
+    /// Batched reads (`recvmmsg`) on `socket`.
+    udp: quinn_udp::UdpSocketState,
     peer: Option<AudioSession>,
     /// The address packets come from, learned from the first one (symmetric RTP).
     latched: Option<SocketAddr>,
@@ -204,15 +221,16 @@ struct Voicemail {
     frames: u64,
 }
 
-/// How often a relay thread goes round its calls: every socket is read until
-/// empty, paced work (prompts, keypad events) is sent, recordings are fed.
-/// Audio waits at most this long in the relay.
-pub const RELAY_TICK: Duration = Duration::from_millis(10);
+/// How often a relay thread goes round its calls: every readable socket is
+/// emptied, paced work (prompts, keypad events) is sent, recordings are fed.
+/// Audio waits at most this long in the relay; one tick is one RTP packet
+/// time, so a socket mostly holds one packet when it is read.
+pub const RELAY_TICK: Duration = Duration::from_millis(20);
 
 /// The threads relays run on: one per core, each going round all of its
 /// calls every [`RELAY_TICK`] on non-blocking sockets. Waking per tick, not
 /// per packet, is what makes a call cheap (docs/PERFORMANCE.md): a thread
-/// sleeps 100 times a second whatever the load, where a task per call woke
+/// sleeps 50 times a second whatever the load, where a task per call woke
 /// for every one of 100 packets a second per call.
 #[derive(Debug)]
 pub struct Relays {
@@ -247,9 +265,11 @@ impl Relays {
         let b = ports.bind(ip)?;
         let local = [a.local_addr()?, b.local_addr()?];
         let (commands, rx) = mpsc::unbounded_channel();
+        let pending = Arc::new(AtomicBool::new(true));
         let relay = Relay {
-            legs: [leg_state(a), leg_state(b)],
+            legs: [leg_state(a)?, leg_state(b)?],
             commands: rx,
+            pending: Arc::clone(&pending),
             stats,
             events,
             bridged: false,
@@ -261,30 +281,92 @@ impl Relays {
         };
         let index = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.threads.len();
         self.threads[index].send(relay).map_err(|_| std::io::Error::other("the relay thread is gone"))?;
-        Ok(Media { local, commands })
+        Ok(Media { local, commands, pending })
     }
 }
 
-/// One relay thread: takes new calls, goes round them every tick.
+/// Packets read from a socket per `recvmmsg` call.
+const BATCH: usize = 8;
+
+/// Packets read from one socket per tick at most, so one flooded socket
+/// can't starve the other calls; the rest waits for the next tick.
+const READS_PER_TICK: usize = 256;
+
+/// Buffers for one batched read.
+struct Batch {
+    bufs: Box<[[u8; 2048]; BATCH]>,
+    meta: [quinn_udp::RecvMeta; BATCH],
+}
+
+/// One relay thread: takes new calls and, every tick, reads the sockets epoll
+/// says are readable (in batches: one `recvmmsg` empties a socket), then does
+/// each call's commands and paced work. Sockets with nothing waiting cost
+/// nothing: no read is tried on them.
 fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
-    let mut relays: Vec<Relay> = Vec::new();
-    let mut buf = vec![0_u8; 2048];
+    let mut poll = match mio::Poll::new() {
+        Ok(poll) => poll,
+        Err(error) => {
+            tracing::error!(%error, "the relay thread cannot poll");
+            return;
+        }
+    };
+    let mut events = mio::Events::with_capacity(1024);
+    let mut slots: Vec<Option<Relay>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut live = 0_usize;
+    // Sockets left with packets waiting after READS_PER_TICK.
+    let mut backlog: Vec<mio::Token> = Vec::new();
+    let mut ready: Vec<mio::Token> = Vec::new();
+    let mut batch =
+        Batch { bufs: Box::new([[0; 2048]; BATCH]), meta: [quinn_udp::RecvMeta::default(); BATCH] };
     let mut next = std::time::Instant::now();
     loop {
-        if relays.is_empty() {
+        let mut arrived = Vec::new();
+        if live == 0 {
             match new.recv() {
-                Ok(relay) => relays.push(relay),
+                Ok(relay) => arrived.push(relay),
                 Err(_) => return,
             }
             next = std::time::Instant::now();
         }
-        while let Ok(relay) = new.try_recv() {
-            relays.push(relay);
+        arrived.extend(new.try_iter());
+        for relay in arrived {
+            let slot = free.pop().unwrap_or_else(|| {
+                slots.push(None);
+                slots.len() - 1
+            });
+            if let Err(error) = relay.register(poll.registry(), slot) {
+                tracing::error!(%error, "cannot poll a call's sockets");
+            }
+            slots[slot] = Some(relay);
+            live += 1;
         }
-        for relay in &mut relays {
-            relay.round(&mut buf);
+        if let Err(error) = poll.poll(&mut events, Some(Duration::ZERO))
+            && error.kind() != std::io::ErrorKind::Interrupted
+        {
+            tracing::error!(%error, "polling the relay sockets failed");
         }
-        relays.retain(|relay| !relay.finished);
+        ready.clear();
+        ready.append(&mut backlog);
+        ready.extend(events.iter().filter(|event| event.is_readable()).map(mio::event::Event::token));
+        for token in &ready {
+            let leg = if token.0 % 2 == 0 { Leg::A } else { Leg::B };
+            if let Some(Some(relay)) = slots.get_mut(token.0 / 2)
+                && !relay.read(leg, &mut batch)
+            {
+                backlog.push(*token);
+            }
+        }
+        for (slot, entry) in slots.iter_mut().enumerate() {
+            let Some(relay) = entry else { continue };
+            relay.round();
+            if relay.finished {
+                relay.deregister(poll.registry());
+                *entry = None;
+                free.push(slot);
+                live -= 1;
+            }
+        }
         next += RELAY_TICK;
         let now = std::time::Instant::now();
         if next > now {
@@ -295,9 +377,10 @@ fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
     }
 }
 
-fn leg_state(socket: UdpSocket) -> LegState {
+fn leg_state(socket: UdpSocket) -> std::io::Result<LegState> {
     let ssrc: u32 = rand::random();
-    LegState {
+    Ok(LegState {
+        udp: quinn_udp::UdpSocketState::new((&socket).into())?,
         socket,
         peer: None,
         latched: None,
@@ -307,12 +390,14 @@ fn leg_state(socket: UdpSocket) -> LegState {
         sender: DtmfSender::new(),
         receiver: DtmfReceiver::new(),
         playing: None,
-    }
+    })
 }
 
 struct Relay {
     legs: [LegState; 2],
     commands: mpsc::UnboundedReceiver<MediaCommand>,
+    /// Set when a command is queued.
+    pending: Arc<AtomicBool>,
     stats: Arc<MediaStats>,
     events: mpsc::UnboundedSender<MediaEvent>,
     bridged: bool,
@@ -330,41 +415,82 @@ fn now() -> Timestamp {
 }
 
 impl Relay {
-    /// One round: commands, every packet waiting on both sockets, then the
-    /// paced work when it is due (every 20 ms while a prompt or keys go out,
-    /// else every 100 ms).
-    fn round(&mut self, buf: &mut [u8]) {
-        loop {
-            match self.commands.try_recv() {
-                Ok(MediaCommand::Finish(reply)) => {
-                    let _ = reply.send(self.finish());
-                    self.finished = true;
-                    return;
+    /// Watches both sockets for packets, as tokens `2 * slot` and `2 * slot + 1`.
+    fn register(&self, registry: &mio::Registry, slot: usize) -> std::io::Result<()> {
+        for (index, leg) in self.legs.iter().enumerate() {
+            let fd = leg.socket.as_raw_fd();
+            registry.register(&mut SourceFd(&fd), mio::Token(2 * slot + index), mio::Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
+    fn deregister(&self, registry: &mio::Registry) {
+        for leg in &self.legs {
+            let _ = registry.deregister(&mut SourceFd(&leg.socket.as_raw_fd()));
+        }
+    }
+
+    /// Reads what waits on one leg's socket, in batches. False when packets
+    /// are left for the next tick (the socket got more than its share).
+    fn read(&mut self, leg: Leg, batch: &mut Batch) -> bool {
+        let mut read = 0;
+        while read < READS_PER_TICK {
+            let state = &self.legs[leg.index()];
+            let mut slices = batch.bufs.each_mut().map(|buf| std::io::IoSliceMut::new(buf));
+            let count = match state.udp.recv((&state.socket).into(), &mut slices, &mut batch.meta) {
+                Ok(count) => count,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(error) => {
+                    tracing::debug!(%error, "reading RTP failed");
+                    return true;
                 }
-                Ok(command) => {
-                    self.on_command(command);
-                    self.next_tick = std::time::Instant::now();
-                }
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    self.finish();
-                    self.finished = true;
-                    return;
+            };
+            for (buf, meta) in batch.bufs.iter_mut().zip(&batch.meta).take(count) {
+                // With GRO, one buffer holds several datagrams, `stride` apart.
+                let stride = meta.stride.max(1);
+                for datagram in buf[..meta.len].chunks_mut(stride) {
+                    self.on_packet(leg, datagram, meta.addr);
+                    read += 1;
                 }
             }
-        }
-        for leg in [Leg::A, Leg::B] {
-            // Bounded, so one flooded socket can't starve the other calls.
-            for _ in 0..256 {
-                match self.legs[leg.index()].socket.recv_from(buf) {
-                    Ok((len, from)) => self.on_packet(leg, &mut buf[..len], from),
-                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => {}
-                }
+            if count < BATCH {
+                return true;
             }
         }
+        false
+    }
+
+    /// One round: commands, then the paced work when it is due (every 20 ms
+    /// while a prompt or keys go out, else every 100 ms).
+    fn round(&mut self) {
+        // The queue is also looked at on each paced tick, to notice a call
+        // that went away without finishing its relay.
         let now = std::time::Instant::now();
-        if now >= self.next_tick {
+        if self.pending.swap(false, Ordering::Acquire) || now >= self.next_tick {
+            loop {
+                match self.commands.try_recv() {
+                    Ok(MediaCommand::Finish(reply)) => {
+                        let _ = reply.send(self.finish());
+                        self.finished = true;
+                        return;
+                    }
+                    Ok(command) => {
+                        self.on_command(command);
+                        self.next_tick = std::time::Instant::now();
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        self.finish();
+                        self.finished = true;
+                        return;
+                    }
+                }
+            }
+        }
+        // Due within half a tick counts as due: work paced at one tick must
+        // not slip to every other tick.
+        let now = std::time::Instant::now();
+        if now + RELAY_TICK / 2 >= self.next_tick {
             self.on_tick();
             let pace = if self.is_paced() { 20 } else { 100 };
             self.next_tick = (self.next_tick + Duration::from_millis(pace)).max(now);
