@@ -30,4 +30,4 @@ pub mod rtp;
 pub mod sdp;
 pub mod wav;
 
-pub use recorder::{Channel, Recorder, RecorderStats, SAMPLES_PER_MS};
+pub use recorder::{Channel, Recorder, RecorderStats, SAMPLES_PER_MS, SpanSoFar};

@@ -41,6 +41,16 @@ struct Anchor {
     position: i64,
 }
 
+/// A paused span as the file will hold it, in ms from the file's start;
+/// `end_ms` is `None` while recording is still paused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanSoFar {
+    /// Where the span starts.
+    pub start_ms: u64,
+    /// Where it ends, once recording resumed.
+    pub end_ms: Option<u64>,
+}
+
 /// What the recorder saw, for metrics and logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecorderStats {
@@ -174,6 +184,29 @@ impl Recorder {
     #[must_use]
     pub fn paused_spans(&self) -> &[PausedSpan] {
         &self.spans
+    }
+
+    /// Every pause so far as the file will hold it, including what is not
+    /// written yet: for a crash journal, which must keep what the recorder
+    /// decided when the recorder itself is lost. With `skip` each span is the
+    /// point where it is cut out (start = end).
+    #[must_use]
+    pub fn spans_so_far(&self) -> Vec<SpanSoFar> {
+        let mut cut = 0;
+        let ms = |samples: i64| u64::try_from(samples / SAMPLES_PER_MS).unwrap_or(0);
+        self.paused
+            .iter()
+            .map(|&(start, end)| {
+                let at = start - cut;
+                match self.paused_audio {
+                    PausedAudio::Silence => SpanSoFar { start_ms: ms(at), end_ms: end.map(ms) },
+                    PausedAudio::Skip => {
+                        cut += end.map_or(0, |end| end - start);
+                        SpanSoFar { start_ms: ms(at), end_ms: Some(ms(at)) }
+                    }
+                }
+            })
+            .collect()
     }
 
     /// What the recorder saw.

@@ -80,6 +80,10 @@ pub struct AdminUser {
     pub disabled: bool,
     /// Whether a SIP password is set (the password itself is never shown).
     pub has_sip_password: bool,
+    /// The company number this user's outbound calls show; unset means the
+    /// company's first number.
+    #[schema(value_type = Option<i64>)]
+    pub caller_id: Option<NumberId>,
 }
 
 /// What an admin writes for a user: every editable field (a full replace).
@@ -113,6 +117,11 @@ pub struct UserWrite {
     /// Disabled users can't log in; kept when omitted.
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// The company number (id) outbound calls show as caller ID; unset means
+    /// the company's first number.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub caller_id: Option<NumberId>,
 }
 
 async fn admin_users(
@@ -121,7 +130,8 @@ async fn admin_users(
     only: Option<UserId>,
 ) -> ApiResult<Vec<AdminUser>> {
     let snapshot = state.snapshots.get(&state.db, company).await?;
-    let mut query = Query::new("SELECT id, disabled, sip_ha1 FROM users WHERE company_id = ");
+    let mut query =
+        Query::new("SELECT id, disabled, sip_ha1, caller_number_id FROM users WHERE company_id = ");
     query.bind(company.0);
     if let Some(id) = only {
         query.push(" AND id = ").bind(id.0);
@@ -134,6 +144,7 @@ async fn admin_users(
                 user: user.clone(),
                 disabled: row.try_get::<i64, _>("disabled")? != 0,
                 has_sip_password: row.try_get::<Option<String>, _>("sip_ha1")?.is_some(),
+                caller_id: row.try_get::<Option<i64>, _>("caller_number_id")?.map(NumberId),
             });
         }
     }
@@ -190,6 +201,14 @@ async fn check_user(
                 problem: format!("group {group} does not exist"),
             });
         }
+    }
+    if let Some(number) = body.caller_id
+        && !caller.snapshot.company.numbers().iter().any(|n| n.id == number)
+    {
+        problems.push(FieldProblem {
+            field: "caller_id".into(),
+            problem: format!("number {number} is not one of the company's numbers"),
+        });
     }
     if let Some(password) = &body.password
         && let Err(e) = check_password(password)
@@ -257,7 +276,7 @@ pub async fn create_user(
     let hash = hash_password(password)?;
     let mut tx = state.db.pool().begin().await?;
     let mut query = Query::new(
-        "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, sip_ha1, disabled, created_at) VALUES (",
+        "INSERT INTO users (company_id, name, email, role, extension, settings, password_hash, sip_ha1, disabled, caller_number_id, created_at) VALUES (",
     );
     let sip_ha1 = body.sip_password.as_deref().map(|password| crate::sip::sip_ha1(&email, password));
     query
@@ -278,6 +297,8 @@ pub async fn create_user(
         .bind(sip_ha1)
         .push(", ")
         .bind(body.disabled.unwrap_or(false))
+        .push(", ")
+        .bind(body.caller_id.map(|n| n.0))
         .push(", ")
         .bind(crate::now_millis())
         .push(") RETURNING id");
@@ -338,7 +359,9 @@ pub async fn update_user(
         .push(", settings = ")
         .bind(to_json(&body.settings)?)
         .push(", disabled = ")
-        .bind(disabled);
+        .bind(disabled)
+        .push(", caller_number_id = ")
+        .bind(body.caller_id.map(|n| n.0));
     if let Some(password) = &body.password {
         query.push(", password_hash = ").bind(hash_password(password)?);
     }

@@ -103,7 +103,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
         answered: false,
         b: None,
         key: format!("{}-{:08x}", started_at.0, rand::random::<u32>()),
-        journalled: false,
+        journal: None,
         call: Call {
             id: CallId(0),
             company,
@@ -191,8 +191,8 @@ struct CallRun {
     b: Option<InviteDialog>,
     /// This call's key for live events and its recording's file name.
     key: String,
-    /// Whether a journal entry exists for this call.
-    journalled: bool,
+    /// The recording file named in this call's journal, once journalled.
+    journal: Option<String>,
     call: Call,
 }
 
@@ -232,8 +232,10 @@ impl CallRun {
         self.call.parties = vec![caller.user.id];
         self.call.external_number = Some(number.clone());
         self.media.send(MediaCommand::User(Leg::A, caller.user.clone()));
-        // Caller ID: the company's first number (a per-user choice is to come).
-        let caller_id = caller.snapshot.company.numbers().first().map(|n| (n.id, n.e164.clone()));
+        // Caller ID: the number chosen for the user, else the company's first.
+        let numbers = caller.snapshot.company.numbers();
+        let chosen = caller.caller_id.and_then(|id| numbers.iter().find(|n| n.id == id));
+        let caller_id = chosen.or_else(|| numbers.first()).map(|n| (n.id, n.e164.clone()));
         self.call.number = caller_id.as_ref().map(|(id, _)| *id);
         let from =
             caller_id.map_or_else(|| caller.user.extension.clone().unwrap_or_default(), |(_, e164)| e164);
@@ -632,12 +634,8 @@ impl CallRun {
         let path = self.recording_path("call");
         self.call.decided_by = Some(live.decided_by);
         self.call.recording_trace.clone_from(&live.trace);
-        let entry = journal::Entry {
-            call: self.call.clone(),
-            recording_file: Some(file_name(self.call.company, &path)),
-        };
-        journal::write(&self.sip.state, &self.key, &entry);
-        self.journalled = true;
+        self.journal = Some(file_name(self.call.company, &path));
+        self.write_journal(Vec::new());
         let setup = RecordingSetup { live, settings: snapshot.company.settings().clone(), ours, path };
         self.media.send(MediaCommand::Bridge(Box::new(setup)));
         let b_id = self.b.as_ref().map(InviteDialog::id);
@@ -704,9 +702,24 @@ impl CallRun {
         }
     }
 
-    fn publish(&self, snapshot: &Arc<CompanySnapshot>, event: MediaEvent) {
+    /// Writes the call so far to its journal, with the pauses so far.
+    fn write_journal(&self, spans: Vec<earshot_telephony::SpanSoFar>) {
+        let entry = journal::Entry {
+            call: self.call.clone(),
+            recording_file: self.journal.clone(),
+            paused: spans.into_iter().map(journal::Span::from).collect(),
+        };
+        journal::write(&self.sip.state, &self.key, &entry);
+    }
+
+    fn publish(&mut self, snapshot: &Arc<CompanySnapshot>, event: MediaEvent) {
         let change = match event {
-            MediaEvent::RecordingState(state) => {
+            MediaEvent::RecordingState { state, trace, spans } => {
+                // A crash from here on keeps the codes acted on and the pauses.
+                self.call.recording_trace = trace;
+                if self.journal.is_some() {
+                    self.write_journal(spans);
+                }
                 Change::RecordingState { to: self.call.parties.clone(), call: self.key.clone(), state }
             }
             MediaEvent::Refused { user, reason } => Change::RecordingRefused {
@@ -761,7 +774,7 @@ impl CallRun {
             self.call.status = CallStatus::Unanswered;
         }
         match store(&self.sip, snapshot.version, &self.call, &files).await {
-            Ok(()) if self.journalled => journal::remove(&self.sip.state, &self.key),
+            Ok(()) if self.journal.is_some() => journal::remove(&self.sip.state, &self.key),
             Ok(()) => {}
             Err(error) => tracing::error!(detail = %error.detail, "cannot store a finished call"),
         }

@@ -3,14 +3,16 @@
 //! When a call is bridged its record so far (parties, times, recording
 //! decision and trace, the recording's file) is written to
 //! `<data dir>/calls-in-progress/<key>.json`, and rewritten on each change of
-//! the recording. A finished call removes its journal. On start-up,
+//! the recording (its trace and paused spans so far). A finished call removes its journal. On start-up,
 //! [`recover`] repairs the WAV of each journal left behind (the file holds
 //! everything written up to the crash, see `earshot_telephony::wav`) and
 //! stores the call, ended when its file stopped growing.
 
 use crate::AppState;
 use crate::calls::{RecordingFile, insert_call};
-use earshot_policy::{Call, CallId, CallStatus, Recording, RecordingId, RecordingKind, Timestamp};
+use earshot_policy::{
+    Call, CallId, CallStatus, PausedSpan, Recording, RecordingId, RecordingKind, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,37 @@ pub struct Entry {
     pub call: Call,
     /// The recording's file name under the recordings directory, if recording started.
     pub recording_file: Option<String>,
+    /// The recording's pauses so far, as the file holds them.
+    #[serde(default)]
+    pub paused: Vec<Span>,
+}
+
+/// A paused span in the recording file, in ms; no end while still paused.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Span {
+    /// Start.
+    pub start_ms: u64,
+    /// End, once recording resumed.
+    pub end_ms: Option<u64>,
+}
+
+impl From<earshot_telephony::SpanSoFar> for Span {
+    fn from(span: earshot_telephony::SpanSoFar) -> Self {
+        Self { start_ms: span.start_ms, end_ms: span.end_ms }
+    }
+}
+
+/// The spans a recovered file of `duration_ms` holds: an open span lasts to
+/// the end of what was written, and nothing past the end is kept.
+fn recovered_spans(spans: &[Span], duration_ms: u64) -> Vec<PausedSpan> {
+    spans
+        .iter()
+        .filter(|span| span.start_ms <= duration_ms)
+        .map(|span| PausedSpan {
+            start_ms: span.start_ms,
+            end_ms: span.end_ms.unwrap_or(duration_ms).clamp(span.start_ms, duration_ms),
+        })
+        .collect()
 }
 
 fn dir(state: &AppState) -> PathBuf {
@@ -74,7 +107,7 @@ pub async fn recover(state: &AppState) -> anyhow::Result<usize> {
                         kind: RecordingKind::Call,
                         duration_ms,
                         size_bytes,
-                        paused_spans: Vec::new(),
+                        paused_spans: recovered_spans(&journal.paused, duration_ms),
                     };
                     call.recording = Some(recording.clone());
                     files.push(RecordingFile { recording, file_name: name.clone() });
@@ -109,4 +142,25 @@ fn repaired(path: &Path) -> Option<(u64, u64, Timestamp)> {
         .ok()
         .and_then(|d| i64::try_from(d.as_millis()).ok())?;
     Some((duration_ms, metadata.len(), Timestamp(modified)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Span, recovered_spans};
+    use earshot_policy::PausedSpan;
+
+    #[test]
+    fn an_open_span_lasts_to_the_end_of_the_recovered_file_and_later_ones_go() {
+        let spans = [
+            Span { start_ms: 1_000, end_ms: Some(2_000) },
+            Span { start_ms: 3_000, end_ms: None },
+            Span { start_ms: 9_000, end_ms: Some(9_500) },
+        ];
+        assert_eq!(
+            recovered_spans(&spans, 5_000),
+            [PausedSpan { start_ms: 1_000, end_ms: 2_000 }, PausedSpan { start_ms: 3_000, end_ms: 5_000 }]
+        );
+        // The file stopped inside a closed span: the span ends with the file.
+        assert_eq!(recovered_spans(&spans[..1], 1_500), [PausedSpan { start_ms: 1_000, end_ms: 1_500 }]);
+    }
 }

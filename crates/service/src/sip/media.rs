@@ -136,7 +136,14 @@ pub enum MediaEvent {
     /// A key pressed on leg A while a menu listens.
     Key(Key),
     /// The recording changed state.
-    RecordingState(RecordingState),
+    RecordingState {
+        /// Now recording, paused or off.
+        state: RecordingState,
+        /// Why it is (or isn't) recorded, with the codes acted on so far.
+        trace: Vec<earshot_policy::TraceEntry>,
+        /// The pauses so far, as the file will hold them.
+        spans: Vec<earshot_telephony::SpanSoFar>,
+    },
     /// A user's code was refused.
     Refused {
         /// Who keyed it.
@@ -530,7 +537,7 @@ impl Relay {
                 if recording.live.state == RecordingState::Recording {
                     recording.open();
                 }
-                let _ = self.events.send(MediaEvent::RecordingState(recording.live.state));
+                let _ = self.events.send(recording.state_event());
                 self.recording = Some(recording);
             }
             MediaCommand::Voicemail(path) => match RecordingWriter::create(&path, 1) {
@@ -680,7 +687,7 @@ impl Relay {
                     },
                     RecordingState::Off => {}
                 }
-                let _ = self.events.send(MediaEvent::RecordingState(state));
+                let _ = self.events.send(recording.state_event());
             }
             CodeOutcome::Refused { reason, .. } => {
                 let _ = self.events.send(MediaEvent::Refused { user: user.id, reason });
@@ -784,6 +791,15 @@ impl LegState {
 }
 
 impl Recording {
+    /// Tells the call task where the recording stands.
+    fn state_event(&self) -> MediaEvent {
+        MediaEvent::RecordingState {
+            state: self.live.state,
+            trace: self.live.trace.clone(),
+            spans: self.recorder.as_ref().map(Recorder::spans_so_far).unwrap_or_default(),
+        }
+    }
+
     fn open(&mut self) {
         match RecordingWriter::create(&self.path, 2) {
             Ok(writer) => {

@@ -22,7 +22,7 @@ mod prompts;
 use crate::AppState;
 use crate::db::Query;
 use crate::snapshot::CompanySnapshot;
-use earshot_policy::{CompanyId, User, UserId};
+use earshot_policy::{CompanyId, NumberId, User, UserId};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog::Dialog;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -176,6 +176,8 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
 struct Authed {
     user: User,
     snapshot: Arc<CompanySnapshot>,
+    /// The company number the user's outbound calls show, when chosen.
+    caller_id: Option<NumberId>,
 }
 
 impl Sip {
@@ -256,7 +258,9 @@ impl Sip {
 
     async fn user_by_email(&self, email: &str) -> Option<(Authed, String)> {
         let db = &self.state.db;
-        let mut query = Query::new("SELECT id, company_id, sip_ha1, disabled FROM users WHERE email = ");
+        let mut query = Query::new(
+            "SELECT id, company_id, sip_ha1, disabled, caller_number_id FROM users WHERE email = ",
+        );
         query.bind(email.to_owned());
         let row = db.fetch_optional(db.pool(), &query).await.ok()??;
         if row.try_get::<i64, _>("disabled").ok()? != 0 {
@@ -266,7 +270,8 @@ impl Sip {
         let company = CompanyId(row.try_get("company_id").ok()?);
         let snapshot = self.state.snapshots.get(db, company).await.ok()?;
         let user = snapshot.company.user(UserId(row.try_get("id").ok()?))?.clone();
-        Some((Authed { user, snapshot }, ha1))
+        let caller_id = row.try_get::<Option<i64>, _>("caller_number_id").ok()?.map(NumberId);
+        Some((Authed { user, snapshot, caller_id }, ha1))
     }
 
     async fn on_register(&self, mut tx: Transaction) -> rsipstack::Result<()> {

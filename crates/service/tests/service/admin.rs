@@ -141,3 +141,51 @@ async fn users_groups_numbers_and_contacts_round_trip() {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test]
+async fn a_users_caller_id_is_one_of_the_company_numbers_and_falls_back_when_it_goes() {
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let a = service.acme().await;
+        let (status, number) = service
+            .post(
+                "/api/v1/numbers",
+                &a.admin,
+                json!({"e164": "+15550199", "name": "Sales", "flow": [{"type": "voicemail"}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{number}");
+        let sales = number["id"].as_i64().unwrap();
+        let user = |caller_id: serde_json::Value| json!({"name": "Cy", "email": "cy@acme.test", "role": "agent", "password": "cy-password", "caller_id": caller_id});
+
+        let (status, body) = service.post("/api/v1/users", &a.admin, user(json!(999_999))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["problems"][0]["field"], "caller_id");
+        assert!(body["detail"].is_string());
+
+        let cy = service.create_user(&a.admin, user(json!(sales))).await;
+        let (_, cy_out) = service.get(&format!("/api/v1/users/{cy}"), &a.admin).await;
+        assert_eq!(cy_out["caller_id"], json!(sales));
+        let mut write = user(serde_json::Value::Null);
+        write.as_object_mut().unwrap().remove("password");
+        let (status, cy_out) = service.put(&format!("/api/v1/users/{cy}"), &a.admin, write).await;
+        assert_eq!(status, StatusCode::OK, "{cy_out}");
+        assert_eq!(
+            cy_out["caller_id"],
+            serde_json::Value::Null,
+            "a full replace: unset is the company default"
+        );
+
+        let (status, _) = service.put(&format!("/api/v1/users/{cy}"), &a.admin, user(json!(sales))).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) =
+            service.request(Method::DELETE, &format!("/api/v1/numbers/{sales}"), Some(&a.admin), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, cy_out) = service.get(&format!("/api/v1/users/{cy}"), &a.admin).await;
+        assert_eq!(
+            cy_out["caller_id"],
+            serde_json::Value::Null,
+            "deleting the number returns the user to the default"
+        );
+    }
+}

@@ -47,6 +47,41 @@ async fn malformed_sip_gets_400_and_the_service_keeps_running() {
     assert_eq!(metric(&service, "earshot_sip_dropped_datagrams_total").await, 1);
 }
 
+/// Writes `message` on a new TCP connection; what comes back within 1.5 s.
+async fn tcp_exchange(service: &Service, message: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", service.sip_port)).await.unwrap();
+    stream.write_all(message).await.unwrap();
+    let mut buf = vec![0; 4096];
+    match tokio::time::timeout(Duration::from_millis(1_500), stream.read(&mut buf)).await {
+        Ok(Ok(len)) if len > 0 => Some(String::from_utf8_lossy(&buf[..len]).into_owned()),
+        _ => None,
+    }
+}
+
+/// Over TCP, rsipstack (not our guard) reads the stream: a message it can't
+/// parse closes the connection or is dropped, without a 400 (see the note in
+/// `sip::guard`). What we promise there: the service keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_sip_over_tcp_does_not_stop_the_service() {
+    let service = Service::start().await;
+    let tcp = |message: String| message.replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let bad: [&[u8]; 3] = [
+        b"\x00\x01not sip at all\r\n\r\n",
+        b"OPTIONS sip:earshot@127.0.0.1 SIP/2.0\r\nContent-Length: many\r\n\r\n",
+        tcp(options(None)).into_bytes().leak(),
+    ];
+    for message in bad {
+        if let Some(answer) = tcp_exchange(&service, message).await {
+            assert!(answer.starts_with("SIP/2.0 4"), "only an error may come back: {answer}");
+        }
+    }
+    let answer = tcp_exchange(&service, tcp(options(Some("alive"))).as_bytes()).await.expect("an answer");
+    assert!(answer.starts_with("SIP/2.0 200 OK"), "{answer}");
+    let answer = udp_exchange(&service, options(Some("alive-udp")).as_bytes()).await.expect("an answer");
+    assert!(answer.starts_with("SIP/2.0 200 OK"), "{answer}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_get_403_and_unknown_extensions_404() {
     let service = Service::start().await;

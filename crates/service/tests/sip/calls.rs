@@ -72,6 +72,33 @@ async fn outbound_call_goes_to_the_trunk_with_the_company_number() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_call_shows_the_caller_id_chosen_for_the_user() {
+    let service = Service::start().await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service.number("+15550100", json!([{"type": "ring_user", "user": ada}])).await;
+    let sales = service.number("+15550199", json!([{"type": "ring_user", "user": ada}])).await;
+    let mut user = service.api(reqwest::Method::GET, &format!("/users/{ada}"), None).await;
+    let body = json!({
+        "name": user["name"], "email": user["email"], "role": user["role"],
+        "extension": user["extension"], "settings": user["settings"].take(), "caller_id": sales,
+    });
+    service.api(reqwest::Method::PUT, &format!("/users/{ada}"), Some(body)).await;
+    let mut trunk = Sipp::trunk(&service, &Peer::default());
+    let mut caller = Sipp::call(
+        &service,
+        "+447700900123",
+        Some("101"),
+        &Peer { scenario: "call.xml", talk_ms: 500, from: "101", ..Peer::default() },
+    );
+    assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
+    assert!(trunk.wait(), "trunk: {}", trunk.errors());
+    let trunk_saw = trunk.errors();
+    assert!(trunk_saw.contains("From: <sip:+15550199@"), "caller ID is the user's number: {trunk_saw}");
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["number"], json!(sales));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_call_through_a_menu_branch_to_a_ring_group() {
     let service = Service::start().await;
     let ada = service.agent("Ada", "101", json!({})).await;

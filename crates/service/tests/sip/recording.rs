@@ -208,13 +208,21 @@ async fn s6_2_hash_12_starts_a_recording_the_company_had_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_call_leaves_a_playable_recording_and_the_call_in_history() {
     let mut service = Service::start().await;
-    service.settings(json!({"record_inbound": true})).await;
+    service.settings(json!({"record_inbound": true, "agent_recording_control": true})).await;
     let ada = service.agent("Ada", "101", json!({})).await;
     service.number("+15550100", json!([{"type": "ring_user", "user": ada}])).await;
     let dir = tempfile::tempdir().unwrap();
-    let speech = dir.path().join("speech.pcap");
-    Track::new().speech(0, "caller-voicemail", 6_000).until(20_000).write_pcap(&speech);
-    let (_device, port) = Sipp::device(&Peer { pcap: Some(&speech), ..Peer::default() });
+    let (speech, agent) = (dir.path().join("speech.pcap"), dir.path().join("agent.pcap"));
+    Track::new().speech(0, "caller-voicemail", 6_000).until(30_000).write_pcap(&speech);
+    // The agent pauses and resumes before the crash: the pause must survive it.
+    Track::new()
+        .speech(0, "agent-greeting", 2_000)
+        .keys(2_500, "#11#", 250)
+        .tone(3_700, AGENT_TONE, 1_000)
+        .keys(5_000, "#12#", 250)
+        .until(30_000)
+        .write_pcap(&agent);
+    let (_device, port) = Sipp::device(&Peer { pcap: Some(&agent), talk_ms: 30_000, ..Peer::default() });
     assert!(service.register("101", port));
     let _caller = Sipp::call(
         &service,
@@ -228,15 +236,25 @@ async fn a_crash_mid_call_leaves_a_playable_recording_and_the_call_in_history() 
             ..Peer::default()
         },
     );
-    // Kill it 4 s into the call (recordings are flushed every second).
-    tokio::time::sleep(std::time::Duration::from_millis(5_000)).await;
+    // Kill it well after the #12# (recordings are flushed every second).
+    tokio::time::sleep(std::time::Duration::from_millis(9_500)).await;
     service.kill();
     service.launch().await;
     let calls = service.wait_for_calls(1).await;
     let call = &calls[0];
     assert_eq!(call["status"], "answered");
     assert_eq!(call["parties"], json!([ada]));
-    let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
-    assert!(heard.duration_ms() >= 2_500, "{} ms kept", heard.duration_ms());
-    assert!(heard.rms(0, 200, 2_000) > 300.0, "the speech before the kill is playable");
+    let recording = &call["recording"];
+    let heard = Heard::read(&service.download(recording["id"].as_i64().unwrap()).await);
+    assert!(heard.duration_ms() >= 6_000, "{} ms kept", heard.duration_ms());
+    assert!(heard.rms(1, 200, 2_000) > 300.0, "the speech before the kill is playable");
+    let spans = recording["paused_spans"].as_array().expect("paused spans");
+    assert_eq!(spans.len(), 1, "the pause is kept: {recording}");
+    let (start, end) =
+        (spans[0]["start_ms"].as_u64().unwrap() as usize, spans[0]["end_ms"].as_u64().unwrap() as usize);
+    assert!((2_500..5_000).contains(&start) && (5_000..8_000).contains(&end), "span {start}–{end}");
+    for channel in [0, 1] {
+        assert!(heard.rms(channel, start, end) == 0.0, "channel {channel} is silent in the span");
+    }
+    assert_eq!(trace_events(call), ["decided", "paused", "resumed"], "the codes survive the crash: {call}");
 }

@@ -2,7 +2,7 @@
 
 use earshot_policy::{PausedAudio, PausedSpan, Timestamp};
 use earshot_telephony::wav::{RecordingWriter, Repair, repair};
-use earshot_telephony::{Channel, Recorder};
+use earshot_telephony::{Channel, Recorder, SpanSoFar};
 
 /// 20 ms of a leg's audio whose every sample says which packet it came from.
 fn packet(leg: Channel, n: u32) -> Vec<i16> {
@@ -205,4 +205,27 @@ fn s6_a_finished_wav_is_whole() {
     let reader = hound::WavReader::open(&path).unwrap();
     assert_eq!((reader.duration(), reader.spec().channels, reader.spec().sample_rate), (12_345, 2, 8_000));
     assert_eq!(repair(&path).unwrap(), Repair::AlreadyValid);
+}
+
+#[test]
+fn s6_2_spans_so_far_match_the_file_before_they_are_written() {
+    for (paused_audio, expected) in [
+        (PausedAudio::Silence, [(100, 200), (600, 1_000)]),
+        // Cut out: the second pause starts 100 ms earlier in the file.
+        (PausedAudio::Skip, [(100, 100), (500, 500)]),
+    ] {
+        let (_, recorder) = record(paused_audio, 50, on_time, &[(100, 200), (600, 1_000)]);
+        let so_far: Vec<(u64, u64)> =
+            recorder.spans_so_far().iter().map(|s| (s.start_ms, s.end_ms.unwrap())).collect();
+        assert_eq!(so_far, expected, "{paused_audio:?}");
+        let written: Vec<(u64, u64)> =
+            recorder.paused_spans().iter().map(|s| (s.start_ms, s.end_ms)).collect();
+        assert_eq!(so_far, written, "what a journal keeps is what the file got");
+    }
+    // Still paused, nothing written yet: the span is open.
+    let mut recorder = Recorder::new(PausedAudio::Silence);
+    recorder.push(Channel::Ours, 0, &[5; 800], Timestamp(0));
+    recorder.pause(Timestamp(50));
+    assert_eq!(recorder.spans_so_far(), [SpanSoFar { start_ms: 50, end_ms: None }]);
+    assert!(recorder.paused_spans().is_empty());
 }
