@@ -2,63 +2,11 @@
 //! Handlers publish after their transaction commits; `GET /api/v1/events`
 //! forwards each one to the company's connected apps that may see it.
 
-use earshot_policy::{CallId, CodeRefusal, CompanyId, RecordingState, UserId};
+use earshot_policy::CompanyId;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-/// What changed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Change {
-    /// Company settings.
-    Settings,
-    /// Users (including their own settings and groups).
-    Users,
-    /// Groups.
-    Groups,
-    /// Numbers or their call flows.
-    Numbers,
-    /// Contacts.
-    Contacts,
-    /// A call was added or changed.
-    Call {
-        /// Which call.
-        call: CallId,
-    },
-    /// A live call's recording changed state (SPEC §6.2); sent to its parties.
-    RecordingState {
-        /// Who gets it.
-        #[serde(skip)]
-        to: Vec<UserId>,
-        /// The live call's key (it has no id until it is stored).
-        call: String,
-        /// Recording, paused or off.
-        state: RecordingState,
-    },
-    /// A keypad code was refused (SPEC §6.2); sent to the user who keyed it.
-    RecordingRefused {
-        /// Who gets it.
-        #[serde(skip)]
-        to: Vec<UserId>,
-        /// The live call's key.
-        call: String,
-        /// Why.
-        reason: CodeRefusal,
-        /// Why, in a sentence for the app.
-        detail: String,
-    },
-}
-
-impl Change {
-    /// The users this change is for, when it is not for the whole company.
-    #[must_use]
-    pub fn recipients(&self) -> Option<&[UserId]> {
-        match self {
-            Self::RecordingState { to, .. } | Self::RecordingRefused { to, .. } => Some(to),
-            _ => None,
-        }
-    }
-}
+pub use earshot_api::Change;
 
 /// One change of one company.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -9,82 +9,17 @@ use crate::calls::{CALL_COLUMNS, calls_from_rows, find_call};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use base64::Engine as _;
-use earshot_policy::{AppContext, Call, CallAccess, CallId, CallStatus, Direction, Viewer, VisibilityScope};
-use serde::{Deserialize, Serialize};
+use earshot_policy::{AppContext, Call, CallId, CallStatus, Viewer, VisibilityScope};
 
 /// Most calls in one page.
 pub const MAX_PAGE: u32 = 200;
 
-/// Query of `GET /api/v1/calls`.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct CallsQuery {
-    /// App context the rights are decided in (default `dashboard`).
-    #[param(value_type = Option<String>)]
-    pub app: Option<AppContext>,
-    /// Where the previous page ended (`next_cursor` of the last answer).
-    pub cursor: Option<String>,
-    /// Calls per page, 1 to 200 (default 50).
-    pub limit: Option<u32>,
-    /// Only this direction.
-    #[param(value_type = Option<String>)]
-    pub direction: Option<Direction>,
-    /// Only this status.
-    #[param(value_type = Option<String>)]
-    pub status: Option<CallStatus>,
-    /// Only calls started at or after this time (ms since the epoch).
-    pub from: Option<i64>,
-    /// Only calls started before this time.
-    pub to: Option<i64>,
-    /// Only calls this user was a party of.
-    pub user: Option<i64>,
-    /// Only calls of this company number.
-    pub number: Option<i64>,
-    /// Only calls a member of this group was a party of.
-    pub group: Option<i64>,
-    /// Only calls with this contact.
-    pub contact: Option<i64>,
-    /// Only calls with (true) or without (false) a recording or voicemail.
-    pub has_recording: Option<bool>,
-    /// Free text, matched in external numbers and contact names.
-    pub q: Option<String>,
-}
-
-/// A call as a user gets it: the call, and what they may do with its recordings.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CallOut {
-    /// The call.
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub call: Call,
-    /// May play its recording (or voicemail): the UI shows a player.
-    pub can_play: bool,
-    /// May download it as `.wav`.
-    pub can_download: bool,
-    /// The same, per recording kind.
-    #[schema(value_type = Object)]
-    pub access: CallAccess,
-}
-
-/// A page of calls, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CallPage {
-    /// The calls.
-    pub calls: Vec<CallOut>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
+pub use earshot_api::{AppQuery, CallOut, CallPage, CallsQuery};
 
 /// Stamps a visible call with the caller's rights.
 #[must_use]
 pub fn call_out(viewer: &Viewer, call: Call) -> CallOut {
-    let access = viewer.access(&call);
-    CallOut {
-        can_play: access.recording.play || access.voicemail.play,
-        can_download: access.recording.download || access.voicemail.download,
-        access,
-        call,
-    }
+    CallOut::stamp(viewer, call)
 }
 
 fn encode_cursor(call: &Call) -> String {
@@ -263,15 +198,6 @@ pub async fn list_calls(
 ) -> ApiResult<Json<CallPage>> {
     let viewer = caller.viewer(filters.app.unwrap_or(AppContext::Dashboard));
     Ok(Json(page(&state, &viewer, &filters).await?))
-}
-
-/// Query of `GET /api/v1/calls/{id}`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AppQuery {
-    /// App context (default `dashboard`).
-    #[param(value_type = Option<String>)]
-    pub app: Option<AppContext>,
 }
 
 /// `GET /api/v1/calls/{id}`: 404 unless the call is the caller's company's and visible to them.

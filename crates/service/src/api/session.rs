@@ -7,31 +7,11 @@ use crate::db::Query;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::http::StatusCode;
-use earshot_policy::{CompanyId, User, UserId};
-use serde::{Deserialize, Serialize};
+use earshot_policy::{CompanyId, UserId};
 use sqlx::Row as _;
 use std::time::Duration;
 
-/// `POST /api/v1/session`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct LogIn {
-    /// E-mail address.
-    pub email: String,
-    /// Password.
-    pub password: String,
-}
-
-/// The answer to a log-in.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Session {
-    /// The bearer token for every other request. Shown once.
-    pub token: String,
-    /// Who logged in.
-    #[schema(value_type = Object)]
-    pub user: User,
-    /// When the token stops working (ms since the epoch).
-    pub expires_at: i64,
-}
+pub use earshot_api::{LogIn, Session};
 
 const WRONG: &str = "The e-mail address or password is wrong.";
 

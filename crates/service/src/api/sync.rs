@@ -5,64 +5,9 @@
 use super::Json;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use earshot_policy::{CompanyId, CompanySettings, Group, GroupId, Number, Role, User, UserId};
-use serde::Serialize;
+use earshot_policy::Role;
 
-/// What every app syncs.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SyncSnapshot {
-    /// The company's version: every change of what follows bumps it.
-    pub version: i64,
-    /// The company.
-    pub company: CompanyInfo,
-    /// Company settings (SPEC §3).
-    #[schema(value_type = Object)]
-    pub settings: CompanySettings,
-    /// The caller, with their own settings.
-    #[schema(value_type = Object)]
-    pub me: User,
-    /// Everyone in the company. Admins get each user's settings; others get `settings: null`.
-    pub users: Vec<DirectoryEntry>,
-    /// Groups.
-    #[schema(value_type = Vec<Object>)]
-    pub groups: Vec<Group>,
-    /// Numbers with their call flows.
-    #[schema(value_type = Vec<Object>)]
-    pub numbers: Vec<Number>,
-}
-
-/// The company's id and name.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CompanyInfo {
-    /// Id.
-    #[schema(value_type = i64)]
-    pub id: CompanyId,
-    /// Name.
-    pub name: String,
-}
-
-/// A user as others see them.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DirectoryEntry {
-    /// Id.
-    #[schema(value_type = i64)]
-    pub id: UserId,
-    /// Name.
-    pub name: String,
-    /// E-mail address.
-    pub email: String,
-    /// Role.
-    #[schema(value_type = String)]
-    pub role: Role,
-    /// SIP extension.
-    pub extension: Option<String>,
-    /// Groups.
-    #[schema(value_type = Vec<i64>)]
-    pub groups: Vec<GroupId>,
-    /// Own settings, for admins only.
-    #[schema(value_type = Option<Object>)]
-    pub settings: Option<earshot_policy::UserSettings>,
-}
+pub use earshot_api::{CompanyInfo, DirectoryEntry, SyncSnapshot};
 
 /// `GET /api/v1/sync`.
 #[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), responses((status = 200, description = "The snapshot an app decides rights from", body = SyncSnapshot)))]

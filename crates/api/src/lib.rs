@@ -1,0 +1,328 @@
+//! The transport types of Earshot's REST API (`/api/v1`, SPEC §9), shared by
+//! `earshotd`, which serializes them, and the apps, which read them: the wire
+//! format is written once. With the `openapi` feature each type also derives
+//! its OpenAPI schema for the service's `/api/v1/openapi.json`.
+//!
+//! Rights are not decided here: [`CallOut::stamp`] asks `earshot-policy`, the
+//! same way on both sides, so an app shows exactly what the service allows.
+//!
+//! ```
+//! use earshot_api::{CallsQuery, Pushed};
+//! use earshot_policy::{AppContext, Direction};
+//!
+//! let query = CallsQuery { app: Some(AppContext::Calling), direction: Some(Direction::Inbound), ..CallsQuery::default() };
+//! assert_eq!(query.app, Some(AppContext::Calling));
+//! let pushed: Pushed = serde_json::from_str(r#"{"version": 7, "kind": "settings"}"#).unwrap();
+//! assert_eq!(pushed.version, 7);
+//! ```
+//!
+//! **Invariant**: no I/O, no HTTP client or server; types and the policy calls
+//! that stamp them.
+
+use earshot_policy::{
+    AppContext, Call, CallAccess, CallId, CallStatus, CodeRefusal, CompanyId, CompanySettings, Direction,
+    Group, GroupId, Number, RecordingState, Role, Routing, User, UserId, UserSettings, Viewer,
+};
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------- session
+
+/// `POST /api/v1/session`: log in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogIn {
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// The answer to a log-in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Session {
+    /// The bearer token for every other request. Shown once.
+    pub token: String,
+    /// Who logged in.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub user: User,
+    /// When the token stops working (ms since the epoch).
+    pub expires_at: i64,
+}
+
+// ---------------------------------------------------------------- sync
+
+/// `GET /api/v1/sync`: what every app syncs to decide rights locally.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncSnapshot {
+    /// The company's version: every change of what follows bumps it.
+    pub version: i64,
+    /// The company.
+    pub company: CompanyInfo,
+    /// Company settings (SPEC §3).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: CompanySettings,
+    /// The caller, with their own settings.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub me: User,
+    /// Everyone in the company. Admins get each user's settings; others get `settings: null`.
+    pub users: Vec<DirectoryEntry>,
+    /// Groups.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub groups: Vec<Group>,
+    /// Numbers with their call flows.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub numbers: Vec<Number>,
+}
+
+impl SyncSnapshot {
+    /// How the caller sees calls in `app`, decided by `policy` from this
+    /// snapshot alone: the app's local enforcement (SPEC §7).
+    #[must_use]
+    pub fn viewer(&self, app: AppContext) -> Viewer {
+        Viewer::new(&self.me, &self.settings, &Routing::from_numbers(&self.numbers), app)
+    }
+}
+
+/// The company's id and name.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompanyInfo {
+    /// Id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub id: CompanyId,
+    /// Name.
+    pub name: String,
+}
+
+/// A user as others see them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DirectoryEntry {
+    /// Id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub id: UserId,
+    /// Name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+    /// Role.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub role: Role,
+    /// SIP extension.
+    pub extension: Option<String>,
+    /// Groups.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
+    pub groups: Vec<GroupId>,
+    /// Own settings, for admins only.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub settings: Option<UserSettings>,
+}
+
+// ---------------------------------------------------------------- calls
+
+/// Query of `GET /api/v1/calls` and `GET /api/v1/contacts/{id}/calls`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct CallsQuery {
+    /// App context the rights are decided in (default `dashboard`).
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppContext>,
+    /// Where the previous page ended (`next_cursor` of the last answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Calls per page, 1 to 200 (default 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Only this direction.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Only this status.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<CallStatus>,
+    /// Only calls started at or after this time (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    /// Only calls started before this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    /// Only calls this user was a party of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<i64>,
+    /// Only calls of this company number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
+    /// Only calls a member of this group was a party of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<i64>,
+    /// Only calls with this contact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<i64>,
+    /// Only calls with (true) or without (false) a recording or voicemail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_recording: Option<bool>,
+    /// Free text, matched in external numbers and contact names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+}
+
+/// Query of `GET /api/v1/calls/{id}`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct AppQuery {
+    /// App context (default `dashboard`).
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppContext>,
+}
+
+/// A call as a user gets it: the call, and what they may do with its recordings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallOut {
+    /// The call.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub call: Call,
+    /// May play its recording (or voicemail): the UI shows a player.
+    pub can_play: bool,
+    /// May download it as `.wav`.
+    pub can_download: bool,
+    /// The same, per recording kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub access: CallAccess,
+}
+
+impl CallOut {
+    /// `call` stamped with what `viewer` may do with it (SPEC §5), by `policy`.
+    /// The service stamps what it sends; an app re-stamps what it cached when
+    /// the rules change (SPEC §7).
+    #[must_use]
+    pub fn stamp(viewer: &Viewer, call: Call) -> Self {
+        let access = viewer.access(&call);
+        Self {
+            can_play: access.recording.play || access.voicemail.play,
+            can_download: access.recording.download || access.voicemail.download,
+            access,
+            call,
+        }
+    }
+}
+
+/// A page of calls, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallPage {
+    /// The calls.
+    pub calls: Vec<CallOut>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------- events
+
+/// What changed (`GET /api/v1/events`, SPEC §7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Company settings.
+    Settings,
+    /// Users (including their own settings and groups).
+    Users,
+    /// Groups.
+    Groups,
+    /// Numbers or their call flows.
+    Numbers,
+    /// Contacts.
+    Contacts,
+    /// A call was added or changed.
+    Call {
+        /// Which call.
+        call: CallId,
+    },
+    /// A live call's recording changed state (SPEC §6.2); sent to its parties.
+    RecordingState {
+        /// Who gets it (the service's routing; not sent).
+        #[serde(skip)]
+        to: Vec<UserId>,
+        /// The live call's key (it has no id until it is stored).
+        call: String,
+        /// Recording, paused or off.
+        state: RecordingState,
+    },
+    /// A keypad code was refused (SPEC §6.2); sent to the user who keyed it.
+    RecordingRefused {
+        /// Who gets it (not sent).
+        #[serde(skip)]
+        to: Vec<UserId>,
+        /// The live call's key.
+        call: String,
+        /// Why.
+        reason: CodeRefusal,
+        /// Why, in a sentence for the app.
+        detail: String,
+    },
+}
+
+impl Change {
+    /// The users this change is for, when it is not for the whole company.
+    #[must_use]
+    pub fn recipients(&self) -> Option<&[UserId]> {
+        match self {
+            Self::RecordingState { to, .. } | Self::RecordingRefused { to, .. } => Some(to),
+            _ => None,
+        }
+    }
+
+    /// Whether the change can alter who sees or plays what: settings, users,
+    /// groups and routing (SPEC §7). An app re-syncs and re-filters on these.
+    #[must_use]
+    pub const fn changes_rights(&self) -> bool {
+        matches!(self, Self::Settings | Self::Users | Self::Groups | Self::Numbers)
+    }
+}
+
+/// One pushed change, as `data:` of a server-sent event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    /// The company's version after the change.
+    pub version: i64,
+    /// What changed.
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CallsQuery, Change, Pushed};
+    use earshot_policy::{CallStatus, RecordingState};
+
+    #[test]
+    fn a_query_serializes_only_what_is_set() {
+        let query = CallsQuery { status: Some(CallStatus::Missed), limit: Some(20), ..CallsQuery::default() };
+        assert_eq!(serde_json::to_string(&query).unwrap(), r#"{"limit":20,"status":"missed"}"#);
+    }
+
+    #[test]
+    fn pushed_changes_read_as_sent_and_recipients_stay_on_the_service() {
+        let pushed = Pushed {
+            version: 3,
+            change: Change::RecordingState {
+                to: vec![earshot_policy::UserId(1)],
+                call: "k".into(),
+                state: RecordingState::Paused,
+            },
+        };
+        let text = serde_json::to_string(&pushed).unwrap();
+        assert_eq!(text, r#"{"version":3,"kind":"recording_state","call":"k","state":"paused"}"#);
+        let back: Pushed = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.change.recipients(), Some(&[][..]));
+        assert!(Change::Settings.changes_rights() && !Change::Contacts.changes_rights());
+    }
+}

@@ -1,0 +1,118 @@
+//! The call history an app shows, with rights enforced locally (SPEC §7).
+//!
+//! Every call kept here was checked by `earshot-policy` against the synced
+//! snapshot, in the app context it is shown in, and carries the rights
+//! `policy` gave it ([`CallOut::stamp`]), not only the service's. When a
+//! settings change arrives, [`History::apply`] re-decides every cached call at
+//! once: a call that is no longer visible disappears, and a call whose
+//! recording may no longer be played loses its player. The service enforces
+//! again on every request; this is so the app never shows what it would
+//! refuse.
+
+use earshot_api::{CallOut, CallPage, SyncSnapshot};
+use earshot_policy::{AppContext, CallId, RecordingKind, Viewer};
+
+/// What re-deciding the cache changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refiltered {
+    /// Calls that are no longer visible, gone from the history.
+    pub removed: Vec<CallId>,
+    /// Calls still visible whose play or download right changed.
+    pub rights_changed: Vec<CallId>,
+}
+
+/// One app context's cached history, newest first.
+#[derive(Clone, Debug)]
+pub struct History {
+    app: AppContext,
+    viewer: Viewer,
+    calls: Vec<CallOut>,
+    next_cursor: Option<String>,
+    complete: bool,
+}
+
+impl History {
+    /// An empty history of `app`, deciding from `snapshot`.
+    #[must_use]
+    pub fn new(snapshot: &SyncSnapshot, app: AppContext) -> Self {
+        Self { app, viewer: snapshot.viewer(app), calls: Vec::new(), next_cursor: None, complete: false }
+    }
+
+    /// The app context.
+    #[must_use]
+    pub const fn app(&self) -> AppContext {
+        self.app
+    }
+
+    /// The calls, newest first.
+    #[must_use]
+    pub fn calls(&self) -> &[CallOut] {
+        &self.calls
+    }
+
+    /// One cached call.
+    #[must_use]
+    pub fn call(&self, id: CallId) -> Option<&CallOut> {
+        self.calls.iter().find(|call| call.call.id == id)
+    }
+
+    /// Where the next page starts; `None` before the first page and after the last.
+    #[must_use]
+    pub fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+
+    /// Whether every page has been fetched.
+    #[must_use]
+    pub const fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Adds a page the service sent. Each call is decided again locally:
+    /// one the local rules would hide (the service was ahead of our snapshot,
+    /// say) is left out, and the rights shown are `policy`'s.
+    pub fn extend(&mut self, page: CallPage) {
+        for call in page.calls {
+            if self.viewer.can_see(&call.call) && self.call(call.call.id).is_none() {
+                self.calls.push(CallOut::stamp(&self.viewer, call.call));
+            }
+        }
+        self.complete = page.next_cursor.is_none();
+        self.next_cursor = page.next_cursor;
+    }
+
+    /// Re-decides every cached call from a new snapshot (SPEC §7).
+    ///
+    /// Rights that widened can show calls the cache never had: the app then
+    /// fetches the history again from the first page.
+    pub fn apply(&mut self, snapshot: &SyncSnapshot) -> Refiltered {
+        self.viewer = snapshot.viewer(self.app);
+        let mut outcome = Refiltered::default();
+        let viewer = &self.viewer;
+        self.calls.retain_mut(|call| {
+            if !viewer.can_see(&call.call) {
+                outcome.removed.push(call.call.id);
+                return false;
+            }
+            let stamped = CallOut::stamp(viewer, call.call.clone());
+            if stamped.access != call.access {
+                outcome.rights_changed.push(call.call.id);
+                *call = stamped;
+            }
+            true
+        });
+        outcome
+    }
+
+    /// Whether the user may play this call's recording of `kind` now.
+    #[must_use]
+    pub fn may_play(&self, id: CallId, kind: RecordingKind) -> bool {
+        self.call(id).is_some_and(|call| self.viewer.may_play(&call.call, kind))
+    }
+
+    /// Whether the user may download this call's recording of `kind` now.
+    #[must_use]
+    pub fn may_download(&self, id: CallId, kind: RecordingKind) -> bool {
+        self.call(id).is_some_and(|call| self.viewer.may_download(&call.call, kind))
+    }
+}

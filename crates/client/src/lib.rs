@@ -1,0 +1,41 @@
+//! `earshot-client`: everything the Earshot desktop app does, with no
+//! dependency on Tauri (STYLE.md: the Tauri crate is a thin shell over this).
+//!
+//! - [`session`]: log in to a server; the token lives only in the OS keyring;
+//!   an ended session sends the user back to log-in with the service's words.
+//! - [`api`]: the REST API, every refusal a [`ClientError`] with a stable code.
+//! - [`history`]: the call history with rights enforced locally by
+//!   `earshot-policy` from the synced snapshot, re-decided at once when a
+//!   settings change arrives (SPEC §7).
+//! - [`events`]: the push feed, reconnecting with back-off.
+//! - [`download`]: a recording to a file, all or nothing.
+//!
+//! ```no_run
+//! # async fn demo() -> earshot_client::Result<()> {
+//! use earshot_client::{History, Keyring, KeyringBackend, SignedIn};
+//! use earshot_policy::AppContext;
+//!
+//! KeyringBackend::SecretService.install();
+//! let keyring = Keyring::new("earshot");
+//! let me = SignedIn::log_in(&keyring, "127.0.0.1:8080", "ada@acme.example", "password").await?;
+//! let snapshot = me.sync().await?;
+//! let mut history = History::new(&snapshot, AppContext::Calling);
+//! history.extend(me.api().calls(&Default::default()).await?);
+//! # Ok(()) }
+//! ```
+//!
+//! **Invariant**: no rule is decided here; every right comes from
+//! `earshot-policy`, the same code the service runs.
+
+pub mod api;
+pub mod download;
+pub mod error;
+pub mod events;
+pub mod history;
+pub mod session;
+
+pub use api::Api;
+pub use error::{ClientError, Result};
+pub use events::Feed;
+pub use history::{History, Refiltered};
+pub use session::{Keyring, KeyringBackend, SignedIn};

@@ -1,0 +1,319 @@
+//! `earshot-client` against a real `earshotd` (its library, serving HTTP on
+//! a loopback socket, SQLite in a temporary data dir, seeded with the demo
+//! company), with tokens in the kernel keyring. `./x test` runs the tests in
+//! a fresh session keyring (`keyctl session -`).
+
+use earshot_api::{CallOut, CallsQuery};
+use earshot_client::{Api, ClientError, Feed, History, Keyring, KeyringBackend, SignedIn, download};
+use earshot_policy::{AppContext, CallVisibility, RecordingKind};
+use earshot_service::demo::PEOPLE;
+use std::time::Duration;
+
+struct Demo {
+    server: String,
+    _dir: tempfile::TempDir,
+}
+
+/// `earshotd` with the demo company, on a free loopback port.
+async fn demo() -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let state = earshot_service::AppState::open(dir.path(), None).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let app = earshot_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Demo { server, _dir: dir }
+}
+
+/// A keyring of this test's own, in the kernel keyring.
+fn keyring() -> Keyring {
+    KeyringBackend::Kernel.install();
+    let keyring = Keyring::new(format!("earshot-test-{}", rand_suffix()));
+    let works =
+        keyring.save("http://probe", "probe", "probe").and_then(|()| keyring.load("http://probe", "probe"));
+    assert!(
+        matches!(works, Ok(Some(_))),
+        "the kernel keyring takes no keys here ({works:?}): run the tests in a session keyring, \
+         `keyctl session - cargo test` (./x test does)"
+    );
+    keyring.forget("http://probe", "probe").unwrap();
+    keyring
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    hasher.finish()
+}
+
+fn password_of(email: &str) -> &'static str {
+    PEOPLE.iter().find(|p| p.2 == email).map(|p| p.3).unwrap()
+}
+
+async fn sign_in(demo: &Demo, keyring: &Keyring, email: &str) -> SignedIn {
+    SignedIn::log_in(keyring, &demo.server, email, password_of(email)).await.unwrap()
+}
+
+/// Every page the service gives `api` in `app`.
+async fn all_calls(api: &Api, app: AppContext) -> Vec<CallOut> {
+    let mut calls = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = CallsQuery { app: Some(app), cursor, limit: Some(200), ..CallsQuery::default() };
+        let page = api.calls(&query).await.unwrap();
+        calls.extend(page.calls);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return calls,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_token_lives_in_the_keyring_from_log_in_to_log_out() {
+    let demo = demo().await;
+    let keyring = keyring();
+    let server = demo.server.trim_start_matches("http://").to_owned();
+
+    let refused = SignedIn::log_in(&keyring, &server, "ada@acme.demo", "not-her-password").await.unwrap_err();
+    assert_eq!(refused.code(), "log_in_refused");
+    assert!(refused.to_string().contains("wrong"), "a clear message: {refused}");
+    assert_eq!(keyring.load(&demo.server, "ada@acme.demo").unwrap(), None);
+
+    let ada = sign_in(&demo, &keyring, "ada@acme.demo").await;
+    assert_eq!(ada.user.name, "Ada Agent");
+    let token = keyring.load(&demo.server, "ada@acme.demo").unwrap().expect("the token is in the keyring");
+    assert!(token.len() >= 32);
+
+    // The app starts again: the kept token signs her in without a password.
+    let (again, snapshot) = SignedIn::resume(&keyring, &server, "ADA@acme.demo")
+        .await
+        .unwrap()
+        .expect("signed in from the keyring");
+    assert_eq!(again.user.id, ada.user.id);
+    assert_eq!(snapshot.me.email, "ada@acme.demo");
+
+    ada.log_out().await.unwrap();
+    assert_eq!(keyring.load(&demo.server, "ada@acme.demo").unwrap(), None, "log-out removes the token");
+    assert!(SignedIn::resume(&keyring, &server, "ada@acme.demo").await.unwrap().is_none());
+    let ended = again.sync().await.unwrap_err();
+    assert_eq!(ended.code(), "session_ended", "the old token no longer works: {ended}");
+}
+
+#[tokio::test]
+async fn an_ended_session_sends_the_user_back_to_log_in_and_forgets_the_token() {
+    let demo = demo().await;
+    let keyring = keyring();
+    let bo = sign_in(&demo, &keyring, "bo@acme.demo").await;
+    // The session ends elsewhere (here: the token is revoked on the service).
+    bo.api().log_out().await.unwrap();
+    let error = bo.sync().await.unwrap_err();
+    assert!(matches!(error, ClientError::SessionEnded { .. }), "{error:?}");
+    assert!(!error.to_string().is_empty(), "the service's explanation is shown");
+    assert_eq!(keyring.load(&demo.server, "bo@acme.demo").unwrap(), None);
+    let resumed = SignedIn::resume(&keyring, &demo.server, "bo@acme.demo").await.unwrap();
+    assert!(resumed.is_none(), "nothing to resume: the app shows log-in");
+
+    let offline = SignedIn::log_in(&keyring, "127.0.0.1:1", "bo@acme.demo", "demo-bo").await.unwrap_err();
+    assert_eq!(offline.code(), "offline", "{offline}");
+}
+
+/// SPEC §7: the app decides locally exactly what the service would answer.
+#[tokio::test]
+async fn local_rights_equal_the_services_for_every_demo_user_and_app() {
+    let demo = demo().await;
+    let keyring = keyring();
+    let admin = sign_in(&demo, &keyring, "admin@acme.demo").await;
+    let everything = all_calls(admin.api(), AppContext::Dashboard).await;
+    assert!(everything.len() > 1_000, "the demo has its history: {}", everything.len());
+    for (_, name, email, _, _) in PEOPLE {
+        let user = sign_in(&demo, &keyring, email).await;
+        let snapshot = user.sync().await.unwrap();
+        for app in AppContext::ALL {
+            let service = all_calls(user.api(), app).await;
+            let mut local = History::new(&snapshot, app);
+            // Local decisions over the whole history, not only what the service sent.
+            local.extend(earshot_api::CallPage { calls: everything.clone(), next_cursor: None });
+            let ids = |calls: &[CallOut]| calls.iter().map(|c| c.call.id).collect::<Vec<_>>();
+            assert_eq!(ids(local.calls()), ids(&service), "{name} in {app:?}: the same calls");
+            for (mine, theirs) in local.calls().iter().zip(&service) {
+                assert_eq!(
+                    (mine.can_play, mine.can_download, mine.access),
+                    (theirs.can_play, theirs.can_download, theirs.access),
+                    "{name} in {app:?}, call {}: the same rights",
+                    mine.call.id
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_settings_change_refilters_the_open_history_at_once() {
+    let demo = demo().await;
+    let keyring = keyring();
+    let admin = sign_in(&demo, &keyring, "admin@acme.demo").await;
+    let admin_token = token_of(&demo, &keyring, "admin@acme.demo");
+    // An agent who follows the company's visibility (no value of their own).
+    let snapshot = admin.sync().await.unwrap();
+    let agent = snapshot
+        .users
+        .iter()
+        .find(|u| {
+            u.role == earshot_policy::Role::Agent
+                && u.settings.as_ref().is_some_and(|s| s.call_visibility.is_none())
+        })
+        .expect("a demo agent on the company's visibility");
+    let mut settings = snapshot.settings.clone();
+    settings.agent_call_visibility = CallVisibility::All;
+    put_settings(admin.api(), &admin_token, &settings).await;
+
+    let user = sign_in(&demo, &keyring, &agent.email).await;
+    let mut feed = earshot_client::events::follow(user.api().clone());
+    assert!(matches!(next(&mut feed).await, Feed::Connected { .. }));
+    let mut snapshot = user.sync().await.unwrap();
+    let mut history = History::new(&snapshot, AppContext::Calling);
+    history.extend(
+        user.api()
+            .calls(&CallsQuery { app: Some(AppContext::Calling), limit: Some(200), ..CallsQuery::default() })
+            .await
+            .unwrap(),
+    );
+    let before = history.calls().len();
+    assert_eq!(before, 200, "with `all` a full page");
+
+    settings.agent_call_visibility = CallVisibility::OwnAndMissed;
+    put_settings(admin.api(), &admin_token, &settings).await;
+    let Feed::Change(pushed) = next(&mut feed).await else { panic!("a change is pushed") };
+    assert!(pushed.change.changes_rights(), "{pushed:?}");
+    snapshot = user.sync().await.unwrap();
+    let outcome = history.apply(&snapshot);
+    assert!(!outcome.removed.is_empty(), "calls the agent may no longer see disappear");
+    assert_eq!(history.calls().len(), before - outcome.removed.len());
+    let viewer = snapshot.viewer(AppContext::Calling);
+    assert!(history.calls().iter().all(|c| viewer.can_see(&c.call)));
+    // What is left is what the service now answers, in the same order.
+    let service = all_calls(user.api(), AppContext::Calling).await;
+    let kept: Vec<_> = history.calls().iter().map(|c| c.call.id).collect();
+    let now_visible: Vec<_> = service.iter().map(|c| c.call.id).filter(|id| kept.contains(id)).collect();
+    assert_eq!(kept, now_visible);
+}
+
+async fn put_settings(api: &Api, token: &str, settings: &earshot_policy::CompanySettings) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/api/v1/settings", api.server()))
+        .bearer_auth(token)
+        .json(settings)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+}
+
+/// A signed-in user's token, from the keyring (the API does not hand it out).
+fn token_of(demo: &Demo, keyring: &Keyring, email: &str) -> String {
+    keyring.load(&demo.server, email).unwrap().expect("signed in")
+}
+
+async fn next(feed: &mut tokio::sync::mpsc::UnboundedReceiver<Feed>) -> Feed {
+    tokio::time::timeout(Duration::from_secs(10), feed.recv()).await.expect("the feed speaks").expect("open")
+}
+
+#[tokio::test]
+async fn a_download_is_byte_identical_and_all_or_nothing() {
+    let demo = demo().await;
+    let keyring = keyring();
+    let admin = sign_in(&demo, &keyring, "admin@acme.demo").await;
+    let snapshot = admin.sync().await.unwrap();
+    let mut history = History::new(&snapshot, AppContext::Dashboard);
+    history.extend(
+        admin.api().calls(&CallsQuery { has_recording: Some(true), ..CallsQuery::default() }).await.unwrap(),
+    );
+    let call = history.calls().iter().find(|c| c.call.recording.is_some()).expect("a recorded call").clone();
+    let dir = tempfile::tempdir().unwrap();
+    let name = download::default_file_name(&call.call, RecordingKind::Call, &snapshot);
+    assert!(name.ends_with(".wav") && name.contains(call.call.direction.as_str()), "{name}");
+    let destination = dir.path().join(&name);
+    let mut seen = Vec::new();
+    let bytes = download::download(
+        admin.api(),
+        &history,
+        call.call.id,
+        RecordingKind::Call,
+        &destination,
+        || Ok(()),
+        |progress| seen.push(progress),
+    )
+    .await
+    .unwrap();
+    let file = std::fs::read(&destination).unwrap();
+    assert_eq!(file.len() as u64, bytes);
+    assert_eq!(seen.last().map(|p| (p.written, p.total)), Some((bytes, Some(bytes))), "progress to the end");
+    let reader = hound::WavReader::open(&destination).unwrap();
+    assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, 8_000));
+    let recording = call.call.recording.as_ref().unwrap().id;
+    let direct = reqwest::Client::new()
+        .get(format!("{}/api/v1/recordings/{recording}/audio", demo.server))
+        .bearer_auth(token_of(&demo, &keyring, "admin@acme.demo"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(file, direct.as_ref(), "byte for byte what the service holds");
+
+    // The right is revoked mid-way: nothing is left behind.
+    let revoked = dir.path().join("revoked.wav");
+    let chunks = std::cell::Cell::new(0);
+    let error = download::download(
+        admin.api(),
+        &history,
+        call.call.id,
+        RecordingKind::Call,
+        &revoked,
+        || {
+            chunks.set(chunks.get() + 1);
+            if chunks.get() > 1 {
+                Err(ClientError::Forbidden {
+                    detail: "Your right to download this recording was revoked.".into(),
+                })
+            } else {
+                Ok(())
+            }
+        },
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), "forbidden");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from(&name)], "no partial file");
+
+    // Someone without the right is refused before a byte moves.
+    let ada = sign_in(&demo, &keyring, "ada@acme.demo").await;
+    let ada_snapshot = ada.sync().await.unwrap();
+    let mut ada_history = History::new(&ada_snapshot, AppContext::Dashboard);
+    ada_history.extend(ada.api().calls(&CallsQuery::default()).await.unwrap());
+    let own =
+        ada_history.calls().iter().find(|c| c.call.recording.is_some()).expect("Ada has recorded calls");
+    assert!(!own.can_download, "demo agents may not download");
+    {
+        let refused = download::download(
+            ada.api(),
+            &ada_history,
+            own.call.id,
+            RecordingKind::Call,
+            &dir.path().join("ada.wav"),
+            || Ok(()),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code(), "forbidden");
+    }
+    assert!(!dir.path().join("ada.wav").exists());
+}
