@@ -8,6 +8,7 @@
 //!   `earshot-policy` from the synced snapshot, re-decided at once when a
 //!   settings change arrives (SPEC §7).
 //! - [`events`]: the push feed, reconnecting with back-off.
+//! - [`player`]: a recording played over HTTP ranges through `cpal`.
 //! - [`download`]: a recording to a file, all or nothing.
 //!
 //! ```no_run
@@ -32,10 +33,12 @@ pub mod download;
 pub mod error;
 pub mod events;
 pub mod history;
+pub mod player;
 pub mod session;
 
 pub use api::Api;
 pub use error::{ClientError, Result};
 pub use events::Feed;
 pub use history::{History, Refiltered};
+pub use player::{OutputDevice, Player};
 pub use session::{Keyring, KeyringBackend, SignedIn};

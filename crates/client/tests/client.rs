@@ -4,7 +4,7 @@
 //! a fresh session keyring (`keyctl session -`).
 
 use earshot_api::{CallOut, CallsQuery};
-use earshot_client::{Api, ClientError, Feed, History, Keyring, KeyringBackend, SignedIn, download};
+use earshot_client::{Api, ClientError, Feed, History, Keyring, KeyringBackend, Player, SignedIn, download};
 use earshot_policy::{AppContext, CallVisibility, RecordingKind};
 use earshot_service::demo::PEOPLE;
 use std::time::Duration;
@@ -316,4 +316,133 @@ async fn a_download_is_byte_identical_and_all_or_nothing() {
         assert_eq!(refused.code(), "forbidden");
     }
     assert!(!dir.path().join("ada.wav").exists());
+}
+
+/// `./x test` starts a private PulseAudio whose default sink `spk` is a null
+/// sink; ALSA (cpal's default host) plays into it. Records what the app plays.
+fn record_speaker(seconds: u64) -> std::process::Child {
+    let available =
+        std::process::Command::new("pactl").arg("info").output().is_ok_and(|o| o.status.success());
+    assert!(available, "no PulseAudio to play into: run the tests through ./x test, which starts one");
+    std::process::Command::new("parecord")
+        .args(["--device=spk.monitor", "--channels=1", "--rate=8000", "--format=s16le", "--file-format=wav"])
+        .arg(format!("--process-time-msec={}", 20))
+        .arg(std::env::temp_dir().join(format!("earshot-speaker-{seconds}-{}.wav", std::process::id())))
+        .spawn()
+        .expect("parecord")
+}
+
+/// The loudness of each 20 ms of mono 8 kHz samples.
+fn envelope(samples: &[f32]) -> Vec<f32> {
+    samples
+        .chunks(160)
+        .map(|chunk| (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32).sqrt())
+        .collect()
+}
+
+/// The best normalized correlation of `probe` within `haystack`, over every lag.
+fn best_match(probe: &[f32], haystack: &[f32]) -> f32 {
+    let norm = |v: &[f32]| {
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        let centred: Vec<f32> = v.iter().map(|x| x - mean).collect();
+        let length = centred.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+        centred.into_iter().map(|x| x / length).collect::<Vec<_>>()
+    };
+    let probe = norm(probe);
+    (0..=haystack.len().saturating_sub(probe.len()))
+        .map(|lag| {
+            let window = norm(&haystack[lag..lag + probe.len()]);
+            probe.iter().zip(&window).map(|(a, b)| a * b).sum::<f32>()
+        })
+        .fold(f32::MIN, f32::max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playback_sounds_like_the_recording_and_obeys_pause_and_seek() {
+    let demo = demo().await;
+    let keyring = keyring();
+    let admin = sign_in(&demo, &keyring, "admin@acme.demo").await;
+    let snapshot = admin.sync().await.unwrap();
+    let mut history = History::new(&snapshot, AppContext::Dashboard);
+    let query = CallsQuery { has_recording: Some(true), limit: Some(200), ..CallsQuery::default() };
+    history.extend(admin.api().calls(&query).await.unwrap());
+    let call = history
+        .calls()
+        .iter()
+        .find(|c| {
+            c.call.recording.as_ref().is_some_and(|r| r.duration_ms > 8_000 && r.paused_spans.is_empty())
+        })
+        .expect("a recorded call of over 8 s")
+        .clone();
+    let recording = call.call.recording.as_ref().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let source_path = dir.path().join("source.wav");
+    download::download(
+        admin.api(),
+        &history,
+        call.call.id,
+        RecordingKind::Call,
+        &source_path,
+        || Ok(()),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let source: Vec<f32> = {
+        let mut reader = hound::WavReader::open(&source_path).unwrap();
+        let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+        samples.chunks(2).map(|f| (f32::from(f[0]) + f32::from(f[1])) / 2.0 / 32_768.0).collect()
+    };
+
+    let player = Player::open(admin.api(), &history, call.call.id, RecordingKind::Call, None).await.unwrap();
+    let status = player.status();
+    assert_eq!(status.duration_ms, recording.duration_ms, "{status:?}");
+    assert!(!status.playing && status.position_ms == 0, "opens paused at the start: {status:?}");
+
+    let mut speaker = record_speaker(6);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    player.play();
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    player.pause();
+    // The output stops at its next period.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let paused_at = player.status().position_ms;
+    assert!(
+        (2_500..5_000).contains(&paused_at),
+        "about 4.5 s played, less the output's start-up: {paused_at}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(player.status().position_ms, paused_at, "paused means paused");
+    speaker.kill().unwrap();
+    speaker.wait().unwrap();
+    let captured_path = std::env::temp_dir().join(format!("earshot-speaker-6-{}.wav", std::process::id()));
+    let captured: Vec<f32> = {
+        // parecord killed mid-way leaves its header unfinished: read the samples after it.
+        let bytes = std::fs::read(&captured_path).unwrap();
+        let data = bytes.windows(4).position(|w| w == b"data").map_or(44, |at| at + 8);
+        bytes[data..]
+            .chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+            .collect()
+    };
+    let _ = std::fs::remove_file(&captured_path);
+    let heard = envelope(&captured);
+    let played = envelope(&source[..16_000.min(source.len())]);
+    let similarity = best_match(&played, &heard);
+    assert!(similarity > 0.8, "what came out of the speaker is the recording (correlation {similarity:.2})");
+
+    player.seek(1_000);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let moved = player.status().position_ms;
+    assert!((900..1_300).contains(&moved), "seek moves the position: {moved}");
+    player.set_speed(5.0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!((player.status().speed - 2.0).abs() < f64::EPSILON, "speed is kept within 0.5–2");
+
+    // Someone who may not play it gets no player, and no byte is fetched.
+    let ada = sign_in(&demo, &keyring, "ada@acme.demo").await;
+    let ada_history = History::new(&ada.sync().await.unwrap(), AppContext::Dashboard);
+    let refused =
+        Player::open(ada.api(), &ada_history, call.call.id, RecordingKind::Call, None).await.unwrap_err();
+    assert_eq!(refused.code(), "forbidden");
 }
