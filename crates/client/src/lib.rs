@@ -8,6 +8,8 @@
 //!   `earshot-policy` from the synced snapshot, re-decided at once when a
 //!   settings change arrives (SPEC §7).
 //! - [`events`]: the push feed, reconnecting with back-off.
+//! - [`cache`]: the last snapshot and the history seen, in SQLite, for an
+//!   instant start and read-only work offline.
 //! - [`player`]: a recording played over HTTP ranges through `cpal`.
 //! - [`download`]: a recording to a file, all or nothing.
 //!
@@ -29,6 +31,7 @@
 //! `earshot-policy`, the same code the service runs.
 
 pub mod api;
+pub mod cache;
 pub mod download;
 pub mod error;
 pub mod events;
@@ -37,6 +40,7 @@ pub mod player;
 pub mod session;
 
 pub use api::Api;
+pub use cache::{Account, Cache};
 pub use error::{ClientError, Result};
 pub use events::Feed;
 pub use history::{History, Refiltered};

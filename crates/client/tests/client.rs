@@ -4,7 +4,9 @@
 //! a fresh session keyring (`keyctl session -`).
 
 use earshot_api::{CallOut, CallsQuery};
-use earshot_client::{Api, ClientError, Feed, History, Keyring, KeyringBackend, Player, SignedIn, download};
+use earshot_client::{
+    Account, Api, Cache, ClientError, Feed, History, Keyring, KeyringBackend, Player, SignedIn, download,
+};
 use earshot_policy::{AppContext, CallVisibility, RecordingKind};
 use earshot_service::demo::PEOPLE;
 use std::time::Duration;
@@ -159,19 +161,12 @@ async fn a_pushed_settings_change_refilters_the_open_history_at_once() {
     let admin_token = token_of(&demo, &keyring, "admin@acme.demo");
     // An agent who follows the company's visibility (no value of their own).
     let snapshot = admin.sync().await.unwrap();
-    let agent = snapshot
-        .users
-        .iter()
-        .find(|u| {
-            u.role == earshot_policy::Role::Agent
-                && u.settings.as_ref().is_some_and(|s| s.call_visibility.is_none())
-        })
-        .expect("a demo agent on the company's visibility");
+    let agent_email = agent_on_company_visibility(&snapshot);
     let mut settings = snapshot.settings.clone();
     settings.agent_call_visibility = CallVisibility::All;
     put_settings(admin.api(), &admin_token, &settings).await;
 
-    let user = sign_in(&demo, &keyring, &agent.email).await;
+    let user = sign_in(&demo, &keyring, &agent_email).await;
     let mut feed = earshot_client::events::follow(user.api().clone());
     assert!(matches!(next(&mut feed).await, Feed::Connected { .. }));
     let mut snapshot = user.sync().await.unwrap();
@@ -445,4 +440,69 @@ async fn playback_sounds_like_the_recording_and_obeys_pause_and_seek() {
     let refused =
         Player::open(ada.api(), &ada_history, call.call.id, RecordingKind::Call, None).await.unwrap_err();
     assert_eq!(refused.code(), "forbidden");
+}
+
+#[tokio::test]
+async fn the_cache_opens_the_history_offline_and_drops_what_a_rights_change_hides() {
+    let demo = demo().await;
+    let keyring = keyring();
+    let admin = sign_in(&demo, &keyring, "admin@acme.demo").await;
+    let admin_token = token_of(&demo, &keyring, "admin@acme.demo");
+    let mut settings = admin.sync().await.unwrap().settings;
+    settings.agent_call_visibility = CallVisibility::All;
+    put_settings(admin.api(), &admin_token, &settings).await;
+    let email = agent_on_company_visibility(&admin.sync().await.unwrap());
+    let user = sign_in(&demo, &keyring, &email).await;
+    let snapshot = user.sync().await.unwrap();
+    let mut history = History::new(&snapshot, AppContext::Calling);
+    let query = CallsQuery { app: Some(AppContext::Calling), limit: Some(200), ..CallsQuery::default() };
+    history.extend(user.api().calls(&query).await.unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("earshot").join("cache.db");
+    let account = Account { server: user.api().server().to_owned(), email: email.clone() };
+    let cache = Cache::open(&path).await.unwrap();
+    cache.save_snapshot(&account, &snapshot).await.unwrap();
+    cache.save_calls(&account, AppContext::Calling, history.calls()).await.unwrap();
+    drop(cache);
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "owner only");
+    }
+
+    // The app starts again with no server: everything it saw is there.
+    let cache = Cache::open(&path).await.unwrap();
+    let cached = cache.snapshot(&account).await.unwrap().expect("the snapshot");
+    assert_eq!(cached.version, snapshot.version);
+    let offline = cache.history(&account, AppContext::Calling, &cached).await.unwrap();
+    let ids = |h: &History| h.calls().iter().map(|c| c.call.id).collect::<Vec<_>>();
+    assert_eq!(ids(&offline), ids(&history));
+    assert!(offline.calls().iter().zip(history.calls()).all(|(a, b)| a == b), "rights as they were");
+
+    // Stricter rules hide calls: read with them, the cache drops those for good.
+    let mut stricter = cached.clone();
+    stricter.settings.agent_call_visibility = CallVisibility::OwnAndMissed;
+    let narrowed = cache.history(&account, AppContext::Calling, &stricter).await.unwrap();
+    assert!(narrowed.calls().len() < offline.calls().len(), "some calls are hidden");
+    let viewer = stricter.viewer(AppContext::Calling);
+    assert!(narrowed.calls().iter().all(|c| viewer.can_see(&c.call)));
+    let reread = cache.history(&account, AppContext::Calling, &cached).await.unwrap();
+    assert_eq!(ids(&reread), ids(&narrowed), "hidden calls are gone from the file, not only from the screen");
+
+    cache.forget(&account).await.unwrap();
+    assert!(cache.snapshot(&account).await.unwrap().is_none(), "log-out forgets the cache");
+}
+
+/// A demo agent who follows the company's visibility (no value of their own).
+fn agent_on_company_visibility(snapshot: &earshot_api::SyncSnapshot) -> String {
+    snapshot
+        .users
+        .iter()
+        .find(|u| {
+            u.role == earshot_policy::Role::Agent
+                && u.settings.as_ref().is_some_and(|s| s.call_visibility.is_none())
+        })
+        .expect("a demo agent on the company's visibility")
+        .email
+        .clone()
 }
