@@ -1,6 +1,8 @@
 //! `earshot-client`: everything the Earshot desktop app does, with no
 //! dependency on Tauri (STYLE.md: the Tauri crate is a thin shell over this).
 //!
+//! - [`app`]: the app as the ui sees it, one method per request; the Tauri
+//!   shell only calls these.
 //! - [`session`]: log in to a server; the token lives only in the OS keyring;
 //!   an ended session sends the user back to log-in with the service's words.
 //! - [`api`]: the REST API, every refusal a [`ClientError`] with a stable code.
@@ -31,6 +33,7 @@
 //! `earshot-policy`, the same code the service runs.
 
 pub mod api;
+pub mod app;
 pub mod cache;
 pub mod download;
 pub mod error;

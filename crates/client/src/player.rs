@@ -306,6 +306,12 @@ fn play(
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
+        if shared.flush.load(Ordering::Acquire) {
+            // After a seek: nothing new goes in until the device has dropped
+            // what was queued from the old position.
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
         let buffered = (producer.buffer().capacity() - producer.slots()) / channels;
         let position = source_frame as f64 - buffered as f64 * resampler.step();
         shared
@@ -382,14 +388,9 @@ fn seek_to(
     source_rate: u32,
 ) -> u64 {
     let frame = (ms * u64::from(source_rate) / 1_000).min(u64::from(wav.duration()));
+    // The device callback empties the buffer on its next run; the fill loop
+    // waits for that before it queues audio from the new position.
     shared.flush.store(true, Ordering::Release);
-    // The callback empties the buffer on its next run (every few ms).
-    for _ in 0..100 {
-        if !shared.flush.load(Ordering::Acquire) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
     if let Err(error) = wav.seek(u32::try_from(frame).unwrap_or(u32::MAX))
         && let Ok(mut slot) = shared.error.lock()
     {

@@ -506,3 +506,40 @@ fn agent_on_company_visibility(snapshot: &earshot_api::SyncSnapshot) -> String {
         .email
         .clone()
 }
+
+/// The app as the Tauri shell drives it: log in, history rows, start again
+/// from the keyring, log out.
+#[tokio::test]
+async fn the_app_logs_in_lists_calls_resumes_and_logs_out() {
+    use earshot_client::app::App;
+    let demo = demo().await;
+    let keyring = keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path().to_owned(), keyring.clone());
+    assert_eq!(app.last_login(), None);
+    let refused = app.log_in(&demo.server, "sam@acme.demo", "wrong-password").await.unwrap_err();
+    assert_eq!(earshot_client::app::UiError::from(refused).code, "log_in_refused");
+    let me = app.log_in(&demo.server, "Sam@acme.demo", "demo-sam").await.unwrap();
+    assert_eq!(
+        (me.name.as_str(), me.role.as_str(), me.company.as_str()),
+        ("Sam Supervisor", "supervisor", "Acme Support")
+    );
+    let first = app.history(AppContext::Dashboard, false).await.unwrap();
+    assert_eq!(first.calls.len(), 200, "a first page");
+    assert!(first.calls.windows(2).all(|w| w[0].started_at >= w[1].started_at), "newest first");
+    assert!(first.calls.iter().all(|c| !c.other_party.is_empty()));
+    assert!(first.calls.iter().all(|c| !c.can_download || c.can_play), "download ⇒ play");
+    let more = app.history(AppContext::Dashboard, true).await.unwrap();
+    assert!(more.calls.len() > 200, "the next page is added");
+
+    // The app starts again: signed in from the keyring, no password.
+    let again = App::new(dir.path().to_owned(), keyring.clone());
+    assert_eq!(again.last_login().map(|l| l.email), Some("sam@acme.demo".into()));
+    assert_eq!(again.resume().await.unwrap(), Some(me));
+    again.log_out().await.unwrap();
+    assert_eq!(keyring.load(&demo.server, "sam@acme.demo").unwrap(), None);
+    let third = App::new(dir.path().to_owned(), keyring);
+    assert_eq!(third.resume().await.unwrap(), None, "logged out: the log-in form shows");
+    let ended = third.history(AppContext::Dashboard, false).await.unwrap_err();
+    assert_eq!(ended.code(), "session_ended");
+}
