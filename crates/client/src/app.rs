@@ -5,10 +5,10 @@
 
 use crate::cache::{Account, Cache};
 use crate::error::{ClientError, Result};
-use crate::history::History;
+use crate::history::{History, other_party};
 use crate::session::{Keyring, SignedIn};
 use earshot_api::{CallOut, CallsQuery, SyncSnapshot};
-use earshot_policy::{AppContext, Direction};
+use earshot_policy::AppContext;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -228,16 +228,7 @@ impl App {
 
 fn row(out: &CallOut, snapshot: &SyncSnapshot) -> CallRow {
     let call = &out.call;
-    let other_party = match call.direction {
-        Direction::Internal => call
-            .parties
-            .iter()
-            .filter(|party| **party != snapshot.me.id)
-            .find_map(|party| snapshot.users.iter().find(|user| user.id == *party))
-            .map(|user| user.name.clone()),
-        Direction::Inbound | Direction::Outbound => call.external_number.clone(),
-    }
-    .unwrap_or_else(|| "Unknown".into());
+    let other_party = other_party(call, snapshot).unwrap_or_else(|| "Unknown".into());
     CallRow {
         id: call.id.0,
         direction: call.direction.as_str().to_owned(),

@@ -45,14 +45,6 @@ fn cache_error(error: impl std::fmt::Display) -> ClientError {
     ClientError::Protocol(format!("the local cache: {error}"))
 }
 
-fn app_name(app: AppContext) -> &'static str {
-    match app {
-        AppContext::Calling => "calling",
-        AppContext::Dashboard => "dashboard",
-        AppContext::Analytics => "analytics",
-    }
-}
-
 impl Cache {
     /// Opens (or creates) the cache at `path`, readable by its owner only.
     pub async fn open(path: &Path) -> Result<Self> {
@@ -112,7 +104,7 @@ impl Cache {
             )
             .bind(&account.server)
             .bind(&account.email)
-            .bind(app_name(app))
+            .bind(app.as_str())
             .bind(call.call.id.0)
             .bind(call.call.started_at.0)
             .bind(serde_json::to_string(call).map_err(cache_error)?)
@@ -130,7 +122,7 @@ impl Cache {
             sqlx::query("DELETE FROM calls WHERE server = ? AND email = ? AND app = ? AND id = ?")
                 .bind(&account.server)
                 .bind(&account.email)
-                .bind(app_name(app))
+                .bind(app.as_str())
                 .bind(id.0)
                 .execute(&mut *tx)
                 .await
@@ -151,7 +143,7 @@ impl Cache {
         )
         .bind(&account.server)
         .bind(&account.email)
-        .bind(app_name(app))
+        .bind(app.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(cache_error)?;

@@ -7,8 +7,9 @@
 use crate::api::Api;
 use crate::error::{ClientError, Result};
 use crate::history::History;
+use crate::history::other_party;
 use earshot_api::SyncSnapshot;
-use earshot_policy::{Call, CallId, Direction, RecordingKind};
+use earshot_policy::{Call, CallId, RecordingKind};
 use futures::StreamExt as _;
 use reqwest::Method;
 use std::io::Write as _;
@@ -40,10 +41,7 @@ pub async fn download(
     if !history.may_download(call, kind) {
         return Err(ClientError::Forbidden { detail: "You may not download this recording.".into() });
     }
-    let recording = history
-        .call(call)
-        .and_then(|out| out.call.recording_of(kind))
-        .ok_or_else(|| ClientError::NotFound { detail: "This call has no such recording.".into() })?;
+    let recording = history.recording(call, kind)?;
     let file_error = |source| ClientError::File { path: destination.to_owned(), source };
     let directory = match destination.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -87,16 +85,7 @@ pub async fn download(
 /// direction and the other party, e.g. `2026-11-24 14.05 inbound +447700900123.wav`.
 #[must_use]
 pub fn default_file_name(call: &Call, kind: RecordingKind, snapshot: &SyncSnapshot) -> String {
-    let other = match call.direction {
-        Direction::Internal => call
-            .parties
-            .iter()
-            .filter(|party| **party != snapshot.me.id)
-            .find_map(|party| snapshot.users.iter().find(|user| user.id == *party))
-            .map(|user| user.name.clone()),
-        Direction::Inbound | Direction::Outbound => call.external_number.clone(),
-    }
-    .unwrap_or_else(|| "unknown".into());
+    let other = other_party(call, snapshot).unwrap_or_else(|| "unknown".into());
     let kind = match kind {
         RecordingKind::Call => "",
         RecordingKind::Voicemail => " voicemail",

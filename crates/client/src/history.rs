@@ -9,8 +9,9 @@
 //! again on every request; this is so the app never shows what it would
 //! refuse.
 
+use crate::error::{ClientError, Result};
 use earshot_api::{CallOut, CallPage, SyncSnapshot};
-use earshot_policy::{AppContext, CallId, RecordingKind, Viewer};
+use earshot_policy::{AppContext, Call, CallId, Direction, Recording, RecordingKind, Viewer};
 
 /// What re-deciding the cache changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,6 +105,13 @@ impl History {
         outcome
     }
 
+    /// The `kind` recording of a cached call.
+    pub fn recording(&self, id: CallId, kind: RecordingKind) -> Result<&Recording> {
+        self.call(id)
+            .and_then(|out| out.call.recording_of(kind))
+            .ok_or_else(|| ClientError::NotFound { detail: "This call has no such recording.".into() })
+    }
+
     /// Whether the user may play this call's recording of `kind` now.
     #[must_use]
     pub fn may_play(&self, id: CallId, kind: RecordingKind) -> bool {
@@ -114,5 +122,20 @@ impl History {
     #[must_use]
     pub fn may_download(&self, id: CallId, kind: RecordingKind) -> bool {
         self.call(id).is_some_and(|call| self.viewer.may_download(&call.call, kind))
+    }
+}
+
+/// Who the call was with, as a user would name them: the external number,
+/// or for an internal call the other user's name.
+#[must_use]
+pub fn other_party(call: &Call, snapshot: &SyncSnapshot) -> Option<String> {
+    match call.direction {
+        Direction::Internal => call
+            .parties
+            .iter()
+            .filter(|party| **party != snapshot.me.id)
+            .find_map(|party| snapshot.users.iter().find(|user| user.id == *party))
+            .map(|user| user.name.clone()),
+        Direction::Inbound | Direction::Outbound => call.external_number.clone(),
     }
 }

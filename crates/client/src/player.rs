@@ -119,12 +119,8 @@ impl Player {
         if !history.may_play(call, kind) {
             return Err(ClientError::Forbidden { detail: "You may not play this recording.".into() });
         }
-        let recording = history
-            .call(call)
-            .and_then(|out| out.call.recording_of(kind))
-            .ok_or_else(|| ClientError::NotFound { detail: "This call has no such recording.".into() })?
-            .id;
-        let path = format!("/recordings/{recording}/audio?app={}", app_name(history.app()));
+        let recording = history.recording(call, kind)?.id;
+        let path = format!("/recordings/{recording}/audio?app={}", history.app().as_str());
         let runtime = tokio::runtime::Handle::current();
         let api = api.clone();
         // The first block is fetched here, so an unplayable recording fails `open`.
@@ -199,14 +195,6 @@ impl Player {
 impl Drop for Player {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn app_name(app: earshot_policy::AppContext) -> &'static str {
-    match app {
-        earshot_policy::AppContext::Calling => "calling",
-        earshot_policy::AppContext::Dashboard => "dashboard",
-        earshot_policy::AppContext::Analytics => "analytics",
     }
 }
 
