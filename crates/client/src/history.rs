@@ -12,6 +12,7 @@
 use crate::error::{ClientError, Result};
 use earshot_api::{CallOut, CallPage, SyncSnapshot};
 use earshot_policy::{AppContext, Call, CallId, Direction, Recording, RecordingKind, Viewer};
+use std::collections::HashMap;
 
 /// What re-deciding the cache changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct History {
     app: AppContext,
     viewer: Viewer,
     calls: Vec<CallOut>,
+    /// Where each call is in `calls`: a history holds 100,000 calls, and
+    /// pages are merged and calls looked up by id all the time.
+    index: HashMap<CallId, usize>,
     next_cursor: Option<String>,
     complete: bool,
 }
@@ -36,7 +40,14 @@ impl History {
     /// An empty history of `app`, deciding from `snapshot`.
     #[must_use]
     pub fn new(snapshot: &SyncSnapshot, app: AppContext) -> Self {
-        Self { app, viewer: snapshot.viewer(app), calls: Vec::new(), next_cursor: None, complete: false }
+        Self {
+            app,
+            viewer: snapshot.viewer(app),
+            calls: Vec::new(),
+            index: HashMap::new(),
+            next_cursor: None,
+            complete: false,
+        }
     }
 
     /// The app context.
@@ -54,7 +65,7 @@ impl History {
     /// One cached call.
     #[must_use]
     pub fn call(&self, id: CallId) -> Option<&CallOut> {
-        self.calls.iter().find(|call| call.call.id == id)
+        self.index.get(&id).map(|at| &self.calls[*at])
     }
 
     /// Where the next page starts; `None` before the first page and after the last.
@@ -74,7 +85,8 @@ impl History {
     /// say) is left out, and the rights shown are `policy`'s.
     pub fn extend(&mut self, page: CallPage) {
         for call in page.calls {
-            if self.viewer.can_see(&call.call) && self.call(call.call.id).is_none() {
+            if self.viewer.can_see(&call.call) && !self.index.contains_key(&call.call.id) {
+                self.index.insert(call.call.id, self.calls.len());
                 self.calls.push(CallOut::stamp(&self.viewer, call.call));
             }
         }
@@ -102,6 +114,9 @@ impl History {
             }
             true
         });
+        if !outcome.removed.is_empty() {
+            self.index = self.calls.iter().enumerate().map(|(at, call)| (call.call.id, at)).collect();
+        }
         outcome
     }
 

@@ -188,6 +188,8 @@ async fn a_pushed_settings_change_refilters_the_open_history_at_once() {
     let outcome = history.apply(&snapshot);
     assert!(!outcome.removed.is_empty(), "calls the agent may no longer see disappear");
     assert_eq!(history.calls().len(), before - outcome.removed.len());
+    assert!(outcome.removed.iter().all(|id| history.call(*id).is_none()), "removed calls are not found");
+    assert!(history.calls().iter().all(|c| history.call(c.call.id) == Some(c)), "kept calls are found by id");
     let viewer = snapshot.viewer(AppContext::Calling);
     assert!(history.calls().iter().all(|c| viewer.can_see(&c.call)));
     // What is left is what the service now answers, in the same order.
