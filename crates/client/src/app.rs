@@ -2,6 +2,10 @@
 //! snapshot, histories and cache, with one async method per thing the ui
 //! asks for. The Tauri shell's commands call these and nothing else, so the
 //! whole app is testable without a window.
+//!
+//! The types here cross to the ui as JSON; their TypeScript twins in
+//! `ui/src/lib/generated.ts` are generated from them (ts-rs) and a test
+//! fails when they drift.
 
 use crate::cache::{Account, Cache};
 use crate::error::{ClientError, Result};
@@ -13,12 +17,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio::sync::Mutex;
+use ts_rs::TS;
 
 /// Calls fetched per page.
 const PAGE: u32 = 200;
 
 /// The signed-in user, for the ui's header.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 pub struct Me {
     /// The server.
     pub server: String,
@@ -33,7 +38,7 @@ pub struct Me {
 }
 
 /// The server and e-mail of the last log-in (not secret: kept in a file).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct LastLogin {
     /// The server.
     pub server: String,
@@ -42,7 +47,7 @@ pub struct LastLogin {
 }
 
 /// One line of the history list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 pub struct CallRow {
     /// The call's id.
     pub id: i64,
@@ -67,7 +72,7 @@ pub struct CallRow {
 }
 
 /// What the history list shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 pub struct HistoryView {
     /// Newest first.
     pub calls: Vec<CallRow>,
@@ -76,7 +81,7 @@ pub struct HistoryView {
 }
 
 /// An error as the ui gets it: a stable `code` to match, a `message` to show.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 pub struct UiError {
     /// From [`ClientError::code`].
     pub code: String,
@@ -243,5 +248,43 @@ fn row(out: &CallOut, snapshot: &SyncSnapshot) -> CallRow {
         has_recording: call.recording.is_some() || call.voicemail.is_some(),
         can_play: out.can_play,
         can_download: out.can_download,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CallRow, HistoryView, LastLogin, Me, UiError};
+    use ts_rs::TS as _;
+
+    /// `ui/src/lib/generated.ts` is what ts-rs makes of these types; run
+    /// with `UPDATE_UI_TYPES=1` to rewrite it after changing them.
+    #[test]
+    fn ui_types_are_generated_from_these() {
+        // Ids and times are below 2^53: plain numbers in JavaScript.
+        let cfg = ts_rs::Config::new().with_large_int("number");
+        let mut text = String::from(
+            "// Generated from earshot-client's `app` types by ts-rs; do not edit.\n\
+             // After changing them: UPDATE_UI_TYPES=1 cargo test -p earshot-client ui_types\n\n",
+        );
+        for decl in [
+            Me::decl(&cfg),
+            LastLogin::decl(&cfg),
+            CallRow::decl(&cfg),
+            HistoryView::decl(&cfg),
+            UiError::decl(&cfg),
+        ] {
+            text.push_str("export ");
+            text.push_str(&decl);
+            text.push('\n');
+        }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/lib/generated.ts");
+        if std::env::var_os("UPDATE_UI_TYPES").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "ui/src/lib/generated.ts is stale: run UPDATE_UI_TYPES=1 cargo test -p earshot-client ui_types\n{text}"
+        );
     }
 }

@@ -1,12 +1,9 @@
 // The one interface the ui talks to (STYLE.md): the Tauri implementation in
 // the app, a mock in component tests and browser previews.
 
-import type { AppContext, HistoryView, Me } from './types';
+import type { AppContext, HistoryView, LastLogin, Me } from './types';
 
-export interface LastLogin {
-  server: string;
-  email: string;
-}
+export type { LastLogin };
 
 export interface Backend {
   /** The server and e-mail used last, to fill the log-in form. */

@@ -1,43 +1,13 @@
-// The shapes the app's Rust side hands the ui (src-tauri/src/dto.rs).
-// FIXME(issue 5): generate these from the Rust DTOs (ts-rs) instead of
-// keeping them by hand.
+// The shapes the app's Rust side hands the ui: generated from
+// earshot-client's `app` types (generated.ts), plus the words the ui
+// matches on.
+
+export type { CallRow, HistoryView, LastLogin, Me, UiError } from './generated';
+import type { UiError } from './generated';
 
 export type AppContext = 'calling' | 'dashboard' | 'analytics';
-export type Direction = 'inbound' | 'outbound' | 'internal';
-export type CallStatus = 'answered' | 'missed' | 'voicemail' | 'unanswered';
-
-export interface Me {
-  server: string;
-  email: string;
-  name: string;
-  role: 'admin' | 'supervisor' | 'analyst' | 'agent';
-  company: string;
-}
-
-export interface CallRow {
-  id: number;
-  direction: Direction;
-  status: CallStatus;
-  started_at: number;
-  duration_ms: number | null;
-  other_party: string;
-  number: string | null;
-  has_recording: boolean;
-  can_play: boolean;
-  can_download: boolean;
-}
-
-export interface HistoryView {
-  calls: CallRow[];
-  complete: boolean;
-}
 
 /** A refusal from the Rust side: `code` is stable, `message` is for people. */
-export interface AppError {
-  code: string;
-  message: string;
-}
-
-export function isAppError(value: unknown): value is AppError {
+export function isAppError(value: unknown): value is UiError {
   return typeof value === 'object' && value !== null && 'code' in value && 'message' in value;
 }
