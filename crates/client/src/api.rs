@@ -106,7 +106,7 @@ fn http_client() -> Result<reqwest::Client> {
 }
 
 /// `host:port`, `http://host:port/` and the like to `http://host:port`.
-fn normalize_server(server: &str) -> Result<String> {
+pub(crate) fn normalize_server(server: &str) -> Result<String> {
     let server = server.trim().trim_end_matches('/');
     if server.is_empty() {
         return Err(ClientError::Service { status: 0, detail: "Enter the server's address.".into() });

@@ -113,8 +113,9 @@ impl SignedIn {
         server: &str,
         email: &str,
     ) -> Result<Option<(Self, SyncSnapshot)>> {
-        let probe = Api::with_token(server, String::new())?;
-        let Some(token) = keyring.load(probe.server(), email)? else { return Ok(None) };
+        let Some(token) = keyring.load(&crate::api::normalize_server(server)?, email)? else {
+            return Ok(None);
+        };
         let api = Api::with_token(server, token)?;
         let snapshot = match api.sync().await {
             Err(ended @ ClientError::SessionEnded { .. }) => {

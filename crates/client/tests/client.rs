@@ -231,7 +231,7 @@ async fn a_download_is_byte_identical_and_all_or_nothing() {
     );
     let call = history.calls().iter().find(|c| c.call.recording.is_some()).expect("a recorded call").clone();
     let dir = tempfile::tempdir().unwrap();
-    let name = download::default_file_name(&call.call, RecordingKind::Call, &snapshot);
+    let name = earshot_api::download_name(&call.call, RecordingKind::Call);
     assert!(name.ends_with(".wav") && name.contains(call.call.direction.as_str()), "{name}");
     let destination = dir.path().join(&name);
     let mut seen = Vec::new();

@@ -42,8 +42,9 @@ struct Anchor {
 }
 
 /// A paused span as the file will hold it, in ms from the file's start;
-/// `end_ms` is `None` while recording is still paused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `end_ms` is `None` while recording is still paused. Crash journals keep
+/// it as JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SpanSoFar {
     /// Where the span starts.
     pub start_ms: u64,

@@ -16,12 +16,6 @@ pub const MAX_PAGE: u32 = 200;
 
 pub use earshot_api::{AppQuery, CallOut, CallPage, CallsQuery};
 
-/// Stamps a visible call with the caller's rights.
-#[must_use]
-pub fn call_out(viewer: &Viewer, call: Call) -> CallOut {
-    CallOut::stamp(viewer, call)
-}
-
 fn encode_cursor(call: &Call) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}.{}", call.started_at.0, call.id.0))
 }
@@ -181,7 +175,7 @@ pub async fn page(state: &AppState, viewer: &Viewer, filters: &CallsQuery) -> Ap
         // The SQL filter is policy's own description; this re-check costs nanoseconds and
         // turns any drift between the two into a log line instead of a leak.
         if viewer.can_see(&call) {
-            out.push(call_out(viewer, call));
+            out.push(CallOut::stamp(viewer, call));
         } else {
             tracing::error!(call = %call.id, user = %viewer.user(), "SQL visibility filter returned a call policy hides");
         }
@@ -213,7 +207,7 @@ pub async fn get_call(
         .await?
         .filter(|call| viewer.can_see(call))
         .ok_or_else(|| ApiError::not_found("call"))?;
-    Ok(Json(call_out(&viewer, call)))
+    Ok(Json(CallOut::stamp(&viewer, call)))
 }
 
 /// `GET /api/v1/contacts/{id}/calls`: the contact's calls the caller may see, filtered the same way.

@@ -263,40 +263,7 @@ fn wav_headers(response: &mut Response, length: u64) -> &mut HeaderMap {
     headers
 }
 
-/// The file name a download is saved as: date, time, direction, other party.
-#[must_use]
-pub fn download_name(call: &Call, kind: RecordingKind) -> String {
-    let seconds = call.started_at.0.div_euclid(1000);
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    let party: String = call
-        .external_number
-        .as_deref()
-        .unwrap_or("internal")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
-        .collect();
-    let suffix = if kind == RecordingKind::Voicemail { "-voicemail" } else { "" };
-    format!(
-        "earshot-{year:04}-{month:02}-{day:02}-{:02}{:02}-{}-{party}{suffix}.wav",
-        rest / 3600,
-        rest % 3600 / 60,
-        call.direction.as_str()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
+pub use earshot_api::{civil_from_days, download_name};
 
 /// `GET /api/v1/recordings/{id}/download`: the `.wav` as an attachment named after the call.
 #[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery), responses((status = 200, description = "The WAV as an attachment named after the call", content_type = "audio/wav"), (status = 403), (status = 404)))]
@@ -421,12 +388,5 @@ mod tests {
         assert_eq!(parse_range("items=0-1", 1000).unwrap(), None);
         assert!(parse_range("bytes=x-1", 1000).is_err());
         assert!(parse_range("bytes=-0", 1000).is_err());
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }

@@ -704,11 +704,8 @@ impl CallRun {
 
     /// Writes the call so far to its journal, with the pauses so far.
     fn write_journal(&self, spans: Vec<earshot_telephony::SpanSoFar>) {
-        let entry = journal::Entry {
-            call: self.call.clone(),
-            recording_file: self.journal.clone(),
-            paused: spans.into_iter().map(journal::Span::from).collect(),
-        };
+        let entry =
+            journal::Entry { call: self.call.clone(), recording_file: self.journal.clone(), paused: spans };
         journal::write(&self.sip.state, &self.key, &entry);
     }
 

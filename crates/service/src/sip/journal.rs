@@ -13,6 +13,7 @@ use crate::calls::{RecordingFile, insert_call};
 use earshot_policy::{
     Call, CallId, CallStatus, PausedSpan, Recording, RecordingId, RecordingKind, Timestamp,
 };
+use earshot_telephony::SpanSoFar;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -25,27 +26,12 @@ pub struct Entry {
     pub recording_file: Option<String>,
     /// The recording's pauses so far, as the file holds them.
     #[serde(default)]
-    pub paused: Vec<Span>,
-}
-
-/// A paused span in the recording file, in ms; no end while still paused.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-pub struct Span {
-    /// Start.
-    pub start_ms: u64,
-    /// End, once recording resumed.
-    pub end_ms: Option<u64>,
-}
-
-impl From<earshot_telephony::SpanSoFar> for Span {
-    fn from(span: earshot_telephony::SpanSoFar) -> Self {
-        Self { start_ms: span.start_ms, end_ms: span.end_ms }
-    }
+    pub paused: Vec<SpanSoFar>,
 }
 
 /// The spans a recovered file of `duration_ms` holds: an open span lasts to
 /// the end of what was written, and nothing past the end is kept.
-fn recovered_spans(spans: &[Span], duration_ms: u64) -> Vec<PausedSpan> {
+fn recovered_spans(spans: &[SpanSoFar], duration_ms: u64) -> Vec<PausedSpan> {
     spans
         .iter()
         .filter(|span| span.start_ms <= duration_ms)
@@ -146,8 +132,9 @@ fn repaired(path: &Path) -> Option<(u64, u64, Timestamp)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Span, recovered_spans};
+    use super::recovered_spans;
     use earshot_policy::PausedSpan;
+    use earshot_telephony::SpanSoFar as Span;
 
     #[test]
     fn an_open_span_lasts_to_the_end_of_the_recovered_file_and_later_ones_go() {
