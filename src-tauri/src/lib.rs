@@ -1,13 +1,25 @@
 //! The Earshot desktop app's Tauri shell, kept thin (STYLE.md): state is set
-//! up once in [`run`], and each command only hands the ui's request to
+//! up once in [`run`], each command only hands the ui's request to
 //! [`earshot_client::app::App`], where the app's behaviour lives and is
-//! tested without a window. Paths in `tauri.conf.json` (at the repository
-//! root, linked here) are relative to this crate.
+//! tested without a window, and the app's events are forwarded to the ui as
+//! they come. The one thing done here is what only a window can do: the
+//! native save dialog. Paths in `tauri.conf.json` (at the repository root,
+//! linked here) are relative to this crate.
 
-use earshot_client::app::{App, HistoryView, LastLogin, Me, UiError};
-use earshot_client::{Keyring, KeyringBackend};
-use earshot_policy::AppContext;
-use tauri::Manager as _;
+use earshot_client::app::App;
+use earshot_client::view::{
+    AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand,
+    PlayerState, UiError,
+};
+use earshot_client::{Keyring, KeyringBackend, OutputDevice};
+use earshot_policy::{AppContext, RecordingKind};
+use tauri::{Emitter as _, Manager as _};
+use tauri_plugin_dialog::DialogExt as _;
+
+/// The one event name the ui listens to; the payload says what happened.
+const EVENT: &str = "earshot";
+
+type Reply<T> = Result<T, UiError>;
 
 #[tauri::command]
 fn last_login(app: tauri::State<'_, App>) -> Option<LastLogin> {
@@ -15,32 +27,92 @@ fn last_login(app: tauri::State<'_, App>) -> Option<LastLogin> {
 }
 
 #[tauri::command]
-async fn resume(app: tauri::State<'_, App>) -> Result<Option<Me>, UiError> {
+async fn resume(app: tauri::State<'_, App>) -> Reply<Option<Me>> {
     Ok(app.resume().await?)
 }
 
 #[tauri::command]
-async fn log_in(
-    app: tauri::State<'_, App>,
-    server: String,
-    email: String,
-    password: String,
-) -> Result<Me, UiError> {
+async fn log_in(app: tauri::State<'_, App>, server: String, email: String, password: String) -> Reply<Me> {
     Ok(app.log_in(&server, &email, &password).await?)
 }
 
 #[tauri::command]
-async fn log_out(app: tauri::State<'_, App>) -> Result<(), UiError> {
+async fn log_out(app: tauri::State<'_, App>) -> Reply<()> {
     Ok(app.log_out().await?)
+}
+
+#[tauri::command]
+fn directory(app: tauri::State<'_, App>) -> Reply<Directory> {
+    Ok(app.directory()?)
 }
 
 #[tauri::command]
 async fn history(
     app: tauri::State<'_, App>,
     app_context: AppContext,
-    more: bool,
-) -> Result<HistoryView, UiError> {
-    Ok(app.history(app_context, more).await?)
+    filter: HistoryFilter,
+    offset: u32,
+    count: u32,
+) -> Reply<HistoryWindow> {
+    Ok(app.history(app_context, filter, offset, count).await?)
+}
+
+#[tauri::command]
+async fn call_details(app: tauri::State<'_, App>, app_context: AppContext, id: i64) -> Reply<CallDetails> {
+    Ok(app.call_details(app_context, id).await?)
+}
+
+#[tauri::command]
+async fn play(
+    app: tauri::State<'_, App>,
+    app_context: AppContext,
+    id: i64,
+    kind: RecordingKind,
+) -> Reply<PlayerState> {
+    Ok(app.play(app_context, id, kind).await?)
+}
+
+#[tauri::command]
+fn player(app: tauri::State<'_, App>, command: PlayerCommand) -> Option<PlayerState> {
+    app.player(command)
+}
+
+/// Asks where to save (the native dialog, proposing `file_name`), then
+/// downloads there. `None` when the user cancelled.
+#[tauri::command]
+async fn download(
+    window: tauri::WebviewWindow,
+    app: tauri::State<'_, App>,
+    app_context: AppContext,
+    id: i64,
+    kind: RecordingKind,
+    file_name: String,
+) -> Reply<Option<u64>> {
+    let dialog = window
+        .dialog()
+        .file()
+        .set_parent(&window)
+        .set_title("Save recording")
+        .set_file_name(&file_name)
+        .add_filter("WAV audio", &["wav"]);
+    let chosen = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file()).await;
+    let Some(path) = chosen.ok().flatten().and_then(|path| path.into_path().ok()) else { return Ok(None) };
+    Ok(Some(app.download(app_context, id, kind, &path).await?))
+}
+
+#[tauri::command]
+fn output_devices(app: tauri::State<'_, App>) -> Vec<OutputDevice> {
+    app.output_devices()
+}
+
+#[tauri::command]
+fn settings(app: tauri::State<'_, App>) -> AppSettings {
+    app.settings()
+}
+
+#[tauri::command]
+fn save_settings(app: tauri::State<'_, App>, settings: AppSettings) -> Reply<()> {
+    Ok(app.save_settings(&settings)?)
 }
 
 /// Runs the app.
@@ -61,6 +133,7 @@ pub fn run() {
                 let _ = window.set_focus();
             }
         }))
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             // The desktop's Secret Service keeps tokens across log-ins; a
             // session without one falls back to the kernel keyring.
@@ -68,10 +141,40 @@ pub fn run() {
             tracing::info!(?backend, "tokens are kept in the OS keyring");
             let data_dir = app.path().app_data_dir()?;
             let server = std::env::var("EARSHOT_SERVER").ok();
-            app.manage(App::new(data_dir, Keyring::new("earshot")).with_default_server(server));
+            let state = App::new(data_dir, Keyring::new("earshot")).with_default_server(server);
+            let mut events = state.events();
+            app.manage(state);
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(event) => {
+                            let _ = handle.emit(EVENT, event);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "the ui missed app events");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![last_login, resume, log_in, log_out, history])
+        .invoke_handler(tauri::generate_handler![
+            last_login,
+            resume,
+            log_in,
+            log_out,
+            directory,
+            history,
+            call_details,
+            play,
+            player,
+            download,
+            output_devices,
+            settings,
+            save_settings
+        ])
         .run(tauri::generate_context!())
         .expect("Earshot could not start its window");
 }

@@ -20,8 +20,9 @@
 //! that stamp them.
 
 use earshot_policy::{
-    AppContext, Call, CallAccess, CallId, CallStatus, CodeRefusal, CompanyId, CompanySettings, Direction,
-    Group, GroupId, Number, RecordingKind, RecordingState, Role, Routing, User, UserId, UserSettings, Viewer,
+    AppContext, Call, CallAccess, CallId, CallStatus, CodeRefusal, CompanyId, CompanySettings, ContactId,
+    Direction, Group, GroupId, Number, RecordingKind, RecordingState, Role, Routing, User, UserId,
+    UserSettings, Viewer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,19 @@ impl SyncSnapshot {
     pub fn viewer(&self, app: AppContext) -> Viewer {
         Viewer::new(&self.me, &self.settings, &Routing::from_numbers(&self.numbers), app)
     }
+}
+
+/// A contact: an external party the company knows by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactOut {
+    /// Id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub id: ContactId,
+    /// Name.
+    pub name: String,
+    /// Phone numbers, E.164.
+    pub numbers: Vec<String>,
 }
 
 /// The company's id and name.

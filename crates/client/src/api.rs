@@ -3,8 +3,8 @@
 //! [`ClientError`] with the service's problem+json `detail`.
 
 use crate::error::{ClientError, Result};
-use earshot_api::{AppQuery, CallOut, CallPage, CallsQuery, LogIn, Session, SyncSnapshot};
-use earshot_policy::{AppContext, CallId};
+use earshot_api::{AppQuery, CallOut, CallPage, CallsQuery, ContactOut, LogIn, Session, SyncSnapshot};
+use earshot_policy::{AppContext, CallId, ContactId};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -83,6 +83,11 @@ impl Api {
     pub async fn call(&self, id: CallId, app: AppContext) -> Result<CallOut> {
         let query = AppQuery { app: Some(app) };
         read_json(self.send(self.request(Method::GET, &format!("/calls/{id}")).query(&query)).await?).await
+    }
+
+    /// One contact.
+    pub async fn contact(&self, id: ContactId) -> Result<ContactOut> {
+        read_json(self.send(self.request(Method::GET, &format!("/contacts/{id}"))).await?).await
     }
 
     /// A request to `/api/v1{path}` with the bearer token.

@@ -1,121 +1,110 @@
 //! The app as the ui sees it: one [`App`] holding the signed-in session, its
-//! snapshot, histories and cache, with one async method per thing the ui
-//! asks for. The Tauri shell's commands call these and nothing else, so the
+//! snapshot, histories, player and cache, with one async method per thing
+//! the ui asks for, and a stream of [`AppEvent`]s for what it is told
+//! unasked. The Tauri shell's commands call these and nothing else, so the
 //! whole app is testable without a window.
 //!
-//! The types here cross to the ui as JSON; their TypeScript twins in
-//! `ui/src/lib/generated.ts` are generated from them (ts-rs) and a test
-//! fails when they drift.
+//! While signed in, a task follows the service's push feed: a settings
+//! change re-syncs the snapshot and re-decides every cached call at once
+//! (SPEC §7): hidden calls leave the histories, a playing recording whose
+//! right was withdrawn stops, and the ui is told to ask again.
 
 use crate::cache::{Account, Cache};
+use crate::download;
 use crate::error::{ClientError, Result};
-use crate::history::{History, other_party};
+use crate::events::{self, Feed};
+use crate::history::History;
+use crate::player::{self, OutputDevice, Player};
 use crate::session::{Keyring, SignedIn};
-use earshot_api::{CallOut, CallsQuery, SyncSnapshot};
-use earshot_policy::AppContext;
-use serde::{Deserialize, Serialize};
+use crate::view::{
+    self, AppEvent, AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin, Me,
+    PlayerCommand, PlayerState,
+};
+use earshot_api::{CallOut, CallPage, Change, Pushed, SyncSnapshot};
+use earshot_policy::{AppContext, CallId, ContactId, RecordingKind};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use tokio::sync::Mutex;
-use ts_rs::TS;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{Mutex, broadcast};
+use tokio::task::JoinHandle;
 
-/// Calls fetched per page.
+/// Calls fetched per page (the service's most).
 const PAGE: u32 = 200;
+/// How often a playing recording's position is sent to the ui.
+const PLAYER_TICK: Duration = Duration::from_millis(100);
+/// Events the ui may fall behind by before it misses some.
+const EVENT_BACKLOG: usize = 256;
 
-/// The signed-in user, for the ui's header.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-pub struct Me {
-    /// The server.
-    pub server: String,
-    /// E-mail.
-    pub email: String,
-    /// Name.
-    pub name: String,
-    /// Role (`admin`, `supervisor`, `analyst`, `agent`).
-    pub role: String,
-    /// The company's name.
-    pub company: String,
-}
+/// A task that stops when this is dropped.
+struct Task(JoinHandle<()>);
 
-/// The server and e-mail of the last log-in (not secret: kept in a file).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct LastLogin {
-    /// The server.
-    pub server: String,
-    /// E-mail.
-    pub email: String,
-}
-
-/// One line of the history list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-pub struct CallRow {
-    /// The call's id.
-    pub id: i64,
-    /// `inbound`, `outbound` or `internal`.
-    pub direction: String,
-    /// `answered`, `missed`, `voicemail` or `unanswered`.
-    pub status: String,
-    /// When it started, ms since the epoch.
-    pub started_at: i64,
-    /// How long it was answered, when it was.
-    pub duration_ms: Option<i64>,
-    /// The external number, or the other user of an internal call.
-    pub other_party: String,
-    /// The company number used, E.164.
-    pub number: Option<String>,
-    /// It has a recording or voicemail.
-    pub has_recording: bool,
-    /// The user may play it (a player is shown).
-    pub can_play: bool,
-    /// The user may download it.
-    pub can_download: bool,
-}
-
-/// What the history list shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-pub struct HistoryView {
-    /// Newest first.
-    pub calls: Vec<CallRow>,
-    /// Every page is here.
-    pub complete: bool,
-}
-
-/// An error as the ui gets it: a stable `code` to match, a `message` to show.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
-pub struct UiError {
-    /// From [`ClientError::code`].
-    pub code: String,
-    /// For the user.
-    pub message: String,
-}
-
-impl From<ClientError> for UiError {
-    fn from(error: ClientError) -> Self {
-        Self { code: error.code().to_owned(), message: error.to_string() }
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 struct Session {
     signed_in: SignedIn,
-    snapshot: SyncSnapshot,
     account: Account,
-    histories: HashMap<AppContext, History>,
+    /// One history per app context and filter in use.
+    histories: HashMap<(AppContext, HistoryFilter), History>,
+    /// Histories came from the cache (the service was unreachable).
+    from_cache: bool,
+    contacts: HashMap<ContactId, String>,
+    _feed: Task,
+}
+
+struct Playing {
+    app: AppContext,
+    call: CallId,
+    /// The call as it was when opened, to re-decide the right to play it.
+    data: earshot_policy::Call,
+    kind: RecordingKind,
+    player: Player,
+    _ticker: Task,
+}
+
+/// What the app's tasks share.
+struct Shared {
+    session: Mutex<Option<Session>>,
+    /// The synced settings every right is decided from; read without
+    /// waiting by downloads checking their right before each chunk.
+    snapshot: RwLock<Option<Arc<SyncSnapshot>>>,
+    playing: std::sync::Mutex<Option<Playing>>,
+    events: broadcast::Sender<AppEvent>,
+    cache: Mutex<Option<Cache>>,
+    data_dir: PathBuf,
 }
 
 /// The desktop app's state.
 pub struct App {
     keyring: Keyring,
-    data_dir: PathBuf,
     default_server: Option<String>,
-    cache: Mutex<Option<Cache>>,
-    session: Mutex<Option<Session>>,
+    shared: Arc<Shared>,
+}
+
+fn ended() -> ClientError {
+    ClientError::SessionEnded { detail: "Please sign in.".into() }
 }
 
 impl App {
     /// The app keeping its files in `data_dir` and tokens in `keyring`.
     #[must_use]
     pub fn new(data_dir: PathBuf, keyring: Keyring) -> Self {
-        Self { keyring, data_dir, default_server: None, cache: Mutex::new(None), session: Mutex::new(None) }
+        Self {
+            keyring,
+            default_server: None,
+            shared: Arc::new(Shared {
+                session: Mutex::new(None),
+                snapshot: RwLock::new(None),
+                playing: std::sync::Mutex::new(None),
+                events: broadcast::channel(EVENT_BACKLOG).0,
+                cache: Mutex::new(None),
+                data_dir,
+            }),
+        }
     }
 
     /// The server the log-in form offers before any log-in (`./x run` points
@@ -126,8 +115,18 @@ impl App {
         self
     }
 
+    /// What the app tells the ui unasked.
+    #[must_use]
+    pub fn events(&self) -> broadcast::Receiver<AppEvent> {
+        self.shared.events.subscribe()
+    }
+
+    fn data_dir(&self) -> &Path {
+        &self.shared.data_dir
+    }
+
     fn last_login_path(&self) -> PathBuf {
-        self.data_dir.join("last-login.json")
+        self.data_dir().join("last-login.json")
     }
 
     /// The server and e-mail used last (or the default server, before any log-in).
@@ -138,20 +137,24 @@ impl App {
         saved.or_else(|| self.default_server.clone().map(|server| LastLogin { server, email: String::new() }))
     }
 
-    async fn cache(&self) -> Option<Cache> {
-        let mut cache = self.cache.lock().await;
-        if cache.is_none() {
-            match Cache::open(&self.data_dir.join("cache.db")).await {
-                Ok(opened) => *cache = Some(opened),
-                Err(error) => tracing::warn!(%error, "working without the local cache"),
-            }
-        }
-        cache.clone()
-    }
-
-    /// Signs in with the token kept at the last log-in, if any.
+    /// Signs in with the token kept at the last log-in, if any. With a
+    /// cached snapshot the app opens at once, even offline; the push feed
+    /// then brings it up to date, or ends the session when the token no
+    /// longer holds.
     pub async fn resume(&self) -> Result<Option<Me>> {
         let Some(last) = self.last_login() else { return Ok(None) };
+        let account =
+            Account { server: crate::api::normalize_server(&last.server)?, email: last.email.clone() };
+        let cached = match self.shared.cache().await {
+            Some(cache) => cache.snapshot(&account).await.unwrap_or_default(),
+            None => None,
+        };
+        if let Some(snapshot) = cached
+            && let Some(signed_in) =
+                SignedIn::from_keyring(&self.keyring, &last.server, &last.email, snapshot.me.clone())?
+        {
+            return Ok(Some(self.start(signed_in, snapshot).await));
+        }
         match SignedIn::resume(&self.keyring, &last.server, &last.email).await? {
             Some((signed_in, snapshot)) => Ok(Some(self.start(signed_in, snapshot).await)),
             None => Ok(None),
@@ -165,7 +168,7 @@ impl App {
         let last =
             LastLogin { server: signed_in.api().server().to_owned(), email: email.trim().to_lowercase() };
         let path = self.last_login_path();
-        std::fs::create_dir_all(&self.data_dir)
+        std::fs::create_dir_all(self.data_dir())
             .and_then(|()| std::fs::write(&path, serde_json::to_vec(&last).unwrap_or_default()))
             .map_err(|source| ClientError::File { path, source })?;
         Ok(self.start(signed_in, snapshot).await)
@@ -176,7 +179,7 @@ impl App {
             server: signed_in.api().server().to_owned(),
             email: snapshot.me.email.trim().to_lowercase(),
         };
-        if let Some(cache) = self.cache().await
+        if let Some(cache) = self.shared.cache().await
             && let Err(error) = cache.save_snapshot(&account, &snapshot).await
         {
             tracing::warn!(%error, "the snapshot was not cached");
@@ -188,103 +191,432 @@ impl App {
             role: snapshot.me.role.as_str().to_owned(),
             company: snapshot.company.name.clone(),
         };
-        *self.session.lock().await =
-            Some(Session { signed_in, snapshot, account, histories: HashMap::new() });
+        let feed = Task(tokio::spawn(follow(
+            Arc::downgrade(&self.shared),
+            signed_in.api().clone(),
+            snapshot.version,
+        )));
+        self.shared.stop_player(None);
+        self.shared.set_snapshot(Some(snapshot));
+        *self.shared.session.lock().await = Some(Session {
+            signed_in,
+            account,
+            histories: HashMap::new(),
+            from_cache: false,
+            contacts: HashMap::new(),
+            _feed: feed,
+        });
         me
     }
 
     /// Logs out: the session ends, the token and the cache are forgotten.
     pub async fn log_out(&self) -> Result<()> {
-        let Some(session) = self.session.lock().await.take() else { return Ok(()) };
-        if let Some(cache) = self.cache().await {
+        self.shared.stop_player(None);
+        let Some(session) = self.shared.session.lock().await.take() else { return Ok(()) };
+        self.shared.set_snapshot(None);
+        if let Some(cache) = self.shared.cache().await {
             cache.forget(&session.account).await?;
         }
         session.signed_in.log_out().await
     }
 
-    /// The history of `app`: the first page, or with `more` the next one.
-    pub async fn history(&self, app: AppContext, more: bool) -> Result<HistoryView> {
-        let mut guard = self.session.lock().await;
-        let session =
-            guard.as_mut().ok_or_else(|| ClientError::SessionEnded { detail: "Please sign in.".into() })?;
-        let snapshot = session.snapshot.clone();
-        let history = session.histories.entry(app).or_insert_with(|| History::new(&snapshot, app));
-        let first = history.calls().is_empty() && !history.is_complete();
-        if first || (more && !history.is_complete()) {
-            let query = CallsQuery {
-                app: Some(app),
-                cursor: history.next_cursor().map(str::to_owned),
-                limit: Some(PAGE),
-                ..CallsQuery::default()
-            };
-            let page = session.signed_in.forget_if_ended(session.signed_in.api().calls(&query).await)?;
-            let added = page.calls.clone();
-            history.extend(page);
-            if let Some(cache) = self.cache().await {
-                let _ = cache.save_calls(&session.account, app, &added).await;
+    fn snapshot(&self) -> Result<Arc<SyncSnapshot>> {
+        self.shared.current().ok_or_else(ended)
+    }
+
+    /// The users, groups and numbers the history can be filtered by.
+    pub fn directory(&self) -> Result<Directory> {
+        Ok(view::directory(&*self.snapshot()?))
+    }
+
+    /// Rows `offset..offset + count` of `app`'s history under `filter`,
+    /// fetching pages from the service until they are loaded (or there are
+    /// no more). Offline, the cached history is shown.
+    pub async fn history(
+        &self,
+        app: AppContext,
+        filter: HistoryFilter,
+        offset: u32,
+        count: u32,
+    ) -> Result<HistoryWindow> {
+        let filter = filter.normalized();
+        let mut query = filter.query()?;
+        let snapshot = self.snapshot()?;
+        let cache = self.shared.cache().await;
+        let mut guard = self.shared.session.lock().await;
+        let session = guard.as_mut().ok_or_else(ended)?;
+        let key = (app, filter);
+        if !session.histories.contains_key(&key) {
+            // One filtered history per app is kept: the one on screen.
+            session.histories.retain(|(a, f), _| *a != app || f.is_empty());
+            session.histories.insert(key.clone(), History::new(&snapshot, app));
+        }
+        let wanted = offset.saturating_add(count) as usize;
+        loop {
+            let history = session.histories.get_mut(&key).ok_or_else(ended)?;
+            if history.is_complete() || history.calls().len() >= wanted {
+                break;
+            }
+            query.app = Some(app);
+            query.cursor = history.next_cursor().map(str::to_owned);
+            query.limit = Some(PAGE);
+            match session.signed_in.forget_if_ended(session.signed_in.api().calls(&query).await) {
+                Ok(page) => {
+                    if key.1.is_empty()
+                        && let Some(cache) = &cache
+                        && let Err(error) = cache.save_calls(&session.account, app, &page.calls).await
+                    {
+                        tracing::warn!(%error, "calls were not cached");
+                    }
+                    history.extend(page);
+                }
+                Err(offline @ ClientError::Offline { .. }) => {
+                    let cached = match &cache {
+                        Some(cache) if key.1.is_empty() && history.calls().is_empty() => {
+                            cache.history(&session.account, app, &snapshot).await.ok()
+                        }
+                        _ => None,
+                    };
+                    let Some(cached) = cached.filter(|h| !h.calls().is_empty()) else { return Err(offline) };
+                    *history = cached;
+                    session.from_cache = true;
+                }
+                Err(error) => return Err(error),
             }
         }
-        Ok(HistoryView {
-            calls: history.calls().iter().map(|call| row(call, &snapshot)).collect(),
+        let history = &session.histories[&key];
+        let calls = history.calls();
+        let start = (offset as usize).min(calls.len());
+        let end = wanted.min(calls.len());
+        Ok(HistoryWindow {
+            offset: u32::try_from(start).unwrap_or(u32::MAX),
+            calls: calls[start..end].iter().map(|call| view::row(call, &snapshot)).collect(),
+            loaded: u32::try_from(calls.len()).unwrap_or(u32::MAX),
             complete: history.is_complete(),
         })
     }
-}
 
-fn row(out: &CallOut, snapshot: &SyncSnapshot) -> CallRow {
-    let call = &out.call;
-    let other_party = other_party(call, snapshot).unwrap_or_else(|| "Unknown".into());
-    CallRow {
-        id: call.id.0,
-        direction: call.direction.as_str().to_owned(),
-        status: call.status.as_str().to_owned(),
-        started_at: call.started_at.0,
-        duration_ms: call.answered_at.zip(call.ended_at).map(|(answered, ended)| ended.0 - answered.0),
-        other_party,
-        number: call
-            .number
-            .and_then(|id| snapshot.numbers.iter().find(|n| n.id == id))
-            .map(|n| n.e164.clone()),
-        has_recording: call.recording.is_some() || call.voicemail.is_some(),
-        can_play: out.can_play,
-        can_download: out.can_download,
+    /// A call as the service and the local rules both show it in `app`:
+    /// from a loaded history, else fetched and decided again.
+    async fn call_out(&self, app: AppContext, id: CallId) -> Result<CallOut> {
+        let snapshot = self.snapshot()?;
+        let guard = self.shared.session.lock().await;
+        let session = guard.as_ref().ok_or_else(ended)?;
+        let cached = session.histories.iter().filter(|((a, _), _)| *a == app).find_map(|(_, h)| h.call(id));
+        if let Some(call) = cached {
+            return Ok(call.clone());
+        }
+        let api = session.signed_in.api().clone();
+        drop(guard);
+        let fetched = api.call(id, app).await?;
+        let viewer = snapshot.viewer(app);
+        if !viewer.can_see(&fetched.call) {
+            return Err(ClientError::NotFound { detail: "You may not see this call.".into() });
+        }
+        Ok(CallOut::stamp(&viewer, fetched.call))
+    }
+
+    /// An opened call: parties, who rang, its recordings with what the user
+    /// may do with them, and why it was recorded.
+    pub async fn call_details(&self, app: AppContext, id: i64) -> Result<CallDetails> {
+        let call = self.call_out(app, CallId(id)).await?;
+        let contact = match call.call.contact {
+            Some(contact) => self.contact_name(contact).await,
+            None => None,
+        };
+        Ok(view::details(&call, &*self.snapshot()?, contact))
+    }
+
+    async fn contact_name(&self, id: ContactId) -> Option<String> {
+        let mut guard = self.shared.session.lock().await;
+        let session = guard.as_mut()?;
+        if let Some(name) = session.contacts.get(&id) {
+            return Some(name.clone());
+        }
+        let contact = session.signed_in.api().contact(id).await.ok()?;
+        session.contacts.insert(id, contact.name.clone());
+        Some(contact.name)
+    }
+
+    /// A one-call history for the player and the download, decided from the
+    /// current snapshot, so they need no lock on the histories.
+    async fn one_call(&self, app: AppContext, id: CallId) -> Result<(crate::Api, History)> {
+        let call = self.call_out(app, id).await?;
+        let api = self.shared.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone();
+        let mut history = History::new(&*self.snapshot()?, app);
+        history.extend(CallPage { calls: vec![call], next_cursor: None });
+        Ok((api, history))
+    }
+
+    /// Opens the `kind` recording of call `id` on the chosen output and
+    /// plays it; the ui then gets [`AppEvent::Player`] as it moves.
+    pub async fn play(&self, app: AppContext, id: i64, kind: RecordingKind) -> Result<PlayerState> {
+        let call = CallId(id);
+        self.shared.stop_player(None);
+        let (api, history) = self.one_call(app, call).await?;
+        let data = history.call(call).ok_or_else(ended)?.call.clone();
+        let device = self.settings().output_device;
+        let player = Player::open(&api, &history, call, kind, device.as_deref()).await?;
+        player.play();
+        let ticker = Task(tokio::spawn(tick(Arc::downgrade(&self.shared))));
+        let mut playing = self.shared.playing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *playing = Some(Playing { app, call, data, kind, player, _ticker: ticker });
+        playing.as_ref().map(Playing::state).ok_or_else(ended)
+    }
+
+    /// Play, pause, seek, speed or stop the open recording.
+    pub fn player(&self, command: PlayerCommand) -> Option<PlayerState> {
+        let mut playing = self.shared.playing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = playing.as_ref()?;
+        match command {
+            PlayerCommand::Play => open.player.play(),
+            PlayerCommand::Pause => open.player.pause(),
+            PlayerCommand::Seek { position_ms } => open.player.seek(position_ms),
+            PlayerCommand::Speed { speed } => open.player.set_speed(speed),
+            PlayerCommand::Stop => {
+                *playing = None;
+                return None;
+            }
+        }
+        Some(open.state())
+    }
+
+    /// Downloads the `kind` recording of call `id` to `destination` (the
+    /// path the user chose), all or nothing, with [`AppEvent::Download`]
+    /// progress; stops and leaves nothing when the right is withdrawn.
+    pub async fn download(
+        &self,
+        app: AppContext,
+        id: i64,
+        kind: RecordingKind,
+        destination: &Path,
+    ) -> Result<u64> {
+        let call = CallId(id);
+        let (api, history) = self.one_call(app, call).await?;
+        let checked = history.call(call).ok_or_else(ended)?.call.clone();
+        let shared = Arc::clone(&self.shared);
+        let still_allowed = move || match shared.current() {
+            Some(snapshot) if snapshot.viewer(app).may_download(&checked, kind) => Ok(()),
+            _ => Err(ClientError::Forbidden {
+                detail: "Your right to download this recording was withdrawn; nothing was saved.".into(),
+            }),
+        };
+        let events = self.shared.events.clone();
+        let progress = move |p: download::Progress| {
+            let _ = events.send(AppEvent::Download { call: id, written: p.written, total: p.total });
+        };
+        download::download(&api, &history, call, kind, destination, still_allowed, progress).await
+    }
+
+    /// The outputs the player can use.
+    #[must_use]
+    pub fn output_devices(&self) -> Vec<OutputDevice> {
+        player::output_devices()
+    }
+
+    fn settings_path(&self) -> PathBuf {
+        self.data_dir().join("settings.json")
+    }
+
+    /// The app's own settings (defaults when none were saved).
+    #[must_use]
+    pub fn settings(&self) -> AppSettings {
+        std::fs::read(self.settings_path())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the app's own settings.
+    pub fn save_settings(&self, settings: &AppSettings) -> Result<()> {
+        let path = self.settings_path();
+        std::fs::create_dir_all(self.data_dir())
+            .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(settings).unwrap_or_default()))
+            .map_err(|source| ClientError::File { path, source })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{CallRow, HistoryView, LastLogin, Me, UiError};
-    use ts_rs::TS as _;
+impl Shared {
+    async fn cache(&self) -> Option<Cache> {
+        let mut cache = self.cache.lock().await;
+        if cache.is_none() {
+            match Cache::open(&self.data_dir.join("cache.db")).await {
+                Ok(opened) => *cache = Some(opened),
+                Err(error) => tracing::warn!(%error, "working without the local cache"),
+            }
+        }
+        cache.clone()
+    }
 
-    /// `ui/src/lib/generated.ts` is what ts-rs makes of these types; run
-    /// with `UPDATE_UI_TYPES=1` to rewrite it after changing them.
-    #[test]
-    fn ui_types_are_generated_from_these() {
-        // Ids and times are below 2^53: plain numbers in JavaScript.
-        let cfg = ts_rs::Config::new().with_large_int("number");
-        let mut text = String::from(
-            "// Generated from earshot-client's `app` types by ts-rs; do not edit.\n\
-             // After changing them: UPDATE_UI_TYPES=1 cargo test -p earshot-client ui_types\n\n",
-        );
-        for decl in [
-            Me::decl(&cfg),
-            LastLogin::decl(&cfg),
-            CallRow::decl(&cfg),
-            HistoryView::decl(&cfg),
-            UiError::decl(&cfg),
-        ] {
-            text.push_str("export ");
-            text.push_str(&decl);
-            text.push('\n');
+    fn current(&self) -> Option<Arc<SyncSnapshot>> {
+        self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn set_snapshot(&self, snapshot: Option<SyncSnapshot>) {
+        *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = snapshot.map(Arc::new);
+    }
+
+    /// Closes the player; with `why`, the ui is told it stopped for that reason.
+    fn stop_player(&self, why: Option<String>) {
+        let closed = self.playing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let (Some(playing), Some(why)) = (closed, why) {
+            let mut state = playing.state();
+            state.playing = false;
+            state.error = Some(why);
+            let _ = self.events.send(AppEvent::Player { state });
         }
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/lib/generated.ts");
-        if std::env::var_os("UPDATE_UI_TYPES").is_some() {
-            std::fs::write(&path, &text).unwrap();
+    }
+
+    /// Fetches the snapshot again and re-decides everything cached (SPEC §7).
+    async fn resync(&self) -> Result<()> {
+        let api = self.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone();
+        let snapshot = api.sync().await?;
+        let cache = self.cache().await;
+        let mut guard = self.session.lock().await;
+        let Some(session) = guard.as_mut() else { return Ok(()) };
+        let mut removed = Vec::new();
+        for ((app, filter), history) in &mut session.histories {
+            let outcome = history.apply(&snapshot);
+            if filter.is_empty()
+                && let Some(cache) = &cache
+            {
+                let _ = cache.remove_calls(&session.account, *app, &outcome.removed).await;
+            }
+            removed.extend(outcome.removed.iter().map(|id| id.0));
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == text,
-            "ui/src/lib/generated.ts is stale: run UPDATE_UI_TYPES=1 cargo test -p earshot-client ui_types\n{text}"
-        );
+        // Rights that widened can show calls no page brought: the histories
+        // are fetched again as the ui asks for them.
+        session.histories.clear();
+        session.from_cache = false;
+        if let Some(cache) = &cache {
+            let _ = cache.save_snapshot(&session.account, &snapshot).await;
+        }
+        let revoked = self
+            .playing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|p| !snapshot.viewer(p.app).may_play(&p.data, p.kind));
+        self.set_snapshot(Some(snapshot));
+        drop(guard);
+        if revoked {
+            self.stop_player(Some("Your right to play this recording was withdrawn.".into()));
+        }
+        removed.sort_unstable();
+        removed.dedup();
+        let _ = self.events.send(AppEvent::HistoryChanged { removed });
+        Ok(())
+    }
+
+    /// A call was added or changed: it takes its place in the histories
+    /// that show it.
+    async fn call_changed(&self, id: CallId) {
+        let Some(snapshot) = self.current() else { return };
+        let mut guard = self.session.lock().await;
+        let Some(session) = guard.as_mut() else { return };
+        let apps: Vec<AppContext> = {
+            let mut apps: Vec<AppContext> = session.histories.keys().map(|(app, _)| *app).collect();
+            apps.sort_by_key(|app| app.as_str());
+            apps.dedup();
+            apps
+        };
+        for app in apps {
+            // Filtered lists are fetched again; the full one takes the call in place.
+            session.histories.retain(|(a, f), _| *a != app || f.is_empty());
+            let Ok(call) = session.signed_in.api().call(id, app).await else { continue };
+            if let Some(history) = session.histories.get_mut(&(app, HistoryFilter::default())) {
+                history.upsert(call);
+            }
+        }
+        drop(snapshot);
+        let _ = self.events.send(AppEvent::HistoryChanged { removed: Vec::new() });
+    }
+}
+
+impl Playing {
+    fn state(&self) -> PlayerState {
+        let status = self.player.status();
+        PlayerState {
+            call: self.call.0,
+            kind: self.kind.as_str().to_owned(),
+            position_ms: status.position_ms,
+            duration_ms: status.duration_ms,
+            playing: status.playing,
+            ended: status.ended,
+            speed: status.speed,
+            error: status.error,
+        }
+    }
+}
+
+/// Sends the player's state to the ui whenever it changes.
+async fn tick(shared: std::sync::Weak<Shared>) {
+    let mut last = None;
+    loop {
+        tokio::time::sleep(PLAYER_TICK).await;
+        let Some(shared) = shared.upgrade() else { return };
+        let state = shared
+            .playing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(Playing::state);
+        let Some(state) = state else { return };
+        if last.as_ref() != Some(&state) {
+            last = Some(state.clone());
+            let _ = shared.events.send(AppEvent::Player { state });
+        }
+    }
+}
+
+/// Follows the push feed for the session's life.
+async fn follow(shared: std::sync::Weak<Shared>, api: crate::Api, mut version: i64) {
+    let mut feed = events::follow(api);
+    while let Some(item) = feed.recv().await {
+        let Some(shared) = shared.upgrade() else { return };
+        let result = match item {
+            Feed::Connected { version: now } => {
+                let _ = shared.events.send(AppEvent::Connection { online: true, message: None });
+                let stale = now != version
+                    || shared.session.lock().await.as_ref().is_some_and(|session| session.from_cache);
+                version = now;
+                if stale { shared.resync().await } else { Ok(()) }
+            }
+            Feed::Resync => shared.resync().await,
+            Feed::Change(Pushed { version: now, change }) => {
+                version = now;
+                match change {
+                    change if change.changes_rights() => shared.resync().await,
+                    Change::Call { call } => {
+                        shared.call_changed(call).await;
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Feed::Disconnected { reason, .. } => {
+                let message = format!("Offline: {reason}. Showing what was last synced.");
+                let _ = shared.events.send(AppEvent::Connection { online: false, message: Some(message) });
+                Ok(())
+            }
+            Feed::SessionEnded { detail } => Err(ClientError::SessionEnded { detail }),
+        };
+        match result {
+            Err(ClientError::SessionEnded { detail }) => {
+                shared.stop_player(None);
+                let session = shared.session.lock().await.take();
+                if let Some(session) = &session {
+                    let ended = ClientError::SessionEnded { detail: detail.clone() };
+                    let _ = session.signed_in.forget_if_ended::<()>(Err(ended));
+                }
+                shared.set_snapshot(None);
+                let _ = shared.events.send(AppEvent::SessionEnded { message: detail });
+                // Dropping the session aborts this task: nothing awaits after it.
+                drop(session);
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "re-sync failed; the next change tries again"),
+            Ok(()) => {}
+        }
     }
 }

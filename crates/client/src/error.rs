@@ -59,6 +59,12 @@ pub enum ClientError {
         /// Why.
         source: std::io::Error,
     },
+    /// The ui asked for something malformed (a filter value that does not exist).
+    #[error("{detail}")]
+    Invalid {
+        /// What is wrong.
+        detail: String,
+    },
     /// The service answered something this app does not understand.
     #[error("The server's answer was not understood: {0}")]
     Protocol(String),
@@ -77,6 +83,7 @@ impl ClientError {
             Self::Service { .. } => "service",
             Self::Keyring(_) => "keyring",
             Self::File { .. } => "file",
+            Self::Invalid { .. } => "invalid",
             Self::Protocol(_) => "protocol",
         }
     }

@@ -94,6 +94,24 @@ impl History {
         self.next_cursor = page.next_cursor;
     }
 
+    /// Adds or replaces one call the service pushed, in its place (newest
+    /// first), decided locally like a page's. Returns whether it is shown.
+    pub fn upsert(&mut self, call: CallOut) -> bool {
+        if !self.viewer.can_see(&call.call) {
+            return false;
+        }
+        let stamped = CallOut::stamp(&self.viewer, call.call);
+        if let Some(at) = self.index.get(&stamped.call.id) {
+            self.calls[*at] = stamped;
+            return true;
+        }
+        let key = |c: &CallOut| std::cmp::Reverse((c.call.started_at, c.call.id));
+        let at = self.calls.partition_point(|c| key(c) < key(&stamped));
+        self.calls.insert(at, stamped);
+        self.index = self.calls.iter().enumerate().map(|(at, call)| (call.call.id, at)).collect();
+        true
+    }
+
     /// Re-decides every cached call from a new snapshot (SPEC §7).
     ///
     /// Rights that widened can show calls the cache never had: the app then

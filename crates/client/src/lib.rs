@@ -3,6 +3,7 @@
 //!
 //! - [`app`]: the app as the ui sees it, one method per request; the Tauri
 //!   shell only calls these.
+//! - [`view`]: what the ui shows, as plain data (types generated for TypeScript).
 //! - [`session`]: log in to a server; the token lives only in the OS keyring;
 //!   an ended session sends the user back to log-in with the service's words.
 //! - [`api`]: the REST API, every refusal a [`ClientError`] with a stable code.
@@ -41,6 +42,7 @@ pub mod events;
 pub mod history;
 pub mod player;
 pub mod session;
+pub mod view;
 
 pub use api::Api;
 pub use cache::{Account, Cache};

@@ -32,7 +32,7 @@ const BLOCK: u64 = 256 * 1024;
 pub const SPEEDS: std::ops::RangeInclusive<f64> = 0.5..=2.0;
 
 /// An audio output the user can choose.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct OutputDevice {
     /// Stable id, to choose it again.
     pub id: String,

@@ -128,6 +128,18 @@ impl SignedIn {
         Ok(Some((Self { api, email: email.trim().to_lowercase(), keyring: keyring.clone(), user }, snapshot)))
     }
 
+    /// Signs in with the kept token without asking the service (it may be
+    /// unreachable): the app opens from its cache at once, and the push
+    /// feed finds out soon whether the token still holds. `user` is who the
+    /// cached snapshot says is signed in.
+    pub fn from_keyring(keyring: &Keyring, server: &str, email: &str, user: User) -> Result<Option<Self>> {
+        let Some(token) = keyring.load(&crate::api::normalize_server(server)?, email)? else {
+            return Ok(None);
+        };
+        let api = Api::with_token(server, token)?;
+        Ok(Some(Self { api, email: email.trim().to_lowercase(), keyring: keyring.clone(), user }))
+    }
+
     /// The connection, for calls this type does not wrap.
     #[must_use]
     pub const fn api(&self) -> &Api {

@@ -509,30 +509,72 @@ fn agent_on_company_visibility(snapshot: &earshot_api::SyncSnapshot) -> String {
         .clone()
 }
 
-/// The app as the Tauri shell drives it: log in, history rows, start again
-/// from the keyring, log out.
+/// The app as the Tauri shell drives it: log in, history windows and
+/// filters, a call's details, start again from the keyring, log out.
 #[tokio::test]
 async fn the_app_logs_in_lists_calls_resumes_and_logs_out() {
     use earshot_client::app::App;
+    use earshot_client::view::{HistoryFilter, UiError};
     let demo = demo().await;
     let keyring = keyring();
     let dir = tempfile::tempdir().unwrap();
     let app = App::new(dir.path().to_owned(), keyring.clone());
     assert_eq!(app.last_login(), None);
     let refused = app.log_in(&demo.server, "sam@acme.demo", "wrong-password").await.unwrap_err();
-    assert_eq!(earshot_client::app::UiError::from(refused).code, "log_in_refused");
+    assert_eq!(UiError::from(refused).code, "log_in_refused");
     let me = app.log_in(&demo.server, "Sam@acme.demo", "demo-sam").await.unwrap();
     assert_eq!(
         (me.name.as_str(), me.role.as_str(), me.company.as_str()),
         ("Sam Supervisor", "supervisor", "Acme Support")
     );
-    let first = app.history(AppContext::Dashboard, false).await.unwrap();
-    assert_eq!(first.calls.len(), 200, "a first page");
+    let all = HistoryFilter::default();
+    let first = app.history(AppContext::Dashboard, all.clone(), 0, 50).await.unwrap();
+    assert_eq!(
+        (first.offset, first.calls.len(), first.loaded),
+        (0, 50, 200),
+        "one page fetched, 50 rows shown"
+    );
     assert!(first.calls.windows(2).all(|w| w[0].started_at >= w[1].started_at), "newest first");
     assert!(first.calls.iter().all(|c| !c.other_party.is_empty()));
     assert!(first.calls.iter().all(|c| !c.can_download || c.can_play), "download ⇒ play");
-    let more = app.history(AppContext::Dashboard, true).await.unwrap();
-    assert!(more.calls.len() > 200, "the next page is added");
+    let deeper = app.history(AppContext::Dashboard, all.clone(), 180, 50).await.unwrap();
+    assert_eq!(
+        (deeper.offset, deeper.calls.len(), deeper.loaded),
+        (180, 50, 400),
+        "the next page is fetched"
+    );
+    let again = app.history(AppContext::Dashboard, all.clone(), 0, 50).await.unwrap();
+    assert_eq!(again.calls, first.calls, "loaded rows are not fetched again");
+
+    // Filters are the service's, and the rows still the local rules'.
+    let inbound_missed = HistoryFilter {
+        direction: Some("inbound".into()),
+        status: Some("missed".into()),
+        ..HistoryFilter::default()
+    };
+    let window = app.history(AppContext::Dashboard, inbound_missed, 0, 100).await.unwrap();
+    assert!(!window.calls.is_empty());
+    assert!(window.calls.iter().all(|c| c.direction == "inbound" && c.status == "missed"));
+    let recorded = HistoryFilter { has_recording: Some(true), ..HistoryFilter::default() };
+    let window = app.history(AppContext::Dashboard, recorded, 0, 100).await.unwrap();
+    assert!(window.calls.iter().all(|c| c.has_recording));
+    let needle = first.calls.iter().find(|c| c.other_party.starts_with('+')).unwrap().other_party.clone();
+    let search =
+        HistoryFilter { search: Some(needle[needle.len() - 6..].to_owned()), ..HistoryFilter::default() };
+    let window = app.history(AppContext::Dashboard, search, 0, 100).await.unwrap();
+    assert!(window.calls.iter().any(|c| c.other_party == needle), "search finds the number");
+    let bad = HistoryFilter { status: Some("lost".into()), ..HistoryFilter::default() };
+    assert_eq!(app.history(AppContext::Dashboard, bad, 0, 10).await.unwrap_err().code(), "invalid");
+
+    // A recorded call's details say why it was recorded, and who was on it.
+    let row = first.calls.iter().find(|c| c.has_recording).expect("a recorded call");
+    let details = app.call_details(AppContext::Dashboard, row.id).await.unwrap();
+    assert_eq!(&details.row, row);
+    assert!(!details.recordings.is_empty());
+    assert!(details.recordings.iter().all(|r| r.file_name.ends_with(".wav")));
+    assert!(details.trace.first().is_some_and(|t| t.text.starts_with("Recorded")), "{:?}", details.trace);
+    let directory = app.directory().unwrap();
+    assert!(directory.users.iter().any(|u| u.name == "Ada Agent"));
 
     // The app starts again: signed in from the keyring, no password.
     let again = App::new(dir.path().to_owned(), keyring.clone());
@@ -542,6 +584,80 @@ async fn the_app_logs_in_lists_calls_resumes_and_logs_out() {
     assert_eq!(keyring.load(&demo.server, "sam@acme.demo").unwrap(), None);
     let third = App::new(dir.path().to_owned(), keyring);
     assert_eq!(third.resume().await.unwrap(), None, "logged out: the log-in form shows");
-    let ended = third.history(AppContext::Dashboard, false).await.unwrap_err();
+    let ended = third.history(AppContext::Dashboard, all, 0, 10).await.unwrap_err();
     assert_eq!(ended.code(), "session_ended");
+}
+
+/// The app follows the push feed by itself: an admin's settings change
+/// reaches an agent's open app, which re-decides its history, stops the
+/// recording it was playing, and refuses the download (SPEC §7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_applies_a_pushed_rights_change_to_history_player_and_download() {
+    use earshot_client::app::App;
+    use earshot_client::view::{AppEvent, HistoryFilter};
+    use earshot_policy::RecordingPlayback;
+    let demo = demo().await;
+    let keyring = keyring();
+    let admin = sign_in(&demo, &keyring, "admin@acme.demo").await;
+    let admin_token = token_of(&demo, &keyring, "admin@acme.demo");
+    let snapshot = admin.sync().await.unwrap();
+    let agent = agent_on_company_visibility(&snapshot);
+    let mut settings = snapshot.settings.clone();
+    settings.agent_call_visibility = CallVisibility::All;
+    settings.agent_recording_playback = RecordingPlayback::AllAvailable;
+    settings.agent_can_download = true;
+    put_settings(admin.api(), &admin_token, &settings).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path().to_owned(), keyring.clone());
+    let mut events = app.events();
+    app.log_in(&demo.server, &agent, password_of(&agent)).await.unwrap();
+    let recorded = HistoryFilter { has_recording: Some(true), ..HistoryFilter::default() };
+    let window = app.history(AppContext::Calling, recorded, 0, 50).await.unwrap();
+    let call = window
+        .calls
+        .iter()
+        .find(|c| c.can_play && c.can_download)
+        .expect("a call the agent may play")
+        .clone();
+    let all = app.history(AppContext::Calling, HistoryFilter::default(), 0, 200).await.unwrap();
+    let state = app.play(AppContext::Calling, call.id, RecordingKind::Call).await.unwrap();
+    assert_eq!(state.call, call.id);
+
+    settings.agent_call_visibility = CallVisibility::OwnAndMissed;
+    settings.agent_recording_playback = RecordingPlayback::None;
+    put_settings(admin.api(), &admin_token, &settings).await;
+    let changed = std::time::Instant::now();
+    let (mut stopped, mut refreshed) = (None, None);
+    while stopped.is_none() || refreshed.is_none() {
+        let event =
+            tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("events come").unwrap();
+        match event {
+            AppEvent::Player { state } if state.error.is_some() => stopped = Some(state),
+            AppEvent::HistoryChanged { removed } => refreshed = Some(removed),
+            _ => {}
+        }
+    }
+    // Measured, not asserted: the push takes milliseconds on loopback.
+    eprintln!("rights change reached the app in {:?}", changed.elapsed());
+    assert!(stopped.unwrap().error.unwrap().contains("withdrawn"));
+    assert!(!refreshed.unwrap().is_empty(), "calls the agent may no longer see are named");
+    let now = app.history(AppContext::Calling, HistoryFilter::default(), 0, 200).await.unwrap();
+    assert!(now.loaded < all.loaded || now.calls != all.calls, "the history changed");
+    assert!(now.calls.iter().all(|c| !c.can_play && !c.can_download), "no player and no download any more");
+    // The service agrees with what the app shows.
+    let service = all_calls(
+        &Api::with_token(&demo.server, token_of(&demo, &keyring, &agent)).unwrap(),
+        AppContext::Calling,
+    )
+    .await;
+    let shown: Vec<i64> = now.calls.iter().map(|c| c.id).collect();
+    let served: Vec<i64> = service.iter().take(shown.len()).map(|c| c.call.id.0).collect();
+    assert_eq!(shown, served);
+    let refused = app
+        .download(AppContext::Calling, call.id, RecordingKind::Call, &dir.path().join("x.wav"))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused.code(), "forbidden" | "not_found"), "{refused:?}");
+    assert!(!dir.path().join("x.wav").exists());
 }

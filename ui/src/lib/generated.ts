@@ -1,4 +1,4 @@
-// Generated from earshot-client's `app` types by ts-rs; do not edit.
+// Generated from earshot-client's `view` types by ts-rs; do not edit.
 // After changing them: UPDATE_UI_TYPES=1 cargo test -p earshot-client ui_types
 
 export type Me = { 
@@ -72,15 +72,259 @@ can_play: boolean,
  * The user may download it.
  */
 can_download: boolean, };
-export type HistoryView = { 
+export type HistoryFilter = { 
 /**
- * Newest first.
+ * `inbound`, `outbound` or `internal`.
+ */
+direction?: string, 
+/**
+ * `answered`, `missed`, `voicemail` or `unanswered`.
+ */
+status?: string, 
+/**
+ * Started at or after, ms since the epoch.
+ */
+from?: number, 
+/**
+ * Started before, ms since the epoch.
+ */
+to?: number, 
+/**
+ * A user who was a party.
+ */
+user?: number, 
+/**
+ * The company number used.
+ */
+number?: number, 
+/**
+ * A group one of whose members was a party.
+ */
+group?: number, 
+/**
+ * The contact the call was with.
+ */
+contact?: number, 
+/**
+ * With (true) or without (false) a recording or voicemail.
+ */
+has_recording?: boolean, 
+/**
+ * Text in the external number or the contact's name.
+ */
+search?: string, };
+export type HistoryWindow = { 
+/**
+ * Where `calls` start in the list.
+ */
+offset: number, 
+/**
+ * The rows.
  */
 calls: Array<CallRow>, 
 /**
- * Every page is here.
+ * Calls loaded so far (the list's length until `complete`).
+ */
+loaded: number, 
+/**
+ * Every page has been loaded.
  */
 complete: boolean, };
+export type Named = { 
+/**
+ * Id.
+ */
+id: number, 
+/**
+ * Name.
+ */
+name: string, };
+export type Directory = { 
+/**
+ * Users.
+ */
+users: Array<Named>, 
+/**
+ * Groups.
+ */
+groups: Array<Named>, 
+/**
+ * Company numbers, named "Support line (+44…)".
+ */
+numbers: Array<Named>, };
+export type RecordingView = { 
+/**
+ * `call` or `voicemail`.
+ */
+kind: string, 
+/**
+ * Length, ms.
+ */
+duration_ms: number, 
+/**
+ * Size of the WAV, bytes.
+ */
+size_bytes: number, 
+/**
+ * Spans paused by `#11#`, `[start_ms, end_ms]`.
+ */
+paused_spans: Array<[number, number]>, 
+/**
+ * The player is shown.
+ */
+can_play: boolean, 
+/**
+ * The download button is shown.
+ */
+can_download: boolean, 
+/**
+ * The name a save dialog proposes.
+ */
+file_name: string, };
+export type TraceLine = { 
+/**
+ * When, ms since the epoch.
+ */
+at: number, 
+/**
+ * What happened, in words.
+ */
+text: string, };
+export type CallDetails = { 
+/**
+ * As in the list.
+ */
+row: CallRow, 
+/**
+ * When it was answered.
+ */
+answered_at: number | null, 
+/**
+ * When it ended.
+ */
+ended_at: number | null, 
+/**
+ * The company number, named.
+ */
+number_name: string | null, 
+/**
+ * The contact, when known.
+ */
+contact: Named | null, 
+/**
+ * The users on the call.
+ */
+parties: Array<string>, 
+/**
+ * The users whose phones rang.
+ */
+rang: Array<string>, 
+/**
+ * The recording and the voicemail, those it has.
+ */
+recordings: Array<RecordingView>, 
+/**
+ * Why it was (not) recorded, oldest first; empty when recording was never decided.
+ */
+trace: Array<TraceLine>, };
+export type PlayerState = { 
+/**
+ * The call.
+ */
+call: number, 
+/**
+ * `call` or `voicemail`.
+ */
+kind: string, 
+/**
+ * Position, ms.
+ */
+position_ms: number, 
+/**
+ * Length, ms.
+ */
+duration_ms: number, 
+/**
+ * Playing now.
+ */
+playing: boolean, 
+/**
+ * Played to the end.
+ */
+ended: boolean, 
+/**
+ * 0.5 to 2.
+ */
+speed: number, 
+/**
+ * Why it stopped, when it did not end normally.
+ */
+error: string | null, };
+export type PlayerCommand = { "do": "play" } | { "do": "pause" } | { "do": "seek", 
+/**
+ * Where.
+ */
+position_ms: number, } | { "do": "speed", 
+/**
+ * How fast.
+ */
+speed: number, } | { "do": "stop" };
+export type OutputDevice = { 
+/**
+ * Stable id, to choose it again.
+ */
+id: string, 
+/**
+ * What to show.
+ */
+name: string, 
+/**
+ * The system's default output.
+ */
+is_default: boolean, };
+export type AppSettings = { 
+/**
+ * The output device's id; the system default when `None`.
+ */
+output_device: string | null, 
+/**
+ * `system`, `light` or `dark`.
+ */
+theme: Theme, };
+export type Theme = "system" | "light" | "dark";
+export type AppEvent = { "type": "history_changed", 
+/**
+ * `removed` calls are gone; the ui closes them if open.
+ */
+removed: Array<number>, } | { "type": "player", 
+/**
+ * Where it is.
+ */
+state: PlayerState, } | { "type": "download", 
+/**
+ * The call.
+ */
+call: number, 
+/**
+ * Bytes written.
+ */
+written: number, 
+/**
+ * Bytes in all, when known.
+ */
+total: number | null, } | { "type": "connection", 
+/**
+ * Connected now.
+ */
+online: boolean, 
+/**
+ * What happened, when offline.
+ */
+message: string | null, } | { "type": "session_ended", 
+/**
+ * The service's words.
+ */
+message: string, };
 export type UiError = { 
 /**
  * From [`ClientError::code`].

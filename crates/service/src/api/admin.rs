@@ -734,17 +734,7 @@ pub async fn delete_number(
 
 // ---------------------------------------------------------------- contacts
 
-/// A contact.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ContactOut {
-    /// Id.
-    #[schema(value_type = i64)]
-    pub id: ContactId,
-    /// Name.
-    pub name: String,
-    /// Phone numbers, E.164.
-    pub numbers: Vec<String>,
-}
+pub use earshot_api::ContactOut;
 
 /// What an admin writes for a contact.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
