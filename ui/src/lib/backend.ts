@@ -1,9 +1,21 @@
 // The one interface the ui talks to (STYLE.md): the Tauri implementation in
 // the app, a mock in component tests and browser previews.
 
-import type { AppContext, HistoryView, LastLogin, Me } from './types';
-
-export type { LastLogin };
+import type {
+  AppContext,
+  AppEvent,
+  AppSettings,
+  CallDetails,
+  Directory,
+  HistoryFilter,
+  HistoryWindow,
+  LastLogin,
+  Me,
+  OutputDevice,
+  PlayerCommand,
+  PlayerState,
+  RecordingKind,
+} from './types';
 
 export interface Backend {
   /** The server and e-mail used last, to fill the log-in form. */
@@ -12,6 +24,18 @@ export interface Backend {
   resume(): Promise<Me | null>;
   logIn(server: string, email: string, password: string): Promise<Me>;
   logOut(): Promise<void>;
-  /** The history of `app`; `more` fetches the next page. */
-  history(app: AppContext, more: boolean): Promise<HistoryView>;
+  /** Users, groups and numbers to filter by. */
+  directory(): Promise<Directory>;
+  /** Rows `offset..offset+count` of the history under `filter`. */
+  history(app: AppContext, filter: HistoryFilter, offset: number, count: number): Promise<HistoryWindow>;
+  callDetails(app: AppContext, id: number): Promise<CallDetails>;
+  play(app: AppContext, id: number, kind: RecordingKind): Promise<PlayerState>;
+  player(command: PlayerCommand): Promise<PlayerState | null>;
+  /** Asks where to save, then downloads; `null` when the user cancelled. */
+  download(app: AppContext, id: number, kind: RecordingKind, fileName: string): Promise<number | null>;
+  outputDevices(): Promise<OutputDevice[]>;
+  settings(): Promise<AppSettings>;
+  saveSettings(settings: AppSettings): Promise<void>;
+  /** Calls `handler` with each event the app sends; returns the unsubscribe. */
+  onEvent(handler: (event: AppEvent) => void): () => void;
 }

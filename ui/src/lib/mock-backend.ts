@@ -1,26 +1,61 @@
-import type { Backend, LastLogin } from './backend';
-import type { AppContext, CallRow, HistoryView, Me } from './types';
+// A backend in memory, for component tests, Playwright and running the ui in
+// a plain browser (`npm run dev`). It plays by the same contract as the
+// Rust side, with made-up calls; it decides nothing that matters.
 
-/** A backend in memory, for component tests and for running the ui in a browser. */
+import type { Backend, } from './backend';
+import type {
+  AppContext,
+  AppEvent,
+  AppSettings,
+  CallDetails,
+  CallRow,
+  Directory,
+  HistoryFilter,
+  HistoryWindow,
+  LastLogin,
+  Me,
+  OutputDevice,
+  PlayerCommand,
+  PlayerState,
+  RecordingKind,
+} from './types';
+
+const USERS = ['Ada Agent', 'Bo Agent', 'Cy Agent', 'Sam Supervisor'];
+const DAY = 86_400_000;
+
 export class MockBackend implements Backend {
   me: Me | null = null;
   last: LastLogin | null = { server: 'http://127.0.0.1:8080', email: 'ada@acme.demo' };
   calls: CallRow[];
+  appSettings: AppSettings = { output_device: null, theme: 'system' };
+  downloads: { id: number; fileName: string }[] = [];
+  /** What the next `download` answers: a path chosen, or `null` (cancelled). */
+  saveAs: string | null = '/tmp/recording.wav';
+  private handlers = new Set<(event: AppEvent) => void>();
+  private playing: PlayerState | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(calls = 40) {
-    const now = Date.UTC(2026, 10, 24, 14, 0);
-    this.calls = Array.from({ length: calls }, (_, i) => ({
-      id: calls - i,
+  constructor(count = 40, now = Date.UTC(2026, 10, 24, 14, 0)) {
+    this.calls = Array.from({ length: count }, (_, i) => ({
+      id: count - i,
       direction: (['inbound', 'outbound', 'internal'] as const)[i % 3],
       status: (['answered', 'missed', 'answered', 'voicemail'] as const)[i % 4],
       started_at: now - i * 37 * 60_000,
-      duration_ms: i % 4 === 1 ? null : 60_000 + i * 1_000,
-      other_party: i % 3 === 2 ? 'Bo Agent' : `+4477009001${String(i).padStart(2, '0')}`,
-      number: i % 3 === 2 ? null : '+44 20 7000 0010',
+      duration_ms: i % 4 === 1 ? null : 60_000 + (i % 50) * 1_000,
+      other_party: i % 3 === 2 ? USERS[i % 4] : `+4477009${String(10_000 + (i % 90_000)).padStart(5, '0')}`,
+      number: i % 3 === 2 ? null : '+442070000010',
       has_recording: i % 2 === 0,
       can_play: i % 4 === 0,
       can_download: i % 8 === 0,
     }));
+  }
+
+  emit(event: AppEvent) {
+    for (const handler of this.handlers) handler(event);
+  }
+  onEvent(handler: (event: AppEvent) => void): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
   }
 
   async lastLogin(): Promise<LastLogin | null> {
@@ -30,18 +65,131 @@ export class MockBackend implements Backend {
     return this.me;
   }
   async logIn(server: string, email: string, password: string): Promise<Me> {
-    if (password !== 'demo-ada') {
+    const who = email.split('@')[0];
+    if (password !== `demo-${who}`) {
       throw { code: 'log_in_refused', message: 'The e-mail address or password is wrong.' };
     }
+    const [name, role] =
+      who === 'admin' ? ['Alex Admin', 'admin'] : who === 'sam' ? ['Sam Supervisor', 'supervisor'] : ['Ada Agent', 'agent'];
     this.last = { server, email };
-    this.me = { server, email, name: 'Ada Agent', role: 'agent', company: 'Acme Support' };
+    this.me = { server, email, name, role, company: 'Acme Support' };
     return this.me;
   }
   async logOut(): Promise<void> {
     this.me = null;
   }
-  async history(_app: AppContext, more: boolean): Promise<HistoryView> {
-    void more;
-    return { calls: this.calls, complete: true };
+  async directory(): Promise<Directory> {
+    return {
+      users: USERS.map((name, i) => ({ id: i + 1, name })),
+      groups: [{ id: 1, name: 'Support' }, { id: 2, name: 'Sales' }],
+      numbers: [{ id: 1, name: 'Support line (+442070000010)' }],
+    };
+  }
+  matching(filter: HistoryFilter): CallRow[] {
+    const search = filter.search?.trim();
+    return this.calls.filter(
+      (c) =>
+        (!filter.direction || c.direction === filter.direction) &&
+        (!filter.status || c.status === filter.status) &&
+        (filter.from === undefined || c.started_at >= filter.from) &&
+        (filter.to === undefined || c.started_at < filter.to) &&
+        (filter.has_recording === undefined || c.has_recording === filter.has_recording) &&
+        (!search || c.other_party.includes(search)),
+    );
+  }
+  async history(_app: AppContext, filter: HistoryFilter, offset: number, count: number): Promise<HistoryWindow> {
+    if (!this.me) throw { code: 'session_ended', message: 'Please sign in.' };
+    const calls = this.matching(filter);
+    return { offset, calls: calls.slice(offset, offset + count), loaded: calls.length, complete: true };
+  }
+  async callDetails(_app: AppContext, id: number): Promise<CallDetails> {
+    const row = this.calls.find((c) => c.id === id);
+    if (!row) throw { code: 'not_found', message: 'This call is not in your history.' };
+    const recorded = row.has_recording;
+    return {
+      row,
+      answered_at: row.duration_ms === null ? null : row.started_at + 8_000,
+      ended_at: row.started_at + 8_000 + (row.duration_ms ?? 0),
+      number_name: row.number ? 'Support line' : null,
+      contact: row.direction === 'inbound' ? { id: 7, name: 'Globex Ltd' } : null,
+      parties: ['Ada Agent'],
+      rang: ['Ada Agent', 'Bo Agent'],
+      recordings: recorded
+        ? [
+            {
+              kind: row.status === 'voicemail' ? 'voicemail' : 'call',
+              duration_ms: row.duration_ms ?? 30_000,
+              size_bytes: 1_000_000,
+              paused_spans: [[10_000, 18_000]],
+              can_play: row.can_play,
+              can_download: row.can_download,
+              file_name: `2026-11-24 1400 ${row.direction} ${row.other_party}.wav`,
+            },
+          ]
+        : [],
+      trace: recorded
+        ? [
+            { at: row.started_at, text: 'Recorded: the company setting “record_inbound” is on for inbound calls.' },
+            { at: row.started_at + 18_000, text: 'Ada Agent paused the recording (#11#).' },
+            { at: row.started_at + 26_000, text: 'Ada Agent resumed the recording (#12#).' },
+          ]
+        : [],
+    };
+  }
+  async play(_app: AppContext, id: number, kind: RecordingKind): Promise<PlayerState> {
+    const row = this.calls.find((c) => c.id === id);
+    if (!row?.can_play) throw { code: 'forbidden', message: 'You may not play this recording.' };
+    this.stopTimer();
+    this.playing = {
+      call: id, kind, position_ms: 0, duration_ms: row.duration_ms ?? 30_000,
+      playing: true, ended: false, speed: 1, error: null,
+    };
+    this.timer = setInterval(() => this.tick(), 100);
+    return { ...this.playing };
+  }
+  private tick() {
+    const p = this.playing;
+    if (!p || !p.playing) return;
+    p.position_ms = Math.min(p.duration_ms, p.position_ms + 100 * p.speed);
+    if (p.position_ms >= p.duration_ms) Object.assign(p, { playing: false, ended: true });
+    this.emit({ type: 'player', state: { ...p } });
+  }
+  private stopTimer() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+  async player(command: PlayerCommand): Promise<PlayerState | null> {
+    const p = this.playing;
+    if (!p) return null;
+    switch (command.do) {
+      case 'play': p.playing = true; p.ended = false; break;
+      case 'pause': p.playing = false; break;
+      case 'seek': p.position_ms = Math.min(command.position_ms, p.duration_ms); break;
+      case 'speed': p.speed = Math.min(2, Math.max(0.5, command.speed)); break;
+      case 'stop': this.stopTimer(); this.playing = null; return null;
+    }
+    return { ...p };
+  }
+  async download(_app: AppContext, id: number, _kind: RecordingKind, fileName: string): Promise<number | null> {
+    if (this.saveAs === null) return null;
+    this.downloads.push({ id, fileName });
+    this.emit({ type: 'download', call: id, written: 500_000, total: 1_000_000 });
+    this.emit({ type: 'download', call: id, written: 1_000_000, total: 1_000_000 });
+    return 1_000_000;
+  }
+  async outputDevices(): Promise<OutputDevice[]> {
+    return [
+      { id: 'alsa:default', name: 'Default output', is_default: true },
+      { id: 'alsa:pulse', name: 'PulseAudio', is_default: false },
+    ];
+  }
+  async settings(): Promise<AppSettings> {
+    return { ...this.appSettings };
+  }
+  async saveSettings(settings: AppSettings): Promise<void> {
+    this.appSettings = { ...settings };
   }
 }
+
+/** Days ago, for date filters in tests. */
+export const daysAgo = (n: number, now = Date.UTC(2026, 10, 24, 14, 0)) => now - n * DAY;

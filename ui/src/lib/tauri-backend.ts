@@ -1,6 +1,21 @@
 import { invoke } from '@tauri-apps/api/core';
-import type { Backend, LastLogin } from './backend';
-import type { AppContext, HistoryView, Me } from './types';
+import { listen } from '@tauri-apps/api/event';
+import type { Backend } from './backend';
+import type {
+  AppContext,
+  AppEvent,
+  AppSettings,
+  CallDetails,
+  Directory,
+  HistoryFilter,
+  HistoryWindow,
+  LastLogin,
+  Me,
+  OutputDevice,
+  PlayerCommand,
+  PlayerState,
+  RecordingKind,
+} from './types';
 
 /** The Rust side of the app, through Tauri commands (src-tauri/src/lib.rs). */
 export class TauriBackend implements Backend {
@@ -16,7 +31,35 @@ export class TauriBackend implements Backend {
   logOut(): Promise<void> {
     return invoke('log_out');
   }
-  history(app: AppContext, more: boolean): Promise<HistoryView> {
-    return invoke('history', { appContext: app, more });
+  directory(): Promise<Directory> {
+    return invoke('directory');
+  }
+  history(app: AppContext, filter: HistoryFilter, offset: number, count: number): Promise<HistoryWindow> {
+    return invoke('history', { appContext: app, filter, offset, count });
+  }
+  callDetails(app: AppContext, id: number): Promise<CallDetails> {
+    return invoke('call_details', { appContext: app, id });
+  }
+  play(app: AppContext, id: number, kind: RecordingKind): Promise<PlayerState> {
+    return invoke('play', { appContext: app, id, kind });
+  }
+  player(command: PlayerCommand): Promise<PlayerState | null> {
+    return invoke('player', { command });
+  }
+  download(app: AppContext, id: number, kind: RecordingKind, fileName: string): Promise<number | null> {
+    return invoke('download', { appContext: app, id, kind, fileName });
+  }
+  outputDevices(): Promise<OutputDevice[]> {
+    return invoke('output_devices');
+  }
+  settings(): Promise<AppSettings> {
+    return invoke('settings');
+  }
+  saveSettings(settings: AppSettings): Promise<void> {
+    return invoke('save_settings', { settings });
+  }
+  onEvent(handler: (event: AppEvent) => void): () => void {
+    const stop = listen<AppEvent>('earshot', (event) => handler(event.payload));
+    return () => void stop.then((unlisten) => unlisten());
   }
 }

@@ -1,0 +1,172 @@
+// Component tests: the ui against the mock backend, in jsdom.
+import { describe, expect, it } from 'vitest';
+import { render, screen, waitFor, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import App from '../../src/App.svelte';
+import Details from '../../src/components/Details.svelte';
+import { MockBackend } from '../../src/lib/mock-backend';
+
+// jsdom lays nothing out: give the list a height so it renders rows, and a
+// ResizeObserver that reports it once.
+globalThis.ResizeObserver ??= class {
+  constructor(private callback: ResizeObserverCallback) {}
+  observe(target: Element) {
+    this.callback([{ target } as ResizeObserverEntry], this as unknown as ResizeObserver);
+  }
+  unobserve() {}
+  disconnect() {}
+};
+Object.defineProperty(HTMLElement.prototype, 'clientHeight', { configurable: true, get: () => 600 });
+
+async function signedIn(backend = new MockBackend(40), email = 'ada@acme.demo') {
+  await backend.logIn('http://127.0.0.1:8080', email, `demo-${email.split('@')[0]}`);
+  const user = userEvent.setup();
+  render(App, { backend });
+  await screen.findByTestId('history-list');
+  return { backend, user };
+}
+
+const renderedIds = () => screen.queryAllByTestId('call-row').map((row) => Number(row.dataset.callId));
+
+describe('log-in', () => {
+  it('shows the refusal, then the history after a right password', async () => {
+    const backend = new MockBackend(5);
+    const user = userEvent.setup();
+    render(App, { backend });
+    const email = await screen.findByLabelText('E-mail');
+    expect((screen.getByLabelText('Server') as HTMLInputElement).value).toBe('http://127.0.0.1:8080');
+    await user.clear(email);
+    await user.type(email, 'ada@acme.demo');
+    await user.type(screen.getByLabelText('Password'), 'wrong');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('alert')).toHaveProperty('textContent', 'The e-mail address or password is wrong.');
+    await user.type(screen.getByLabelText('Password'), 'demo-ada');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    await screen.findByTestId('history-list');
+    expect(screen.getByText('Ada Agent · Acme Support')).toBeTruthy();
+  });
+
+  it('goes back to log-in, saying why, when the session ends', async () => {
+    const { backend } = await signedIn();
+    backend.emit({ type: 'session_ended', message: 'Your session was revoked by an administrator.' });
+    expect(await screen.findByText('Your session was revoked by an administrator.')).toBeTruthy();
+    expect(screen.getByLabelText('Password')).toBeTruthy();
+  });
+});
+
+describe('history', () => {
+  it('renders only the rows on screen of 100,000 calls, newest first', async () => {
+    await signedIn(new MockBackend(100_000));
+    await waitFor(() => expect(renderedIds().length).toBeGreaterThan(10));
+    const ids = renderedIds();
+    expect(ids.length).toBeLessThan(60);
+    expect(ids[0]).toBe(100_000);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+  });
+
+  it('filters by direction, status, recording and text', async () => {
+    const { backend, user } = await signedIn();
+    await user.selectOptions(screen.getByTestId('filter-direction'), 'inbound');
+    await waitFor(() => expect(renderedIds().length).toBe(backend.matching({ direction: 'inbound' }).length));
+    await user.selectOptions(screen.getByTestId('filter-recording'), 'true');
+    const expected = backend.matching({ direction: 'inbound', has_recording: true }).map((c) => c.id);
+    await waitFor(() => expect(renderedIds()).toEqual(expected));
+    await user.click(screen.getByRole('button', { name: 'Clear filters' }));
+    await user.type(screen.getByTestId('filter-search'), '10012');
+    await waitFor(() => expect(renderedIds()).toEqual(backend.matching({ search: '10012' }).map((c) => c.id)), {
+      timeout: 2000,
+    });
+  });
+
+  it('shows an empty state when nothing matches', async () => {
+    const { user } = await signedIn();
+    await user.type(screen.getByTestId('filter-search'), 'no such number');
+    expect(await screen.findByText('No call you may see matches these filters.', {}, { timeout: 2000 })).toBeTruthy();
+  });
+
+  it('asks again when the history changed, and closes a call that is gone', async () => {
+    const { backend, user } = await signedIn();
+    await user.click(screen.getAllByTestId('call-row')[0]);
+    await screen.findByTestId('call-details');
+    const first = backend.calls[0].id;
+    backend.calls = backend.calls.slice(1);
+    backend.emit({ type: 'history_changed', removed: [first] });
+    await waitFor(() => expect(renderedIds()[0]).toBe(backend.calls[0].id));
+    expect(screen.queryByTestId('call-details')).toBeNull();
+  });
+
+  it('moves through calls with the keyboard', async () => {
+    const { user } = await signedIn();
+    screen.getByTestId('history-list').focus();
+    await user.keyboard('{ArrowDown}{ArrowDown}');
+    const details = await screen.findByTestId('call-details');
+    expect(within(details).getByRole('heading', { level: 2 }).textContent).toContain(
+      screen.getAllByTestId('call-row')[2].querySelector('.party')!.textContent!,
+    );
+    await user.keyboard('{Escape}');
+    expect(screen.queryByTestId('call-details')).toBeNull();
+  });
+});
+
+describe('call details', () => {
+  it('shows the player and download only where allowed, and the trace', async () => {
+    const backend = new MockBackend(40);
+    await backend.logIn('s', 'ada@acme.demo', 'demo-ada');
+    const playable = backend.calls.find((c) => c.can_play && c.can_download)!;
+    const { unmount } = render(Details, { backend, app: 'calling', id: playable.id, onclose() {}, oncontact() {} });
+    await screen.findByTestId('play');
+    expect(screen.getByTestId('download')).toBeTruthy();
+    expect(screen.getByTestId('trace').textContent).toContain('record_inbound');
+    unmount();
+
+    const locked = backend.calls.find((c) => c.has_recording && !c.can_play)!;
+    render(Details, { backend, app: 'calling', id: locked.id, onclose() {}, oncontact() {} });
+    await screen.findByText('You may not play this recording.');
+    expect(screen.queryByTestId('play')).toBeNull();
+    expect(screen.queryByTestId('download')).toBeNull();
+  });
+
+  it('plays, shows the position, and stops when the right is withdrawn', async () => {
+    const backend = new MockBackend(40);
+    await backend.logIn('s', 'ada@acme.demo', 'demo-ada');
+    const call = backend.calls.find((c) => c.can_play)!;
+    const user = userEvent.setup();
+    render(Details, { backend, app: 'calling', id: call.id, onclose() {}, oncontact() {} });
+    await user.click(await screen.findByTestId('play'));
+    await waitFor(() => expect(screen.getByTestId('player-position').textContent).toMatch(/^0:0[1-9]/), {
+      timeout: 3000,
+    });
+    backend.emit({
+      type: 'player',
+      state: { call: call.id, kind: 'call', position_ms: 1200, duration_ms: 60_000, playing: false, ended: false, speed: 1, error: 'Your right to play this recording was withdrawn.' },
+    });
+    expect(await screen.findByTestId('player-error')).toHaveProperty('textContent', 'Your right to play this recording was withdrawn.');
+    await backend.player({ do: 'stop' });
+  });
+
+  it('downloads with the proposed name, and does nothing when the dialog is cancelled', async () => {
+    const backend = new MockBackend(40);
+    await backend.logIn('s', 'ada@acme.demo', 'demo-ada');
+    const call = backend.calls.find((c) => c.can_download)!;
+    const user = userEvent.setup();
+    render(Details, { backend, app: 'calling', id: call.id, onclose() {}, oncontact() {} });
+    await user.click(await screen.findByTestId('download'));
+    expect(await screen.findByRole('status')).toHaveProperty('textContent', 'Saved 977 KB.');
+    expect(backend.downloads).toEqual([{ id: call.id, fileName: expect.stringMatching(/\.wav$/) }]);
+    backend.saveAs = null;
+    await user.click(screen.getByTestId('download'));
+    await waitFor(() => expect(screen.queryByRole('status')).toBeNull());
+    expect(backend.downloads.length).toBe(1);
+  });
+});
+
+describe('settings', () => {
+  it('keeps the output device and the theme', async () => {
+    const { backend, user } = await signedIn();
+    await user.click(screen.getByTestId('nav-settings'));
+    await user.selectOptions(await screen.findByTestId('output-device'), 'alsa:pulse');
+    await user.click(screen.getByLabelText('Dark'));
+    await waitFor(() => expect(backend.appSettings).toEqual({ output_device: 'alsa:pulse', theme: 'dark' }));
+    expect(document.documentElement.dataset.theme).toBe('dark');
+  });
+});
