@@ -20,7 +20,8 @@
 // environment for the app in its capabilities (it only maps `application` and
 // `args` to WebKitWebDriver). So the runner starts tauri-driver once per app
 // session with HOME/XDG_* pointing at a new temporary directory; the app
-// inherits them through WebKitWebDriver. That costs about 0.2 s per session.
+// inherits them through WebKitWebDriver. tauri-driver answers ~40 ms after
+// its start; the app itself takes 0.3-0.6 s to open a session.
 // tauri-driver runs in its own process group, which is killed by its id at
 // the end of the session (PID 1 here reaps no orphans).
 //
@@ -39,8 +40,6 @@ import { Session, waitFor } from './webdriver.mjs';
 
 // ------------------------------------------------------------ configuration
 
-/** The app context the ui's call history is decided in (History.svelte). */
-const APP_CONTEXT = 'calling';
 /** Rows compared between the ui and the service. */
 const FIRST_ROWS = 10;
 const DRIVER_PORT = 4444;
@@ -54,10 +53,17 @@ const DRIVER = process.env.TAURI_DRIVER || join(homedir(), '.cargo/bin/tauri-dri
 const LEGACY = process.env.E2E_UI === 'legacy';
 const ONLY = process.env.E2E_ONLY?.split(',').map((name) => name.trim()).filter(Boolean);
 
+/**
+ * The app context the ui asks for a user's history in, and so the one the
+ * service is asked in: the current ui (App.svelte) uses `calling` for agents
+ * and `dashboard` for everyone else; the first ui used `calling` for all.
+ */
+const APP_CONTEXT = (user) => (LEGACY || user.role === 'agent' ? 'calling' : 'dashboard');
+
 /** Demo log-ins (crates/service/src/demo.rs, PEOPLE). Ada follows the company defaults. */
-const ADA = { name: 'ada', email: 'ada@acme.demo', password: 'demo-ada' };
-const SAM = { name: 'sam', email: 'sam@acme.demo', password: 'demo-sam' };
-const ADMIN = { name: 'admin', email: 'admin@acme.demo', password: 'demo-admin' };
+const ADA = { name: 'ada', role: 'agent', email: 'ada@acme.demo', password: 'demo-ada' };
+const SAM = { name: 'sam', role: 'supervisor', email: 'sam@acme.demo', password: 'demo-sam' };
+const ADMIN = { name: 'admin', role: 'admin', email: 'admin@acme.demo', password: 'demo-admin' };
 
 /** The ui contract. In legacy mode, fallbacks for the first ui (no test ids). */
 const LEGACY_LIST = 'ul[aria-label="Calls, newest first"]';
@@ -111,7 +117,7 @@ async function tokenOf(user) {
 
 /** The newest `limit` calls `user` may see, as the service sends them. */
 async function serviceCalls(user, limit = FIRST_ROWS) {
-  const page = await api(`/calls?app=${APP_CONTEXT}&limit=${limit}`, { token: await tokenOf(user) });
+  const page = await api(`/calls?app=${APP_CONTEXT(user)}&limit=${limit}`, { token: await tokenOf(user) });
   return page.calls;
 }
 
@@ -190,18 +196,19 @@ async function startDriver(home) {
  */
 async function withApp(label, fn) {
   const home = await mkdtemp(join(tmpdir(), 'earshot-e2e-home-'));
-  const driver = await startDriver(home);
+  let driver;
   let session;
   try {
+    driver = await startDriver(home);
     session = await Session.start(DRIVER_URL, BIN);
     return await fn(session);
   } catch (error) {
     if (session) await screenshot(session, `${label}-failed`).catch(() => {});
-    error.message += `\n--- last output of tauri-driver and the app:\n${driver.log.join('\n')}`;
+    if (driver) error.message += `\n--- last output of tauri-driver and the app:\n${driver.log.join('\n') || '(none)'}`;
     throw error;
   } finally {
     await session?.delete().catch(() => {});
-    await driver.stop();
+    await driver?.stop();
     await rm(home, { recursive: true, force: true });
   }
 }
@@ -228,15 +235,21 @@ async function logIn(session, user, password = user.password) {
   await (await session.find(SEL.submit)).click();
 }
 
-/** The first rendered rows: call ids, or in legacy mode what a row shows. */
-function renderedKeys(session) {
+/**
+ * The first `n` rendered rows, top to bottom (the current list is virtual:
+ * rows are placed by style, so sort by position): call ids, or in legacy
+ * mode what a row shows.
+ */
+function renderedKeys(session, n = FIRST_ROWS) {
   return session.execute(
     `const [selector, legacy, n] = arguments;
-     return [...document.querySelectorAll(selector)].slice(0, n).map((row) =>
-       row.hasAttribute('data-call-id') || !legacy
-         ? row.getAttribute('data-call-id')
-         : row.querySelector('.icon')?.title + ' ' + row.querySelector('.duration')?.textContent.trim());`,
-    [SEL.callRow, LEGACY, FIRST_ROWS],
+     const rows = [...document.querySelectorAll(selector)];
+     rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+     return rows.slice(0, n).map((row) =>
+       legacy
+         ? row.querySelector('.icon')?.title + ' ' + row.querySelector('.duration')?.textContent.trim()
+         : row.getAttribute('data-call-id'));`,
+    [SEL.callRow, LEGACY, n],
   );
 }
 
@@ -270,11 +283,21 @@ async function logInAndMatch(session, user) {
   await rowsMatch(session, expectedKeys(await serviceCalls(user)));
 }
 
-/** Opens the details of call `id` from the history list. */
+/** The first of `calls` matching `wanted` whose row is rendered (the list is virtual), if any. */
+async function renderedCall(session, calls, wanted) {
+  const rendered = new Set(await renderedKeys(session, 1000));
+  return calls.find((call) => wanted(call) && rendered.has(String(call.id)));
+}
+
+/**
+ * Opens the details of call `id` from the history list. The details of the
+ * call shown before are marked first, so that only new ones count as loaded.
+ */
 async function openCall(session, id) {
+  await session.execute(`document.querySelectorAll(arguments[0]).forEach((e) => e.setAttribute('data-e2e-old', ''))`, [SEL.trace]);
   const row = await waitFor(() => session.find(`${SEL.callRow}[data-call-id="${id}"]`), 10000, `row of call ${id}`);
   await row.click();
-  await waitFor(() => session.find(SEL.trace), 10000, `the details of call ${id}`);
+  await waitFor(() => session.find(`${SEL.trace}:not([data-e2e-old])`), 10000, `the details of call ${id}`);
 }
 
 /** Play and download buttons are shown exactly when the service allows them. */
@@ -361,12 +384,12 @@ const scenarios = [
   {
     name: 'play',
     async run() {
-      const calls = await serviceCalls(SAM, 50);
-      const playable = calls.find((call) => call.can_play);
-      const other = calls.find((call) => !call.can_play);
-      check(playable, `none of Sam's newest 50 calls may be played`);
       await withApp('play', async (session) => {
         await logInAndMatch(session, SAM);
+        const calls = await serviceCalls(SAM, 50);
+        const playable = await renderedCall(session, calls, (call) => call.can_play);
+        check(playable, 'none of the rendered calls may be played by Sam');
+        const other = await renderedCall(session, calls, (call) => !call.can_play);
         if (other) {
           await openCall(session, other.id);
           await checkButtons(session, other);
@@ -375,12 +398,17 @@ const scenarios = [
         await checkButtons(session, playable);
         await (await session.find(SEL.play)).click();
         const seen = [];
-        await waitFor(async () => {
-          const text = await (await session.find(SEL.position)).getText();
-          if (seen.at(-1) !== text) seen.push(text);
-          const position = parsePosition(text);
-          return position && position[0] >= 2;
-        }, 10000, 'the player position to reach 0:02');
+        try {
+          await waitFor(async () => {
+            const text = await (await session.find(SEL.position)).getText();
+            if (seen.at(-1) !== text) seen.push(text);
+            const position = parsePosition(text);
+            return position && position[0] >= 2;
+          }, 10000, 'the player position to reach 0:02');
+        } catch (error) {
+          const alerts = await Promise.all((await session.findAll(SEL.alert)).map((alert) => alert.getText()));
+          throw new Error(`${error.message}; positions shown: ${seen.join(' → ') || 'none'}; errors shown: ${JSON.stringify(alerts)}`);
+        }
         console.log(`    player position: ${seen.join(' → ')}`);
         await screenshot(session, 'play');
       });
@@ -389,13 +417,13 @@ const scenarios = [
   {
     name: 'download',
     async run() {
-      const call = (await serviceCalls(SAM, 50)).find((c) => c.can_download);
-      check(call, `none of Sam's newest 50 calls may be downloaded`);
       const dir = await mkdtemp(join(tmpdir(), 'earshot-e2e-download-'));
-      const file = join(dir, `call-${call.id}.wav`);
       try {
         await withApp('download', async (session) => {
           await logInAndMatch(session, SAM);
+          const call = await renderedCall(session, await serviceCalls(SAM, 50), (c) => c.can_download);
+          check(call, 'none of the rendered calls may be downloaded by Sam');
+          const file = join(dir, `call-${call.id}.wav`);
           await openCall(session, call.id);
           // The click may not return before the modal dialog closes: don't wait for it here.
           const click = (await session.find(SEL.download)).click().catch((error) => error);

@@ -5,6 +5,8 @@ import { TauriBackend } from './lib/tauri-backend';
 import './app.css';
 
 // Inside the app Tauri injects its bridge; in a plain browser the mock serves.
-const backend = '__TAURI_INTERNALS__' in window ? new TauriBackend() : new MockBackend();
+// `?calls=N` sizes the mock's history (browser tests scroll 100,000 calls).
+const calls = Number(new URLSearchParams(location.search).get('calls') ?? 40);
+const backend = '__TAURI_INTERNALS__' in window ? new TauriBackend() : new MockBackend(calls);
 
 mount(App, { target: document.getElementById('app')!, props: { backend } });

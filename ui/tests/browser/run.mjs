@@ -1,0 +1,133 @@
+// Browser tests: the built ui (dist/) in Debian's Chromium through
+// playwright-core, against the mock backend it falls back to outside Tauri.
+// They check what a user sees and does; the real app is tested end to end
+// through tauri-driver (tests/e2e). Also prints the history's scroll frame
+// times with 100,000 calls (measured, never asserted).
+//
+//   npm run build && node tests/browser/run.mjs
+
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const dist = new URL('../../dist/', import.meta.url).pathname;
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+const server = createServer(async (req, res) => {
+  const path = normalize(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+  try {
+    const body = await readFile(join(dist, path));
+    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
+  } catch {
+    res.writeHead(404).end();
+  }
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+let passed = 0;
+let failed = 0;
+
+async function test(name, body) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
+  try {
+    await body(page);
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failed += 1;
+    console.log(`FAIL ${name}\n     ${String(error.stack ?? error).split('\n').slice(0, 4).join('\n     ')}`);
+  } finally {
+    await page.close();
+  }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function logIn(page, email, password) {
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+}
+
+const ids = (page) => page.$$eval('[data-testid=call-row]', (rows) => rows.map((r) => Number(r.dataset.callId)));
+
+await test('a wrong password is refused in words; the right one opens the history', async (page) => {
+  await page.goto(base);
+  await logIn(page, 'ada@acme.demo', 'nope');
+  const alert = await page.waitForSelector('[role=alert]');
+  check((await alert.textContent()).includes('password is wrong'), 'the refusal is shown');
+  await logIn(page, 'ada@acme.demo', 'demo-ada');
+  await page.waitForSelector('[data-testid=call-row]');
+  const shown = await ids(page);
+  check(shown[0] === 40 && shown.every((id, i) => i === 0 || id < shown[i - 1]), `newest first: ${shown}`);
+});
+
+await test('filters narrow the list; clearing them brings it back', async (page) => {
+  await page.goto(base);
+  await logIn(page, 'sam@acme.demo', 'demo-sam');
+  await page.waitForSelector('[data-testid=call-row]');
+  const all = (await ids(page)).length;
+  await page.selectOption('[data-testid=filter-direction]', 'outbound');
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('[data-testid=call-row] .icon')].every((i) => i.textContent === '↗'),
+  );
+  check((await ids(page)).length < all, 'fewer calls');
+  await page.click('text=Clear filters');
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=call-row]').length === n, all);
+});
+
+await test('a call opens with its trace; play moves the position; Escape closes it', async (page) => {
+  await page.goto(base);
+  await logIn(page, 'ada@acme.demo', 'demo-ada');
+  await page.click('[data-testid=call-row][data-call-id="40"]');
+  await page.waitForSelector('[data-testid=trace] li');
+  await page.click('[data-testid=play]');
+  await page.waitForFunction(
+    () => !document.querySelector('[data-testid=player-position]').textContent.startsWith('0:00'),
+  );
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-testid=call-details]', { state: 'detached' });
+});
+
+await test('100,000 calls scroll with only the visible rows in the page', async (page) => {
+  await page.goto(`${base}?calls=100000`);
+  await logIn(page, 'sam@acme.demo', 'demo-sam');
+  await page.waitForSelector('[data-testid=call-row]');
+  const frames = await page.evaluate(async () => {
+    const list = document.querySelector('[data-testid=history-list]');
+    const times = [];
+    let last = performance.now();
+    for (let i = 0; i < 240; i += 1) {
+      list.scrollTop += 400;
+      await new Promise((ok) => requestAnimationFrame(ok));
+      const now = performance.now();
+      times.push(now - last);
+      last = now;
+    }
+    return { times, rows: document.querySelectorAll('[data-testid=call-row]').length };
+  });
+  check(frames.rows < 80, `only visible rows are rendered: ${frames.rows}`);
+  const sorted = [...frames.times].sort((a, b) => a - b);
+  const p = (q) => sorted[Math.floor(q * (sorted.length - 1))].toFixed(1);
+  console.log(`     scroll frame time with 100,000 calls: median ${p(0.5)} ms, p95 ${p(0.95)} ms, max ${p(1)} ms`);
+});
+
+await test('the theme setting switches to dark', async (page) => {
+  await page.goto(base);
+  await logIn(page, 'ada@acme.demo', 'demo-ada');
+  await page.click('[data-testid=nav-settings]');
+  await page.check('input[value=dark]');
+  await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+});
+
+await browser.close();
+server.close();
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
