@@ -8,8 +8,8 @@
 
 use earshot_client::app::App;
 use earshot_client::view::{
-    AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand,
-    PlayerState, UiError,
+    Analytics, AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin, Me,
+    PlayerCommand, PlayerState, UiError,
 };
 use earshot_client::{Keyring, KeyringBackend, OutputDevice};
 use earshot_policy::{AppContext, RecordingKind};
@@ -101,6 +101,11 @@ async fn download(
 }
 
 #[tauri::command]
+async fn analytics(app: tauri::State<'_, App>, from: i64, to: i64) -> Reply<Analytics> {
+    Ok(app.analytics(from, to).await?)
+}
+
+#[tauri::command]
 fn output_devices(app: tauri::State<'_, App>) -> Vec<OutputDevice> {
     app.output_devices()
 }
@@ -171,6 +176,7 @@ pub fn run() {
             play,
             player,
             download,
+            analytics,
             output_devices,
             settings,
             save_settings

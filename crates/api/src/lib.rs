@@ -25,6 +25,7 @@ use earshot_policy::{
     UserSettings, Viewer,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 // ---------------------------------------------------------------- session
 
@@ -97,6 +98,74 @@ pub struct ContactOut {
     pub name: String,
     /// Phone numbers, E.164.
     pub numbers: Vec<String>,
+}
+
+// ---- analytics (SPEC §4.3): `GET /analytics/summary`
+
+/// Counts and times of a set of calls.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Totals {
+    /// Calls.
+    pub calls: i64,
+    /// Answered calls.
+    pub answered: i64,
+    /// Talk time of answered calls, ms.
+    pub talk_ms: i64,
+    /// Answered calls with a recording.
+    pub recorded: i64,
+}
+
+/// A group of calls and its totals.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Row {
+    /// The user's or group's id.
+    pub key: i64,
+    /// The totals.
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+/// The summary.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Summary {
+    /// The range summarised.
+    pub from: i64,
+    /// The range's end (exclusive).
+    pub to: i64,
+    /// All visible calls in the range.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Answered / (answered + missed + voicemail + unanswered); null when there are no calls.
+    pub answered_rate: Option<f64>,
+    /// Average talk time of answered calls, ms; null when none were answered.
+    pub average_talk_ms: Option<i64>,
+    /// Recorded / answered; null when none were answered.
+    pub recorded_share: Option<f64>,
+    /// Calls by direction.
+    pub by_direction: BTreeMap<String, i64>,
+    /// Calls by status.
+    pub by_status: BTreeMap<String, i64>,
+    /// Per UTC day (`YYYY-MM-DD`), by direction and status.
+    pub per_day: Vec<Day>,
+    /// Per user (as a party).
+    pub per_user: Vec<Row>,
+    /// Per group (a member was a party).
+    pub per_group: Vec<Row>,
+}
+
+/// One UTC day.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Day {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Calls by direction.
+    pub by_direction: BTreeMap<String, i64>,
+    /// Calls by status.
+    pub by_status: BTreeMap<String, i64>,
 }
 
 /// The company's id and name.

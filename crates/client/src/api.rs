@@ -3,7 +3,9 @@
 //! [`ClientError`] with the service's problem+json `detail`.
 
 use crate::error::{ClientError, Result};
-use earshot_api::{AppQuery, CallOut, CallPage, CallsQuery, ContactOut, LogIn, Session, SyncSnapshot};
+use earshot_api::{
+    AppQuery, CallOut, CallPage, CallsQuery, ContactOut, LogIn, Session, Summary, SyncSnapshot,
+};
 use earshot_policy::{AppContext, CallId, ContactId};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -83,6 +85,12 @@ impl Api {
     pub async fn call(&self, id: CallId, app: AppContext) -> Result<CallOut> {
         let query = AppQuery { app: Some(app) };
         read_json(self.send(self.request(Method::GET, &format!("/calls/{id}")).query(&query)).await?).await
+    }
+
+    /// The analytics summary of calls started in `from..to` (ms), SPEC §4.3.
+    pub async fn analytics(&self, from: i64, to: i64) -> Result<Summary> {
+        let range = [("from", from), ("to", to)];
+        read_json(self.send(self.request(Method::GET, "/analytics/summary").query(&range)).await?).await
     }
 
     /// One contact.

@@ -17,8 +17,8 @@ use crate::history::History;
 use crate::player::{self, OutputDevice, Player};
 use crate::session::{Keyring, SignedIn};
 use crate::view::{
-    self, AppEvent, AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin, Me,
-    PlayerCommand, PlayerState,
+    self, Analytics, AppEvent, AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin,
+    Me, PlayerCommand, PlayerState,
 };
 use earshot_api::{CallOut, CallPage, Change, Pushed, SyncSnapshot};
 use earshot_policy::{AppContext, CallId, ContactId, RecordingKind};
@@ -406,6 +406,14 @@ impl App {
             let _ = events.send(AppEvent::Download { call: id, written: p.written, total: p.total });
         };
         download::download(&api, &history, call, kind, destination, still_allowed, progress).await
+    }
+
+    /// The analytics of calls started in `from..to` (ms), as the service
+    /// sums what the user may see in the `analytics` context (SPEC §4.3).
+    pub async fn analytics(&self, from: i64, to: i64) -> Result<Analytics> {
+        let api = self.shared.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone();
+        let summary = api.analytics(from, to).await?;
+        Ok(view::analytics(&summary, &*self.snapshot()?))
     }
 
     /// The outputs the player can use.

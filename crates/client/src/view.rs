@@ -6,11 +6,12 @@
 
 use crate::error::ClientError;
 use crate::history::other_party;
-use earshot_api::{CallOut, CallsQuery, SyncSnapshot};
+use earshot_api::{CallOut, CallsQuery, Summary, SyncSnapshot, Totals};
 use earshot_policy::{
     CallStatus, Decider, Direction, RecordSetting, RecordingKind, TraceEntry, TraceEvent, UserId,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use ts_rs::TS;
 
 /// The signed-in user, for the ui's header.
@@ -320,6 +321,131 @@ pub enum AppEvent {
     },
 }
 
+/// Counts of calls, by direction and by status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, TS)]
+pub struct Breakdown {
+    /// Inbound calls.
+    pub inbound: i64,
+    /// Outbound calls.
+    pub outbound: i64,
+    /// Internal calls.
+    pub internal: i64,
+    /// Answered calls.
+    pub answered: i64,
+    /// Missed calls.
+    pub missed: i64,
+    /// Calls that went to voicemail.
+    pub voicemail: i64,
+    /// Calls nobody answered (outbound and internal).
+    pub unanswered: i64,
+}
+
+impl Breakdown {
+    fn of(by_direction: &BTreeMap<String, i64>, by_status: &BTreeMap<String, i64>) -> Self {
+        let n = |map: &BTreeMap<String, i64>, key: &str| map.get(key).copied().unwrap_or_default();
+        Self {
+            inbound: n(by_direction, "inbound"),
+            outbound: n(by_direction, "outbound"),
+            internal: n(by_direction, "internal"),
+            answered: n(by_status, "answered"),
+            missed: n(by_status, "missed"),
+            voicemail: n(by_status, "voicemail"),
+            unanswered: n(by_status, "unanswered"),
+        }
+    }
+}
+
+/// One day of the analytics chart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+pub struct DayView {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Its calls.
+    pub calls: Breakdown,
+}
+
+/// A user's or group's line in the analytics tables.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+pub struct TotalsRow {
+    /// The user or group.
+    pub name: String,
+    /// Calls.
+    pub calls: i64,
+    /// Answered calls.
+    pub answered: i64,
+    /// Talk time, ms.
+    pub talk_ms: i64,
+    /// Answered calls recorded.
+    pub recorded: i64,
+}
+
+/// The analytics screen: the calls the user may see in the `analytics`
+/// context (SPEC §4.3), summed by the service.
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+pub struct Analytics {
+    /// Range start, ms.
+    pub from: i64,
+    /// Range end (exclusive), ms.
+    pub to: i64,
+    /// Every call in the range, with the totals.
+    pub total: TotalsRow,
+    /// Answered share of all calls.
+    pub answered_rate: Option<f64>,
+    /// Average talk time, ms.
+    pub average_talk_ms: Option<i64>,
+    /// Recorded share of answered calls.
+    pub recorded_share: Option<f64>,
+    /// By direction and status.
+    pub calls: Breakdown,
+    /// Per UTC day.
+    pub per_day: Vec<DayView>,
+    /// Per user, most calls first.
+    pub per_user: Vec<TotalsRow>,
+    /// Per group, most calls first.
+    pub per_group: Vec<TotalsRow>,
+}
+
+/// The analytics view of a summary, users and groups named from the snapshot.
+#[must_use]
+pub fn analytics(summary: &Summary, snapshot: &SyncSnapshot) -> Analytics {
+    let line = |name: String, t: &Totals| TotalsRow {
+        name,
+        calls: t.calls,
+        answered: t.answered,
+        talk_ms: t.talk_ms,
+        recorded: t.recorded,
+    };
+    let mut per_user: Vec<TotalsRow> =
+        summary.per_user.iter().map(|row| line(user_name(snapshot, UserId(row.key)), &row.totals)).collect();
+    per_user.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
+    let group_name = |id: i64| {
+        snapshot
+            .groups
+            .iter()
+            .find(|g| g.id.0 == id)
+            .map_or_else(|| format!("group {id}"), |g| g.name.clone())
+    };
+    let mut per_group: Vec<TotalsRow> =
+        summary.per_group.iter().map(|row| line(group_name(row.key), &row.totals)).collect();
+    per_group.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
+    Analytics {
+        from: summary.from,
+        to: summary.to,
+        total: line("All calls".into(), &summary.totals),
+        answered_rate: summary.answered_rate,
+        average_talk_ms: summary.average_talk_ms,
+        recorded_share: summary.recorded_share,
+        calls: Breakdown::of(&summary.by_direction, &summary.by_status),
+        per_day: summary
+            .per_day
+            .iter()
+            .map(|d| DayView { day: d.day.clone(), calls: Breakdown::of(&d.by_direction, &d.by_status) })
+            .collect(),
+        per_user,
+        per_group,
+    }
+}
+
 /// An error as the ui gets it: a stable `code` to match, a `message` to show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 pub struct UiError {
@@ -510,6 +636,10 @@ mod tests {
             AppSettings::decl(&cfg),
             Theme::decl(&cfg),
             AppEvent::decl(&cfg),
+            Breakdown::decl(&cfg),
+            DayView::decl(&cfg),
+            TotalsRow::decl(&cfg),
+            Analytics::decl(&cfg),
             UiError::decl(&cfg),
         ] {
             text.push_str("export ");

@@ -576,6 +576,23 @@ async fn the_app_logs_in_lists_calls_resumes_and_logs_out() {
     let directory = app.directory().unwrap();
     assert!(directory.users.iter().any(|u| u.name == "Ada Agent"));
 
+    // Analytics: the service's sums, named from the snapshot; days add up.
+    let now = i64::try_from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(),
+    )
+    .unwrap();
+    let stats = app.analytics(now - 61 * 86_400_000, now + 1).await.unwrap();
+    assert!(stats.total.calls > 0);
+    let by_day: i64 =
+        stats.per_day.iter().map(|d| d.calls.inbound + d.calls.outbound + d.calls.internal).sum();
+    assert_eq!(by_day, stats.total.calls);
+    assert!(stats.per_user.iter().all(|u| !u.name.starts_with("user ")), "users are named");
+    assert_eq!(
+        app.analytics(now, now - 1).await.unwrap_err().code(),
+        "service",
+        "a reversed range is refused"
+    );
+
     // The app starts again: signed in from the keyring, no password.
     let again = App::new(dir.path().to_owned(), keyring.clone());
     assert_eq!(again.last_login().map(|l| l.email), Some("sam@acme.demo".into()));

@@ -2,6 +2,7 @@
 // the app, a mock in component tests and browser previews.
 
 import type {
+  Analytics,
   AppContext,
   AppEvent,
   AppSettings,
@@ -33,6 +34,8 @@ export interface Backend {
   player(command: PlayerCommand): Promise<PlayerState | null>;
   /** Asks where to save, then downloads; `null` when the user cancelled. */
   download(app: AppContext, id: number, kind: RecordingKind, fileName: string): Promise<number | null>;
+  /** Totals of the calls started in `from..to` (ms) the user may see in analytics. */
+  analytics(from: number, to: number): Promise<Analytics>;
   outputDevices(): Promise<OutputDevice[]>;
   settings(): Promise<AppSettings>;
   saveSettings(settings: AppSettings): Promise<void>;

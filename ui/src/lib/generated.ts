@@ -325,6 +325,106 @@ message: string | null, } | { "type": "session_ended",
  * The service's words.
  */
 message: string, };
+export type Breakdown = { 
+/**
+ * Inbound calls.
+ */
+inbound: number, 
+/**
+ * Outbound calls.
+ */
+outbound: number, 
+/**
+ * Internal calls.
+ */
+internal: number, 
+/**
+ * Answered calls.
+ */
+answered: number, 
+/**
+ * Missed calls.
+ */
+missed: number, 
+/**
+ * Calls that went to voicemail.
+ */
+voicemail: number, 
+/**
+ * Calls nobody answered (outbound and internal).
+ */
+unanswered: number, };
+export type DayView = { 
+/**
+ * `YYYY-MM-DD` (UTC).
+ */
+day: string, 
+/**
+ * Its calls.
+ */
+calls: Breakdown, };
+export type TotalsRow = { 
+/**
+ * The user or group.
+ */
+name: string, 
+/**
+ * Calls.
+ */
+calls: number, 
+/**
+ * Answered calls.
+ */
+answered: number, 
+/**
+ * Talk time, ms.
+ */
+talk_ms: number, 
+/**
+ * Answered calls recorded.
+ */
+recorded: number, };
+export type Analytics = { 
+/**
+ * Range start, ms.
+ */
+from: number, 
+/**
+ * Range end (exclusive), ms.
+ */
+to: number, 
+/**
+ * Every call in the range, with the totals.
+ */
+total: TotalsRow, 
+/**
+ * Answered share of all calls.
+ */
+answered_rate: number | null, 
+/**
+ * Average talk time, ms.
+ */
+average_talk_ms: number | null, 
+/**
+ * Recorded share of answered calls.
+ */
+recorded_share: number | null, 
+/**
+ * By direction and status.
+ */
+calls: Breakdown, 
+/**
+ * Per UTC day.
+ */
+per_day: Array<DayView>, 
+/**
+ * Per user, most calls first.
+ */
+per_user: Array<TotalsRow>, 
+/**
+ * Per group, most calls first.
+ */
+per_group: Array<TotalsRow>, };
 export type UiError = { 
 /**
  * From [`ClientError::code`].

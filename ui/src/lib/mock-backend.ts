@@ -4,6 +4,7 @@
 
 import type { Backend, } from './backend';
 import type {
+  Analytics,
   AppContext,
   AppEvent,
   AppSettings,
@@ -176,6 +177,39 @@ export class MockBackend implements Backend {
     this.emit({ type: 'download', call: id, written: 500_000, total: 1_000_000 });
     this.emit({ type: 'download', call: id, written: 1_000_000, total: 1_000_000 });
     return 1_000_000;
+  }
+  async analytics(from: number, to: number): Promise<Analytics> {
+    const calls = this.calls.filter((c) => c.started_at >= from && c.started_at < to);
+    const count = (list: CallRow[]) => {
+      const n = (f: (c: CallRow) => boolean) => list.filter(f).length;
+      return {
+        inbound: n((c) => c.direction === 'inbound'), outbound: n((c) => c.direction === 'outbound'),
+        internal: n((c) => c.direction === 'internal'), answered: n((c) => c.status === 'answered'),
+        missed: n((c) => c.status === 'missed'), voicemail: n((c) => c.status === 'voicemail'),
+        unanswered: n((c) => c.status === 'unanswered'),
+      };
+    };
+    const days = new Map<string, CallRow[]>();
+    for (const c of calls) {
+      const day = new Date(c.started_at).toISOString().slice(0, 10);
+      days.set(day, [...(days.get(day) ?? []), c]);
+    }
+    const answered = calls.filter((c) => c.status === 'answered');
+    const talk = answered.reduce((n, c) => n + (c.duration_ms ?? 0), 0);
+    const line = (name: string, list: CallRow[]) => ({
+      name, calls: list.length, answered: list.filter((c) => c.status === 'answered').length,
+      talk_ms: list.reduce((n, c) => n + (c.duration_ms ?? 0), 0), recorded: list.filter((c) => c.has_recording).length,
+    });
+    return {
+      from, to, total: line('All calls', calls),
+      answered_rate: calls.length ? answered.length / calls.length : null,
+      average_talk_ms: answered.length ? Math.round(talk / answered.length) : null,
+      recorded_share: answered.length ? answered.filter((c) => c.has_recording).length / answered.length : null,
+      calls: count(calls),
+      per_day: [...days].sort(([a], [b]) => a.localeCompare(b)).map(([day, list]) => ({ day, calls: count(list) })),
+      per_user: [line('Ada Agent', calls.filter((_, i) => i % 2 === 0)), line('Bo Agent', calls.filter((_, i) => i % 2 === 1))],
+      per_group: [line('Support', calls)],
+    };
   }
   async outputDevices(): Promise<OutputDevice[]> {
     return [

@@ -2,6 +2,7 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type { Backend } from './backend';
 import type {
+  Analytics,
   AppContext,
   AppEvent,
   AppSettings,
@@ -48,6 +49,9 @@ export class TauriBackend implements Backend {
   }
   download(app: AppContext, id: number, kind: RecordingKind, fileName: string): Promise<number | null> {
     return invoke('download', { appContext: app, id, kind, fileName });
+  }
+  analytics(from: number, to: number): Promise<Analytics> {
+    return invoke('analytics', { from, to });
   }
   outputDevices(): Promise<OutputDevice[]> {
     return invoke('output_devices');

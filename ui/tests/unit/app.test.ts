@@ -170,3 +170,14 @@ describe('settings', () => {
     expect(document.documentElement.dataset.theme).toBe('dark');
   });
 });
+
+describe('analytics', () => {
+  it('shows the totals of the calls in the period', async () => {
+    const { backend, user } = await signedIn(new MockBackend(40, Date.now()));
+    await user.click(screen.getByTestId('nav-analytics'));
+    const calls = await screen.findByTestId('analytics-calls');
+    const expected = (await backend.analytics(Date.now() - 30 * 86_400_000, Date.now())).total.calls;
+    expect(calls.textContent).toBe(String(expected));
+    expect(screen.getByRole('img', { name: 'Calls per day by direction' })).toBeTruthy();
+  });
+});

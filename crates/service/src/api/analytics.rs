@@ -9,8 +9,9 @@ use crate::calls::push_visibility;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
+pub use earshot_api::{Day, Row, Summary, Totals};
 use earshot_policy::{AppContext, Viewer};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::Row as _;
 use std::collections::BTreeMap;
 
@@ -24,68 +25,6 @@ pub struct SummaryQuery {
     pub from: Option<i64>,
     /// Calls started before; default now.
     pub to: Option<i64>,
-}
-
-/// Counts and times of a set of calls.
-#[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Totals {
-    /// Calls.
-    pub calls: i64,
-    /// Answered calls.
-    pub answered: i64,
-    /// Talk time of answered calls, ms.
-    pub talk_ms: i64,
-    /// Answered calls with a recording.
-    pub recorded: i64,
-}
-
-/// A group of calls and its totals.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Row {
-    /// The user's or group's id.
-    pub key: i64,
-    /// The totals.
-    #[serde(flatten)]
-    pub totals: Totals,
-}
-
-/// The summary.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Summary {
-    /// The range summarised.
-    pub from: i64,
-    /// The range's end (exclusive).
-    pub to: i64,
-    /// All visible calls in the range.
-    #[serde(flatten)]
-    pub totals: Totals,
-    /// Answered / (answered + missed + voicemail + unanswered); null when there are no calls.
-    pub answered_rate: Option<f64>,
-    /// Average talk time of answered calls, ms; null when none were answered.
-    pub average_talk_ms: Option<i64>,
-    /// Recorded / answered; null when none were answered.
-    pub recorded_share: Option<f64>,
-    /// Calls by direction.
-    pub by_direction: BTreeMap<String, i64>,
-    /// Calls by status.
-    pub by_status: BTreeMap<String, i64>,
-    /// Per UTC day (`YYYY-MM-DD`), by direction and status.
-    pub per_day: Vec<Day>,
-    /// Per user (as a party).
-    pub per_user: Vec<Row>,
-    /// Per group (a member was a party).
-    pub per_group: Vec<Row>,
-}
-
-/// One UTC day.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Day {
-    /// `YYYY-MM-DD`.
-    pub day: String,
-    /// Calls by direction.
-    pub by_direction: BTreeMap<String, i64>,
-    /// Calls by status.
-    pub by_status: BTreeMap<String, i64>,
 }
 
 const TOTALS: &str = "COUNT(DISTINCT c.id) AS calls, \
