@@ -8,8 +8,8 @@
 
 use earshot_client::app::App;
 use earshot_client::view::{
-    Analytics, AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin, Me,
-    PlayerCommand, PlayerState, UiError,
+    AdminChange, AdminData, Analytics, AppSettings, AuditRow, CallDetails, Directory, HistoryFilter,
+    HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState, UiError,
 };
 use earshot_client::{Keyring, KeyringBackend, OutputDevice};
 use earshot_policy::{AppContext, RecordingKind};
@@ -106,6 +106,21 @@ async fn analytics(app: tauri::State<'_, App>, from: i64, to: i64) -> Reply<Anal
 }
 
 #[tauri::command]
+async fn admin(app: tauri::State<'_, App>) -> Reply<AdminData> {
+    Ok(app.admin().await?)
+}
+
+#[tauri::command]
+async fn admin_change(app: tauri::State<'_, App>, change: AdminChange) -> Reply<()> {
+    Ok(app.admin_change(change).await?)
+}
+
+#[tauri::command]
+async fn audit(app: tauri::State<'_, App>, before: Option<i64>) -> Reply<Vec<AuditRow>> {
+    Ok(app.audit(before).await?)
+}
+
+#[tauri::command]
 fn output_devices(app: tauri::State<'_, App>) -> Vec<OutputDevice> {
     app.output_devices()
 }
@@ -177,6 +192,9 @@ pub fn run() {
             player,
             download,
             analytics,
+            admin,
+            admin_change,
+            audit,
             output_devices,
             settings,
             save_settings

@@ -1,7 +1,7 @@
 // A tiny W3C WebDriver client over fetch (Node 20, no dependencies), enough
 // to drive the desktop app through tauri-driver: open a session on an app
 // binary, find elements by CSS, click, type, read text and attributes, run
-// synchronous scripts, take screenshots, and poll with `waitFor`.
+// synchronous scripts, move the mouse, take screenshots, and poll with `waitFor`.
 //
 // Every failed command throws an Error naming the command and carrying the
 // driver's own `error` and `message` (e.g. "no such element: …").
@@ -106,6 +106,15 @@ export class Session {
   /** Runs `script` (a function body; `arguments` holds `args`) and returns its value. */
   execute(script, args = []) {
     return this.cmd('POST', '/execute/sync', { script, args });
+  }
+
+  /** Moves the mouse pointer to (`x`, `y`) of the viewport (W3C actions), e.g. off a hovered row. */
+  async moveMouse(x, y) {
+    const move = { type: 'pointerMove', duration: 0, origin: 'viewport', x, y };
+    await this.cmd('POST', '/actions', {
+      actions: [{ type: 'pointer', id: 'mouse', parameters: { pointerType: 'mouse' }, actions: [move] }],
+    });
+    await this.cmd('DELETE', '/actions');
   }
 
   /** Saves a PNG of the window to `file`. */

@@ -21,8 +21,8 @@
 
 use earshot_policy::{
     AppContext, Call, CallAccess, CallId, CallStatus, CodeRefusal, CompanyId, CompanySettings, ContactId,
-    Direction, Group, GroupId, Number, RecordingKind, RecordingState, Role, Routing, User, UserId,
-    UserSettings, Viewer,
+    Direction, Flow, Group, GroupId, Number, NumberId, RecordingKind, RecordingState, Role, Routing, User,
+    UserId, UserSettings, Viewer,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,6 +90,7 @@ impl SyncSnapshot {
 /// A contact: an external party the company knows by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContactOut {
     /// Id.
     #[cfg_attr(feature = "openapi", schema(value_type = i64))]
@@ -98,6 +99,146 @@ pub struct ContactOut {
     pub name: String,
     /// Phone numbers, E.164.
     pub numbers: Vec<String>,
+}
+
+// ---- administration (admins only)
+
+/// A user as admins see them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AdminUser {
+    /// The user, as the rules see them.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub user: User,
+    /// Disabled users can't log in; their sessions ended when they were disabled.
+    pub disabled: bool,
+    /// Whether a SIP password is set (the password itself is never shown).
+    pub has_sip_password: bool,
+    /// The company number this user's outbound calls show; unset means the
+    /// company's first number.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    pub caller_id: Option<NumberId>,
+}
+
+/// What an admin writes for a user: every editable field (a full replace).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct UserWrite {
+    /// Display name.
+    pub name: String,
+    /// Log-in e-mail address.
+    pub email: String,
+    /// Role.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub role: Role,
+    /// SIP extension, 2 to 8 digits.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// Groups.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
+    pub groups: Vec<GroupId>,
+    /// Own settings; unset means company default (agents) or not configured (D1).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: UserSettings,
+    /// New log-in password; required when creating, kept when omitted on update.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// New SIP password; kept when omitted.
+    #[serde(default)]
+    pub sip_password: Option<String>,
+    /// Disabled users can't log in; kept when omitted.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// The company number (id) outbound calls show as caller ID; unset means
+    /// the company's first number.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    pub caller_id: Option<NumberId>,
+}
+
+/// A group and its members.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct GroupWithMembers {
+    /// The group.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub group: Group,
+    /// Its members.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
+    pub members: Vec<UserId>,
+}
+
+/// What an admin writes for a group.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct GroupWrite {
+    /// Display name.
+    pub name: String,
+    /// Members.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
+    pub members: Vec<UserId>,
+}
+
+/// What an admin writes for a number.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct NumberWrite {
+    /// The number, E.164.
+    pub e164: String,
+    /// Display name.
+    pub name: String,
+    /// The call flow.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub flow: Flow,
+}
+
+/// What an admin writes for a contact.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct ContactWrite {
+    /// Name.
+    pub name: String,
+    /// Phone numbers, E.164.
+    #[serde(default)]
+    pub numbers: Vec<String>,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AuditEntry {
+    /// Id.
+    pub id: i64,
+    /// Who.
+    pub user: i64,
+    /// `play` or `download`.
+    pub action: String,
+    /// Which recording.
+    pub recording: i64,
+    /// Of which call.
+    pub call: i64,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// From which address.
+    pub remote_addr: Option<String>,
+    /// With which program.
+    pub user_agent: Option<String>,
 }
 
 // ---- analytics (SPEC §4.3): `GET /analytics/summary`

@@ -98,6 +98,36 @@ impl Api {
         read_json(self.send(self.request(Method::GET, &format!("/contacts/{id}"))).await?).await
     }
 
+    /// `GET {path}` as JSON (the admin screens' reads).
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        read_json(self.send(self.request(Method::GET, path)).await?).await
+    }
+
+    /// `POST` (no `id`) or `PUT {path}/{id}` of `body`: an admin's write. The
+    /// service's refusal (422 with what is wrong) comes back as its words.
+    pub async fn write<B: serde::Serialize + Sync>(
+        &self,
+        path: &str,
+        id: Option<i64>,
+        body: &B,
+    ) -> Result<()> {
+        let request = match id {
+            Some(id) => self.request(Method::PUT, &format!("{path}/{id}")),
+            None => self.request(Method::POST, path),
+        };
+        self.send(request.json(body)).await.map(drop)
+    }
+
+    /// `PUT {path}` of `body` (a whole resource without an id: the settings).
+    pub async fn put<B: serde::Serialize + Sync>(&self, path: &str, body: &B) -> Result<()> {
+        self.send(self.request(Method::PUT, path).json(body)).await.map(drop)
+    }
+
+    /// `DELETE {path}`.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, path)).await.map(drop)
+    }
+
     /// A request to `/api/v1{path}` with the bearer token.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, format!("{}/api/v1{path}", self.server)).bearer_auth(&self.token)

@@ -17,8 +17,8 @@ use crate::history::History;
 use crate::player::{self, OutputDevice, Player};
 use crate::session::{Keyring, SignedIn};
 use crate::view::{
-    self, Analytics, AppEvent, AppSettings, CallDetails, Directory, HistoryFilter, HistoryWindow, LastLogin,
-    Me, PlayerCommand, PlayerState,
+    self, AdminChange, AdminData, AdminUserView, Analytics, AppEvent, AppSettings, AuditRow, CallDetails,
+    Directory, HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState,
 };
 use earshot_api::{CallOut, CallPage, Change, Pushed, SyncSnapshot};
 use earshot_policy::{AppContext, CallId, ContactId, RecordingKind};
@@ -414,6 +414,62 @@ impl App {
         let api = self.shared.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone();
         let summary = api.analytics(from, to).await?;
         Ok(view::analytics(&summary, &*self.snapshot()?))
+    }
+
+    /// Everything the admin screens show (admins only: the service refuses
+    /// anyone else, and the ui shows the screens only to admins).
+    pub async fn admin(&self) -> Result<AdminData> {
+        let api = self.api().await?;
+        let settings: earshot_policy::CompanySettings = api.get("/settings").await?;
+        let users: Vec<earshot_api::AdminUser> = api.get("/users").await?;
+        let users = users
+            .into_iter()
+            .map(|user| AdminUserView {
+                effective: earshot_policy::effective_settings(
+                    user.user.role,
+                    &user.user.settings,
+                    &settings,
+                    AppContext::Dashboard,
+                ),
+                user,
+            })
+            .collect();
+        Ok(AdminData {
+            users,
+            groups: api.get("/groups").await?,
+            numbers: api.get("/numbers").await?,
+            contacts: api.get("/contacts").await?,
+            settings,
+        })
+    }
+
+    /// Applies an admin's change; the service checks it and says what is wrong.
+    pub async fn admin_change(&self, change: AdminChange) -> Result<()> {
+        let api = self.api().await?;
+        match change {
+            AdminChange::Settings { settings } => api.put("/settings", &settings).await,
+            AdminChange::User { id, user } => api.write("/users", id, &user).await,
+            AdminChange::Group { id, group } => api.write("/groups", id, &group).await,
+            AdminChange::Number { id, number } => api.write("/numbers", id, &number).await,
+            AdminChange::Contact { id, contact } => api.write("/contacts", id, &contact).await,
+            AdminChange::Delete { what, id } => match what.as_str() {
+                "users" | "groups" | "numbers" | "contacts" => api.delete(&format!("/{what}/{id}")).await,
+                _ => Err(ClientError::Invalid { detail: format!("{what:?} cannot be deleted.") }),
+            },
+        }
+    }
+
+    /// The audit log, newest first: 100 entries before `before` (an entry id).
+    pub async fn audit(&self, before: Option<i64>) -> Result<Vec<AuditRow>> {
+        let api = self.api().await?;
+        let path = before
+            .map_or_else(|| "/audit?limit=100".to_owned(), |id| format!("/audit?limit=100&before={id}"));
+        let entries: Vec<earshot_api::AuditEntry> = api.get(&path).await?;
+        Ok(view::audit_rows(entries, &*self.snapshot()?))
+    }
+
+    async fn api(&self) -> Result<crate::Api> {
+        Ok(self.shared.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone())
     }
 
     /// The outputs the player can use.

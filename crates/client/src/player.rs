@@ -42,7 +42,17 @@ pub struct OutputDevice {
     pub is_default: bool,
 }
 
-/// The outputs `cpal` finds.
+/// Whether a user would choose this output: ALSA also lists its plugins
+/// (rate converters, up- and down-mixers, JACK and OSS bridges, `null`),
+/// which are not places to hear a recording. Kept: the default, the sound
+/// servers, and the cards themselves.
+fn is_an_output(id: &str) -> bool {
+    let Some(name) = id.strip_prefix("alsa:") else { return true };
+    matches!(name, "default" | "pulse" | "pipewire")
+        || ["hw:", "plughw:", "front:", "sysdefault:"].iter().any(|card| name.starts_with(card))
+}
+
+/// The outputs `cpal` finds that a user would choose.
 #[must_use]
 pub fn output_devices() -> Vec<OutputDevice> {
     let host = cpal::default_host();
@@ -51,6 +61,9 @@ pub fn output_devices() -> Vec<OutputDevice> {
     devices
         .filter_map(|device| {
             let id = device.id().ok()?.to_string();
+            if !is_an_output(&id) {
+                return None;
+            }
             let name = device.description().map_or_else(|_| id.clone(), |d| d.name().to_owned());
             Some(OutputDevice { is_default: Some(&id) == default.as_ref(), id, name })
         })
@@ -587,7 +600,23 @@ impl Seek for RangeReader {
 
 #[cfg(test)]
 mod tests {
-    use super::Resampler;
+    use super::{Resampler, is_an_output};
+
+    #[test]
+    fn alsa_plugins_are_not_offered_as_outputs() {
+        for kept in [
+            "alsa:default",
+            "alsa:pulse",
+            "alsa:hw:CARD=PCH,DEV=0",
+            "alsa:sysdefault:CARD=PCH",
+            "jack:system",
+        ] {
+            assert!(is_an_output(kept), "{kept}");
+        }
+        for dropped in ["alsa:null", "alsa:lavrate", "alsa:upmix", "alsa:vdownmix", "alsa:jack", "alsa:oss"] {
+            assert!(!is_an_output(dropped), "{dropped}");
+        }
+    }
 
     fn run(resampler: &mut Resampler, frames: usize, output: usize) -> Vec<[f32; 2]> {
         let mut n = 0;

@@ -6,9 +6,13 @@
 
 use crate::error::ClientError;
 use crate::history::other_party;
-use earshot_api::{CallOut, CallsQuery, Summary, SyncSnapshot, Totals};
+use earshot_api::{
+    AdminUser, AuditEntry, CallOut, CallsQuery, ContactOut, ContactWrite, GroupWithMembers, GroupWrite,
+    NumberWrite, Summary, SyncSnapshot, Totals, UserWrite,
+};
 use earshot_policy::{
-    CallStatus, Decider, Direction, RecordSetting, RecordingKind, TraceEntry, TraceEvent, UserId,
+    CallStatus, CompanySettings, Decider, Direction, EffectiveSettings, Number, RecordSetting, RecordingKind,
+    TraceEntry, TraceEvent, UserId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -446,6 +450,117 @@ pub fn analytics(summary: &Summary, snapshot: &SyncSnapshot) -> Analytics {
     }
 }
 
+/// A user as the admin screens show them: as stored, and what applies to
+/// them in the history (`policy`'s effective values, with where each comes
+/// from: "company default", "not configured", D1).
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct AdminUserView {
+    /// As stored.
+    pub user: AdminUser,
+    /// What applies in `calling` and `dashboard`.
+    pub effective: EffectiveSettings,
+}
+
+/// Everything the admin screens show.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct AdminData {
+    /// Company settings (SPEC §3).
+    pub settings: CompanySettings,
+    /// Users.
+    pub users: Vec<AdminUserView>,
+    /// Groups with their members.
+    pub groups: Vec<GroupWithMembers>,
+    /// Numbers with their call flows.
+    pub numbers: Vec<Number>,
+    /// Contacts.
+    pub contacts: Vec<ContactOut>,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+pub struct AuditRow {
+    /// The entry's id (the next page is before it).
+    pub id: i64,
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// Who.
+    pub user: String,
+    /// `play` or `download`.
+    pub action: String,
+    /// The call.
+    pub call: i64,
+    /// The recording.
+    pub recording: i64,
+    /// From where.
+    pub remote_addr: Option<String>,
+    /// With what.
+    pub user_agent: Option<String>,
+}
+
+/// An admin's change; `id: None` creates.
+#[derive(Clone, Debug, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AdminChange {
+    /// Company settings.
+    Settings {
+        /// Every setting.
+        settings: CompanySettings,
+    },
+    /// A user.
+    User {
+        /// Which, or a new one.
+        id: Option<i64>,
+        /// Every field.
+        user: UserWrite,
+    },
+    /// A group.
+    Group {
+        /// Which, or a new one.
+        id: Option<i64>,
+        /// Name and members.
+        group: GroupWrite,
+    },
+    /// A number and its call flow.
+    Number {
+        /// Which, or a new one.
+        id: Option<i64>,
+        /// Number, name and flow.
+        number: NumberWrite,
+    },
+    /// A contact.
+    Contact {
+        /// Which, or a new one.
+        id: Option<i64>,
+        /// Name and numbers.
+        contact: ContactWrite,
+    },
+    /// Deletes a user, group, number or contact.
+    Delete {
+        /// `users`, `groups`, `numbers` or `contacts`.
+        what: String,
+        /// Which.
+        id: i64,
+    },
+}
+
+/// The audit log's rows, users named from the snapshot.
+#[must_use]
+pub fn audit_rows(entries: Vec<AuditEntry>, snapshot: &SyncSnapshot) -> Vec<AuditRow> {
+    entries
+        .into_iter()
+        .map(|e| AuditRow {
+            id: e.id,
+            at: e.at,
+            user: user_name(snapshot, UserId(e.user)),
+            action: e.action,
+            call: e.call,
+            recording: e.recording,
+            remote_addr: e.remote_addr,
+            user_agent: e.user_agent,
+        })
+        .collect()
+}
+
 /// An error as the ui gets it: a stable `code` to match, a `message` to show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 pub struct UiError {
@@ -640,6 +755,40 @@ mod tests {
             DayView::decl(&cfg),
             TotalsRow::decl(&cfg),
             Analytics::decl(&cfg),
+            AdminUserView::decl(&cfg),
+            AdminData::decl(&cfg),
+            AuditRow::decl(&cfg),
+            AdminChange::decl(&cfg),
+            // The shared model's types these use (earshot-api and earshot-policy, feature `ts`).
+            AdminUser::decl(&cfg),
+            UserWrite::decl(&cfg),
+            GroupWithMembers::decl(&cfg),
+            GroupWrite::decl(&cfg),
+            NumberWrite::decl(&cfg),
+            ContactOut::decl(&cfg),
+            ContactWrite::decl(&cfg),
+            CompanySettings::decl(&cfg),
+            earshot_policy::UserSettings::decl(&cfg),
+            earshot_policy::CallVisibility::decl(&cfg),
+            earshot_policy::RecordingPlayback::decl(&cfg),
+            earshot_policy::PausedAudio::decl(&cfg),
+            EffectiveSettings::decl(&cfg),
+            earshot_policy::SettingSource::decl(&cfg),
+            earshot_policy::Effective::<()>::decl(&cfg),
+            earshot_policy::Role::decl(&cfg),
+            earshot_policy::User::decl(&cfg),
+            earshot_policy::Group::decl(&cfg),
+            Number::decl(&cfg),
+            earshot_policy::Flow::decl(&cfg),
+            earshot_policy::Step::decl(&cfg),
+            earshot_policy::Prompt::decl(&cfg),
+            earshot_policy::RingStrategy::decl(&cfg),
+            earshot_policy::Key::decl(&cfg),
+            UserId::decl(&cfg),
+            earshot_policy::GroupId::decl(&cfg),
+            earshot_policy::NumberId::decl(&cfg),
+            earshot_policy::CompanyId::decl(&cfg),
+            earshot_policy::ContactId::decl(&cfg),
             UiError::decl(&cfg),
         ] {
             text.push_str("export ");

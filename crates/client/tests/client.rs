@@ -678,3 +678,64 @@ async fn the_app_applies_a_pushed_rights_change_to_history_player_and_download()
     assert!(matches!(refused.code(), "forbidden" | "not_found"), "{refused:?}");
     assert!(!dir.path().join("x.wav").exists());
 }
+
+/// The admin screens' data and changes: effective values with their source
+/// (D1), the service's words for a refused change, and no admin data for
+/// anyone else.
+#[tokio::test]
+async fn the_app_administers_the_company_and_refuses_non_admins() {
+    use earshot_client::app::App;
+    use earshot_client::view::AdminChange;
+    use earshot_policy::{Role, SettingSource};
+    let demo = demo().await;
+    let keyring = keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path().to_owned(), keyring.clone());
+    app.log_in(&demo.server, "admin@acme.demo", "demo-admin").await.unwrap();
+    let data = app.admin().await.unwrap();
+    assert!(data.users.len() >= 10 && !data.groups.is_empty() && !data.numbers.is_empty());
+    for view in &data.users {
+        let own = view.user.user.settings.call_visibility;
+        let source = view.effective.call_visibility.source;
+        let expected = match (view.user.user.role, own) {
+            (Role::Admin, _) => SettingSource::Role,
+            (_, Some(_)) => SettingSource::User,
+            (Role::Agent, None) => SettingSource::Company,
+            (Role::Supervisor | Role::Analyst, None) => SettingSource::NotConfigured,
+        };
+        assert_eq!(source, expected, "{}", view.user.user.name);
+    }
+    assert!(
+        data.users.iter().any(|u| u.effective.call_visibility.source == SettingSource::NotConfigured)
+            || data
+                .users
+                .iter()
+                .all(|u| u.user.user.role != Role::Analyst || u.user.user.settings.call_visibility.is_some()),
+        "the demo has a user whose value is not configured, or sets every one"
+    );
+
+    // A change is applied; a bad one comes back in the service's words.
+    let mut settings = data.settings.clone();
+    settings.record_internal = !settings.record_internal;
+    app.admin_change(AdminChange::Settings { settings: settings.clone() }).await.unwrap();
+    assert_eq!(app.admin().await.unwrap().settings, settings);
+    let mut contact =
+        earshot_api::ContactWrite { name: "Initech".into(), numbers: vec!["+15550009999".into()] };
+    app.admin_change(AdminChange::Contact { id: None, contact: contact.clone() }).await.unwrap();
+    let created = app.admin().await.unwrap().contacts.into_iter().find(|c| c.name == "Initech").unwrap();
+    contact.numbers = vec!["not a number".into()];
+    let refused =
+        app.admin_change(AdminChange::Contact { id: Some(created.id.0), contact }).await.unwrap_err();
+    assert!(refused.to_string().contains("E.164") || refused.to_string().contains("number"), "{refused}");
+    app.admin_change(AdminChange::Delete { what: "contacts".into(), id: created.id.0 }).await.unwrap();
+    let bad = AdminChange::Delete { what: "settings".into(), id: 1 };
+    assert_eq!(app.admin_change(bad).await.unwrap_err().code(), "invalid");
+    let audit = app.audit(None).await.unwrap();
+    assert!(audit.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+
+    // An agent gets no admin data: the service refuses.
+    let agent = App::new(tempfile::tempdir().unwrap().path().to_owned(), keyring);
+    agent.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
+    assert_eq!(agent.admin().await.unwrap_err().code(), "forbidden");
+    assert_eq!(agent.audit(None).await.unwrap_err().code(), "forbidden");
+}

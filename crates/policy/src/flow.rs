@@ -13,6 +13,8 @@ pub const MAX_MENU_DEPTH: usize = 16;
 
 /// The steps an inbound call to a number goes through, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(as = "Vec<Step>"))]
 #[serde(transparent)]
 pub struct Flow {
     /// The top-level steps.
@@ -21,6 +23,7 @@ pub struct Flow {
 
 /// What a menu or announcement plays.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Prompt {
     /// Text spoken by the service's voice.
@@ -31,6 +34,7 @@ pub enum Prompt {
 
 /// How a ring group rings its members.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RingStrategy {
     /// Every member at once.
@@ -50,6 +54,7 @@ const fn default_menu_timeout_s() -> u32 {
 
 /// One step of a call flow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Step {
     /// Record the rest of this call (or not). Final for the call (D5).

@@ -36,6 +36,8 @@ pub const CODE_KEY_WINDOW_MS: i64 = 3_000;
 
 /// A keypad key: `0`–`9`, `*`, `#`, and `A`–`D`. Written as its character.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 pub struct Key(char);
 
 impl Key {

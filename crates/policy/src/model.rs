@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a user is in their company.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sees, plays and downloads everything in the company; manages it.
@@ -28,6 +29,7 @@ impl Role {
 
 /// A user of a company.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     /// The user's id.
     pub id: UserId,
@@ -49,6 +51,7 @@ pub struct User {
 
 /// A set of users: a ring group or a team.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Group {
     /// The group's id.
     pub id: GroupId,
@@ -60,6 +63,7 @@ pub struct Group {
 
 /// A company phone number and its call flow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Number {
     /// The number's id.
     pub id: NumberId,

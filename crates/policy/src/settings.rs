@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Which calls a user sees (SPEC §4.2). Levels are ordered: each one shows
 /// everything the one before it shows, and more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CallVisibility {
     /// Own calls, and missed calls and voicemails to the user's numbers and group numbers.
@@ -27,6 +28,7 @@ impl CallVisibility {
 
 /// Which recordings a user may play (SPEC §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingPlayback {
     /// No recording at all; the UI shows no player.
@@ -44,6 +46,7 @@ impl RecordingPlayback {
 
 /// What a recording holds for a span paused by `#11#` (SPEC §6.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum PausedAudio {
     /// Silence for the paused span: the file keeps the call's timeline.
@@ -55,6 +58,7 @@ pub enum PausedAudio {
 
 /// A company's settings, SPEC §3. [`Default`] gives the defaults of that table.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default)]
 pub struct CompanySettings {
     /// Record inbound calls (unless a call-flow `record` step decides).
@@ -93,6 +97,7 @@ impl Default for CompanySettings {
 /// A user's own settings (SPEC §2). Each is optional: unset means "company
 /// default" for agents and "not configured" for supervisors and analysts (D1).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default)]
 pub struct UserSettings {
     /// May pause and start recordings from the keypad (D4).
@@ -107,6 +112,7 @@ pub struct UserSettings {
 
 /// The app a right is evaluated in (SPEC §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AppContext {
     /// The phone UI's call history.
@@ -124,6 +130,7 @@ impl AppContext {
 
 /// Where an effective value comes from: what the admin UI shows next to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SettingSource {
     /// Admins are unrestricted; no setting applies.
@@ -138,6 +145,7 @@ pub enum SettingSource {
 
 /// An effective value and where it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Effective<T> {
     /// The value that applies.
     pub value: T,
@@ -161,6 +169,7 @@ impl<T> Effective<T> {
 
 /// The settings that apply to one user in one app context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EffectiveSettings {
     /// Which calls the user sees.
     pub call_visibility: Effective<CallVisibility>,

@@ -2,7 +2,10 @@
 // the app, a mock in component tests and browser previews.
 
 import type {
+  AdminChange,
+  AdminData,
   Analytics,
+  AuditRow,
   AppContext,
   AppEvent,
   AppSettings,
@@ -36,6 +39,12 @@ export interface Backend {
   download(app: AppContext, id: number, kind: RecordingKind, fileName: string): Promise<number | null>;
   /** Totals of the calls started in `from..to` (ms) the user may see in analytics. */
   analytics(from: number, to: number): Promise<Analytics>;
+  /** Everything the admin screens show (admins only). */
+  admin(): Promise<AdminData>;
+  /** Applies an admin's change; refusals carry the service's words. */
+  adminChange(change: AdminChange): Promise<void>;
+  /** The audit log, newest first, 100 entries before `before`. */
+  audit(before: number | null): Promise<AuditRow[]>;
   outputDevices(): Promise<OutputDevice[]>;
   settings(): Promise<AppSettings>;
   saveSettings(settings: AppSettings): Promise<void>;

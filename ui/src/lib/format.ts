@@ -4,6 +4,11 @@ const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeS
 const time = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
 
 export const when = (ms: number) => dateTime.format(ms);
+const sameYear = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+const otherYear = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+/** A list's date: "24 Nov, 14:05" this year, "24 Nov 2025" before. */
+export const short = (ms: number) =>
+  (new Date(ms).getFullYear() === new Date().getFullYear() ? sameYear : otherYear).format(ms);
 export const clock = (ms: number) => time.format(ms);
 
 /** `m:ss`, or `h:mm:ss` past an hour; `—` for nothing. */

@@ -425,6 +425,509 @@ per_user: Array<TotalsRow>,
  * Per group, most calls first.
  */
 per_group: Array<TotalsRow>, };
+export type AdminUserView = { 
+/**
+ * As stored.
+ */
+user: AdminUser, 
+/**
+ * What applies in `calling` and `dashboard`.
+ */
+effective: EffectiveSettings, };
+export type AdminData = { 
+/**
+ * Company settings (SPEC §3).
+ */
+settings: CompanySettings, 
+/**
+ * Users.
+ */
+users: Array<AdminUserView>, 
+/**
+ * Groups with their members.
+ */
+groups: Array<GroupWithMembers>, 
+/**
+ * Numbers with their call flows.
+ */
+numbers: Array<Number>, 
+/**
+ * Contacts.
+ */
+contacts: Array<ContactOut>, };
+export type AuditRow = { 
+/**
+ * The entry's id (the next page is before it).
+ */
+id: number, 
+/**
+ * When, ms since the epoch.
+ */
+at: number, 
+/**
+ * Who.
+ */
+user: string, 
+/**
+ * `play` or `download`.
+ */
+action: string, 
+/**
+ * The call.
+ */
+call: number, 
+/**
+ * The recording.
+ */
+recording: number, 
+/**
+ * From where.
+ */
+remote_addr: string | null, 
+/**
+ * With what.
+ */
+user_agent: string | null, };
+export type AdminChange = { "kind": "settings", 
+/**
+ * Every setting.
+ */
+settings: CompanySettings, } | { "kind": "user", 
+/**
+ * Which, or a new one.
+ */
+id: number | null, 
+/**
+ * Every field.
+ */
+user: UserWrite, } | { "kind": "group", 
+/**
+ * Which, or a new one.
+ */
+id: number | null, 
+/**
+ * Name and members.
+ */
+group: GroupWrite, } | { "kind": "number", 
+/**
+ * Which, or a new one.
+ */
+id: number | null, 
+/**
+ * Number, name and flow.
+ */
+number: NumberWrite, } | { "kind": "contact", 
+/**
+ * Which, or a new one.
+ */
+id: number | null, 
+/**
+ * Name and numbers.
+ */
+contact: ContactWrite, } | { "kind": "delete", 
+/**
+ * `users`, `groups`, `numbers` or `contacts`.
+ */
+what: string, 
+/**
+ * Which.
+ */
+id: number, };
+export type AdminUser = { 
+/**
+ * Disabled users can't log in; their sessions ended when they were disabled.
+ */
+disabled: boolean, 
+/**
+ * Whether a SIP password is set (the password itself is never shown).
+ */
+has_sip_password: boolean, 
+/**
+ * The company number this user's outbound calls show; unset means the
+ * company's first number.
+ */
+caller_id: NumberId | null, 
+/**
+ * The user's id.
+ */
+id: UserId, 
+/**
+ * The company the user belongs to.
+ */
+company: CompanyId, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * Log-in e-mail address.
+ */
+email: string, 
+/**
+ * Role.
+ */
+role: Role, 
+/**
+ * SIP extension, when the user has a phone.
+ */
+extension: string | null, 
+/**
+ * Groups the user belongs to.
+ */
+groups: Array<GroupId>, 
+/**
+ * The user's own settings.
+ */
+settings: UserSettings, };
+export type UserWrite = { 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * Log-in e-mail address.
+ */
+email: string, 
+/**
+ * Role.
+ */
+role: Role, 
+/**
+ * SIP extension, 2 to 8 digits.
+ */
+extension: string | null, 
+/**
+ * Groups.
+ */
+groups: Array<GroupId>, 
+/**
+ * Own settings; unset means company default (agents) or not configured (D1).
+ */
+settings: UserSettings, 
+/**
+ * New log-in password; required when creating, kept when omitted on update.
+ */
+password: string | null, 
+/**
+ * New SIP password; kept when omitted.
+ */
+sip_password: string | null, 
+/**
+ * Disabled users can't log in; kept when omitted.
+ */
+disabled: boolean | null, 
+/**
+ * The company number (id) outbound calls show as caller ID; unset means
+ * the company's first number.
+ */
+caller_id: NumberId | null, };
+export type GroupWithMembers = { 
+/**
+ * Its members.
+ */
+members: Array<UserId>, 
+/**
+ * The group's id.
+ */
+id: GroupId, 
+/**
+ * The company the group belongs to.
+ */
+company: CompanyId, 
+/**
+ * Display name.
+ */
+name: string, };
+export type GroupWrite = { 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * Members.
+ */
+members: Array<UserId>, };
+export type NumberWrite = { 
+/**
+ * The number, E.164.
+ */
+e164: string, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * The call flow.
+ */
+flow: Flow, };
+export type ContactOut = { 
+/**
+ * Id.
+ */
+id: ContactId, 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Phone numbers, E.164.
+ */
+numbers: Array<string>, };
+export type ContactWrite = { 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Phone numbers, E.164.
+ */
+numbers: Array<string>, };
+export type CompanySettings = { 
+/**
+ * Record inbound calls (unless a call-flow `record` step decides).
+ */
+record_inbound: boolean, 
+/**
+ * Record outbound calls.
+ */
+record_outbound: boolean, 
+/**
+ * Record internal calls.
+ */
+record_internal: boolean, 
+/**
+ * Users may pause and start recordings with `#11#` / `#12#` (company value of `recording_control`, D4).
+ */
+agent_recording_control: boolean, 
+/**
+ * Which calls agents see.
+ */
+agent_call_visibility: CallVisibility, 
+/**
+ * Which recordings agents may play.
+ */
+agent_recording_playback: RecordingPlayback, 
+/**
+ * Agents may download the recordings they may play.
+ */
+agent_can_download: boolean, 
+/**
+ * What a paused span becomes in the recording file.
+ */
+paused_audio: PausedAudio, };
+export type UserSettings = { 
+/**
+ * May pause and start recordings from the keypad (D4).
+ */
+recording_control: boolean | null, 
+/**
+ * Which calls the user sees.
+ */
+call_visibility: CallVisibility | null, 
+/**
+ * Which recordings the user may play.
+ */
+recording_playback: RecordingPlayback | null, 
+/**
+ * May download the recordings the user may play.
+ */
+can_download: boolean | null, };
+export type CallVisibility = "own_and_missed" | "via_groups" | "groups_and_numbers" | "all";
+export type RecordingPlayback = "none" | "own_only" | "all_available";
+export type PausedAudio = "silence" | "skip";
+export type EffectiveSettings = { 
+/**
+ * Which calls the user sees.
+ */
+call_visibility: Effective<CallVisibility>, 
+/**
+ * Which recordings the user may play.
+ */
+recording_playback: Effective<RecordingPlayback>, 
+/**
+ * May the user download what they may play.
+ */
+can_download: Effective<boolean>, 
+/**
+ * May the user pause and start recordings with keypad codes (D4).
+ */
+recording_control: Effective<boolean>, };
+export type SettingSource = "role" | "user" | "company" | "not_configured";
+export type Effective<T> = { 
+/**
+ * The value that applies.
+ */
+value: T, 
+/**
+ * Why this value applies.
+ */
+source: SettingSource, };
+export type Role = "admin" | "supervisor" | "analyst" | "agent";
+export type User = { 
+/**
+ * The user's id.
+ */
+id: UserId, 
+/**
+ * The company the user belongs to.
+ */
+company: CompanyId, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * Log-in e-mail address.
+ */
+email: string, 
+/**
+ * Role.
+ */
+role: Role, 
+/**
+ * SIP extension, when the user has a phone.
+ */
+extension: string | null, 
+/**
+ * Groups the user belongs to.
+ */
+groups: Array<GroupId>, 
+/**
+ * The user's own settings.
+ */
+settings: UserSettings, };
+export type Group = { 
+/**
+ * The group's id.
+ */
+id: GroupId, 
+/**
+ * The company the group belongs to.
+ */
+company: CompanyId, 
+/**
+ * Display name.
+ */
+name: string, };
+export type Number = { 
+/**
+ * The number's id.
+ */
+id: NumberId, 
+/**
+ * The company the number belongs to.
+ */
+company: CompanyId, 
+/**
+ * The number in E.164 form, e.g. `+442071234567`.
+ */
+e164: string, 
+/**
+ * Display name, e.g. "Support line".
+ */
+name: string, 
+/**
+ * What an inbound call to this number goes through.
+ */
+flow: Flow, };
+export type Flow = Array<{ "type": "record", 
+/**
+ * Whether the call is recorded.
+ */
+enabled: boolean, } | { "type": "announce", 
+/**
+ * What to play.
+ */
+prompt: Prompt, } | { "type": "menu", 
+/**
+ * What to play.
+ */
+prompt: Prompt, 
+/**
+ * The branch for each key.
+ */
+options: { [key in Key]: Array<Step> }, 
+/**
+ * The branch taken when no key (or a key with no branch) arrives in time.
+ */
+timeout: Array<Step>, 
+/**
+ * Seconds to wait for a key.
+ */
+timeout_s: number, } | { "type": "ring_user", 
+/**
+ * The user to ring.
+ */
+user: UserId, 
+/**
+ * Seconds to ring before the flow goes on.
+ */
+timeout_s: number, } | { "type": "ring_group", 
+/**
+ * The group to ring.
+ */
+group: GroupId, 
+/**
+ * All at once, or one after another.
+ */
+strategy: RingStrategy, 
+/**
+ * Seconds to ring before the flow goes on.
+ */
+timeout_s: number, } | { "type": "voicemail", }>;
+export type Step = { "type": "record", 
+/**
+ * Whether the call is recorded.
+ */
+enabled: boolean, } | { "type": "announce", 
+/**
+ * What to play.
+ */
+prompt: Prompt, } | { "type": "menu", 
+/**
+ * What to play.
+ */
+prompt: Prompt, 
+/**
+ * The branch for each key.
+ */
+options: { [key in Key]: Array<Step> }, 
+/**
+ * The branch taken when no key (or a key with no branch) arrives in time.
+ */
+timeout: Array<Step>, 
+/**
+ * Seconds to wait for a key.
+ */
+timeout_s: number, } | { "type": "ring_user", 
+/**
+ * The user to ring.
+ */
+user: UserId, 
+/**
+ * Seconds to ring before the flow goes on.
+ */
+timeout_s: number, } | { "type": "ring_group", 
+/**
+ * The group to ring.
+ */
+group: GroupId, 
+/**
+ * All at once, or one after another.
+ */
+strategy: RingStrategy, 
+/**
+ * Seconds to ring before the flow goes on.
+ */
+timeout_s: number, } | { "type": "voicemail", };
+export type Prompt = { "text": string } | { "audio": string };
+export type RingStrategy = "simultaneous" | "round_robin";
+export type Key = string;
+export type UserId = number;
+export type GroupId = number;
+export type NumberId = number;
+export type CompanyId = number;
+export type ContactId = number;
 export type UiError = { 
 /**
  * From [`ClientError::code`].

@@ -3,8 +3,12 @@
 // Rust side, with made-up calls; it decides nothing that matters.
 
 import type { Backend, } from './backend';
+import { mockAdmin } from './mock-admin';
 import type {
+  AdminChange,
+  AdminData,
   Analytics,
+  AuditRow,
   AppContext,
   AppEvent,
   AppSettings,
@@ -30,6 +34,8 @@ export class MockBackend implements Backend {
   calls: CallRow[];
   appSettings: AppSettings = { output_device: null, theme: 'system' };
   downloads: { id: number; fileName: string }[] = [];
+  company: AdminData = mockAdmin();
+  changes: AdminChange[] = [];
   /** What the next `download` answers: a path chosen, or `null` (cancelled). */
   saveAs: string | null = '/tmp/recording.wav';
   private handlers = new Set<(event: AppEvent) => void>();
@@ -210,6 +216,28 @@ export class MockBackend implements Backend {
       per_user: [line('Ada Agent', calls.filter((_, i) => i % 2 === 0)), line('Bo Agent', calls.filter((_, i) => i % 2 === 1))],
       per_group: [line('Support', calls)],
     };
+  }
+  async admin(): Promise<AdminData> {
+    if (this.me?.role !== 'admin') throw { code: 'forbidden', message: 'Only admins may do this.' };
+    return structuredClone(this.company);
+  }
+  async adminChange(change: AdminChange): Promise<void> {
+    if (change.kind === 'contact' && change.contact.numbers.some((n) => !/^\+[1-9][0-9]{6,14}$/.test(n))) {
+      throw { code: 'service', message: 'numbers: must be E.164, e.g. +442071234567' };
+    }
+    this.changes.push(change);
+    if (change.kind === 'settings') this.company.settings = { ...change.settings };
+    if (change.kind === 'contact' && change.id === null) {
+      this.company.contacts.push({ id: 100 + this.changes.length, ...change.contact });
+    }
+  }
+  async audit(before: number | null): Promise<AuditRow[]> {
+    const start = before ?? 251;
+    return Array.from({ length: Math.min(100, start - 1) }, (_, i) => ({
+      id: start - 1 - i, at: Date.UTC(2026, 10, 24, 14) - i * 600_000, user: 'Sam Supervisor',
+      action: i % 3 ? 'play' : 'download', call: 1000 - i, recording: 500 - i,
+      remote_addr: '127.0.0.1', user_agent: 'earshot-desktop/0.1.0',
+    }));
   }
   async outputDevices(): Promise<OutputDevice[]> {
     return [

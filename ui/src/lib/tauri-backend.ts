@@ -2,7 +2,10 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type { Backend } from './backend';
 import type {
+  AdminChange,
+  AdminData,
   Analytics,
+  AuditRow,
   AppContext,
   AppEvent,
   AppSettings,
@@ -52,6 +55,15 @@ export class TauriBackend implements Backend {
   }
   analytics(from: number, to: number): Promise<Analytics> {
     return invoke('analytics', { from, to });
+  }
+  admin(): Promise<AdminData> {
+    return invoke('admin');
+  }
+  adminChange(change: AdminChange): Promise<void> {
+    return invoke('admin_change', { change });
+  }
+  audit(before: number | null): Promise<AuditRow[]> {
+    return invoke('audit', { before });
   }
   outputDevices(): Promise<OutputDevice[]> {
     return invoke('output_devices');

@@ -11,11 +11,8 @@ use crate::error::{ApiError, ApiResult, FieldProblem};
 use crate::events::{Change, ChangeEvent};
 use axum::extract::State;
 use axum::http::StatusCode;
-use earshot_policy::{
-    CompanyId, CompanySettings, ContactId, Flow, Group, GroupId, Number, NumberId, Role, User, UserId,
-    UserSettings,
-};
-use serde::{Deserialize, Serialize};
+use earshot_policy::{CompanyId, CompanySettings, ContactId, GroupId, Number, NumberId, Role, UserId};
+use serde::Serialize;
 use sqlx::Row as _;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -68,61 +65,6 @@ pub async fn put_settings(
 }
 
 // ---------------------------------------------------------------- users
-
-/// A user as admins see them.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AdminUser {
-    /// The user, as the rules see them.
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub user: User,
-    /// Disabled users can't log in; their sessions ended when they were disabled.
-    pub disabled: bool,
-    /// Whether a SIP password is set (the password itself is never shown).
-    pub has_sip_password: bool,
-    /// The company number this user's outbound calls show; unset means the
-    /// company's first number.
-    #[schema(value_type = Option<i64>)]
-    pub caller_id: Option<NumberId>,
-}
-
-/// What an admin writes for a user: every editable field (a full replace).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserWrite {
-    /// Display name.
-    pub name: String,
-    /// Log-in e-mail address.
-    pub email: String,
-    /// Role.
-    #[schema(value_type = String)]
-    pub role: Role,
-    /// SIP extension, 2 to 8 digits.
-    #[serde(default)]
-    pub extension: Option<String>,
-    /// Groups.
-    #[serde(default)]
-    #[schema(value_type = Vec<i64>)]
-    pub groups: Vec<GroupId>,
-    /// Own settings; unset means company default (agents) or not configured (D1).
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub settings: UserSettings,
-    /// New log-in password; required when creating, kept when omitted on update.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// New SIP password; kept when omitted.
-    #[serde(default)]
-    pub sip_password: Option<String>,
-    /// Disabled users can't log in; kept when omitted.
-    #[serde(default)]
-    pub disabled: Option<bool>,
-    /// The company number (id) outbound calls show as caller ID; unset means
-    /// the company's first number.
-    #[serde(default)]
-    #[schema(value_type = Option<i64>)]
-    pub caller_id: Option<NumberId>,
-}
 
 async fn admin_users(
     state: &AppState,
@@ -428,30 +370,6 @@ pub async fn delete_user(
 
 // ---------------------------------------------------------------- groups
 
-/// A group and its members.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct GroupWithMembers {
-    /// The group.
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub group: Group,
-    /// Its members.
-    #[schema(value_type = Vec<i64>)]
-    pub members: Vec<UserId>,
-}
-
-/// What an admin writes for a group.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupWrite {
-    /// Display name.
-    pub name: String,
-    /// Members.
-    #[serde(default)]
-    #[schema(value_type = Vec<i64>)]
-    pub members: Vec<UserId>,
-}
-
 fn groups_with_members(caller: &Caller) -> Vec<GroupWithMembers> {
     let company = &caller.snapshot.company;
     company
@@ -592,19 +510,6 @@ pub async fn delete_group(
 
 // ---------------------------------------------------------------- numbers
 
-/// What an admin writes for a number.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NumberWrite {
-    /// The number, E.164.
-    pub e164: String,
-    /// Display name.
-    pub name: String,
-    /// The call flow.
-    #[schema(value_type = Object)]
-    pub flow: Flow,
-}
-
 fn check_number(caller: &Caller, body: &NumberWrite, id: Option<NumberId>) -> ApiResult<String> {
     let mut problems = Vec::new();
     if let Err(problem) = check_e164("e164", &body.e164) {
@@ -734,18 +639,9 @@ pub async fn delete_number(
 
 // ---------------------------------------------------------------- contacts
 
-pub use earshot_api::ContactOut;
-
-/// What an admin writes for a contact.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactWrite {
-    /// Name.
-    pub name: String,
-    /// Phone numbers, E.164.
-    #[serde(default)]
-    pub numbers: Vec<String>,
-}
+pub use earshot_api::{
+    AdminUser, ContactOut, ContactWrite, GroupWithMembers, GroupWrite, NumberWrite, UserWrite,
+};
 
 async fn contacts(
     state: &AppState,

@@ -17,6 +17,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+pub use earshot_api::AuditEntry;
 use earshot_policy::{AppContext, Call, RecordingId, RecordingKind};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
@@ -290,27 +291,6 @@ pub async fn download(
         HeaderValue::from_str(&disposition).map_err(|e| ApiError::internal(&e))?,
     );
     Ok(response)
-}
-
-/// One line of the audit log.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditEntry {
-    /// Id.
-    pub id: i64,
-    /// Who.
-    pub user: i64,
-    /// `play` or `download`.
-    pub action: String,
-    /// Which recording.
-    pub recording: i64,
-    /// Of which call.
-    pub call: i64,
-    /// When (ms since the epoch).
-    pub at: i64,
-    /// From which address.
-    pub remote_addr: Option<String>,
-    /// With which program.
-    pub user_agent: Option<String>,
 }
 
 /// Query of `GET /api/v1/audit`.
