@@ -73,6 +73,17 @@ async fn play(
 }
 
 #[tauri::command]
+async fn waveform(
+    app: tauri::State<'_, App>,
+    app_context: AppContext,
+    id: i64,
+    kind: RecordingKind,
+    buckets: usize,
+) -> Reply<Vec<u8>> {
+    Ok(app.waveform(app_context, id, kind, buckets).await?)
+}
+
+#[tauri::command]
 fn player(app: tauri::State<'_, App>, command: PlayerCommand) -> Option<PlayerState> {
     app.player(command)
 }
@@ -189,6 +200,7 @@ pub fn run() {
             history,
             call_details,
             play,
+            waveform,
             player,
             download,
             analytics,

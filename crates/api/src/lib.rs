@@ -101,6 +101,17 @@ pub struct ContactOut {
     pub numbers: Vec<String>,
 }
 
+/// A recording's waveform: `GET /recordings/{id}/peaks`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Peaks {
+    /// The recording's length.
+    pub duration_ms: u64,
+    /// Loudest sample of each slice of time, all channels, 0 (silence) to 255 (full scale).
+    pub peaks: Vec<u8>,
+}
+
 // ---- administration (admins only)
 
 /// A user as admins see them.

@@ -4,9 +4,9 @@
 
 use crate::error::{ClientError, Result};
 use earshot_api::{
-    AppQuery, CallOut, CallPage, CallsQuery, ContactOut, LogIn, Session, Summary, SyncSnapshot,
+    AppQuery, CallOut, CallPage, CallsQuery, ContactOut, LogIn, Peaks, Session, Summary, SyncSnapshot,
 };
-use earshot_policy::{AppContext, CallId, ContactId};
+use earshot_policy::{AppContext, CallId, ContactId, RecordingId};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -91,6 +91,12 @@ impl Api {
     pub async fn analytics(&self, from: i64, to: i64) -> Result<Summary> {
         let range = [("from", from), ("to", to)];
         read_json(self.send(self.request(Method::GET, "/analytics/summary").query(&range)).await?).await
+    }
+
+    /// A recording's waveform in `buckets` bars.
+    pub async fn peaks(&self, recording: RecordingId, app: AppContext, buckets: usize) -> Result<Peaks> {
+        let path = format!("/recordings/{recording}/peaks?app={}&buckets={buckets}", app.as_str());
+        self.get(&path).await
     }
 
     /// One contact.

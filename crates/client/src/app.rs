@@ -364,6 +364,24 @@ impl App {
         playing.as_ref().map(Playing::state).ok_or_else(ended)
     }
 
+    /// The waveform of the `kind` recording of call `id`, in `buckets` bars
+    /// (0–255), for the player; only when the user may play it.
+    pub async fn waveform(
+        &self,
+        app: AppContext,
+        id: i64,
+        kind: RecordingKind,
+        buckets: usize,
+    ) -> Result<Vec<u8>> {
+        let call = CallId(id);
+        let (api, history) = self.one_call(app, call).await?;
+        if !history.may_play(call, kind) {
+            return Err(ClientError::Forbidden { detail: "You may not play this recording.".into() });
+        }
+        let recording = history.recording(call, kind)?.id;
+        Ok(api.peaks(recording, app, buckets).await?.peaks)
+    }
+
     /// Play, pause, seek, speed or stop the open recording.
     pub fn player(&self, command: PlayerCommand) -> Option<PlayerState> {
         let mut playing = self.shared.playing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -640,6 +640,9 @@ async fn the_app_applies_a_pushed_rights_change_to_history_player_and_download()
     let all = app.history(AppContext::Calling, HistoryFilter::default(), 0, 200).await.unwrap();
     let state = app.play(AppContext::Calling, call.id, RecordingKind::Call).await.unwrap();
     assert_eq!(state.call, call.id);
+    let waveform = app.waveform(AppContext::Calling, call.id, RecordingKind::Call, 120).await.unwrap();
+    assert_eq!(waveform.len(), 120);
+    assert!(waveform.iter().any(|p| *p > 0), "a recording with sound has a waveform");
 
     settings.agent_call_visibility = CallVisibility::OwnAndMissed;
     settings.agent_recording_playback = RecordingPlayback::None;
@@ -677,6 +680,8 @@ async fn the_app_applies_a_pushed_rights_change_to_history_player_and_download()
         .unwrap_err();
     assert!(matches!(refused.code(), "forbidden" | "not_found"), "{refused:?}");
     assert!(!dir.path().join("x.wav").exists());
+    let refused = app.waveform(AppContext::Calling, call.id, RecordingKind::Call, 120).await.unwrap_err();
+    assert!(matches!(refused.code(), "forbidden" | "not_found"), "{refused:?}");
 }
 
 /// The admin screens' data and changes: effective values with their source

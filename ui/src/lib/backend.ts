@@ -34,6 +34,8 @@ export interface Backend {
   history(app: AppContext, filter: HistoryFilter, offset: number, count: number): Promise<HistoryWindow>;
   callDetails(app: AppContext, id: number): Promise<CallDetails>;
   play(app: AppContext, id: number, kind: RecordingKind): Promise<PlayerState>;
+  /** The recording's loudness in `buckets` bars, 0–255, for the player's waveform. */
+  waveform(app: AppContext, id: number, kind: RecordingKind, buckets: number): Promise<number[]>;
   player(command: PlayerCommand): Promise<PlayerState | null>;
   /** Asks where to save, then downloads; `null` when the user cancelled. */
   download(app: AppContext, id: number, kind: RecordingKind, fileName: string): Promise<number | null>;

@@ -165,6 +165,10 @@ export class MockBackend implements Backend {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
+  async waveform(_app: AppContext, id: number, _kind: RecordingKind, buckets: number): Promise<number[]> {
+    if (!this.calls.find((c) => c.id === id)?.can_play) throw { code: 'forbidden', message: 'You may not play this recording.' };
+    return Array.from({ length: buckets }, (_, i) => Math.round(120 + 100 * Math.sin(i / 3) * Math.sin(i / 17)));
+  }
   async player(command: PlayerCommand): Promise<PlayerState | null> {
     const p = this.playing;
     if (!p) return null;

@@ -47,6 +47,9 @@ export class TauriBackend implements Backend {
   play(app: AppContext, id: number, kind: RecordingKind): Promise<PlayerState> {
     return invoke('play', { appContext: app, id, kind });
   }
+  waveform(app: AppContext, id: number, kind: RecordingKind, buckets: number): Promise<number[]> {
+    return invoke('waveform', { appContext: app, id, kind, buckets });
+  }
   player(command: PlayerCommand): Promise<PlayerState | null> {
     return invoke('player', { command });
   }

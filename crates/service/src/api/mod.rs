@@ -46,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .route("/calls/{id}", get(calls::get_call))
         .route("/recordings/{id}/audio", get(recordings::audio))
         .route("/recordings/{id}/download", get(recordings::download))
+        .route("/recordings/{id}/peaks", get(recordings::peaks))
         .route("/audit", get(recordings::audit_log))
         .route("/analytics/summary", get(analytics::summary))
         .fallback(not_found)
@@ -161,6 +162,7 @@ impl From<PathRejection> for ApiError {
         import::import,
         recordings::audio,
         recordings::download,
+        recordings::peaks,
         recordings::audit_log,
         analytics::summary,
         openapi_json,

@@ -255,6 +255,70 @@ pub async fn audio(
     Ok(response)
 }
 
+/// Buckets in a waveform, at most (a wide player is ~1,000 px).
+const MAX_PEAK_BUCKETS: usize = 2_000;
+
+/// `?buckets=` of a waveform.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PeaksQuery {
+    /// App context the right is decided in (default `dashboard`).
+    #[param(value_type = Option<String>)]
+    pub app: Option<AppContext>,
+    /// How many bars, 1 to 2,000 (default 400).
+    pub buckets: Option<usize>,
+}
+
+/// `GET /api/v1/recordings/{id}/peaks`: the recording's loudness in `buckets`
+/// equal slices of time, for a player's waveform. Asks the right to play
+/// (it shows the shape of the audio), but is not a play: not audited.
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/peaks", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), PeaksQuery), responses((status = 200, body = Peaks), (status = 403), (status = 404), (status = 422, description = "buckets outside 1..=2000")))]
+pub async fn peaks(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<PeaksQuery>,
+) -> ApiResult<Json<Peaks>> {
+    let buckets = query.buckets.unwrap_or(400);
+    if !(1..=MAX_PEAK_BUCKETS).contains(&buckets) {
+        return Err(ApiError::invalid_field("buckets", "must be 1 to 2000"));
+    }
+    let allowed =
+        authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Play).await?;
+    let path = allowed.path.clone();
+    let peaks = tokio::task::spawn_blocking(move || {
+        let reader = hound::WavReader::open(&path)?;
+        let spec = reader.spec();
+        let frames = u64::from(reader.duration());
+        let samples = reader.into_samples::<i16>().map_while(Result::ok);
+        Ok::<_, hound::Error>(Peaks {
+            duration_ms: frames * 1_000 / u64::from(spec.sample_rate.max(1)),
+            peaks: wav_peaks(samples, usize::from(spec.channels), frames, buckets),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&format!("recording {id}: {e}")))?;
+    Ok(Json(peaks))
+}
+
+pub use earshot_api::Peaks;
+
+/// The loudest sample of each of `buckets` equal slices of `frames` frames.
+fn wav_peaks(samples: impl Iterator<Item = i16>, channels: usize, frames: u64, buckets: usize) -> Vec<u8> {
+    let mut peaks = vec![0_u8; buckets];
+    if frames == 0 {
+        return peaks;
+    }
+    for (at, sample) in samples.enumerate() {
+        let frame = (at / channels.max(1)) as u64;
+        let bucket = usize::try_from(frame * buckets as u64 / frames).unwrap_or(buckets - 1).min(buckets - 1);
+        let level = u8::try_from((u32::from(sample.unsigned_abs()) * 255) / 32_768).unwrap_or(u8::MAX);
+        peaks[bucket] = peaks[bucket].max(level);
+    }
+    peaks
+}
+
 /// The headers every recording answer has: a WAV of `length` bytes, never cached by proxies.
 fn wav_headers(response: &mut Response, length: u64) -> &mut HeaderMap {
     let headers = response.headers_mut();
@@ -368,5 +432,20 @@ mod tests {
         assert_eq!(parse_range("items=0-1", 1000).unwrap(), None);
         assert!(parse_range("bytes=x-1", 1000).is_err());
         assert!(parse_range("bytes=-0", 1000).is_err());
+    }
+}
+
+#[cfg(test)]
+mod peak_tests {
+    use super::wav_peaks;
+
+    #[test]
+    fn peaks_are_the_loudest_sample_of_each_slice() {
+        // Stereo, 4 frames, 2 buckets: the louder channel of each half counts.
+        let samples = [0, 100, -16_384, 0, 0, 0, 32_767, -32_768];
+        assert_eq!(wav_peaks(samples.into_iter(), 2, 4, 2), vec![127, 255]);
+        assert_eq!(wav_peaks(std::iter::empty(), 1, 0, 3), vec![0, 0, 0]);
+        // More buckets than frames: empty slices stay silent.
+        assert_eq!(wav_peaks([32_767_i16].into_iter(), 1, 1, 2), vec![254, 0]);
     }
 }

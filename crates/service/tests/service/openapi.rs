@@ -35,6 +35,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/calls/import"),
     ("get", "/api/v1/recordings/{id}/audio"),
     ("get", "/api/v1/recordings/{id}/download"),
+    ("get", "/api/v1/recordings/{id}/peaks"),
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/analytics/summary"),
     ("get", "/api/v1/openapi.json"),

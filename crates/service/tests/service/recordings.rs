@@ -126,3 +126,29 @@ async fn a_play_from_the_middle_is_audited_too_and_seeks_are_one_play() {
         assert_eq!(status, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn a_waveform_needs_the_play_right_and_is_not_a_play() {
+    for backend in backends() {
+        let service = TestService::start(&backend).await;
+        let a = service.acme().await;
+        let id = recording_of(&service, &a.ada, a.sales_answered, "recording").await;
+        let (status, body) = service.get(&format!("/api/v1/recordings/{id}/peaks?buckets=50"), &a.ada).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let peaks = body["peaks"].as_array().unwrap();
+        assert_eq!(peaks.len(), 50);
+        assert!(peaks.iter().all(|p| p.as_u64().is_some_and(|p| p <= 255)));
+        assert!(peaks.iter().any(|p| p.as_u64() > Some(0)), "the recording is not silent: {peaks:?}");
+        assert!(body["duration_ms"].as_u64() > Some(0));
+        // Not a play: the audit log stays empty.
+        let (_, log) = service.get("/api/v1/audit", &a.admin).await;
+        assert_eq!(log.as_array().unwrap().len(), 0, "{log}");
+        // Bad sizes are refused in words; someone who may not see it finds nothing.
+        let (status, body) = service.get(&format!("/api/v1/recordings/{id}/peaks?buckets=0"), &a.ada).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("buckets"), "{body}");
+        let outbound = recording_of(&service, &a.admin, a.bo_outbound, "recording").await;
+        let (status, _) = service.get(&format!("/api/v1/recordings/{outbound}/peaks"), &a.ada).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
