@@ -16,10 +16,21 @@ use earshot_policy::{AppContext, RecordingKind};
 use tauri::{Emitter as _, Manager as _};
 use tauri_plugin_dialog::DialogExt as _;
 
+/// When the app started, for the start-up times it logs (docs/PERFORMANCE.md).
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// The one event name the ui listens to; the payload says what happened.
 const EVENT: &str = "earshot";
 
 type Reply<T> = Result<T, UiError>;
+
+/// The ui says it showed something (the first history rows): logged with
+/// the time since the app started, so start-up is measured, not guessed.
+#[tauri::command]
+fn shown(what: String) {
+    let since_start_ms = STARTED.get().map(|started| started.elapsed().as_millis());
+    tracing::info!(target: "earshot::timing", %what, since_start_ms, "shown");
+}
 
 #[tauri::command]
 fn last_login(app: tauri::State<'_, App>) -> Option<LastLogin> {
@@ -151,7 +162,9 @@ fn save_settings(app: tauri::State<'_, App>, settings: AppSettings) -> Reply<()>
 /// # Panics
 /// When the window system cannot be reached (Tauri cannot start).
 pub fn run() {
+    STARTED.get_or_init(std::time::Instant::now);
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EARSHOT_LOG").unwrap_or_else(|_| "info".into()),
         )
@@ -192,6 +205,7 @@ pub fn run() {
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
+            shown,
             last_login,
             resume,
             log_in,

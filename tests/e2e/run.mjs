@@ -9,8 +9,9 @@
 //   EARSHOT_SERVER   URL of a running `earshotd demo` (required)
 //   E2E_SCREENSHOTS  directory for the documentation's screenshots (optional):
 //                    login, login-error, history-agent, history-supervisor,
-//                    history-admin, details and settings (.png), each taken
-//                    once the screen has settled, always in the light theme
+//                    history-admin, details, settings, analytics,
+//                    admin-settings, admin-users and admin-flow (.png), each
+//                    taken once the screen has settled, always in the light theme
 //   TAURI_DRIVER     tauri-driver binary (default ~/.cargo/bin/tauri-driver)
 //   E2E_ONLY         comma-separated scenario names to run (default: all)
 //
@@ -32,7 +33,9 @@
 // (kernel keyring) or with a Secret Service. Scenario `play` needs an audio
 // output (the test script's private PulseAudio with a null sink); scenario
 // `download` needs `xdotool` for the native save dialog. Scenario
-// `visibility` changes the company's settings and puts them back.
+// `visibility` and `admin` change the company's settings and put them back;
+// `admin` plays a recording through the API when the audit log is empty, so
+// that the audit screen has a row to show.
 
 import { spawn, execFile } from 'node:child_process';
 import { access, constants, mkdtemp, rm, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -56,6 +59,10 @@ const SHOTS = process.env.E2E_SCREENSHOTS;
 const FAILURES = join(tmpdir(), 'earshot-e2e-failures');
 const DRIVER = process.env.TAURI_DRIVER || join(homedir(), '.cargo/bin/tauri-driver');
 const ONLY = process.env.E2E_ONLY?.split(',').map((name) => name.trim()).filter(Boolean);
+
+const DAY_MS = 86_400_000;
+/** The analytics periods the ui offers (days); the screen opens on 30. */
+const PERIODS = [30, 7, 60];
 
 /** Longest a change of rights may take to reach an open history before the scenario fails. */
 const VISIBILITY_LIMIT_MS = 5000;
@@ -86,6 +93,22 @@ const SEL = {
   navSettings: '[data-testid=nav-settings]',
   outputDevice: '[data-testid=output-device]',
   theme: (value) => `input[name=theme][value=${value}]`,
+  navAnalytics: '[data-testid=nav-analytics]',
+  navAdmin: '[data-testid=nav-admin]',
+  analyticsPeriod: '[data-testid=analytics-period]',
+  analyticsCalls: '[data-testid=analytics-calls]',
+  adminTab: (tab) => `[data-testid=admin-tab-${tab}]`,
+  companySettings: '[data-testid=company-settings]',
+  setting: (name) => `[data-testid=company-settings] [name=${name}]`,
+  users: '[data-testid=users]',
+  userRow: '[data-testid=users] tbody tr',
+  userForm: '[data-testid=user-form]',
+  numberRow: '[data-testid=number-row]',
+  flowEditor: '[data-testid=flow-editor]',
+  /** The top-level steps of the open call flow. */
+  flowSteps: '[data-testid=flow-editor] ol[aria-label="Call flow"] > li.step',
+  contactForm: '[data-testid=contact-form]',
+  audit: '[data-testid=audit]',
   filterDirection: '[data-testid=filter-direction]',
   /** The details of call `id`, once they are the ones open. */
   detailsOf: (id) => `${DETAILS}[data-call-id="${id}"]`,
@@ -116,7 +139,14 @@ async function api(path, { token, method = 'GET', body } = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status}: ${text.slice(0, 300)}`);
+  if (!response.ok) {
+    const error = new Error(`${method} ${path}: HTTP ${response.status}: ${text.slice(0, 300)}`);
+    error.status = response.status;
+    try {
+      error.problem = JSON.parse(text);
+    } catch {}
+    throw error;
+  }
   return text ? JSON.parse(text) : null;
 }
 
@@ -136,6 +166,17 @@ async function serviceCalls(user, limit = FIRST_ROWS, filters = {}) {
   return page.calls;
 }
 const idsOf = (calls) => calls.map((call) => String(call.id));
+/** An object as JSON with its keys sorted (WebDriver does not keep the order of keys). */
+const sorted = (object) => JSON.stringify(Object.fromEntries(Object.entries(object).sort(([a], [b]) => a.localeCompare(b))));
+
+/** How many calls `user` may see in analytics that started in the last `days` days, now. */
+async function serviceCallCount(user, days) {
+  const to = Date.now();
+  const query = new URLSearchParams({ from: String(to - days * DAY_MS), to: String(to) });
+  const summary = await api(`/analytics/summary?${query}`, { token: await tokenOf(user) });
+  check(Number.isInteger(summary?.calls), `the analytics summary has no \`calls\`: ${JSON.stringify(summary).slice(0, 200)}`);
+  return summary.calls;
+}
 
 // ------------------------------------------------------------ tauri-driver and app sessions
 
@@ -198,10 +239,19 @@ async function startDriver(home) {
   return { log, stop };
 }
 
+/** Keeps the page's uncaught errors and rejections in `window.__e2eErrors`, for failure reports. */
+const CATCH_PAGE_ERRORS = `
+  if (!window.__e2eErrors) {
+    window.__e2eErrors = [];
+    const keep = (text) => window.__e2eErrors.push(String(text).slice(0, 300));
+    addEventListener('error', (event) => keep(event.message + ' (' + event.filename + ':' + event.lineno + ')'));
+    addEventListener('unhandledrejection', (event) => keep(event.reason?.message ?? JSON.stringify(event.reason)));
+  }`;
+
 /**
  * Runs `fn(session)` on a new app with a fresh HOME. On failure saves a
- * screenshot to FAILURES and adds its path and the driver's last output to
- * the error.
+ * screenshot to FAILURES and adds its path, the page's uncaught errors and
+ * the driver's last output to the error.
  */
 async function withApp(label, fn) {
   const home = await mkdtemp(join(tmpdir(), 'earshot-e2e-home-'));
@@ -210,6 +260,7 @@ async function withApp(label, fn) {
   try {
     driver = await startDriver(home);
     session = await Session.start(DRIVER_URL, BIN);
+    await session.execute(CATCH_PAGE_ERRORS).catch(() => {});
     return await fn(session);
   } catch (error) {
     if (session) {
@@ -221,6 +272,8 @@ async function withApp(label, fn) {
       } catch (shotError) {
         error.message += `\n     (no failure screenshot: ${shotError.message})`;
       }
+      const pageErrors = await session.execute(`return window.__e2eErrors ?? null`).catch(() => null);
+      if (pageErrors?.length) error.message += `\n     uncaught in the page: ${pageErrors.join('\n       ')}`;
     }
     if (driver) error.message += `\n--- last output of tauri-driver and the app:\n${driver.log.join('\n') || '(none)'}`;
     throw error;
@@ -400,6 +453,110 @@ async function checkButtons(session, call) {
 function parsePosition(text) {
   const m = /(\d+):(\d\d)\s*\/\s*(\d+):(\d\d)/.exec(text);
   return m && [Number(m[1]) * 60 + Number(m[2]), Number(m[3]) * 60 + Number(m[4])];
+}
+
+/** The first element matching `css` whose text is `text` (e.g. a button without a test id). */
+async function findByText(session, css, text) {
+  const index = await session.execute(
+    `return [...document.querySelectorAll(arguments[0])].findIndex((e) => e.textContent.trim() === arguments[1])`,
+    [css, text],
+  );
+  check(index >= 0, `no ${css} reads "${text}"`);
+  return (await session.findAll(css))[index];
+}
+
+/** Signs `user` in, waits for their history, and checks the nav offers Admin exactly to admins. */
+async function logInToNav(session, user) {
+  await logIn(session, user);
+  await historyShown(session, user);
+  check((await session.findAll(SEL.navAnalytics)).length === 1, `${user.name} has no Analytics in the nav`);
+  const admin = (await session.findAll(SEL.navAdmin)).length > 0;
+  check(admin === (user.role === 'admin'), `${user.name} (${user.role}) ${admin ? 'has' : 'has no'} Admin in the nav`);
+}
+
+/**
+ * What the analytics screen shows once loaded: `{ count }` (0 when it says
+ * there are no calls) or `{ error }`; null while it loads or while the period
+ * select is not yet at `days`.
+ */
+function analyticsShown(session, days) {
+  return session.execute(
+    `const [periodSelector, callsSelector, days] = arguments;
+     const period = document.querySelector(periodSelector);
+     const screen = period?.closest('section');
+     if (!screen || period.value !== String(days) || screen.querySelector('[aria-busy=true]')) return null;
+     const alert = screen.querySelector('[role=alert]');
+     if (alert) return { error: alert.textContent.trim() };
+     const calls = screen.querySelector(callsSelector);
+     if (calls) return { count: calls.textContent.trim() };
+     return [...screen.querySelectorAll('p')].some((p) => p.textContent.includes('No calls')) ? { count: '0' } : null;`,
+    [SEL.analyticsPeriod, SEL.analyticsCalls, days],
+  );
+}
+
+/**
+ * Does `open()` (which makes the analytics screen load `days` days) and
+ * checks the calls it shows against the service's count for the same
+ * period. The ui takes its period's end from its own clock when it loads,
+ * so the service is asked right before and right after: calls age out of
+ * the window meanwhile, and the ui's count must lie between the two.
+ */
+async function analyticsMatch(session, user, days, open) {
+  const before = await serviceCallCount(user, days);
+  const start = performance.now();
+  await open();
+  const shown = await waitFor(() => analyticsShown(session, days), 15000, `${user.name}'s analytics of ${days} days`);
+  const loaded = ms(start);
+  const after = await serviceCallCount(user, days);
+  check(!shown.error, `the analytics screen shows an error for ${days} days: "${shown.error}"`);
+  check(/^\d+$/.test(shown.count), `the analytics screen shows ${JSON.stringify(shown.count)} calls for ${days} days, not a number`);
+  const count = Number(shown.count);
+  const [low, high] = [Math.min(before, after), Math.max(before, after)];
+  check(
+    count >= low && count <= high,
+    `${user.name}'s analytics show ${count} calls in the last ${days} days; the service counts ${before === after ? before : `${before} before and ${after} after`}`,
+  );
+  note(`${user.name}, ${days} days: ${count} calls, as the service counts (${loaded} ms to load)`);
+  return count;
+}
+
+/** Opens the admin screen's tab `tab` and waits for `selector` in it. */
+async function adminTab(session, tab, selector) {
+  await (await session.find(SEL.adminTab(tab))).click();
+  return waitFor(() => session.find(selector), 10000, `${selector} in the admin tab "${tab}"`);
+}
+
+/** Scrolls the admin tab back to its top (WebDriver's clicks scroll what they click into view). */
+function scrollTabToTop(session) {
+  return session.execute(`document.querySelector('[role=tabpanel]')?.scrollTo(0, 0)`);
+}
+
+/** The rows of the users table: name, e-mail, role and the badge of "Sees". */
+function userRows(session) {
+  return session.execute(
+    `return [...document.querySelectorAll(arguments[0])].map((row) => {
+       const cells = row.querySelectorAll('td');
+       return {
+         name: cells[0]?.querySelector('strong')?.textContent.trim() ?? null,
+         email: cells[0]?.querySelector('.muted')?.textContent.split('·')[0].trim() ?? null,
+         role: cells[1]?.textContent.trim() ?? null,
+         sees: cells[2]?.querySelector('.badge')?.textContent.trim() ?? null,
+       };
+     })`,
+    [SEL.userRow],
+  );
+}
+
+/** The value the company settings form shows for each of `settings`' keys. */
+function settingsShown(session, settings) {
+  return session.execute(
+    `const [form, keys] = [document.querySelector(arguments[0]), arguments[1]];
+     return Object.fromEntries(keys.map((key) => {
+       const input = form?.querySelector('[name="' + key + '"]');
+       return [key, !input ? null : input.type === 'checkbox' ? input.checked : input.value];
+     }));`,
+    [SEL.companySettings, Object.keys(settings)],
+  );
 }
 
 // ------------------------------------------------------------ scenarios
@@ -602,6 +759,193 @@ const scenarios = [
           `the rendered rows are not the service's inbound calls in order\n  expected ${JSON.stringify(inbound.slice(0, rendered.length))}\n  rendered ${JSON.stringify(rendered)}`,
         );
         note(`${rendered.length} rendered rows, all inbound, in the service's order`);
+      });
+    },
+  },
+  {
+    name: 'analytics',
+    async run() {
+      for (const user of [SAM, ADA]) {
+        await withApp(`analytics-${user.name}`, async (session) => {
+          await logInToNav(session, user);
+          const nav = await session.find(SEL.navAnalytics);
+          await analyticsMatch(session, user, PERIODS[0], () => nav.click());
+          if (user === SAM) await screenshot(session, 'analytics');
+          for (const days of PERIODS.slice(1)) {
+            await analyticsMatch(session, user, days, async () =>
+              (await session.find(`${SEL.analyticsPeriod} option[value="${days}"]`)).click(),
+            );
+          }
+        });
+      }
+    },
+  },
+  {
+    name: 'admin',
+    async run() {
+      const token = await tokenOf(ADMIN);
+      await withApp('admin', async (session) => {
+        await logInToNav(session, ADMIN);
+        await (await session.find(SEL.navAdmin)).click();
+
+        // Company settings: the form shows the service's; a change saved there reaches the service.
+        await waitFor(() => session.find(SEL.setting('record_internal')), 10000, 'the company settings form');
+        const before = await api('/settings', { token });
+        const shown = await settingsShown(session, before);
+        check(
+          sorted(shown) === sorted(before),
+          `the company settings form differs from the service's\n  service ${sorted(before)}\n  form    ${sorted(shown)}`,
+        );
+        await screenshot(session, 'admin-settings');
+        const expected = { ...before, record_internal: !before.record_internal };
+        try {
+          await (await session.find(SEL.setting('record_internal'))).click();
+          const toggled = (await settingsShown(session, before)).record_internal;
+          check(toggled === expected.record_internal, `clicking record_internal left it at ${toggled}`);
+          const submit = await session.find(`${SEL.companySettings} button[type=submit]`);
+          const label = (await submit.getText()).trim();
+          check(label === 'Save settings', `the settings form's submit button reads "${label}", not "Save settings"`);
+          const start = performance.now();
+          await submit.click();
+          let now;
+          await waitFor(
+            async () => ((now = await api('/settings', { token })), now.record_internal === expected.record_internal),
+            10000,
+            `GET /settings to have record_internal=${expected.record_internal}`,
+          );
+          check(
+            sorted(now) === sorted(expected),
+            `saving record_internal changed other settings\n  expected ${sorted(expected)}\n  service  ${sorted(now)}`,
+          );
+          // Read again after saving: the form shows the saved value and has nothing left to save.
+          await waitFor(
+            async () =>
+              sorted(await settingsShown(session, before)) === sorted(expected) &&
+              (await session.execute(`return document.querySelector(arguments[0]).disabled`, [`${SEL.companySettings} button[type=submit]`])),
+            10000,
+            'the form to show the saved settings',
+          );
+          note(`record_internal ${before.record_internal} → ${expected.record_internal}: saved in ${ms(start)} ms`);
+          // The "saved" note goes after 2 s; not in the screenshots to come.
+          await waitFor(() => session.execute(`return !document.querySelector('[role=status]')`), 10000, 'the "saved" note to go');
+        } finally {
+          await api('/settings', { method: 'PUT', token, body: before });
+        }
+
+        // Users: every user, with where their "Sees" comes from (D1).
+        const users = await api('/users', { token });
+        await adminTab(session, 'users', SEL.users);
+        const rows = await userRows(session);
+        const names = (list) => JSON.stringify(list.map((user) => user.name).sort());
+        check(names(rows) === names(users), `the users table lists ${names(rows)}; the service has ${names(users)}`);
+        const unset = users.filter((user) => user.settings.call_visibility === null && user.role !== 'admin');
+        const badges = { agent: 'company default', supervisor: 'not configured', analyst: 'not configured' };
+        for (const user of unset) {
+          const row = rows.find((r) => r.email === user.email);
+          check(row, `no row of the users table shows ${user.email}`);
+          check(
+            row.sees === badges[user.role],
+            `${user.name} (${user.role} without a call_visibility of their own): "Sees" reads "${row.sees}", not "${badges[user.role]}"`,
+          );
+        }
+        const unconfigured = unset.find((user) => user.role !== 'agent');
+        check(unconfigured, 'the demo has no supervisor or analyst without a call_visibility: nothing shows "not configured"');
+        check(unset.some((user) => user.role === 'agent'), 'the demo has no agent without a call_visibility: nothing shows "company default"');
+        note(`${rows.length} users; "not configured": ${unset.filter((u) => u.role !== 'agent').map((u) => u.name).join(', ')}; "company default": ${unset.filter((u) => u.role === 'agent').map((u) => u.name).join(', ')}`);
+        const index = rows.findIndex((r) => r.email === unconfigured.email);
+        // A row's first cell: WebKitWebDriver finds table rows themselves not interactable.
+        await (await session.find(`${SEL.userRow}:nth-child(${index + 1}) > td`)).click();
+        const title = await waitFor(() => session.find(`${SEL.userForm} h2`), 10000, `the user form of ${unconfigured.name}`);
+        check((await title.getText()).trim() === unconfigured.name, `the user form opened on "${await title.getText()}", not ${unconfigured.name}`);
+        await scrollTabToTop(session);
+        await screenshot(session, 'admin-users');
+
+        // Audit log: what play and download wrote (earlier scenarios, or a play through the API here).
+        let entries = await api('/audit?limit=100', { token });
+        if (!entries.length) {
+          const call = (await serviceCalls(ADMIN, 200)).find((c) => c.can_play && c.recording);
+          check(call, "none of the admin's newest 200 calls may be played");
+          const response = await fetch(`${SERVER}/api/v1/recordings/${call.recording.id}/audio?app=dashboard`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          await response.arrayBuffer();
+          check(response.ok, `GET /recordings/${call.recording.id}/audio: HTTP ${response.status}`);
+          entries = await api('/audit?limit=100', { token });
+          check(entries.length > 0, `playing recording ${call.recording.id} through the API wrote no audit entry`);
+        }
+        await adminTab(session, 'audit', SEL.audit);
+        let audit;
+        await waitFor(
+          async () =>
+            (audit = await session.execute(
+              `return [...document.querySelectorAll(arguments[0] + ' tbody tr')].filter((row) => !row.querySelector('td[colspan]'))
+                 .map((row) => [...row.querySelectorAll('td')].map((cell) => cell.textContent.trim()))`,
+              [SEL.audit],
+            )).length === entries.length,
+          10000,
+          `the audit table to have the service's ${entries.length} rows`,
+        );
+        const [newest] = entries;
+        check(
+          audit[0][3] === `#${newest.call}` && audit[0][4] === `#${newest.recording}`,
+          `the audit table's first row ${JSON.stringify(audit[0])} is not the service's newest entry ${JSON.stringify(newest)}`,
+        );
+        note(`audit: ${audit.length} rows, newest ${JSON.stringify(audit[0].slice(0, 5))}`);
+
+        // Numbers: the first one's call flow, step by step.
+        const numbers = await api('/numbers', { token });
+        check(numbers.length > 0, 'the demo company has no numbers');
+        await adminTab(session, 'numbers', SEL.numberRow);
+        const numberRows = await session.findAll(SEL.numberRow);
+        check(numberRows.length === numbers.length, `the numbers table has ${numberRows.length} rows; the service has ${numbers.length} numbers`);
+        await (await session.find(`${SEL.numberRow} > td`)).click();
+        await waitFor(() => session.find(SEL.flowEditor), 10000, 'the call flow editor');
+        const [name, steps] = await session.execute(
+          `return [document.querySelector(arguments[0] + ' input')?.value, document.querySelectorAll(arguments[1]).length]`,
+          [SEL.flowEditor, SEL.flowSteps],
+        );
+        const [first] = numbers;
+        check(name === first.name, `the flow editor opened on "${name}", not the first number "${first.name}"`);
+        check(steps === first.flow.length, `the flow editor shows ${steps} steps for ${first.name}; the service has ${first.flow.length}`);
+        note(`${first.name}: ${steps} steps (${first.flow.map((step) => step.type).join(' → ')})`);
+        await scrollTabToTop(session);
+        await screenshot(session, 'admin-flow');
+      });
+    },
+  },
+  {
+    name: 'refusal',
+    async run() {
+      const token = await tokenOf(ADMIN);
+      const contact = { name: 'E2E refused contact', numbers: ['not a number'] };
+      await withApp('refusal', async (session) => {
+        await logInToNav(session, ADMIN);
+        await (await session.find(SEL.navAdmin)).click();
+        await waitFor(() => session.find(SEL.adminTab('contacts')), 10000, 'the admin tabs');
+        await (await session.find(SEL.adminTab('contacts'))).click();
+        const create = await waitFor(() => findByText(session, 'button', 'New contact'), 10000, 'the "New contact" button');
+        const before = await api('/contacts', { token });
+        await create.click();
+        await waitFor(() => session.find(SEL.contactForm), 10000, 'the contact form');
+        await (await session.find(`${SEL.contactForm} input`)).sendKeys(contact.name);
+        await (await session.find(`${SEL.contactForm} textarea`)).sendKeys(contact.numbers[0]);
+        await (await session.find(`${SEL.contactForm} button[type=submit]`)).click();
+        const alert = await waitFor(() => session.find(`${SEL.contactForm} [role=alert]`), 10000, 'the refusal in the contact form');
+        const text = (await alert.getText()).trim();
+        const after = await api('/contacts', { token });
+        check(JSON.stringify(after) === JSON.stringify(before), `the refused contact changed GET /contacts (${before.length} → ${after.length} contacts)`);
+        // The service's own words for the same contact.
+        let refusal;
+        try {
+          const created = await api('/contacts', { method: 'POST', token, body: contact });
+          if (created?.id) await api(`/contacts/${created.id}`, { method: 'DELETE', token });
+          throw new Error(`the service accepted a contact numbered ${JSON.stringify(contact.numbers[0])}`);
+        } catch (error) {
+          if (!error.problem) throw error;
+          refusal = error.problem;
+        }
+        check(refusal.detail && text.includes(refusal.detail), `the contact form says "${text}"; the service says "${refusal.detail}"`);
+        note(`refused (HTTP ${refusal.status}): "${text}"; ${after.length} contacts, unchanged`);
       });
     },
   },

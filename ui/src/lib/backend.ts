@@ -22,6 +22,8 @@ import type {
 } from './types';
 
 export interface Backend {
+  /** Tells the app something was shown (the first history rows), for its start-up log. */
+  shown(what: string): void;
   /** The server and e-mail used last, to fill the log-in form. */
   lastLogin(): Promise<LastLogin | null>;
   /** Signs in again with the token in the OS keyring, if there is one. */

@@ -65,6 +65,10 @@ export class MockBackend implements Backend {
     return () => this.handlers.delete(handler);
   }
 
+  shownLog: string[] = [];
+  shown(what: string): void {
+    this.shownLog.push(what);
+  }
   async lastLogin(): Promise<LastLogin | null> {
     return this.last;
   }

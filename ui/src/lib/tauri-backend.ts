@@ -23,6 +23,9 @@ import type {
 
 /** The Rust side of the app, through Tauri commands (src-tauri/src/lib.rs). */
 export class TauriBackend implements Backend {
+  shown(what: string): void {
+    void invoke('shown', { what });
+  }
   lastLogin(): Promise<LastLogin | null> {
     return invoke('last_login');
   }

@@ -181,3 +181,56 @@ describe('analytics', () => {
     expect(screen.getByRole('img', { name: 'Calls per day by direction' })).toBeTruthy();
   });
 });
+
+describe('admin', () => {
+  it('is offered to admins only', async () => {
+    await signedIn(new MockBackend(5), 'sam@acme.demo');
+    expect(screen.queryByTestId('nav-admin')).toBeNull();
+  });
+
+  it('shows where each user right comes from (D1)', async () => {
+    const { user } = await signedIn(new MockBackend(5), 'admin@acme.demo');
+    await user.click(screen.getByTestId('nav-admin'));
+    await user.click(await screen.findByTestId('admin-tab-users'));
+    const table = await screen.findByTestId('users');
+    const row = (name: string) => within(table).getByText(name).closest('tr')!;
+    expect(row('Nia Analyst').textContent).toContain('not configured');
+    expect(row('Ada Agent').textContent).toContain('company default');
+    expect(row('Sam Supervisor').textContent).toContain('own value');
+    expect(row('Alex Admin').textContent).toContain('admin: unrestricted');
+  });
+
+  it('edits a call flow and saves the whole tree', async () => {
+    const { backend, user } = await signedIn(new MockBackend(5), 'admin@acme.demo');
+    await user.click(screen.getByTestId('nav-admin'));
+    await user.click(await screen.findByTestId('admin-tab-numbers'));
+    await user.click((await screen.findAllByTestId('number-row'))[0]);
+    const editor = await screen.findByTestId('flow-editor');
+    const top = within(editor).getByRole('list', { name: 'Call flow' });
+    expect(top.querySelectorAll(':scope > li.step').length).toBe(3);
+    expect(within(editor).getByRole('list', { name: 'Key 1' })).toBeTruthy();
+    await user.selectOptions(within(editor).getByLabelText('Add a step to Call flow'), 'announce');
+    expect(top.querySelectorAll(':scope > li.step').length).toBe(4);
+    await user.click(within(editor).getByRole('button', { name: 'Remove step 1 of Call flow' }));
+    await user.click(within(editor).getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(backend.changes.length).toBe(1));
+    const change = backend.changes[0];
+    expect(change.kind).toBe('number');
+    if (change.kind !== 'number') return;
+    expect(change.number.flow.map((s) => s.type)).toEqual(['menu', 'voicemail', 'announce']);
+    expect(backend.company.numbers[0].flow.length).toBe(3);
+  });
+
+  it('shows the service’s words when a change is refused', async () => {
+    const { backend, user } = await signedIn(new MockBackend(5), 'admin@acme.demo');
+    await user.click(screen.getByTestId('nav-admin'));
+    await user.click(await screen.findByTestId('admin-tab-contacts'));
+    await user.click(screen.getByRole('button', { name: 'New contact' }));
+    const form = await screen.findByTestId('contact-form');
+    await user.type(within(form).getByLabelText('Name'), 'Initech');
+    await user.type(within(form).getByRole('textbox', { name: /Numbers/ }), 'not a number');
+    await user.click(within(form).getByRole('button', { name: 'Add contact' }));
+    expect((await within(form).findByRole('alert')).textContent).toContain('E.164');
+    expect(backend.company.contacts.some((c) => c.name === 'Initech')).toBe(false);
+  });
+});
