@@ -13,6 +13,7 @@ use std::time::Duration;
 
 struct Demo {
     server: String,
+    serving: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -25,8 +26,10 @@ async fn demo() -> Demo {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!("http://{}", listener.local_addr().unwrap());
     let app = earshot_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Demo { server, _dir: dir }
+    let serving = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Demo { server, serving, _dir: dir }
 }
 
 /// A keyring of this test's own, in the kernel keyring.
@@ -743,4 +746,40 @@ async fn the_app_administers_the_company_and_refuses_non_admins() {
     agent.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
     assert_eq!(agent.admin().await.unwrap_err().code(), "forbidden");
     assert_eq!(agent.audit(None).await.unwrap_err().code(), "forbidden");
+}
+
+/// The app opens from its cache at once and shows the history read-only
+/// when the service cannot be reached.
+#[tokio::test]
+async fn the_app_opens_offline_from_its_cache() {
+    use earshot_client::app::App;
+    use earshot_client::view::HistoryFilter;
+    let demo = demo().await;
+    let keyring = keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path().to_owned(), keyring.clone());
+    let me = app.log_in(&demo.server, "sam@acme.demo", "demo-sam").await.unwrap();
+    let online = app.history(AppContext::Dashboard, HistoryFilter::default(), 0, 50).await.unwrap();
+    drop(app);
+
+    // The service goes away; the app starts again.
+    demo.serving.abort();
+    let _ = (&mut { demo.serving }).await;
+    let offline = App::new(dir.path().to_owned(), keyring);
+    let mut events = offline.events();
+    assert_eq!(
+        offline.resume().await.unwrap(),
+        Some(me),
+        "signed in from the keyring and the cached snapshot"
+    );
+    let window = offline.history(AppContext::Dashboard, HistoryFilter::default(), 0, 50).await.unwrap();
+    assert_eq!(window.calls, online.calls, "the cached history, decided again locally");
+    assert!(window.complete, "offline, the cache is all there is");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+    assert!(
+        matches!(event, earshot_client::view::AppEvent::Connection { online: false, .. }),
+        "the ui is told it is offline: {event:?}"
+    );
+    let filtered = HistoryFilter { status: Some("missed".into()), ..HistoryFilter::default() };
+    assert_eq!(offline.history(AppContext::Dashboard, filtered, 0, 50).await.unwrap_err().code(), "offline");
 }
