@@ -108,6 +108,20 @@ describe('history', () => {
   });
 });
 
+describe('history keyboard', () => {
+  it('keeps the focus in the list when the chosen row scrolls away', async () => {
+    const { user } = await signedIn(new MockBackend(100_000));
+    const list = screen.getByTestId('history-list');
+    await user.click(screen.getAllByTestId('call-row')[1]);
+    expect(document.activeElement).toBe(list);
+    await user.keyboard('{End}');
+    await waitFor(() => expect(screen.getAllByTestId('call-row').some((r) => r.dataset.callId === '1')).toBe(true));
+    expect(document.activeElement).toBe(list);
+    await user.keyboard('{Home}');
+    await waitFor(() => expect(screen.getAllByTestId('call-row')[0].dataset.callId).toBe('100000'));
+  });
+});
+
 describe('call details', () => {
   it('shows the player and download only where allowed, and the trace', async () => {
     const backend = new MockBackend(40);
