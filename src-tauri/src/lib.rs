@@ -180,12 +180,14 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             // The desktop's Secret Service keeps tokens across log-ins; a
-            // session without one falls back to the kernel keyring.
-            let backend = KeyringBackend::detect_and_install();
-            tracing::info!(?backend, "tokens are kept in the OS keyring");
+            // session without one falls back to the kernel keyring. Asking
+            // D-Bus takes a moment: the window does not wait for it.
+            let detecting = std::thread::spawn(KeyringBackend::detect_and_install);
             let data_dir = app.path().app_data_dir()?;
             let server = std::env::var("EARSHOT_SERVER").ok();
-            let state = App::new(data_dir, Keyring::new("earshot")).with_default_server(server);
+            let state = App::new(data_dir, Keyring::new("earshot"))
+                .with_default_server(server)
+                .with_keyring_detection(detecting);
             let mut events = state.events();
             app.manage(state);
             let handle = app.handle().clone();

@@ -81,6 +81,9 @@ struct Shared {
 /// The desktop app's state.
 pub struct App {
     keyring: Keyring,
+    /// The keyring backend being found (a D-Bus round trip), off the
+    /// window's start-up path; waited for before the first token is read.
+    detecting: std::sync::Mutex<Option<std::thread::JoinHandle<crate::KeyringBackend>>>,
     default_server: Option<String>,
     shared: Arc<Shared>,
 }
@@ -95,6 +98,7 @@ impl App {
     pub fn new(data_dir: PathBuf, keyring: Keyring) -> Self {
         Self {
             keyring,
+            detecting: std::sync::Mutex::new(None),
             default_server: None,
             shared: Arc::new(Shared {
                 session: Mutex::new(None),
@@ -113,6 +117,26 @@ impl App {
     pub fn with_default_server(mut self, server: Option<String>) -> Self {
         self.default_server = server.filter(|s| !s.trim().is_empty());
         self
+    }
+
+    /// Tokens go to the keyring backend `detecting` finds (in a thread of
+    /// its own, so the window need not wait for D-Bus).
+    #[must_use]
+    pub fn with_keyring_detection(self, detecting: std::thread::JoinHandle<crate::KeyringBackend>) -> Self {
+        *self.detecting.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(detecting);
+        self
+    }
+
+    /// The keyring, once its backend is known.
+    async fn keyring(&self) -> &Keyring {
+        let pending = self.detecting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(pending) = pending {
+            match tokio::task::spawn_blocking(move || pending.join()).await {
+                Ok(Ok(backend)) => tracing::info!(?backend, "tokens are kept in the OS keyring"),
+                _ => tracing::warn!("the keyring backend could not be found; using the default"),
+            }
+        }
+        &self.keyring
     }
 
     /// What the app tells the ui unasked.
@@ -151,11 +175,11 @@ impl App {
         };
         if let Some(snapshot) = cached
             && let Some(signed_in) =
-                SignedIn::from_keyring(&self.keyring, &last.server, &last.email, snapshot.me.clone())?
+                SignedIn::from_keyring(self.keyring().await, &last.server, &last.email, snapshot.me.clone())?
         {
             return Ok(Some(self.start(signed_in, snapshot).await));
         }
-        match SignedIn::resume(&self.keyring, &last.server, &last.email).await? {
+        match SignedIn::resume(self.keyring().await, &last.server, &last.email).await? {
             Some((signed_in, snapshot)) => Ok(Some(self.start(signed_in, snapshot).await)),
             None => Ok(None),
         }
@@ -163,7 +187,7 @@ impl App {
 
     /// Logs in, keeps the token in the keyring and remembers server and e-mail.
     pub async fn log_in(&self, server: &str, email: &str, password: &str) -> Result<Me> {
-        let signed_in = SignedIn::log_in(&self.keyring, server, email, password).await?;
+        let signed_in = SignedIn::log_in(self.keyring().await, server, email, password).await?;
         let snapshot = signed_in.sync().await?;
         let last =
             LastLogin { server: signed_in.api().server().to_owned(), email: email.trim().to_lowercase() };
