@@ -708,6 +708,26 @@ const scenarios = [
     },
   },
   {
+    name: 'contact',
+    async run() {
+      await withApp('contact', async (session) => {
+        await logInAndMatch(session, SAM);
+        const call = await scrollToCall(session, SAM, (c) => c.contact !== null, 'has a known contact');
+        await openCall(session, call.id);
+        const link = await session.find(`${SEL.detailsOf(call.id)} button.link`);
+        const name = await link.getText();
+        const start = performance.now();
+        await link.click();
+        const expected = idsOf(await serviceCalls(SAM, 50, { contact: String(call.contact) }));
+        await rowsMatch(session, expected.slice(0, FIRST_ROWS));
+        const chip = await (await session.find('.chip')).getText();
+        check(chip.includes(name), `the filter chip says ${JSON.stringify(chip)}, not the contact ${JSON.stringify(name)}`);
+        note(`${name}: ${expected.length} calls, the contact's log shown in ${ms(start)} ms`);
+        await screenshot(session, 'contact-log');
+      });
+    },
+  },
+  {
     name: 'settings',
     async run() {
       await withApp('settings', async (session) => {
