@@ -570,7 +570,8 @@ async fn the_app_logs_in_lists_calls_resumes_and_logs_out() {
     assert_eq!(app.history(AppContext::Dashboard, bad, 0, 10).await.unwrap_err().code(), "invalid");
 
     // A recorded call's details say why it was recorded, and who was on it.
-    let row = first.calls.iter().find(|c| c.has_recording && c.status == "answered").expect("a recorded call");
+    let row =
+        first.calls.iter().find(|c| c.has_recording && c.status == "answered").expect("a recorded call");
     let details = app.call_details(AppContext::Dashboard, row.id).await.unwrap();
     assert_eq!(&details.row, row);
     assert!(!details.recordings.is_empty());
