@@ -2,19 +2,21 @@
 //! up once in [`run`], each command only hands the ui's request to
 //! [`earshot_client::app::App`], where the app's behaviour lives and is
 //! tested without a window, and the app's events are forwarded to the ui as
-//! they come. The one thing done here is what only a window can do: the
-//! native save dialog. Paths in `tauri.conf.json` (at the repository root,
-//! linked here) are relative to this crate.
+//! they come. Done here is only what a window can do: the native save
+//! dialog, and desktop notifications when the window is not in front.
+//! Paths in `tauri.conf.json` (at the repository root, linked here) are
+//! relative to this crate.
 
 use earshot_client::app::App;
 use earshot_client::view::{
-    AdminChange, AdminData, Analytics, AppSettings, AuditRow, CallDetails, Directory, HistoryFilter,
-    HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState, UiError,
+    AdminChange, AdminData, Analytics, AppEvent, AppSettings, AuditRow, CallDetails, Directory,
+    HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState, UiError,
 };
 use earshot_client::{Keyring, KeyringBackend, OutputDevice};
 use earshot_policy::{AppContext, RecordingKind};
 use tauri::{Emitter as _, Manager as _};
 use tauri_plugin_dialog::DialogExt as _;
+use tauri_plugin_notification::NotificationExt as _;
 
 /// When the app started, for the start-up times it logs (docs/PERFORMANCE.md).
 static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
@@ -119,7 +121,23 @@ async fn download(
         .add_filter("WAV audio", &["wav"]);
     let chosen = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file()).await;
     let Some(path) = chosen.ok().flatten().and_then(|path| path.into_path().ok()) else { return Ok(None) };
-    Ok(Some(app.download(app_context, id, kind, &path).await?))
+    let written = app.download(app_context, id, kind, &path).await?;
+    let name = path.file_name().map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    notify_unless_seen(window.app_handle(), "Recording saved", &name);
+    Ok(Some(written))
+}
+
+/// A desktop notification, when the user is not looking at the window (a
+/// long download finished, the session ended). Where no notification
+/// service runs, nothing is shown and the window still says it.
+fn notify_unless_seen(app: &tauri::AppHandle, title: &str, body: &str) {
+    let focused = app.get_webview_window("main").and_then(|window| window.is_focused().ok());
+    if focused == Some(true) {
+        return;
+    }
+    if let Err(error) = app.notification().builder().title(title).body(body).show() {
+        tracing::debug!(%error, "no notification shown");
+    }
 }
 
 #[tauri::command]
@@ -178,6 +196,7 @@ pub fn run() {
             }
         }))
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             // The desktop's Secret Service keeps tokens across log-ins; a
             // session without one falls back to the kernel keyring. Asking
@@ -195,6 +214,9 @@ pub fn run() {
                 loop {
                     match events.recv().await {
                         Ok(event) => {
+                            if let AppEvent::SessionEnded { message } = &event {
+                                notify_unless_seen(&handle, "Signed out of Earshot", message);
+                            }
                             let _ = handle.emit(EVENT, event);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
