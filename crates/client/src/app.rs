@@ -18,10 +18,10 @@ use crate::player::{self, OutputDevice, Player};
 use crate::session::{Keyring, SignedIn};
 use crate::view::{
     self, AdminChange, AdminData, AdminUserView, Analytics, AppEvent, AppSettings, AuditRow, CallDetails,
-    Directory, HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState,
+    Directory, HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState, UnsetMeaning,
 };
 use earshot_api::{CallOut, CallPage, Change, Pushed, SyncSnapshot};
-use earshot_policy::{AppContext, CallId, ContactId, RecordingKind};
+use earshot_policy::{AppContext, CallId, ContactId, RecordingKind, Role};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -366,7 +366,7 @@ impl App {
     /// current snapshot, so they need no lock on the histories.
     async fn one_call(&self, app: AppContext, id: CallId) -> Result<(crate::Api, History)> {
         let call = self.call_out(app, id).await?;
-        let api = self.shared.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone();
+        let api = self.shared.api().await?;
         let mut history = History::new(&*self.snapshot()?, app);
         history.extend(CallPage { calls: vec![call], next_cursor: None });
         Ok((api, history))
@@ -453,7 +453,7 @@ impl App {
     /// The analytics of calls started in `from..to` (ms), as the service
     /// sums what the user may see in the `analytics` context (SPEC §4.3).
     pub async fn analytics(&self, from: i64, to: i64) -> Result<Analytics> {
-        let api = self.shared.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone();
+        let api = self.shared.api().await?;
         let summary = api.analytics(from, to).await?;
         Ok(view::analytics(&summary, &*self.snapshot()?))
     }
@@ -476,7 +476,21 @@ impl App {
                 user,
             })
             .collect();
+        // What a user's unset values mean for each role (D1), for the form.
+        let unset = [Role::Admin, Role::Supervisor, Role::Analyst, Role::Agent]
+            .into_iter()
+            .map(|role| UnsetMeaning {
+                role,
+                effective: earshot_policy::effective_settings(
+                    role,
+                    &earshot_policy::UserSettings::default(),
+                    &settings,
+                    AppContext::Dashboard,
+                ),
+            })
+            .collect();
         Ok(AdminData {
+            unset,
             users,
             groups: api.get("/groups").await?,
             numbers: api.get("/numbers").await?,
@@ -511,7 +525,7 @@ impl App {
     }
 
     async fn api(&self) -> Result<crate::Api> {
-        Ok(self.shared.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone())
+        self.shared.api().await
     }
 
     /// The outputs the player can use.
@@ -543,6 +557,11 @@ impl App {
 }
 
 impl Shared {
+    /// The signed-in session's connection.
+    async fn api(&self) -> Result<crate::Api> {
+        Ok(self.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone())
+    }
+
     async fn cache(&self) -> Option<Cache> {
         let mut cache = self.cache.lock().await;
         if cache.is_none() {
@@ -567,15 +586,15 @@ impl Shared {
         let closed = self.playing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let (Some(playing), Some(why)) = (closed, why) {
             let mut state = playing.state();
-            state.playing = false;
-            state.error = Some(why);
+            state.status.playing = false;
+            state.status.error = Some(why);
             let _ = self.events.send(AppEvent::Player { state });
         }
     }
 
     /// Fetches the snapshot again and re-decides everything cached (SPEC §7).
     async fn resync(&self) -> Result<()> {
-        let api = self.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone();
+        let api = self.api().await?;
         let snapshot = api.sync().await?;
         let cache = self.cache().await;
         let mut guard = self.session.lock().await;
@@ -617,7 +636,6 @@ impl Shared {
     /// A call was added or changed: it takes its place in the histories
     /// that show it.
     async fn call_changed(&self, id: CallId) {
-        let Some(snapshot) = self.current() else { return };
         let mut guard = self.session.lock().await;
         let Some(session) = guard.as_mut() else { return };
         let apps: Vec<AppContext> = {
@@ -634,24 +652,13 @@ impl Shared {
                 history.upsert(call);
             }
         }
-        drop(snapshot);
         let _ = self.events.send(AppEvent::HistoryChanged { removed: Vec::new() });
     }
 }
 
 impl Playing {
     fn state(&self) -> PlayerState {
-        let status = self.player.status();
-        PlayerState {
-            call: self.call.0,
-            kind: self.kind.as_str().to_owned(),
-            position_ms: status.position_ms,
-            duration_ms: status.duration_ms,
-            playing: status.playing,
-            ended: status.ended,
-            speed: status.speed,
-            error: status.error,
-        }
+        PlayerState { call: self.call.0, kind: self.kind.as_str().to_owned(), status: self.player.status() }
     }
 }
 

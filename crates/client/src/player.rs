@@ -71,7 +71,7 @@ pub fn output_devices() -> Vec<OutputDevice> {
 }
 
 /// Where a player is.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct Status {
     /// Position in the recording, ms.
     pub position_ms: u64,

@@ -12,7 +12,7 @@ use earshot_api::{
 };
 use earshot_policy::{
     CallStatus, CompanySettings, Decider, Direction, EffectiveSettings, Number, RecordSetting, RecordingKind,
-    TraceEntry, TraceEvent, UserId,
+    Role, TraceEntry, TraceEvent, UserId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -228,18 +228,9 @@ pub struct PlayerState {
     pub call: i64,
     /// `call` or `voicemail`.
     pub kind: String,
-    /// Position, ms.
-    pub position_ms: u64,
-    /// Length, ms.
-    pub duration_ms: u64,
-    /// Playing now.
-    pub playing: bool,
-    /// Played to the end.
-    pub ended: bool,
-    /// 0.5 to 2.
-    pub speed: f64,
-    /// Why it stopped, when it did not end normally.
-    pub error: Option<String>,
+    /// Where the player is.
+    #[serde(flatten)]
+    pub status: crate::player::Status,
 }
 
 /// What the ui asks the player to do.
@@ -461,6 +452,17 @@ pub struct AdminUserView {
     pub effective: EffectiveSettings,
 }
 
+/// What a user of `role` gets for the settings they leave unset: "company
+/// default" for agents, "not configured" (the most restrictive) for
+/// supervisors and analysts, unrestricted for admins (D1), as `policy` says.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct UnsetMeaning {
+    /// The role.
+    pub role: Role,
+    /// The effective values with nothing set.
+    pub effective: EffectiveSettings,
+}
+
 /// Everything the admin screens show.
 #[derive(Clone, Debug, Serialize, TS)]
 pub struct AdminData {
@@ -468,6 +470,8 @@ pub struct AdminData {
     pub settings: CompanySettings,
     /// Users.
     pub users: Vec<AdminUserView>,
+    /// What unset user settings mean, per role.
+    pub unset: Vec<UnsetMeaning>,
     /// Groups with their members.
     pub groups: Vec<GroupWithMembers>,
     /// Numbers with their call flows.
@@ -746,6 +750,7 @@ mod tests {
             TraceLine::decl(&cfg),
             CallDetails::decl(&cfg),
             PlayerState::decl(&cfg),
+            crate::player::Status::decl(&cfg),
             PlayerCommand::decl(&cfg),
             crate::player::OutputDevice::decl(&cfg),
             AppSettings::decl(&cfg),
@@ -756,6 +761,7 @@ mod tests {
             TotalsRow::decl(&cfg),
             Analytics::decl(&cfg),
             AdminUserView::decl(&cfg),
+            UnsetMeaning::decl(&cfg),
             AdminData::decl(&cfg),
             AuditRow::decl(&cfg),
             AdminChange::decl(&cfg),
@@ -775,7 +781,7 @@ mod tests {
             EffectiveSettings::decl(&cfg),
             earshot_policy::SettingSource::decl(&cfg),
             earshot_policy::Effective::<()>::decl(&cfg),
-            earshot_policy::Role::decl(&cfg),
+            Role::decl(&cfg),
             earshot_policy::User::decl(&cfg),
             earshot_policy::Group::decl(&cfg),
             Number::decl(&cfg),

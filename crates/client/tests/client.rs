@@ -666,14 +666,14 @@ async fn the_app_applies_a_pushed_rights_change_to_history_player_and_download()
         let event =
             tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("events come").unwrap();
         match event {
-            AppEvent::Player { state } if state.error.is_some() => stopped = Some(state),
+            AppEvent::Player { state } if state.status.error.is_some() => stopped = Some(state),
             AppEvent::HistoryChanged { removed } => refreshed = Some(removed),
             _ => {}
         }
     }
     // Measured, not asserted: the push takes milliseconds on loopback.
     eprintln!("rights change reached the app in {:?}", changed.elapsed());
-    assert!(stopped.unwrap().error.unwrap().contains("withdrawn"));
+    assert!(stopped.unwrap().status.error.unwrap().contains("withdrawn"));
     assert!(!refreshed.unwrap().is_empty(), "calls the agent may no longer see are named");
     let now = app.history(AppContext::Calling, HistoryFilter::default(), 0, 200).await.unwrap();
     assert!(now.loaded < all.loaded || now.calls != all.calls, "the history changed");

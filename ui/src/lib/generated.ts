@@ -237,15 +237,15 @@ call: number,
  */
 kind: string, 
 /**
- * Position, ms.
+ * Position in the recording, ms.
  */
 position_ms: number, 
 /**
- * Length, ms.
+ * The recording's length, ms.
  */
 duration_ms: number, 
 /**
- * Playing now.
+ * Playing (not paused, not ended).
  */
 playing: boolean, 
 /**
@@ -253,11 +253,36 @@ playing: boolean,
  */
 ended: boolean, 
 /**
- * 0.5 to 2.
+ * Speed, 0.5 to 2.
  */
 speed: number, 
 /**
- * Why it stopped, when it did not end normally.
+ * Why it stopped, when it did not end normally (a revoked right, the server gone).
+ */
+error: string | null, };
+export type Status = { 
+/**
+ * Position in the recording, ms.
+ */
+position_ms: number, 
+/**
+ * The recording's length, ms.
+ */
+duration_ms: number, 
+/**
+ * Playing (not paused, not ended).
+ */
+playing: boolean, 
+/**
+ * Played to the end.
+ */
+ended: boolean, 
+/**
+ * Speed, 0.5 to 2.
+ */
+speed: number, 
+/**
+ * Why it stopped, when it did not end normally (a revoked right, the server gone).
  */
 error: string | null, };
 export type PlayerCommand = { "do": "play" } | { "do": "pause" } | { "do": "seek", 
@@ -434,6 +459,15 @@ user: AdminUser,
  * What applies in `calling` and `dashboard`.
  */
 effective: EffectiveSettings, };
+export type UnsetMeaning = { 
+/**
+ * The role.
+ */
+role: Role, 
+/**
+ * The effective values with nothing set.
+ */
+effective: EffectiveSettings, };
 export type AdminData = { 
 /**
  * Company settings (SPEC §3).
@@ -443,6 +477,10 @@ settings: CompanySettings,
  * Users.
  */
 users: Array<AdminUserView>, 
+/**
+ * What unset user settings mean, per role.
+ */
+unset: Array<UnsetMeaning>, 
 /**
  * Groups with their members.
  */

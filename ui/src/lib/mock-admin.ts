@@ -30,6 +30,10 @@ const none: UserSettings = { recording_control: null, call_visibility: null, rec
 export function mockAdmin(): AdminData {
   return {
     settings: { ...company },
+    unset: (['admin', 'supervisor', 'analyst', 'agent'] as const).map((role) => ({
+      role,
+      effective: user(0, 'x', role, none, []).effective,
+    })),
     users: [
       user(1, 'Alex Admin', 'admin', none, []),
       user(2, 'Sam Supervisor', 'supervisor', { ...none, call_visibility: 'all', recording_playback: 'all_available', can_download: true }, [1]),

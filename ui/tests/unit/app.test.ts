@@ -248,3 +248,16 @@ describe('admin', () => {
     expect(backend.company.contacts.some((c) => c.name === 'Initech')).toBe(false);
   });
 });
+
+describe('admin user form', () => {
+  it('says what an unset right means for the role chosen (D1)', async () => {
+    const { user } = await signedIn(new MockBackend(5), 'admin@acme.demo');
+    await user.click(screen.getByTestId('nav-admin'));
+    await user.click(await screen.findByTestId('admin-tab-users'));
+    await user.click(within(await screen.findByTestId('users')).getByText('Ada Agent'));
+    const visibility = (await screen.findByTestId('user-visibility')) as HTMLSelectElement;
+    expect(visibility.options[0].textContent).toBe('Company default (own and missed)');
+    await user.selectOptions(within(screen.getByTestId('user-form')).getByLabelText('Role'), 'supervisor');
+    expect(visibility.options[0].textContent).toBe('Not configured: own and missed');
+  });
+});
