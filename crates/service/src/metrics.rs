@@ -77,8 +77,8 @@ impl Metrics {
                     &sip.guard.bad_requests,
                 ),
                 (
-                    "earshot_sip_dropped_datagrams_total",
-                    "Datagrams on the SIP port that were not SIP.",
+                    "earshot_sip_dropped_messages_total",
+                    "Messages on the SIP port (UDP or TCP) that were not SIP, or broken responses, dropped.",
                     &sip.guard.dropped,
                 ),
                 (

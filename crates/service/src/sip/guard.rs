@@ -1,17 +1,16 @@
-//! The SIP UDP socket, with a door-keeper: `rsipstack` silently drops a
-//! datagram it can't parse, but a SIP user expects a malformed request to be
-//! answered `400 Bad Request` (RFC 3261 §8.2, §21.4.1). [`GuardedSocket`] is
-//! the socket rsipstack reads from; it checks each datagram first, answers
-//! malformed requests itself, drops what isn't SIP at all, and counts both.
-//! Well-formed messages pass through untouched.
+//! The door-keeper on the SIP port: `rsipstack` silently drops a message it
+//! can't parse, but a SIP user expects a malformed request to be answered
+//! `400 Bad Request` (RFC 3261 §8.2, §21.4.1). [`check`] judges one message;
+//! malformed requests are answered, what isn't SIP at all is dropped, both
+//! are counted, and well-formed messages pass through untouched.
 //!
-//! Over TCP there is no such door: rsipstack 0.7.14 reads the stream itself
-//! (its `TcpConnection` is fixed to a `TcpStream` read half) and closes the
-//! connection, or drops the message, when it cannot parse one. Answering 400
-//! there needs a hook rsipstack does not have; putting a proxy of our own in
-//! front would hide each client's address from the stack. So a malformed
-//! request over TCP gets no 400; the tests hold that the service keeps
-//! serving.
+//! - UDP: [`GuardedSocket`] is the socket rsipstack reads from; it checks
+//!   each datagram first.
+//! - TCP: rsipstack reads the stream itself, so it carries a small patch
+//!   (`vendor/rsipstack`, see `vendor/README.md`): each framed message
+//!   passes a [`StreamDoor`] before it is parsed. A head whose
+//!   Content-Length can't be read gets its 400 too, and then the connection
+//!   closes, since the stream has lost its framing.
 
 use rsipstack::sip::SipMessage;
 use rsipstack::sip::prelude::HeadersExt;
@@ -24,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct GuardStats {
     /// Requests answered 400.
     pub bad_requests: AtomicU64,
-    /// Datagrams that were not SIP, or broken responses, dropped.
+    /// Messages (UDP or TCP) that were not SIP, or broken responses, dropped.
     pub dropped: AtomicU64,
 }
 
@@ -59,11 +58,7 @@ pub fn check(datagram: &[u8]) -> Verdict {
     if datagram.iter().all(u8::is_ascii_whitespace) {
         return Verdict::Pass;
     }
-    let looks_like_request = {
-        let line = datagram.split(|b| *b == b'\n').next().unwrap_or_default();
-        let line = String::from_utf8_lossy(line);
-        line.trim_end().ends_with("SIP/2.0") && !line.starts_with("SIP/")
-    };
+    let looks_like_request = looks_like_request(datagram);
     let message = match SipMessage::try_from(datagram) {
         Ok(message) => message,
         Err(error) if looks_like_request => return Verdict::BadRequest(format!("unparsable: {error}")),
@@ -86,6 +81,13 @@ pub fn check(datagram: &[u8]) -> Verdict {
         }
         (SipMessage::Response(_), false) => Verdict::Drop,
     }
+}
+
+/// Whether the first line reads like a request line (`METHOD uri SIP/2.0`).
+fn looks_like_request(message: &[u8]) -> bool {
+    let line = message.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    line.trim_end().ends_with("SIP/2.0") && !line.starts_with("SIP/")
 }
 
 /// `400 Bad Request` for a request we could not take, echoing whatever of its
@@ -138,6 +140,38 @@ impl rsipstack::platform::net::UdpSocket for GuardedSocket {
     }
 }
 
+/// The door-keeper of the TCP connections (rsipstack's stream guard).
+pub struct StreamDoor {
+    /// Where it counts what it turned away.
+    pub stats: Arc<GuardStats>,
+}
+
+impl rsipstack::transport::stream::StreamGuard for StreamDoor {
+    fn check(&self, message: &[u8], framed: bool) -> rsipstack::transport::stream::StreamVerdict {
+        use rsipstack::transport::stream::StreamVerdict;
+        let verdict = if framed {
+            check(message)
+        } else if looks_like_request(message) {
+            Verdict::BadRequest("the Content-Length can't be read".into())
+        } else {
+            Verdict::Drop
+        };
+        match verdict {
+            Verdict::Pass => StreamVerdict::Pass,
+            Verdict::BadRequest(reason) => {
+                self.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%reason, "malformed SIP request over TCP answered 400");
+                StreamVerdict::Answer(bad_request(message, &reason))
+            }
+            Verdict::Drop => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(len = message.len(), "dropped a TCP message that is not SIP");
+                StreamVerdict::Drop
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +194,27 @@ mod tests {
         assert!(answer.starts_with("SIP/2.0 400 Bad Request\r\n"));
         assert!(answer.contains("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"));
         assert!(answer.contains("CSeq: 1 OPTIONS\r\n"));
+    }
+
+    #[test]
+    fn the_stream_door_answers_and_counts_what_it_turns_away() {
+        use rsipstack::transport::stream::{StreamGuard as _, StreamVerdict};
+        let door = StreamDoor { stats: Arc::default() };
+        assert_eq!(door.check(OPTIONS.as_bytes(), true), StreamVerdict::Pass);
+        let broken = OPTIONS.replace("Call-ID: abc\r\n", "");
+        let StreamVerdict::Answer(answer) = door.check(broken.as_bytes(), true) else {
+            panic!("not answered")
+        };
+        assert!(String::from_utf8(answer).unwrap().starts_with("SIP/2.0 400 Bad Request\r\n"));
+        let unframable = OPTIONS.replace("Content-Length: 0", "Content-Length: many");
+        let StreamVerdict::Answer(answer) = door.check(unframable.as_bytes(), false) else {
+            panic!("not answered")
+        };
+        assert!(String::from_utf8(answer).unwrap().contains("Content-Length can't be read"));
+        assert_eq!(door.check(b"SIP/2.0 200 OK\r\nContent-Length: x\r\n\r\n", false), StreamVerdict::Drop);
+        assert_eq!(door.check(b"\x00\x01noise\r\n\r\n", true), StreamVerdict::Drop);
+        assert_eq!(door.stats.bad_requests.load(Ordering::Relaxed), 2);
+        assert_eq!(door.stats.dropped.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -123,7 +123,8 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
     let udp = UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token())).await?;
     let local = udp.get_addr().get_socketaddr()?;
     transport.add_transport(udp.into());
-    let tcp = TcpListenerConnection::new(local, None).await?;
+    let door = Arc::new(guard::StreamDoor { stats: Arc::clone(&guard) });
+    let tcp = TcpListenerConnection::new_guarded(local, None, door).await?;
     transport.add_transport(tcp.into());
     let option = rsipstack::transaction::endpoint::EndpointOption {
         callid_suffix: Some(format!("earshot.{}", local.ip())),

@@ -21,17 +21,40 @@ pub(super) const MAX_SIP_MESSAGE_SIZE: usize = 65535;
 const CL_FULL_NAME: &[u8] = b"content-length";
 const CL_SHORT_NAME: &[u8] = b"l";
 
-pub struct SipCodec {}
+/// What a [`StreamGuard`] decides about one message (earshot patch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamVerdict {
+    /// Parse it and hand it to the stack.
+    Pass,
+    /// Do not hand it on; send these bytes back (a `400 Bad Request`).
+    Answer(Vec<u8>),
+    /// Do not hand it on, and send nothing back.
+    Drop,
+}
+
+/// Sees each message framed on a stream connection before it is parsed
+/// (earshot patch). Over UDP a socket wrapper can answer a malformed request
+/// with 400; over TCP the stack reads the stream itself, so this is where
+/// that answer is given. `framed` is false when the head's Content-Length
+/// could not be read: the stream has lost its framing and is closed after
+/// the answer.
+pub trait StreamGuard: Send + Sync {
+    fn check(&self, message: &[u8], framed: bool) -> StreamVerdict;
+}
+
+#[derive(Default)]
+pub struct SipCodec {
+    guard: Option<std::sync::Arc<dyn StreamGuard>>,
+}
 
 impl SipCodec {
     pub fn new() -> Self {
-        Self {}
+        Self { guard: None }
     }
-}
 
-impl Default for SipCodec {
-    fn default() -> Self {
-        Self::new()
+    /// A codec whose framed messages pass `guard` first (earshot patch).
+    pub fn with_guard(guard: Option<std::sync::Arc<dyn StreamGuard>>) -> Self {
+        Self { guard }
     }
 }
 
@@ -40,6 +63,9 @@ pub enum SipCodecType {
     Message(SipMessage),
     KeepaliveRequest,
     KeepaliveResponse,
+    /// A message the stream guard turned away: what to send back, and
+    /// whether the connection must close (framing lost) (earshot patch).
+    Refused { answer: Option<Vec<u8>>, close: bool },
 }
 
 impl std::fmt::Display for SipCodecType {
@@ -48,6 +74,7 @@ impl std::fmt::Display for SipCodecType {
             SipCodecType::Message(msg) => write!(f, "{}", msg),
             SipCodecType::KeepaliveRequest => write!(f, "Keepalive Request"),
             SipCodecType::KeepaliveResponse => write!(f, "Keepalive Response"),
+            SipCodecType::Refused { .. } => write!(f, "Refused by the stream guard"),
         }
     }
 }
@@ -104,13 +131,26 @@ impl Decoder for SipCodec {
                     if is_cl {
                         // parse value
                         let value_buf = &line[colon + 1..];
-                        content_length = std::str::from_utf8(value_buf)
-                            .map_err(|_| crate::Error::Error("Invalid Content-Length".to_string()))?
-                            .trim()
-                            .parse()
-                            .map_err(|_| {
-                                crate::Error::Error("Invalid Content-Length value".to_string())
-                            })?;
+                        let parsed = std::str::from_utf8(value_buf)
+                            .map_err(|_| crate::Error::Error("Invalid Content-Length".to_string()))
+                            .and_then(|value| {
+                                value.trim().parse().map_err(|_| {
+                                    crate::Error::Error("Invalid Content-Length value".to_string())
+                                })
+                            });
+                        content_length = match (parsed, &self.guard) {
+                            (Ok(length), _) => length,
+                            (Err(e), None) => return Err(e),
+                            (Err(_), Some(guard)) => {
+                                // earshot patch: answer, then close.
+                                let head = src.split_to(src.len());
+                                let answer = match guard.check(&head, false) {
+                                    StreamVerdict::Answer(answer) => Some(answer),
+                                    StreamVerdict::Pass | StreamVerdict::Drop => None,
+                                };
+                                return Ok(Some(SipCodecType::Refused { answer, close: true }));
+                            }
+                        };
                         break;
                     }
                 }
@@ -122,6 +162,18 @@ impl Decoder for SipCodec {
 
             if src.len() >= total_len {
                 let msg_data = src.split_to(total_len); // consume full message
+                if let Some(guard) = &self.guard {
+                    // earshot patch: the guard sees the message first.
+                    match guard.check(&msg_data, true) {
+                        StreamVerdict::Pass => {}
+                        StreamVerdict::Answer(answer) => {
+                            return Ok(Some(SipCodecType::Refused { answer: Some(answer), close: false }));
+                        }
+                        StreamVerdict::Drop => {
+                            return Ok(Some(SipCodecType::Refused { answer: None, close: false }));
+                        }
+                    }
+                }
                 let msg = SipMessage::try_from(&msg_data[..])?;
                 return Ok(Some(SipCodecType::Message(msg)));
             }
@@ -154,6 +206,8 @@ where
     pub remote_addr: SipAddr,
     pub read_half: Mutex<Option<R>>,
     pub write_half: Mutex<W>,
+    /// Sees each incoming message first (earshot patch).
+    pub guard: Option<std::sync::Arc<dyn StreamGuard>>,
 }
 
 impl<R, W> StreamConnectionInner<R, W>
@@ -167,7 +221,14 @@ where
             remote_addr,
             read_half: Mutex::new(Some(read_half)),
             write_half: Mutex::new(write_half),
+            guard: None,
         }
+    }
+
+    /// The same, with a guard on incoming messages (earshot patch).
+    pub fn with_guard(mut self, guard: Option<std::sync::Arc<dyn StreamGuard>>) -> Self {
+        self.guard = guard;
+        self
     }
 
     pub async fn send_message(&self, msg: SipMessage) -> Result<()> {
@@ -205,7 +266,7 @@ where
 
         let remote_addr = self.remote_addr.clone();
 
-        let mut codec = SipCodec::new();
+        let mut codec = SipCodec::with_guard(self.guard.clone());
         let mut buffer = BytesMut::with_capacity(MAX_SIP_MESSAGE_SIZE);
         let mut read_buf = BytesMut::with_capacity(MAX_SIP_MESSAGE_SIZE);
         read_buf.resize(MAX_SIP_MESSAGE_SIZE, 0);
@@ -251,6 +312,14 @@ where
                                 self.send_raw(KEEPALIVE_RESPONSE).await?;
                             }
                             SipCodecType::KeepaliveResponse => {}
+                            SipCodecType::Refused { answer, close } => {
+                                if let Some(answer) = answer {
+                                    self.send_raw(&answer).await?;
+                                }
+                                if close {
+                                    return Ok(());
+                                }
+                            }
                         }
                     }
                 }

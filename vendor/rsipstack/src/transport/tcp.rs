@@ -62,6 +62,17 @@ impl TcpConnection {
         local_addr: SipAddr,
         cancel_token: Option<CancellationToken>,
     ) -> Result<Self> {
+        Self::from_stream_guarded(stream, local_addr, cancel_token, None)
+    }
+
+    /// [`TcpConnection::from_stream`] whose incoming messages pass `guard`
+    /// first (earshot patch).
+    pub fn from_stream_guarded(
+        stream: TcpStream,
+        local_addr: SipAddr,
+        cancel_token: Option<CancellationToken>,
+        guard: Option<Arc<dyn crate::transport::stream::StreamGuard>>,
+    ) -> Result<Self> {
         let remote_addr = stream.peer_addr()?;
         let remote_sip_addr = SipAddr {
             r#type: Some(crate::sip::transport::Transport::Tcp),
@@ -71,12 +82,10 @@ impl TcpConnection {
         let (read_half, write_half) = tokio::io::split(stream);
 
         let connection = TcpConnection {
-            inner: Arc::new(StreamConnectionInner::new(
-                local_addr,
-                remote_sip_addr,
-                read_half,
-                write_half,
-            )),
+            inner: Arc::new(
+                StreamConnectionInner::new(local_addr, remote_sip_addr, read_half, write_half)
+                    .with_guard(guard),
+            ),
             cancel_token,
         };
 

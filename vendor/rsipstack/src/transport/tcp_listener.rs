@@ -12,6 +12,8 @@ use tracing::{debug, warn};
 pub struct TcpListenerConnectionInner {
     pub local_addr: SipAddr,
     pub external: Option<SipAddr>,
+    /// Sees each message on the accepted connections first (earshot patch).
+    pub guard: Option<Arc<dyn crate::transport::stream::StreamGuard>>,
 }
 
 #[derive(Clone)]
@@ -30,6 +32,25 @@ impl TcpListenerConnection {
                 r#type: Some(crate::sip::transport::Transport::Tcp),
                 addr: addr.into(),
             }),
+            guard: None,
+        };
+        Ok(TcpListenerConnection {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A listener whose connections pass each incoming message to `guard`
+    /// first (earshot patch).
+    pub async fn new_guarded(
+        local_addr: SocketAddr,
+        external: Option<SocketAddr>,
+        guard: Arc<dyn crate::transport::stream::StreamGuard>,
+    ) -> Result<Self> {
+        let plain = Self::new(local_addr, external).await?;
+        let inner = TcpListenerConnectionInner {
+            local_addr: plain.inner.local_addr.clone(),
+            external: plain.inner.external.clone(),
+            guard: Some(guard),
         };
         Ok(TcpListenerConnection {
             inner: Arc::new(inner),
@@ -55,6 +76,7 @@ impl TcpListenerConnection {
         socket.listen(128)?;
         let listener = TcpListener::from_std(socket.into())?;
         let listener_local_addr = self.get_addr().clone();
+        let guard = self.inner.guard.clone();
         crate::platform::spawn(async move {
             loop {
                 let (stream, remote_addr) =
@@ -75,10 +97,11 @@ impl TcpListenerConnection {
                     continue;
                 }
                 let local_addr = listener_local_addr.clone();
-                let tcp_connection = match TcpConnection::from_stream(
+                let tcp_connection = match TcpConnection::from_stream_guarded(
                     stream,
                     local_addr.clone(),
                     Some(transport_layer_inner.cancel_token.child_token()),
+                    guard.clone(),
                 ) {
                     Ok(tcp_connection) => tcp_connection,
                     Err(e) => {
