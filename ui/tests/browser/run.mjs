@@ -100,23 +100,43 @@ await test('100,000 calls scroll with only the visible rows in the page', async 
   await page.goto(`${base}?calls=100000`);
   await logIn(page, 'sam@acme.demo', 'demo-sam');
   await page.waitForSelector('[data-testid=call-row]');
+  // Two figures per frame: the interval between animation frames (bounded
+  // below by the 60 Hz display, so 16.7 ms is a full frame rate), and the
+  // work of the frame itself: the scroll handler, the list's update (its
+  // microtasks, flushed by one task hop) and a forced style and layout.
   const frames = await page.evaluate(async () => {
     const list = document.querySelector('[data-testid=history-list]');
-    const times = [];
+    const hop = () => new Promise((ok) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = ok;
+      channel.port2.postMessage(null);
+    });
+    const intervals = [];
+    const work = [];
     let last = performance.now();
     for (let i = 0; i < 240; i += 1) {
+      const start = performance.now();
       list.scrollTop += 400;
+      list.dispatchEvent(new Event('scroll'));
+      await hop();
+      void list.querySelector('[data-testid=call-row]:last-child')?.getBoundingClientRect();
+      work.push(performance.now() - start);
       await new Promise((ok) => requestAnimationFrame(ok));
       const now = performance.now();
-      times.push(now - last);
+      intervals.push(now - last);
       last = now;
     }
-    return { times, rows: document.querySelectorAll('[data-testid=call-row]').length };
+    return { intervals, work, rows: document.querySelectorAll('[data-testid=call-row]').length };
   });
   check(frames.rows < 80, `only visible rows are rendered: ${frames.rows}`);
-  const sorted = [...frames.times].sort((a, b) => a - b);
-  const p = (q) => sorted[Math.floor(q * (sorted.length - 1))].toFixed(1);
-  console.log(`     scroll frame time with 100,000 calls: median ${p(0.5)} ms, p95 ${p(0.95)} ms, max ${p(1)} ms`);
+  const figures = (list) => {
+    const sorted = [...list].sort((a, b) => a - b);
+    const p = (q) => sorted[Math.floor(q * (sorted.length - 1))].toFixed(1);
+    return `median ${p(0.5)} ms, p95 ${p(0.95)} ms, max ${p(1)} ms`;
+  };
+  const full = frames.intervals.filter((t) => t < 17.5).length;
+  console.log(`     scroll with 100,000 calls: frame interval ${figures(frames.intervals)} (${full}/240 frames at 60 Hz)`);
+  console.log(`     scroll with 100,000 calls: work per frame ${figures(frames.work)}`);
 });
 
 await test('the theme setting switches to dark', async (page) => {
