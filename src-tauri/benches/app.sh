@@ -11,7 +11,9 @@
 #   3. one warm-up start, then RUNS starts, each resuming from the keyring
 #      and the cache: exec → first window mapped (polled every 5 ms), exec →
 #      first history rows on screen (the app's own "shown" log line), and
-#      PSS summed over the app and its WebKit processes 10 s after start.
+#      PSS summed over the app and its WebKit processes 10 s after start;
+#   4. when the hello-world Tauri 2 app is built (window-baseline.sh builds
+#      it), the same window measurement for it, in the same conditions.
 #
 #   src-tauri/benches/app.sh [RUNS]          (default 5)
 # Needs: cargo build --release -p earshot-service --bin earshotd
@@ -101,12 +103,12 @@ pss_of_tree() { # PSS in kB of a process and all its descendants
 }
 
 start() { # runs the app once; prints "window_ms history_ms pss_mb"
-  local t0 t1 app mode=${1:-}
+  local t0 t1 app mode=${1:-} bin=${2:-$BIN} title=${3:-Earshot}
   t0=$(date +%s%N)
-  EARSHOT_LOG=info,earshot::timing=info "$BIN" >"$work/app.log" 2>&1 &
+  EARSHOT_LOG=info,earshot::timing=info "$bin" >"$work/app.log" 2>&1 &
   app=$!
   # xdotool's own --sync sleeps half a second between looks: poll finer.
-  until xdotool search --onlyvisible --name '^Earshot$' >/dev/null 2>&1; do sleep 0.005; done
+  until xdotool search --onlyvisible --name "^$title\$" >/dev/null 2>&1; do sleep 0.005; done
   t1=$(date +%s%N)
   if [ "$mode" = login ]; then
     sleep 3
@@ -146,3 +148,19 @@ for i in $(seq "$RUNS"); do
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "median over $RUNS runs: window $(median "${windows[@]}") ms, history $(median "${histories[@]}") ms, PSS $(median "${pss[@]}") MB"
+
+# This machine's floor in the same conditions (earshotd and its 100,000 calls
+# on the same cores): a hello-world Tauri 2 app (src-tauri/benches/hello-tauri,
+# built by window-baseline.sh), started, measured and stopped the same way.
+HELLO=${HELLO:-$TARGET/hello-tauri}
+if [ -x "$HELLO" ]; then
+  echo "== the floor: a hello-world Tauri 2 app, the same way"
+  start "" "$HELLO" Hello >/dev/null # warm-up
+  hellos=()
+  for i in $(seq "$RUNS"); do
+    read -r w _ _ < <(start "" "$HELLO" Hello)
+    hellos+=("$w")
+    echo "run $i: window ${w} ms"
+  done
+  echo "median over $RUNS runs: hello-world window $(median "${hellos[@]}") ms"
+fi
