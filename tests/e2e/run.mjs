@@ -911,6 +911,15 @@ const scenarios = [
           `the audit table's first row ${JSON.stringify(audit[0])} is not the service's newest entry ${JSON.stringify(newest)}`,
         );
         note(`audit: ${audit.length} rows, newest ${JSON.stringify(audit[0].slice(0, 5))}`);
+        await scrollTabToTop(session);
+        await screenshot(session, 'admin-audit');
+
+        // Groups: the demo company's, each with its members.
+        const groups = await api('/groups', { token });
+        await adminTab(session, 'groups', '[role=tabpanel] table tbody tr');
+        const groupRows = await session.findAll('[role=tabpanel] table tbody tr');
+        check(groupRows.length === groups.length, `the groups table has ${groupRows.length} rows; the service has ${groups.length} groups`);
+        await screenshot(session, 'admin-groups');
 
         // Numbers: the first one's call flow, step by step.
         const numbers = await api('/numbers', { token });
@@ -945,6 +954,10 @@ const scenarios = [
         await (await session.find(SEL.adminTab('contacts'))).click();
         const create = await waitFor(() => findByText(session, 'button', 'New contact'), 10000, 'the "New contact" button');
         const before = await api('/contacts', { token });
+        if (before.length) {
+          await waitFor(() => session.find('[role=tabpanel] table tbody tr'), 10000, 'the contacts table');
+          await screenshot(session, 'admin-contacts');
+        }
         await create.click();
         await waitFor(() => session.find(SEL.contactForm), 10000, 'the contact form');
         await (await session.find(`${SEL.contactForm} input`)).sendKeys(contact.name);

@@ -213,11 +213,16 @@ impl Drop for Player {
 
 fn output_device(id: Option<&str>) -> Result<cpal::Device> {
     let host = cpal::default_host();
-    let device = match id {
-        Some(id) => id.parse().ok().and_then(|id| host.device_by_id(&id)),
-        None => host.default_output_device(),
-    };
-    device
+    // A chosen output that is gone (a headset unplugged, or an id from
+    // another sound system) gives way to the default one.
+    let chosen = id.and_then(|id| id.parse().ok()).and_then(|id| host.device_by_id(&id));
+    if chosen.is_none()
+        && let Some(id) = id
+    {
+        tracing::info!(id, "the chosen audio output is not there; playing on the default one");
+    }
+    chosen
+        .or_else(|| host.default_output_device())
         .ok_or_else(|| ClientError::Service { status: 0, detail: "No audio output device was found.".into() })
 }
 
@@ -409,7 +414,15 @@ fn build_stream(
     shared: Arc<Shared>,
 ) -> std::result::Result<cpal::Stream, cpal::Error> {
     let format = config.sample_format();
-    let config: cpal::StreamConfig = (*config).into();
+    let buffer = *config.buffer_size();
+    let mut config: cpal::StreamConfig = (*config).into();
+    // About 40 ms buffered in the sound system, so play, pause and seek are
+    // heard at once: left to itself, PulseAudio buffers 2 s (its default
+    // target length), and the first sound came that late. The half second
+    // of decoded audio waiting in the ring buffer is what rides out hiccups.
+    if let cpal::SupportedBufferSize::Range { min, max } = buffer {
+        config.buffer_size = cpal::BufferSize::Fixed((config.sample_rate / 25).clamp(min, max));
+    }
     let on_error = |error: cpal::Error| tracing::warn!(%error, "audio output");
     macro_rules! build {
         ($sample:ty) => {

@@ -644,12 +644,17 @@ async fn the_app_applies_a_pushed_rights_change_to_history_player_and_download()
     app.log_in(&demo.server, &agent, password_of(&agent)).await.unwrap();
     let recorded = HistoryFilter { has_recording: Some(true), ..HistoryFilter::default() };
     let window = app.history(AppContext::Calling, recorded, 0, 50).await.unwrap();
-    let call = window
-        .calls
-        .iter()
-        .find(|c| c.can_play && c.can_download)
-        .expect("a call the agent may play")
-        .clone();
+    // A row's can_play covers the call recording and the voicemail: find a
+    // call whose call recording the agent may play and download.
+    let mut call = None;
+    for row in window.calls.iter().filter(|c| c.can_play && c.can_download) {
+        let details = app.call_details(AppContext::Calling, row.id).await.unwrap();
+        if details.recordings.iter().any(|r| r.kind == "call" && r.can_play && r.can_download) {
+            call = Some(row.clone());
+            break;
+        }
+    }
+    let call = call.expect("a call whose recording the agent may play");
     let all = app.history(AppContext::Calling, HistoryFilter::default(), 0, 200).await.unwrap();
     let state = app.play(AppContext::Calling, call.id, RecordingKind::Call).await.unwrap();
     assert_eq!(state.call, call.id);
