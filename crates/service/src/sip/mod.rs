@@ -24,7 +24,7 @@ use crate::db::Query;
 use crate::snapshot::CompanySnapshot;
 use earshot_policy::{CompanyId, NumberId, User, UserId};
 use rsipstack::EndpointBuilder;
-use rsipstack::dialog::dialog::Dialog;
+use rsipstack::dialog::dialog::{Dialog, DialogState};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Header, Method, StatusCode, Uri};
@@ -173,6 +173,29 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
     Ok(SipHandle { sip })
 }
 
+/// Whether the dialog a re-INVITE belongs to is confirmed, waiting up to 2 s
+/// for it. rsipstack takes an INVITE on a dialog it has not confirmed yet for
+/// the dialog's first INVITE and never answers it, and the ACK to our 2xx is
+/// often a moment behind a re-INVITE sent right after it (sipp sends the two
+/// a millisecond apart): the ACK is given that moment.
+async fn confirmed(tx: &Transaction, dialogs: &DialogLayer) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match dialogs.match_dialog(tx) {
+            Some(Dialog::Invite(dialog)) => match dialog.state() {
+                DialogState::Confirmed(..) => return true,
+                DialogState::Terminated(..) => return false,
+                _ => {}
+            },
+            _ => return false,
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A request's caller, authenticated.
 struct Authed {
     user: User,
@@ -203,6 +226,13 @@ impl Sip {
         let has_to_tag = tx.original.to_header().ok().and_then(|to| to.tag().ok().flatten()).is_some();
         if has_to_tag {
             return match self.dialogs.match_dialog(&tx) {
+                Some(Dialog::Invite(_))
+                    if tx.original.method == Method::Invite && !confirmed(&tx, &self.dialogs).await =>
+                {
+                    // Still not confirmed: ask the caller to try again shortly (RFC 3261 §14.2).
+                    let retry = Header::Other("Retry-After".into(), "1".into());
+                    tx.reply_with(StatusCode::ServerInternalError, vec![retry], None).await
+                }
                 Some(Dialog::Invite(mut dialog)) => dialog.handle(&mut tx).await,
                 Some(_) => tx.reply(StatusCode::MethodNotAllowed).await,
                 None if tx.original.method == Method::Ack => Ok(()),

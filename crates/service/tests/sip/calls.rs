@@ -240,6 +240,27 @@ async fn a_busy_device_makes_an_internal_call_busy() {
     assert_eq!(calls[0]["status"], "unanswered");
 }
 
+/// A hold re-INVITE that arrives before the ACK to the call's 200 OK is
+/// answered once the ACK is in (rsipstack alone would never answer it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_invite_ahead_of_its_ack_is_answered() {
+    let service = Service::start().await;
+    service.agent("Ada", "101", json!({})).await;
+    service.agent("Bo", "102", json!({})).await;
+    let (mut device, port) = Sipp::device(&Peer::default());
+    assert!(service.register("101", port));
+    let mut caller = Sipp::call(
+        &service,
+        "101",
+        Some("102"),
+        &Peer { scenario: "call_hold_before_ack.xml", talk_ms: 300, from: "102", ..Peer::default() },
+    );
+    assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
+    assert!(device.wait(), "device: {}", device.errors());
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["status"], "answered");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_and_resume_by_re_invite() {
     let service = Service::start().await;
