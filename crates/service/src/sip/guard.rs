@@ -14,6 +14,7 @@
 
 use rsipstack::sip::SipMessage;
 use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::transport::stream::StreamVerdict;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,26 @@ pub struct GuardStats {
     pub bad_requests: AtomicU64,
     /// Messages (UDP or TCP) that were not SIP, or broken responses, dropped.
     pub dropped: AtomicU64,
+}
+
+impl GuardStats {
+    /// What the door does with `message` judged `verdict`, over UDP (from
+    /// `from`) or TCP: pass it, answer it 400, or drop it; refusals counted.
+    fn door(&self, message: &[u8], verdict: Verdict, from: Option<SocketAddr>) -> StreamVerdict {
+        match verdict {
+            Verdict::Pass => StreamVerdict::Pass,
+            Verdict::BadRequest(reason) => {
+                self.bad_requests.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(?from, %reason, "malformed SIP request answered 400");
+                StreamVerdict::Answer(bad_request(message, &reason))
+            }
+            Verdict::Drop => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(?from, len = message.len(), "dropped a message that is not SIP");
+                StreamVerdict::Drop
+            }
+        }
+    }
 }
 
 /// The SIP UDP socket as rsipstack sees it.
@@ -116,17 +137,12 @@ impl rsipstack::platform::net::UdpSocket for GuardedSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
             let (len, from) = self.socket.recv_from(buf).await?;
-            match check(&buf[..len]) {
-                Verdict::Pass => return Ok((len, from)),
-                Verdict::BadRequest(reason) => {
-                    self.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(%from, %reason, "malformed SIP request answered 400");
-                    let _ = self.socket.send_to(&bad_request(&buf[..len], &reason), from).await;
+            match self.stats.door(&buf[..len], check(&buf[..len]), Some(from)) {
+                StreamVerdict::Pass => return Ok((len, from)),
+                StreamVerdict::Answer(answer) => {
+                    let _ = self.socket.send_to(&answer, from).await;
                 }
-                Verdict::Drop => {
-                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%from, len, "dropped a datagram that is not SIP");
-                }
+                StreamVerdict::Drop => {}
             }
         }
     }
@@ -147,8 +163,7 @@ pub struct StreamDoor {
 }
 
 impl rsipstack::transport::stream::StreamGuard for StreamDoor {
-    fn check(&self, message: &[u8], framed: bool) -> rsipstack::transport::stream::StreamVerdict {
-        use rsipstack::transport::stream::StreamVerdict;
+    fn check(&self, message: &[u8], framed: bool) -> StreamVerdict {
         let verdict = if framed {
             check(message)
         } else if looks_like_request(message) {
@@ -156,19 +171,7 @@ impl rsipstack::transport::stream::StreamGuard for StreamDoor {
         } else {
             Verdict::Drop
         };
-        match verdict {
-            Verdict::Pass => StreamVerdict::Pass,
-            Verdict::BadRequest(reason) => {
-                self.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%reason, "malformed SIP request over TCP answered 400");
-                StreamVerdict::Answer(bad_request(message, &reason))
-            }
-            Verdict::Drop => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(len = message.len(), "dropped a TCP message that is not SIP");
-                StreamVerdict::Drop
-            }
-        }
+        self.stats.door(message, verdict, None)
     }
 }
 
@@ -198,7 +201,7 @@ mod tests {
 
     #[test]
     fn the_stream_door_answers_and_counts_what_it_turns_away() {
-        use rsipstack::transport::stream::{StreamGuard as _, StreamVerdict};
+        use rsipstack::transport::stream::StreamGuard as _;
         let door = StreamDoor { stats: Arc::default() };
         assert_eq!(door.check(OPTIONS.as_bytes(), true), StreamVerdict::Pass);
         let broken = OPTIONS.replace("Call-ID: abc\r\n", "");

@@ -244,36 +244,24 @@ async fn a_busy_device_makes_an_internal_call_busy() {
 /// answered once the ACK is in (rsipstack alone would never answer it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_re_invite_ahead_of_its_ack_is_answered() {
-    let service = Service::start().await;
-    service.agent("Ada", "101", json!({})).await;
-    service.agent("Bo", "102", json!({})).await;
-    let (mut device, port) = Sipp::device(&Peer::default());
-    assert!(service.register("101", port));
-    let mut caller = Sipp::call(
-        &service,
-        "101",
-        Some("102"),
-        &Peer { scenario: "call_hold_before_ack.xml", talk_ms: 300, from: "102", ..Peer::default() },
-    );
-    assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
-    assert!(device.wait(), "device: {}", device.errors());
-    let calls = service.wait_for_calls(1).await;
-    assert_eq!(calls[0]["status"], "answered");
+    held_call("call_hold_before_ack.xml", 300).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_and_resume_by_re_invite() {
+    held_call("call_hold.xml", 500).await;
+}
+
+/// Bo calls Ada, whose phone answers; Bo's side runs `scenario` (hold
+/// re-INVITEs); the call ends answered.
+async fn held_call(scenario: &'static str, talk_ms: u64) {
     let service = Service::start().await;
     service.agent("Ada", "101", json!({})).await;
     service.agent("Bo", "102", json!({})).await;
     let (mut device, port) = Sipp::device(&Peer::default());
     assert!(service.register("101", port));
-    let mut caller = Sipp::call(
-        &service,
-        "101",
-        Some("102"),
-        &Peer { scenario: "call_hold.xml", talk_ms: 500, from: "102", ..Peer::default() },
-    );
+    let mut caller =
+        Sipp::call(&service, "101", Some("102"), &Peer { scenario, talk_ms, from: "102", ..Peer::default() });
     assert!(caller.wait(), "caller: {}\n{}", caller.errors(), service.log());
     assert!(device.wait(), "device: {}", device.errors());
     let calls = service.wait_for_calls(1).await;
