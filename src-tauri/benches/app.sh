@@ -9,7 +9,7 @@
 #      FILL=1 (default), pages through the whole history so the local cache
 #      holds 100,000+ calls;
 #   3. one warm-up start, then RUNS starts, each resuming from the keyring
-#      and the cache: exec → first window mapped (polled every 5 ms), exec →
+#      and the cache: exec → first window mapped (its X MapNotify event), exec →
 #      first history rows on screen (the app's own "shown" log line), and
 #      PSS summed over the app and its WebKit processes 10 s after start;
 #   4. when the hello-world Tauri 2 app is built (window-baseline.sh builds
@@ -102,21 +102,20 @@ pss_of_tree() { # PSS in kB of a process and all its descendants
   echo "$total"
 }
 
+# exec → window mapped comes from X events (window-watch.sh).
+. src-tauri/benches/window-watch.sh
+
 start() { # runs the app once; prints "window_ms history_ms pss_mb"
   local t0 t1 app mode=${1:-} bin=${2:-$BIN} title=${3:-Earshot}
+  start_watching "$work/maps"
   t0=$(date +%s%N)
   EARSHOT_LOG=info,earshot::timing=info "$bin" >"$work/app.log" 2>&1 &
   app=$!
-  # xdotool's own --sync sleeps half a second between looks: poll finer.
-  until xdotool search --onlyvisible --name "^$title\$" >/dev/null 2>&1; do
-    if ! kill -0 "$app" 2>/dev/null; then
-      echo "$title exited before its window was shown:" >&2
-      tail -n 5 "$work/app.log" >&2
-      return 1
-    fi
-    sleep 0.005
-  done
-  t1=$(date +%s%N)
+  if ! t1=$(window_mapped_at "$app" "$title" "$work/maps"); then
+    echo "$title exited before its window was shown:" >&2
+    tail -n 5 "$work/app.log" >&2
+    return 1
+  fi
   if [ "$mode" = login ]; then
     sleep 3
     xdotool mousemove 550 382 click 1; sleep 0.3

@@ -3,7 +3,7 @@
 # Tauri 2 app (src-tauri/benches/hello-tauri: one window, one static page,
 # the same tauri version) against the release `earshot`, both started the
 # same way as src-tauri/benches/app.sh does (Xvfb, fresh HOME, D-Bus session,
-# window polled every 5 ms), one warm-up then RUNS starts each.
+# the window's X map event, window-watch.sh), one warm-up then RUNS starts each.
 #
 #   src-tauri/benches/window-baseline.sh [RUNS]     (default 5)
 set -euo pipefail
@@ -20,14 +20,15 @@ xvfb=$!
 trap 'kill $xvfb 2>/dev/null; rm -rf "$HOME"' EXIT
 export DISPLAY=:92
 sleep 1
+. src-tauri/benches/window-watch.sh
 measure() { # BIN TITLE: prints the window times, ms
   local t0 t1 app
   for i in $(seq $((RUNS + 1))); do
+    start_watching "$HOME/maps"
     t0=$(date +%s%N)
     "$1" >/dev/null 2>&1 &
     app=$!
-    until xdotool search --onlyvisible --name "^$2\$" >/dev/null 2>&1; do sleep 0.005; done
-    t1=$(date +%s%N)
+    t1=$(window_mapped_at "$app" "$2" "$HOME/maps")
     sleep 2
     kill "$app"; wait "$app" 2>/dev/null || true
     [ "$i" -gt 1 ] && printf '%s ' "$(( (t1 - t0) / 1000000 ))"
