@@ -250,6 +250,24 @@ pub struct AuditEntry {
     pub remote_addr: Option<String>,
     /// With which program.
     pub user_agent: Option<String>,
+    /// The call, as a reader of the log needs it to know which call it was;
+    /// `None` when the call is no longer kept.
+    pub call_summary: Option<AuditCall>,
+}
+
+/// The call an audit entry is about, in brief.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AuditCall {
+    /// `inbound`, `outbound` or `internal`.
+    pub direction: String,
+    /// When it started (ms since the epoch).
+    pub started_at: i64,
+    /// The outside party's number, for inbound and outbound calls.
+    pub external_number: Option<String>,
+    /// The users on the call.
+    pub parties: Vec<i64>,
 }
 
 // ---- analytics (SPEC §4.3): `GET /analytics/summary`

@@ -493,6 +493,12 @@ pub struct AuditRow {
     pub action: String,
     /// The call.
     pub call: i64,
+    /// Its direction (`inbound`, `outbound`, `internal`), when the call is still kept.
+    pub call_direction: Option<String>,
+    /// When it started, ms since the epoch, when the call is still kept.
+    pub call_started_at: Option<i64>,
+    /// Who else was on it: the outside number, or the users of an internal call.
+    pub call_with: Option<String>,
     /// The recording.
     pub recording: i64,
     /// From where.
@@ -558,6 +564,19 @@ pub fn audit_rows(entries: Vec<AuditEntry>, snapshot: &SyncSnapshot) -> Vec<Audi
             user: user_name(snapshot, UserId(e.user)),
             action: e.action,
             call: e.call,
+            call_direction: e.call_summary.as_ref().map(|c| c.direction.clone()),
+            call_started_at: e.call_summary.as_ref().map(|c| c.started_at),
+            call_with: e.call_summary.as_ref().and_then(|c| match &c.external_number {
+                Some(number) if c.direction != "internal" => Some(number.clone()),
+                _ if c.parties.is_empty() => None,
+                _ => Some(
+                    c.parties
+                        .iter()
+                        .map(|id| user_name(snapshot, UserId(*id)))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                ),
+            }),
             recording: e.recording,
             remote_addr: e.remote_addr,
             user_agent: e.user_agent,

@@ -438,6 +438,14 @@ async fn playback_sounds_like_the_recording_and_obeys_pause_and_seek() {
     player.set_speed(5.0);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!((player.status().speed - 2.0).abs() < f64::EPSILON, "speed is kept within 0.5–2");
+    // At 2× the position moves twice as fast as the clock (the pitch is
+    // kept: stretch.rs's tests); 1.8 s in 1.5 s is more than 1× could do.
+    let from = player.status().position_ms;
+    player.play();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    player.pause();
+    let advanced = player.status().position_ms.saturating_sub(from);
+    assert!((1_800..3_500).contains(&advanced), "2× played {advanced} ms of the recording in 1.5 s");
 
     // Someone who may not play it gets no player, and no byte is fetched.
     let ada = sign_in(&demo, &keyring, "ada@acme.demo").await;
@@ -708,7 +716,7 @@ async fn the_app_applies_a_pushed_rights_change_to_history_player_and_download()
 #[tokio::test]
 async fn the_app_administers_the_company_and_refuses_non_admins() {
     use earshot_client::app::App;
-    use earshot_client::view::AdminChange;
+    use earshot_client::view::{AdminChange, HistoryFilter};
     use earshot_policy::{Role, SettingSource};
     let demo = demo().await;
     let keyring = keyring();
@@ -753,8 +761,23 @@ async fn the_app_administers_the_company_and_refuses_non_admins() {
     app.admin_change(AdminChange::Delete { what: "contacts".into(), id: created.id.0 }).await.unwrap();
     let bad = AdminChange::Delete { what: "settings".into(), id: 1 };
     assert_eq!(app.admin_change(bad).await.unwrap_err().code(), "invalid");
+    // A download is in the audit log, and its line says which call it was.
+    let calls = app.history(AppContext::Dashboard, HistoryFilter::default(), 0, 200).await.unwrap().calls;
+    let call = calls
+        .iter()
+        .find(|c| c.can_download && c.direction != "internal")
+        .expect("the admin may download an outside call's recording");
+    let details = app.call_details(AppContext::Dashboard, call.id).await.unwrap();
+    let recording = details.recordings.iter().find(|r| r.can_download).unwrap();
+    let kind = if recording.kind == "call" { RecordingKind::Call } else { RecordingKind::Voicemail };
+    app.download(AppContext::Dashboard, call.id, kind, &dir.path().join("audited.wav")).await.unwrap();
     let audit = app.audit(None).await.unwrap();
     assert!(audit.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let line = &audit[0];
+    assert_eq!((line.action.as_str(), line.call), ("download", call.id));
+    assert_eq!(line.call_direction.as_deref(), Some(call.direction.as_str()));
+    assert_eq!(line.call_started_at, Some(call.started_at));
+    assert_eq!(line.call_with.as_deref(), Some(call.other_party.as_str()));
 
     // An agent gets no admin data: the service refuses.
     let agent = App::new(tempfile::tempdir().unwrap().path().to_owned(), keyring);

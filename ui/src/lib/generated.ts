@@ -515,6 +515,18 @@ action: string,
  */
 call: number, 
 /**
+ * Its direction (`inbound`, `outbound`, `internal`), when the call is still kept.
+ */
+call_direction: string | null, 
+/**
+ * When it started, ms since the epoch, when the call is still kept.
+ */
+call_started_at: number | null, 
+/**
+ * Who else was on it: the outside number, or the users of an internal call.
+ */
+call_with: string | null, 
+/**
  * The recording.
  */
 recording: number, 

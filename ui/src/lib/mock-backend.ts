@@ -253,6 +253,14 @@ export class MockBackend implements Backend {
     return Array.from({ length: Math.min(100, start - 1) }, (_, i) => ({
       id: start - 1 - i, at: Date.UTC(2026, 10, 24, 14) - i * 600_000, user: 'Sam Supervisor',
       action: i % 3 ? 'play' : 'download', call: 1000 - i, recording: 500 - i,
+      // Now and then a call no longer kept (past retention): no summary.
+      ...(i % 50 === 7
+        ? { call_direction: null, call_started_at: null, call_with: null }
+        : {
+            call_direction: i % 4 ? 'inbound' : 'internal',
+            call_started_at: Date.UTC(2026, 10, 20, 9) - i * 3_600_000,
+            call_with: i % 4 ? `+1555010${String(i % 100).padStart(2, '0')}` : 'Ada Agent and Bo Agent',
+          }),
       remote_addr: '127.0.0.1', user_agent: 'earshot-desktop/0.1.0',
     }));
   }

@@ -235,6 +235,19 @@ describe('admin', () => {
     expect(backend.company.numbers[0].flow.length).toBe(3);
   });
 
+  it('names the call of each audit line, or says it is no longer kept', async () => {
+    const { user } = await signedIn(new MockBackend(5), 'admin@acme.demo');
+    await user.click(screen.getByTestId('nav-admin'));
+    await user.click(await screen.findByTestId('admin-tab-audit'));
+    const table = await screen.findByTestId('audit');
+    const rows = await within(table).findAllByRole('row');
+    expect(rows[1].textContent).toContain('internal');
+    expect(rows[1].textContent).toContain('Ada Agent and Bo Agent');
+    expect(rows[2].textContent).toContain('+155501001');
+    expect(rows[2].textContent).toContain('#999');
+    expect(rows[8].textContent).toContain('#993 (no longer kept)');
+  });
+
   it('shows the service’s words when a change is refused', async () => {
     const { backend, user } = await signedIn(new MockBackend(5), 'admin@acme.demo');
     await user.click(screen.getByTestId('nav-admin'));

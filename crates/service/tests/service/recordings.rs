@@ -3,6 +3,7 @@
 use super::support::{TestService, backends};
 use axum::http::{Method, StatusCode};
 use earshot_policy::CallId;
+use serde_json::json;
 
 async fn recording_of(service: &TestService, token: &str, call: CallId, field: &str) -> i64 {
     let (status, body) = service.get(&format!("/api/v1/calls/{call}"), token).await;
@@ -45,6 +46,14 @@ async fn audio_streams_whole_or_by_range_and_plays_are_audited() {
         assert_eq!(log[0]["recording"], id);
         assert_eq!(log[0]["call"], a.sales_answered.0);
         assert_eq!(log[0]["user"], a.ada_id.0);
+        // The entry says which call it was without opening it.
+        let (_, call) = service.get(&format!("/api/v1/calls/{}", a.sales_answered), &a.admin).await;
+        let summary = &log[0]["call_summary"];
+        assert_eq!(summary["direction"], call["direction"]);
+        assert_eq!(summary["started_at"], call["started_at"]);
+        assert_eq!(summary["external_number"], call["external_number"]);
+        assert_eq!(summary["parties"], call["parties"]);
+        assert!(summary["parties"].as_array().unwrap().contains(&json!(a.ada_id.0)), "{summary}");
     }
 }
 
