@@ -42,6 +42,7 @@ pub mod events;
 pub mod history;
 pub mod player;
 pub mod session;
+pub mod stretch;
 pub mod view;
 
 pub use api::Api;

@@ -3,7 +3,7 @@
 //! `hound`, resampled to the output device and played through `cpal`.
 //!
 //! One thread per player owns the `cpal` stream (it is not `Send`), the
-//! reader and the [`Resampler`]; it fills a lock-free ring buffer (`rtrb`)
+//! reader, the [`Stretcher`] and the [`Resampler`]; it fills a lock-free ring buffer (`rtrb`)
 //! that the device's callback drains. The app drives it with
 //! [`Player::play`], [`pause`](Player::pause), [`seek`](Player::seek) and
 //! [`set_speed`](Player::set_speed), and reads [`Player::status`] for the
@@ -12,12 +12,14 @@
 //! player with the service's refusal, as does the app calling
 //! [`Player::stop`] when [`History::apply`] says so.
 //!
-//! Speed changes resample, so pitch moves with speed (0.5×–2×); a
-//! pitch-keeping time stretch is still to come.
+//! Speed (0.5×–2×) keeps the voices' pitch: the [`Stretcher`] plays the
+//! source faster or slower by WSOLA before it is resampled to the device.
+//! At 1× the recording is played sample for sample.
 
 use crate::api::Api;
 use crate::error::{ClientError, Result};
 use crate::history::History;
+use crate::stretch::Stretcher;
 use cpal::traits::{DeviceTrait as _, HostTrait as _, StreamTrait as _};
 use earshot_policy::{CallId, RecordingKind};
 use reqwest::Method;
@@ -272,7 +274,7 @@ fn play(
     let _ = ready.send(Ok(()));
 
     let mut resampler = Resampler::new(source_rate, rate);
-    let mut source_frame = 0_u64;
+    let mut stretcher = Stretcher::new(source_rate);
     let mut exhausted = false;
     let fail = |message: String| {
         if let Ok(mut error) = shared.error.lock() {
@@ -289,19 +291,19 @@ fn play(
                     {
                         // Play after the end starts again.
                         shared.ended.store(false, Ordering::Release);
-                        source_frame = seek_to(&mut wav, shared, &mut resampler, 0, source_rate);
+                        seek_to(&mut wav, shared, (&mut stretcher, &mut resampler), 0, source_rate);
                         exhausted = false;
                     }
                     shared.paused.store(false, Ordering::Release);
                 }
                 Command::Pause => shared.paused.store(true, Ordering::Release),
                 Command::Seek(ms) => {
-                    source_frame = seek_to(&mut wav, shared, &mut resampler, ms, source_rate);
+                    seek_to(&mut wav, shared, (&mut stretcher, &mut resampler), ms, source_rate);
                     exhausted = false;
                     shared.ended.store(false, Ordering::Release);
                 }
                 Command::Speed(speed) => {
-                    resampler.speed = speed;
+                    stretcher.set_speed(speed);
                     shared.speed_bits.store(speed.to_bits(), Ordering::Release);
                 }
                 Command::Stop => return,
@@ -319,7 +321,8 @@ fn play(
             continue;
         }
         let buffered = (producer.buffer().capacity() - producer.slots()) / channels;
-        let position = source_frame as f64 - buffered as f64 * resampler.step();
+        // What is queued for the device was taken from the source at the speed.
+        let position = stretcher.position() - buffered as f64 * resampler.step() * stretcher.speed();
         shared
             .position_ms
             .store((position.max(0.0) * 1_000.0 / f64::from(source_rate)) as u64, Ordering::Release);
@@ -361,15 +364,15 @@ fn play(
             Some(frame)
         };
         let mut out = Vec::with_capacity(free * channels);
-        let consumed = resampler.fill(&mut next_frame, free, |[left, right]| match channels {
-            1 => out.push(f32::midpoint(left, right)),
-            _ => {
-                out.push(left);
-                out.push(right);
-                out.extend(std::iter::repeat_n(0.0, channels - 2));
-            }
-        });
-        source_frame += consumed.frames;
+        let consumed =
+            resampler.fill(&mut || stretcher.next(&mut next_frame), free, |[left, right]| match channels {
+                1 => out.push(f32::midpoint(left, right)),
+                _ => {
+                    out.push(left);
+                    out.push(right);
+                    out.extend(std::iter::repeat_n(0.0, channels - 2));
+                }
+            });
         exhausted = consumed.exhausted;
         if let Some(error) = failed {
             fail(format!("Playback stopped: {error}"));
@@ -385,14 +388,14 @@ fn play(
     }
 }
 
-/// Moves the reader to `ms`, empties the output, returns the new source frame.
+/// Moves the reader to `ms` and empties the output.
 fn seek_to(
     wav: &mut hound::WavReader<RangeReader>,
     shared: &Shared,
-    resampler: &mut Resampler,
+    (stretcher, resampler): (&mut Stretcher, &mut Resampler),
     ms: u64,
     source_rate: u32,
-) -> u64 {
+) {
     let frame = (ms * u64::from(source_rate) / 1_000).min(u64::from(wav.duration()));
     // The device callback empties the buffer on its next run; the fill loop
     // waits for that before it queues audio from the new position.
@@ -403,8 +406,8 @@ fn seek_to(
         *slot = Some(format!("Playback stopped: {error}"));
     }
     resampler.reset();
+    stretcher.reset(frame);
     shared.position_ms.store(frame * 1_000 / u64::from(source_rate.max(1)), Ordering::Release);
-    frame
 }
 
 fn build_stream(
@@ -464,7 +467,9 @@ pub struct Consumed {
 }
 
 /// Linear-interpolating resampler from the recording's rate to the
-/// device's, at a speed. Sans-IO: frames in, frames out.
+/// device's. Sans-IO: frames in, frames out. (It plays at the speed set in
+/// `speed`; the player leaves it at 1 and changes speed in the
+/// [`Stretcher`], which keeps the pitch.)
 #[derive(Clone, Debug)]
 pub struct Resampler {
     source_rate: u32,
