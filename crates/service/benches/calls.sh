@@ -10,6 +10,8 @@
 #   RECORD=off crates/service/benches/calls.sh 200   recording off
 #   PERF=/tmp/calls.perf crates/service/benches/calls.sh 100
 #                                 also records a perf profile of the window
+#   PIN=1 crates/service/benches/calls.sh 200        earshotd on CPU 0, the sipp
+#                                 peers on CPU 1 (taskset), so they do not preempt it
 #
 # Prints, per N: % of one core per concurrent call, resident memory, calls
 # and recordings written vs expected, and packets lost per recording
@@ -18,6 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 TALK_MS=${TALK_MS:-30000}
 RECORD=${RECORD:-on}
+# With PIN=1 the service and the peers get a core each.
+ON_SERVICE=() ON_PEERS=()
+if [ "${PIN:-}" = 1 ]; then ON_SERVICE=(taskset -c 0) ON_PEERS=(taskset -c 1); fi
 LEVELS=("$@")
 [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(50 100 200 400)
 BIN=${CARGO_TARGET_DIR:-target}/release/earshotd
@@ -41,7 +46,7 @@ run_level() {
   local n=$1 dir="$WORK/n$1"
   mkdir -p "$dir"
   "$BIN" init --data-dir "$dir" --company Bench --admin-email admin@bench.test --admin-password bench-password 2>/dev/null
-  EARSHOT_LOG=warn "$BIN" serve --data-dir "$dir" --http $HTTP --sip 127.0.0.1:$SIP_PORT \
+  EARSHOT_LOG=warn "${ON_SERVICE[@]}" "$BIN" serve --data-dir "$dir" --http $HTTP --sip 127.0.0.1:$SIP_PORT \
     --rtp-ports 20000-29999 --trunk sip:127.0.0.1:$TRUNK_PORT 2>"$dir/earshotd.log" &
   local pid=$!
   for _ in $(seq 100); do curl -sf "http://$HTTP/healthz" >/dev/null && break; sleep 0.1; done
@@ -56,12 +61,12 @@ run_level() {
   curl -sf -X POST "http://$HTTP/api/v1/users" -H "authorization: Bearer $token" -H 'content-type: application/json' \
     -d '{"name":"Load","email":"load@bench.test","role":"agent","extension":"101","password":"load-password","sip_password":"load-sip-secret"}' >/dev/null
 
-  (cd "$dir" && exec sipp -sn uas -rtp_echo -i 127.0.0.1 -p $TRUNK_PORT -mp 16000 -nostdin >/dev/null 2>&1) &
+  (cd "$dir" && exec "${ON_PEERS[@]}" sipp -sn uas -rtp_echo -i 127.0.0.1 -p $TRUNK_PORT -mp 16000 -nostdin >/dev/null 2>&1) &
   local uas=$!
   sed "s|@RAW@|$WORK/speech.raw|; s|@TALK_MS@|$TALK_MS|; s|@FROM@|101|g" tests/sipp/uac_stream.xml > "$dir/uac.xml"
   local rate=$(( n / 10 )) started
   started=$(date +%s.%N)
-  (cd "$dir" && sipp 127.0.0.1:$SIP_PORT -sf uac.xml -s +447700900123 -au load@bench.test -ap load-sip-secret \
+  (cd "$dir" && "${ON_PEERS[@]}" sipp 127.0.0.1:$SIP_PORT -sf uac.xml -s +447700900123 -au load@bench.test -ap load-sip-secret \
     -i 127.0.0.1 -p 15490 -mp 17000 -l "$n" -r "$rate" -m $(( 2 * n )) -nostdin -trace_stat -fd 1 \
     -timeout 300s >/dev/null 2>&1) &
   local uac=$!
