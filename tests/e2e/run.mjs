@@ -907,7 +907,12 @@ const scenarios = [
         );
         const [newest] = entries;
         check(
-          audit[0][3] === `#${newest.call}` && audit[0][4] === `#${newest.recording}`,
+          // The call is named by its direction and other party, with its number.
+          audit[0][3].endsWith(`#${newest.call}`) &&
+            audit[0][3].startsWith(newest.call_summary.direction) &&
+            (newest.call_summary.external_number === null ||
+              audit[0][3].includes(newest.call_summary.external_number)) &&
+            audit[0][4] === `#${newest.recording}`,
           `the audit table's first row ${JSON.stringify(audit[0])} is not the service's newest entry ${JSON.stringify(newest)}`,
         );
         note(`audit: ${audit.length} rows, newest ${JSON.stringify(audit[0].slice(0, 5))}`);

@@ -379,6 +379,11 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
         let gap_minutes =
             if (8..18).contains(&hour) { rng.random_range(3..24) } else { rng.random_range(60..240) };
         at += gap_minutes * 60_000 + rng.random_range(0..60_000);
+        // The history ends before `now`: no call starts (or, at up to ten
+        // minutes' talk, ends) in the future.
+        if at > now - 15 * 60_000 {
+            break;
+        }
         serial += 1;
         let through_earshot = at > now - EARSHOT_DAYS * DAY_MS;
         let roll: f64 = rng.random();

@@ -90,6 +90,13 @@ async fn the_demo_company_is_complete_and_its_recordings_play() {
         assert!(calls.len() >= 2_000, "{} calls", calls.len());
         let oldest = calls.iter().map(|c| c["started_at"].as_i64().unwrap()).min().unwrap();
         assert!(1_795_500_000_000 - oldest > 55 * 86_400_000);
+        // The history ends before the moment it was seeded: nothing in the future.
+        for call in &calls {
+            for field in ["started_at", "answered_at", "ended_at"] {
+                let at = call[field].as_i64().unwrap_or(0);
+                assert!(at <= 1_795_500_000_000, "call {} has {field} in the future: {at}", call["id"]);
+            }
+        }
         for (direction, status) in [
             (Direction::Inbound, CallStatus::Answered),
             (Direction::Inbound, CallStatus::Missed),
