@@ -111,8 +111,9 @@ impl App {
         }
     }
 
-    /// The server the log-in form offers before any log-in (`./x run` points
-    /// it at the demo service).
+    /// The server this start is for (`EARSHOT_SERVER`; `./x run` points it
+    /// at the demo service it started): the log-in form offers it, and a
+    /// log-in remembered for another server is neither offered nor resumed.
     #[must_use]
     pub fn with_default_server(mut self, server: Option<String>) -> Self {
         self.default_server = server.filter(|s| !s.trim().is_empty());
@@ -153,12 +154,25 @@ impl App {
         self.data_dir().join("last-login.json")
     }
 
-    /// The server and e-mail used last (or the default server, before any log-in).
+    /// The server and e-mail used last; the server given at start instead
+    /// when the last log-in was to another one, or before any log-in.
     #[must_use]
     pub fn last_login(&self) -> Option<LastLogin> {
-        let saved =
+        let saved: Option<LastLogin> =
             std::fs::read(self.last_login_path()).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        saved.or_else(|| self.default_server.clone().map(|server| LastLogin { server, email: String::new() }))
+        let same = |a: &str, b: &str| {
+            crate::api::normalize_server(a)
+                .ok()
+                .zip(crate::api::normalize_server(b).ok())
+                .is_some_and(|(a, b)| a == b)
+        };
+        match (saved, &self.default_server) {
+            (Some(saved), Some(given)) if !same(&saved.server, given) => {
+                Some(LastLogin { server: given.clone(), email: String::new() })
+            }
+            (Some(saved), _) => Some(saved),
+            (None, given) => given.clone().map(|server| LastLogin { server, email: String::new() }),
+        }
     }
 
     /// Signs in with the token kept at the last log-in, if any. With a

@@ -66,7 +66,16 @@ impl Keyring {
 
     /// Keeps `token`.
     pub fn save(&self, server: &str, email: &str, token: &str) -> Result<()> {
-        Ok(self.entry(server, email)?.set_password(token)?)
+        match self.entry(server, email)?.set_password(token) {
+            // The kernel keyring of a session that has none of its own takes
+            // the key but cannot find it again to link it.
+            Err(keyring::Error::NoEntry) => Err(ClientError::Keyring(
+                "this session's keyring cannot keep the sign-in. Start Earshot from a desktop session \
+                 (with GNOME Keyring or KWallet), or under `keyctl session -`"
+                    .into(),
+            )),
+            result => Ok(result?),
+        }
     }
 
     /// The token kept for this server and user, if any.

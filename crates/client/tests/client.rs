@@ -614,9 +614,22 @@ async fn the_app_logs_in_lists_calls_resumes_and_logs_out() {
         "a reversed range is refused"
     );
 
-    // The app starts again: signed in from the keyring, no password.
-    let again = App::new(dir.path().to_owned(), keyring.clone());
+    // Started for another server (EARSHOT_SERVER), the app offers that one
+    // and does not resume the session kept for this one.
+    let elsewhere =
+        App::new(dir.path().to_owned(), keyring.clone()).with_default_server(Some("127.0.0.1:1".into()));
+    assert_eq!(
+        elsewhere.last_login().map(|l| (l.server, l.email)),
+        Some(("127.0.0.1:1".into(), String::new()))
+    );
+    assert_eq!(elsewhere.resume().await.unwrap(), None);
+    // The app starts again, for the same server written another way (or for
+    // none): signed in from the keyring, no password.
+    let same = demo.server.trim_start_matches("http://").to_owned() + "/";
+    let again = App::new(dir.path().to_owned(), keyring.clone()).with_default_server(Some(same));
     assert_eq!(again.last_login().map(|l| l.email), Some("sam@acme.demo".into()));
+    assert_eq!(again.resume().await.unwrap(), Some(me.clone()));
+    let again = App::new(dir.path().to_owned(), keyring.clone());
     assert_eq!(again.resume().await.unwrap(), Some(me));
     again.log_out().await.unwrap();
     assert_eq!(keyring.load(&demo.server, "sam@acme.demo").unwrap(), None);
