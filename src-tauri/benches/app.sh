@@ -18,6 +18,7 @@
 #   src-tauri/benches/app.sh [RUNS]          (default 5)
 # Needs: cargo build --release -p earshot-service --bin earshotd
 #        -p earshot-desktop --bin earshot -p earshot-client --example first_audio
+#        and x11-utils (xev), xdotool, Xvfb, sox, sqlite3, keyutils, dbus
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The app keeps its token in the OS keyring: run in a D-Bus session and a
