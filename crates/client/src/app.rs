@@ -52,7 +52,11 @@ struct Session {
     histories: HashMap<(AppContext, HistoryFilter), History>,
     /// Histories came from the cache (the service was unreachable).
     from_cache: bool,
+    /// Contact names by id, for rows and details.
     contacts: HashMap<ContactId, String>,
+    /// When the contact list was last asked for (it is asked again, at
+    /// most once a minute, when a row names a contact not in it).
+    contacts_listed: Option<std::time::Instant>,
     _feed: Task,
 }
 
@@ -242,6 +246,7 @@ impl App {
             histories: HashMap::new(),
             from_cache: false,
             contacts: HashMap::new(),
+            contacts_listed: None,
             _feed: feed,
         });
         me
@@ -326,9 +331,25 @@ impl App {
         let calls = history.calls();
         let start = (offset as usize).min(calls.len());
         let end = wanted.min(calls.len());
+        // Rows name their contacts: the company's contact list is read once,
+        // and again (at most once a minute) when a row names one not in it.
+        let unknown = calls[start..end]
+            .iter()
+            .filter_map(|call| call.call.contact)
+            .any(|contact| !session.contacts.contains_key(&contact));
+        if unknown && session.contacts_listed.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+            session.contacts_listed = Some(std::time::Instant::now());
+            match session.signed_in.api().get::<Vec<earshot_api::ContactOut>>("/contacts").await {
+                Ok(contacts) => session.contacts.extend(contacts.into_iter().map(|c| (c.id, c.name))),
+                Err(error) => tracing::debug!(%error, "contact names not read; rows show numbers"),
+            }
+        }
+        let history = &session.histories[&key];
+        let calls = history.calls();
+        let name = |call: &CallOut| call.call.contact.and_then(|id| session.contacts.get(&id).cloned());
         Ok(HistoryWindow {
             offset: u32::try_from(start).unwrap_or(u32::MAX),
-            calls: calls[start..end].iter().map(|call| view::row(call, &snapshot)).collect(),
+            calls: calls[start..end].iter().map(|call| view::row(call, &snapshot, name(call))).collect(),
             loaded: u32::try_from(calls.len()).unwrap_or(u32::MAX),
             complete: history.is_complete(),
         })

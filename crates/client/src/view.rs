@@ -57,6 +57,8 @@ pub struct CallRow {
     pub duration_ms: Option<i64>,
     /// The external number, or the other user of an internal call.
     pub other_party: String,
+    /// The name of the contact the external number belongs to, when known.
+    pub contact: Option<String>,
     /// The company number used, E.164.
     pub number: Option<String>,
     /// It has a recording or voicemail.
@@ -606,9 +608,9 @@ fn user_name(snapshot: &SyncSnapshot, id: UserId) -> String {
     snapshot.users.iter().find(|user| user.id == id).map_or_else(|| format!("user {id}"), |u| u.name.clone())
 }
 
-/// The list row of a call.
+/// The list row of a call; `contact` is its contact's name, when known.
 #[must_use]
-pub fn row(out: &CallOut, snapshot: &SyncSnapshot) -> CallRow {
+pub fn row(out: &CallOut, snapshot: &SyncSnapshot, contact: Option<String>) -> CallRow {
     let call = &out.call;
     CallRow {
         id: call.id.0,
@@ -617,6 +619,7 @@ pub fn row(out: &CallOut, snapshot: &SyncSnapshot) -> CallRow {
         started_at: call.started_at.0,
         duration_ms: call.answered_at.zip(call.ended_at).map(|(answered, ended)| ended.0 - answered.0),
         other_party: other_party(call, snapshot).unwrap_or_else(|| "Unknown".into()),
+        contact,
         number: call
             .number
             .and_then(|id| snapshot.numbers.iter().find(|n| n.id == id))
@@ -651,7 +654,7 @@ pub fn details(out: &CallOut, snapshot: &SyncSnapshot, contact: Option<String>) 
         })
         .collect();
     CallDetails {
-        row: row(out, snapshot),
+        row: row(out, snapshot, contact.clone()),
         answered_at: call.answered_at.map(|t| t.0),
         ended_at: call.ended_at.map(|t| t.0),
         number_name: call

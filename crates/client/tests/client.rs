@@ -776,6 +776,13 @@ async fn the_app_administers_the_company_and_refuses_non_admins() {
     assert_eq!(app.admin_change(bad).await.unwrap_err().code(), "invalid");
     // A download is in the audit log, and its line says which call it was.
     let calls = app.history(AppContext::Dashboard, HistoryFilter::default(), 0, 200).await.unwrap().calls;
+    // Rows name the contact an outside number belongs to.
+    let named: Vec<_> = calls.iter().filter(|c| c.contact.is_some()).collect();
+    assert!(!named.is_empty(), "the demo's newest 200 calls include some with contacts");
+    for row in named {
+        let contact = data.contacts.iter().find(|c| Some(&c.name) == row.contact.as_ref()).unwrap();
+        assert!(contact.numbers.contains(&row.other_party), "{row:?} is not a number of {contact:?}");
+    }
     let call = calls
         .iter()
         .find(|c| c.can_download && c.direction != "internal")
@@ -824,7 +831,15 @@ async fn the_app_opens_offline_from_its_cache() {
         "signed in from the keyring and the cached snapshot"
     );
     let window = offline.history(AppContext::Dashboard, HistoryFilter::default(), 0, 50).await.unwrap();
-    assert_eq!(window.calls, online.calls, "the cached history, decided again locally");
+    // Contact names are not cached: offline, rows show the numbers alone.
+    let without_names = |rows: &[earshot_client::view::CallRow]| {
+        rows.iter().map(|r| earshot_client::view::CallRow { contact: None, ..r.clone() }).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        without_names(&window.calls),
+        without_names(&online.calls),
+        "the cached history, decided again locally"
+    );
     assert!(window.complete, "offline, the cache is all there is");
     let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
     assert!(

@@ -57,6 +57,10 @@ duration_ms: number | null,
  */
 other_party: string, 
 /**
+ * The name of the contact the external number belongs to, when known.
+ */
+contact: string | null, 
+/**
  * The company number used, E.164.
  */
 number: string | null, 

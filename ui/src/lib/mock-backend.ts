@@ -50,6 +50,7 @@ export class MockBackend implements Backend {
       started_at: now - i * 37 * 60_000,
       duration_ms: i % 4 === 1 ? null : 60_000 + (i % 50) * 1_000,
       other_party: i % 3 === 2 ? USERS[i % 4] : `+4477009${String(10_000 + (i % 90_000)).padStart(5, '0')}`,
+      contact: i % 3 === 1 && i % 2 === 0 ? 'Initrode Ltd' : null,
       number: i % 3 === 2 ? null : '+442070000010',
       has_recording: i % 2 === 0,
       can_play: i % 4 === 0,

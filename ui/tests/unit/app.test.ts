@@ -64,6 +64,12 @@ describe('history', () => {
     expect(ids).toEqual([...ids].sort((a, b) => b - a));
   });
 
+  it('names the contact of an outside number, with the number', async () => {
+    await signedIn(new MockBackend(40), 'sam@acme.demo');
+    const row = screen.getAllByTestId('call-row').find((r) => r.textContent?.includes('Initrode Ltd'));
+    expect(row?.querySelector('.party .number')?.textContent).toMatch(/^\+4477009/);
+  });
+
   it('filters by direction, status, recording and text', async () => {
     const { backend, user } = await signedIn();
     await user.selectOptions(screen.getByTestId('filter-direction'), 'inbound');
