@@ -60,6 +60,23 @@ struct Session {
     _feed: Task,
 }
 
+impl Session {
+    /// Makes sure the contact names of `contacts` are known: the company's
+    /// contact list is read once, and again (at most once a minute) when one
+    /// is not in it. Unreadable (offline), rows show numbers.
+    async fn learn_contacts(&mut self, contacts: &[ContactId]) {
+        let unknown = contacts.iter().any(|contact| !self.contacts.contains_key(contact));
+        if !unknown || self.contacts_listed.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+            return;
+        }
+        self.contacts_listed = Some(std::time::Instant::now());
+        match self.signed_in.api().get::<Vec<earshot_api::ContactOut>>("/contacts").await {
+            Ok(list) => self.contacts.extend(list.into_iter().map(|c| (c.id, c.name))),
+            Err(error) => tracing::debug!(%error, "contact names not read; rows show numbers"),
+        }
+    }
+}
+
 struct Playing {
     app: AppContext,
     call: CallId,
@@ -327,23 +344,11 @@ impl App {
                 Err(error) => return Err(error),
             }
         }
-        let history = &session.histories[&key];
-        let calls = history.calls();
-        let start = (offset as usize).min(calls.len());
-        let end = wanted.min(calls.len());
-        // Rows name their contacts: the company's contact list is read once,
-        // and again (at most once a minute) when a row names one not in it.
-        let unknown = calls[start..end]
-            .iter()
-            .filter_map(|call| call.call.contact)
-            .any(|contact| !session.contacts.contains_key(&contact));
-        if unknown && session.contacts_listed.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
-            session.contacts_listed = Some(std::time::Instant::now());
-            match session.signed_in.api().get::<Vec<earshot_api::ContactOut>>("/contacts").await {
-                Ok(contacts) => session.contacts.extend(contacts.into_iter().map(|c| (c.id, c.name))),
-                Err(error) => tracing::debug!(%error, "contact names not read; rows show numbers"),
-            }
-        }
+        let loaded = session.histories[&key].calls().len();
+        let (start, end) = ((offset as usize).min(loaded), wanted.min(loaded));
+        let contacts: Vec<ContactId> =
+            session.histories[&key].calls()[start..end].iter().filter_map(|call| call.call.contact).collect();
+        session.learn_contacts(&contacts).await;
         let history = &session.histories[&key];
         let calls = history.calls();
         let name = |call: &CallOut| call.call.contact.and_then(|id| session.contacts.get(&id).cloned());

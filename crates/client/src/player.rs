@@ -364,7 +364,7 @@ fn play(
             Some(frame)
         };
         let mut out = Vec::with_capacity(free * channels);
-        let consumed =
+        exhausted =
             resampler.fill(&mut || stretcher.next(&mut next_frame), free, |[left, right]| match channels {
                 1 => out.push(f32::midpoint(left, right)),
                 _ => {
@@ -373,7 +373,6 @@ fn play(
                     out.extend(std::iter::repeat_n(0.0, channels - 2));
                 }
             });
-        exhausted = consumed.exhausted;
         if let Some(error) = failed {
             fail(format!("Playback stopped: {error}"));
             continue;
@@ -457,25 +456,13 @@ fn build_stream(
     }
 }
 
-/// What one [`Resampler::fill`] took from the source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Consumed {
-    /// Source frames read.
-    pub frames: u64,
-    /// The source ran out.
-    pub exhausted: bool,
-}
-
 /// Linear-interpolating resampler from the recording's rate to the
-/// device's. Sans-IO: frames in, frames out. (It plays at the speed set in
-/// `speed`; the player leaves it at 1 and changes speed in the
-/// [`Stretcher`], which keeps the pitch.)
+/// device's. Sans-IO: frames in, frames out. (Speed is the [`Stretcher`]'s,
+/// before it, which keeps the pitch.)
 #[derive(Clone, Debug)]
 pub struct Resampler {
     source_rate: u32,
     output_rate: u32,
-    /// Playback speed.
-    pub speed: f64,
     /// Where between `current` and `next` the output is (0..1).
     fraction: f64,
     current: Option<[f32; 2]>,
@@ -483,16 +470,16 @@ pub struct Resampler {
 }
 
 impl Resampler {
-    /// From `source_rate` to `output_rate`, at speed 1.
+    /// From `source_rate` to `output_rate`.
     #[must_use]
     pub const fn new(source_rate: u32, output_rate: u32) -> Self {
-        Self { source_rate, output_rate, speed: 1.0, fraction: 0.0, current: None, next: None }
+        Self { source_rate, output_rate, fraction: 0.0, current: None, next: None }
     }
 
     /// Source frames per output frame.
     #[must_use]
     pub fn step(&self) -> f64 {
-        f64::from(self.source_rate) / f64::from(self.output_rate.max(1)) * self.speed
+        f64::from(self.source_rate) / f64::from(self.output_rate.max(1))
     }
 
     /// Forgets the frames held (after a seek).
@@ -503,25 +490,20 @@ impl Resampler {
     }
 
     /// Writes up to `frames` output frames to `out`, reading source frames
-    /// from `source` (None: the end).
+    /// from `source` (None: the end); true when the source ran out.
     pub fn fill(
         &mut self,
         source: &mut impl FnMut() -> Option<[f32; 2]>,
         frames: usize,
         mut out: impl FnMut([f32; 2]),
-    ) -> Consumed {
-        let mut consumed = Consumed { frames: 0, exhausted: false };
+    ) -> bool {
         let step = self.step();
         if self.current.is_none() {
             self.current = source();
             self.next = source();
-            consumed.frames += u64::from(self.current.is_some()) + u64::from(self.next.is_some());
         }
         for _ in 0..frames {
-            let Some(current) = self.current else {
-                consumed.exhausted = true;
-                break;
-            };
+            let Some(current) = self.current else { return true };
             let next = self.next.unwrap_or(current);
             let t = self.fraction as f32;
             out([current[0] + (next[0] - current[0]) * t, current[1] + (next[1] - current[1]) * t]);
@@ -530,13 +512,12 @@ impl Resampler {
                 self.fraction -= 1.0;
                 self.current = self.next;
                 self.next = if self.current.is_some() { source() } else { None };
-                consumed.frames += u64::from(self.next.is_some());
                 if self.current.is_none() {
                     break;
                 }
             }
         }
-        consumed
+        self.current.is_none()
     }
 }
 
@@ -643,8 +624,8 @@ mod tests {
             (n <= frames).then(|| [n as f32, -(n as f32)])
         };
         let mut out = Vec::new();
-        let consumed = resampler.fill(&mut source, output, |frame| out.push(frame));
-        assert!(consumed.exhausted || out.len() == output);
+        let exhausted = resampler.fill(&mut source, output, |frame| out.push(frame));
+        assert!(exhausted || out.len() == output);
         out
     }
 
@@ -659,18 +640,6 @@ mod tests {
     }
 
     #[test]
-    fn double_speed_plays_in_half_the_time_and_half_speed_in_twice() {
-        let mut fast = Resampler::new(8_000, 8_000);
-        fast.speed = 2.0;
-        let out = run(&mut fast, 1_000, 1_000_000);
-        assert!(out.len().abs_diff(500) <= 1, "{}", out.len());
-        assert_eq!(out[1], [3.0, -3.0]);
-        let mut slow = Resampler::new(8_000, 8_000);
-        slow.speed = 0.5;
-        assert!(run(&mut slow, 1_000, 1_000_000).len().abs_diff(2_000) <= 2);
-    }
-
-    #[test]
     fn output_is_produced_in_pieces_without_losing_frames() {
         let mut whole = Resampler::new(8_000, 44_100);
         let all = run(&mut whole, 800, 1_000_000);
@@ -681,7 +650,7 @@ mod tests {
             (n <= 800).then(|| [n as f32, -(n as f32)])
         };
         let mut out = Vec::new();
-        while !pieces.fill(&mut source, 333, |frame| out.push(frame)).exhausted {}
+        while !pieces.fill(&mut source, 333, |frame| out.push(frame)) {}
         assert_eq!(out, all);
     }
 }

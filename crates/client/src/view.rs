@@ -568,16 +568,13 @@ pub fn audit_rows(entries: Vec<AuditEntry>, snapshot: &SyncSnapshot) -> Vec<Audi
             call: e.call,
             call_direction: e.call_summary.as_ref().map(|c| c.direction.clone()),
             call_started_at: e.call_summary.as_ref().map(|c| c.started_at),
-            call_with: e.call_summary.as_ref().and_then(|c| match &c.external_number {
-                Some(number) if c.direction != "internal" => Some(number.clone()),
-                _ if c.parties.is_empty() => None,
-                _ => Some(
-                    c.parties
-                        .iter()
-                        .map(|id| user_name(snapshot, UserId(*id)))
-                        .collect::<Vec<_>>()
-                        .join(" and "),
-                ),
+            call_with: e.call_summary.as_ref().and_then(|c| {
+                if c.direction != Direction::Internal.as_str() {
+                    return c.external_number.clone();
+                }
+                let names: Vec<String> =
+                    c.parties.iter().map(|id| user_name(snapshot, UserId(*id))).collect();
+                (!names.is_empty()).then(|| names.join(" and "))
             }),
             recording: e.recording,
             remote_addr: e.remote_addr,

@@ -9,7 +9,7 @@
 use super::{Json, Path, Query};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::calls::{find_call, recording_from_row};
+use crate::calls::{CALL_COLUMNS, calls_from_rows, find_call, recording_from_row};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use axum::body::Body;
@@ -383,40 +383,24 @@ pub async fn audit_log(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "must be 1 to 500"));
     }
-    // Each entry names its call in brief (direction, time, the outside
-    // number, the users on it), so a reader of the log knows which call it
-    // was without opening it; a call no longer kept leaves the entry as is.
     let mut query = db::Query::new(
-        "SELECT a.id, a.user_id, a.action, a.recording_id, a.call_id, a.at, a.remote_addr, a.user_agent, \
-         c.direction, c.started_at, c.external_number \
-         FROM audit_log a LEFT JOIN calls c ON c.id = a.call_id AND c.company_id = a.company_id \
-         WHERE a.company_id = ",
+        "SELECT id, user_id, action, recording_id, call_id, at, remote_addr, user_agent FROM audit_log WHERE company_id = ",
     );
     query.bind(caller.company().0);
     if let Some(before) = filters.before {
-        query.push(" AND a.id < ").bind(before);
+        query.push(" AND id < ").bind(before);
     }
     if let Some(user) = filters.user {
-        query.push(" AND a.user_id = ").bind(user);
+        query.push(" AND user_id = ").bind(user);
     }
     if let Some(recording) = filters.recording {
-        query.push(" AND a.recording_id = ").bind(recording);
+        query.push(" AND recording_id = ").bind(recording);
     }
-    query.push(" ORDER BY a.id DESC LIMIT ").bind(i64::from(limit));
+    query.push(" ORDER BY id DESC LIMIT ").bind(i64::from(limit));
     let rows = state.db.fetch_all(state.db.pool(), &query).await?;
     let mut entries = rows
         .into_iter()
         .map(|row| {
-            let direction: Option<String> = row.try_get("direction")?;
-            let call_summary = match direction {
-                Some(direction) => Some(earshot_api::AuditCall {
-                    direction,
-                    started_at: row.try_get("started_at")?,
-                    external_number: row.try_get("external_number")?,
-                    parties: Vec::new(),
-                }),
-                None => None,
-            };
             Ok(AuditEntry {
                 id: row.try_get("id")?,
                 user: row.try_get("user_id")?,
@@ -426,26 +410,28 @@ pub async fn audit_log(
                 at: row.try_get("at")?,
                 remote_addr: row.try_get("remote_addr")?,
                 user_agent: row.try_get("user_agent")?,
-                call_summary,
+                call_summary: None,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let calls: std::collections::BTreeSet<i64> =
-        entries.iter().filter(|e| e.call_summary.is_some()).map(|e| e.call).collect();
-    if !calls.is_empty() {
-        let mut query = db::Query::new(
-            "SELECT call_id, user_id FROM call_users WHERE relation = 'party' AND call_id IN ",
-        );
-        query.bind_list(calls).push(" ORDER BY call_id, user_id");
-        let mut parties: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
-        for row in state.db.fetch_all(state.db.pool(), &query).await? {
-            parties.entry(row.try_get("call_id")?).or_default().push(row.try_get("user_id")?);
-        }
-        for entry in &mut entries {
-            if let (Some(summary), Some(users)) = (&mut entry.call_summary, parties.get(&entry.call)) {
-                summary.parties.clone_from(users);
-            }
-        }
+    // Each entry names its call in brief, so a reader of the log knows which
+    // call it was without opening it; a call no longer kept leaves it `None`.
+    let ids: std::collections::BTreeSet<i64> = entries.iter().map(|e| e.call).collect();
+    let mut query = db::Query::new(&format!("SELECT {CALL_COLUMNS} FROM calls c WHERE c.company_id = "));
+    query.bind(caller.company().0).push(" AND c.id IN ").bind_list(ids);
+    let rows = state.db.fetch_all(state.db.pool(), &query).await?;
+    let calls: std::collections::HashMap<i64, Call> = calls_from_rows(&state.db, state.db.pool(), rows)
+        .await?
+        .into_iter()
+        .map(|call| (call.id.0, call))
+        .collect();
+    for entry in &mut entries {
+        entry.call_summary = calls.get(&entry.call).map(|call| earshot_api::AuditCall {
+            direction: call.direction.as_str().to_owned(),
+            started_at: call.started_at.0,
+            external_number: call.external_number.clone(),
+            parties: call.parties.iter().map(|user| user.0).collect(),
+        });
     }
     Ok(Json(entries))
 }
