@@ -63,16 +63,34 @@ struct Session {
 impl Session {
     /// Makes sure the contact names of `contacts` are known: the company's
     /// contact list is read once, and again (at most once a minute) when one
-    /// is not in it. Unreadable (offline), rows show numbers.
-    async fn learn_contacts(&mut self, contacts: &[ContactId]) {
+    /// is not in it, and kept in the cache. Offline, the names kept there
+    /// are used; a contact not among them shows as its number.
+    async fn learn_contacts(&mut self, contacts: &[ContactId], cache: Option<&Cache>) {
         let unknown = contacts.iter().any(|contact| !self.contacts.contains_key(contact));
         if !unknown || self.contacts_listed.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
             return;
         }
         self.contacts_listed = Some(std::time::Instant::now());
         match self.signed_in.api().get::<Vec<earshot_api::ContactOut>>("/contacts").await {
-            Ok(list) => self.contacts.extend(list.into_iter().map(|c| (c.id, c.name))),
-            Err(error) => tracing::debug!(%error, "contact names not read; rows show numbers"),
+            Ok(list) => {
+                let names: Vec<(ContactId, String)> = list.into_iter().map(|c| (c.id, c.name)).collect();
+                if let Some(cache) = cache
+                    && let Err(error) = cache.save_contacts(&self.account, &names).await
+                {
+                    tracing::warn!(%error, "contact names were not cached");
+                }
+                self.contacts.extend(names);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "contact names not read; using the cached ones");
+                if let Some(cache) = cache
+                    && let Ok(names) = cache.contacts(&self.account).await
+                {
+                    for (id, name) in names {
+                        self.contacts.entry(id).or_insert(name);
+                    }
+                }
+            }
         }
     }
 }
@@ -348,7 +366,7 @@ impl App {
         let (start, end) = ((offset as usize).min(loaded), wanted.min(loaded));
         let contacts: Vec<ContactId> =
             session.histories[&key].calls()[start..end].iter().filter_map(|call| call.call.contact).collect();
-        session.learn_contacts(&contacts).await;
+        session.learn_contacts(&contacts, cache.as_ref()).await;
         let history = &session.histories[&key];
         let calls = history.calls();
         let name = |call: &CallOut| call.call.contact.and_then(|id| session.contacts.get(&id).cloned());

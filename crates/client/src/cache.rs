@@ -2,7 +2,7 @@
 //! history pages seen, per server, user and app context, so the app opens at
 //! once and works read-only offline.
 //!
-//! It holds call metadata only: never a token (those live in the OS keyring)
+//! It holds call metadata and the company's contact names only: never a token (those live in the OS keyring)
 //! and never audio. What comes out is decided again by `policy` from the
 //! cached snapshot ([`History::extend`]), and calls a rights change hides are
 //! deleted from it, not only from the screen.
@@ -10,7 +10,7 @@
 use crate::error::{ClientError, Result};
 use crate::history::History;
 use earshot_api::{CallOut, CallPage, SyncSnapshot};
-use earshot_policy::{AppContext, CallId};
+use earshot_policy::{AppContext, CallId, ContactId};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions as _, Row as _};
 use std::path::Path;
@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS calls (
     started_at INTEGER NOT NULL, call TEXT NOT NULL,
     PRIMARY KEY (server, email, app, id));
 CREATE INDEX IF NOT EXISTS calls_newest ON calls (server, email, app, started_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS contacts (
+    server TEXT NOT NULL, email TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
+    PRIMARY KEY (server, email, id));
 ";
 
 fn cache_error(error: impl std::fmt::Display) -> ClientError {
@@ -163,9 +166,43 @@ impl Cache {
         Ok(history)
     }
 
+    /// Keeps the company's contact names as last listed, in place of the
+    /// ones kept before (a contact deleted since is gone from the file too).
+    pub async fn save_contacts(&self, account: &Account, contacts: &[(ContactId, String)]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(cache_error)?;
+        sqlx::query("DELETE FROM contacts WHERE server = ? AND email = ?")
+            .bind(&account.server)
+            .bind(&account.email)
+            .execute(&mut *tx)
+            .await
+            .map_err(cache_error)?;
+        for (id, name) in contacts {
+            sqlx::query("INSERT INTO contacts (server, email, id, name) VALUES (?, ?, ?, ?)")
+                .bind(&account.server)
+                .bind(&account.email)
+                .bind(id.0)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(cache_error)?;
+        }
+        tx.commit().await.map_err(cache_error)
+    }
+
+    /// The contact names kept last.
+    pub async fn contacts(&self, account: &Account) -> Result<Vec<(ContactId, String)>> {
+        let rows = sqlx::query("SELECT id, name FROM contacts WHERE server = ? AND email = ?")
+            .bind(&account.server)
+            .bind(&account.email)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(cache_error)?;
+        Ok(rows.iter().map(|row| (ContactId(row.get("id")), row.get("name"))).collect())
+    }
+
     /// Forgets everything of `account` (log-out).
     pub async fn forget(&self, account: &Account) -> Result<()> {
-        for table in ["snapshots", "calls"] {
+        for table in ["snapshots", "calls", "contacts"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE server = ? AND email = ?"))
                 .bind(&account.server)
                 .bind(&account.email)

@@ -502,8 +502,25 @@ async fn the_cache_opens_the_history_offline_and_drops_what_a_rights_change_hide
     let reread = cache.history(&account, AppContext::Calling, &cached).await.unwrap();
     assert_eq!(ids(&reread), ids(&narrowed), "hidden calls are gone from the file, not only from the screen");
 
+    // Contact names: the list kept is the one listed last.
+    use earshot_policy::ContactId;
+    let listed = vec![(ContactId(1), "Initech".to_owned()), (ContactId(2), "Globex".to_owned())];
+    cache.save_contacts(&account, &listed).await.unwrap();
+    assert_eq!(sorted(cache.contacts(&account).await.unwrap()), listed);
+    let relisted = vec![(ContactId(2), "Globex Corporation".to_owned())];
+    cache.save_contacts(&account, &relisted).await.unwrap();
+    assert_eq!(cache.contacts(&account).await.unwrap(), relisted, "a deleted contact leaves the file");
+    let other = Account { email: "someone-else@acme.demo".into(), ..account.clone() };
+    assert!(cache.contacts(&other).await.unwrap().is_empty(), "kept per user");
+
     cache.forget(&account).await.unwrap();
     assert!(cache.snapshot(&account).await.unwrap().is_none(), "log-out forgets the cache");
+    assert!(cache.contacts(&account).await.unwrap().is_empty(), "and the contact names");
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
 }
 
 /// A demo agent who follows the company's visibility (no value of their own).
@@ -831,14 +848,13 @@ async fn the_app_opens_offline_from_its_cache() {
         "signed in from the keyring and the cached snapshot"
     );
     let window = offline.history(AppContext::Dashboard, HistoryFilter::default(), 0, 50).await.unwrap();
-    // Contact names are not cached: offline, rows show the numbers alone.
-    let without_names = |rows: &[earshot_client::view::CallRow]| {
-        rows.iter().map(|r| earshot_client::view::CallRow { contact: None, ..r.clone() }).collect::<Vec<_>>()
-    };
+    assert!(
+        online.calls.iter().any(|row| row.contact.is_some()),
+        "some of the newest 50 calls name a contact"
+    );
     assert_eq!(
-        without_names(&window.calls),
-        without_names(&online.calls),
-        "the cached history, decided again locally"
+        window.calls, online.calls,
+        "the cached history, decided again locally, with its contact names"
     );
     assert!(window.complete, "offline, the cache is all there is");
     let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();

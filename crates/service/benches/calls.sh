@@ -10,12 +10,19 @@
 #   RECORD=off crates/service/benches/calls.sh 200   recording off
 #   PERF=/tmp/calls.perf crates/service/benches/calls.sh 100
 #                                 also records a perf profile of the window
+#   EARSHOTD=/tmp/a/earshotd crates/service/benches/calls.sh 200
+#                                 measures that binary (no build), to compare
+#                                 two builds in turns in one session
+#   PEER_SCHED=-b crates/service/benches/calls.sh 200
+#                                 runs the sipp peers under chrt -b (SCHED_BATCH),
+#                                 so a woken peer does not preempt the relay
 #   PIN=1 crates/service/benches/calls.sh 200        earshotd on CPU 0, the sipp
 #                                 peers on CPU 1 (taskset), so they do not preempt it
 #
 # Prints, per N: % of one core per concurrent call, resident memory, calls
 # and recordings written vs expected, and packets lost per recording
-# (20 ms runs of exact silence on the caller's channel; the source has none).
+# (20 ms runs of exact silence on the caller's channel between its first and
+# last sample; the source has none).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 TALK_MS=${TALK_MS:-30000}
@@ -23,10 +30,15 @@ RECORD=${RECORD:-on}
 # With PIN=1 the service and the peers get a core each.
 ON_SERVICE=() ON_PEERS=()
 if [ "${PIN:-}" = 1 ]; then ON_SERVICE=(taskset -c 0) ON_PEERS=(taskset -c 1); fi
+if [ -n "${PEER_SCHED:-}" ]; then ON_PEERS=(chrt "$PEER_SCHED" 0); fi
 LEVELS=("$@")
 [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(50 100 200 400)
-BIN=${CARGO_TARGET_DIR:-target}/release/earshotd
-cargo build --release --locked -p earshot-service --bin earshotd >&2
+if [ -n "${EARSHOTD:-}" ]; then
+  BIN=$EARSHOTD
+else
+  BIN=${CARGO_TARGET_DIR:-target}/release/earshotd
+  cargo build --release --locked -p earshot-service --bin earshotd >&2
+fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK=$(mktemp -d /tmp/earshot-calls.XXXXXX)
@@ -98,7 +110,10 @@ for (name,) in recs:
     with wave.open(os.path.join(d, "recordings", name)) as w:
         frames = array.array("h", w.readframes(w.getnframes()))
     left = frames[0::2]
-    body = left[800:-800]  # leave out the first and last 100 ms
+    # From the caller's first sample to its last: before it the stream had
+    # not started (sipp starts it after its ACK), after it the call ended.
+    heard = [i for i, s in enumerate(left) if s != 0]
+    body = left[heard[0]:heard[-1] + 1] if heard else left
     run = packets = 0
     for s in body:
         if s == 0:

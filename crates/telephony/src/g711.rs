@@ -51,6 +51,18 @@ impl G711 {
         }
     }
 
+    /// Like [`G711::decode`], into `out` (cleared first), so a caller that
+    /// decodes every packet can reuse one buffer.
+    pub fn decode_into(self, payload: &[u8], out: &mut Vec<i16>) {
+        out.clear();
+        out.resize(payload.len(), 0);
+        let written = match self {
+            Self::Pcmu => audio_codec::pcmu::PcmuDecoder::new().decode_into(payload, out),
+            Self::Pcma => audio_codec::pcma::PcmaDecoder::new().decode_into(payload, out),
+        };
+        out.truncate(written.unwrap_or(0));
+    }
+
     /// 16-bit samples in, one byte per sample out.
     #[must_use]
     pub fn encode(self, samples: &[i16]) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! prompts, collects menu keys, takes voicemail, and taps both directions
 //! into the call's one recording (SPEC §6). Relays run on one thread per
 //! core that wakes every [`RELAY_TICK`] and empties every socket with
-//! batched reads (`recvmmsg`, through `quinn-udp`); see docs/PERFORMANCE.md
+//! batched reads (`recvmmsg`, through `nix`); see docs/PERFORMANCE.md
 //! for why.
 //!
 //! Keys from a user's leg go through that leg's `KeypadLeg` (SPEC D9): codes
@@ -21,9 +21,11 @@ use earshot_telephony::rtp::{OutgoingStream, RtpView};
 use earshot_telephony::sdp::AudioSession;
 use earshot_telephony::wav::RecordingWriter;
 use earshot_telephony::{Channel, Recorder};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
@@ -196,8 +198,6 @@ impl Media {
 
 struct LegState {
     socket: UdpSocket,
-    /// Batched reads (`recvmmsg`) on `socket`.
-    udp: quinn_udp::UdpSocketState,
     peer: Option<AudioSession>,
     /// The address packets come from, learned from the first one (symmetric RTP).
     latched: Option<SocketAddr>,
@@ -283,6 +283,8 @@ impl Relays {
             voicemail: None,
             next_tick: std::time::Instant::now(),
             finished: false,
+            relayed: 0,
+            decoded: Vec::with_capacity(160),
         };
         let index = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.threads.len();
         self.threads[index].send(relay).map_err(|_| std::io::Error::other("the relay thread is gone"))?;
@@ -300,7 +302,39 @@ const READS_PER_TICK: usize = 256;
 /// Buffers for one batched read.
 struct Batch {
     bufs: Box<[[u8; 2048]; BATCH]>,
-    meta: [quinn_udp::RecvMeta; BATCH],
+    headers: MultiHeaders<SockaddrStorage>,
+    /// Length and source of each datagram of the last read.
+    got: [(usize, Option<SocketAddr>); BATCH],
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            bufs: Box::new([[0; 2048]; BATCH]),
+            headers: MultiHeaders::preallocate(BATCH, None),
+            got: [(0, None); BATCH],
+        }
+    }
+
+    /// One `recvmmsg` on `socket`, without waiting: how many datagrams it read.
+    fn recv(&mut self, socket: &UdpSocket) -> std::io::Result<usize> {
+        let mut slices = self.bufs.each_mut().map(|buf| [std::io::IoSliceMut::new(buf)]);
+        let received =
+            recvmmsg(socket.as_raw_fd(), &mut self.headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
+        let mut count = 0;
+        for (got, message) in self.got.iter_mut().zip(received) {
+            *got = (message.bytes, message.address.as_ref().and_then(socket_addr));
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    address.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// One relay thread: takes new calls and, every tick, reads every socket (in
@@ -315,8 +349,7 @@ struct Batch {
 /// failed `recvmmsg` a tick.
 fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
     let mut relays: Vec<Relay> = Vec::new();
-    let mut batch =
-        Batch { bufs: Box::new([[0; 2048]; BATCH]), meta: [quinn_udp::RecvMeta::default(); BATCH] };
+    let mut batch = Batch::new();
     let mut next = std::time::Instant::now();
     loop {
         if relays.is_empty() {
@@ -327,10 +360,15 @@ fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
             next = std::time::Instant::now();
         }
         relays.extend(new.try_iter());
+        let mut relayed = 0;
         for relay in &mut relays {
             for leg in [Leg::A, Leg::B] {
                 relay.read(leg, &mut batch);
             }
+            relayed += std::mem::take(&mut relay.relayed);
+        }
+        if let Some(relay) = relays.first() {
+            relay.stats.relayed_packets.fetch_add(relayed, Ordering::Relaxed);
         }
         for relay in &mut relays {
             relay.round();
@@ -349,7 +387,6 @@ fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
 fn leg_state(socket: UdpSocket) -> std::io::Result<LegState> {
     let ssrc: u32 = rand::random();
     Ok(LegState {
-        udp: quinn_udp::UdpSocketState::new((&socket).into())?,
         socket,
         peer: None,
         latched: None,
@@ -377,6 +414,12 @@ struct Relay {
     next_tick: std::time::Instant,
     /// Finished: the thread drops it.
     finished: bool,
+    /// Packets relayed since the thread last added them to `stats` (once a
+    /// tick: an atomic add per packet on a line both threads write cost
+    /// more than the rest of the relaying in user space).
+    relayed: u64,
+    /// The last packet's samples, decoded into one buffer kept for the call.
+    decoded: Vec<i16>,
 }
 
 fn now() -> Timestamp {
@@ -389,9 +432,7 @@ impl Relay {
     fn read(&mut self, leg: Leg, batch: &mut Batch) {
         let mut read = 0;
         while read < READS_PER_TICK {
-            let state = &self.legs[leg.index()];
-            let mut slices = batch.bufs.each_mut().map(|buf| std::io::IoSliceMut::new(buf));
-            let count = match state.udp.recv((&state.socket).into(), &mut slices, &mut batch.meta) {
+            let count = match batch.recv(&self.legs[leg.index()].socket) {
                 Ok(count) => count,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(error) => {
@@ -399,12 +440,10 @@ impl Relay {
                     return;
                 }
             };
-            for (buf, meta) in batch.bufs.iter_mut().zip(&batch.meta).take(count) {
-                // With GRO, one buffer holds several datagrams, `stride` apart.
-                let stride = meta.stride.max(1);
-                for datagram in buf[..meta.len].chunks_mut(stride) {
-                    self.on_packet(leg, datagram, meta.addr);
-                    read += 1;
+            for (buf, &(len, from)) in batch.bufs.iter_mut().zip(&batch.got).take(count) {
+                read += 1;
+                if let Some(from) = from {
+                    self.on_packet(leg, &mut buf[..len], from);
                 }
             }
             if count < BATCH {
@@ -419,7 +458,10 @@ impl Relay {
         // The queue is also looked at on each paced tick, to notice a call
         // that went away without finishing its relay.
         let now = std::time::Instant::now();
-        if self.pending.swap(false, Ordering::Acquire) || now >= self.next_tick {
+        // A plain load first: the swap takes the flag's cache line for
+        // writing, which for hundreds of calls a tick showed in profiles.
+        let queued = self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Acquire);
+        if queued || now >= self.next_tick {
             loop {
                 match self.commands.try_recv() {
                     Ok(MediaCommand::Finish(reply)) => {
@@ -534,14 +576,19 @@ impl Relay {
         let timestamp = view.timestamp;
         let needs_audio = self.recording.as_ref().is_some_and(|r| r.recorder.is_some())
             || (leg == Leg::A && self.voicemail.is_some());
-        let samples = if needs_audio { codec.decode(view.payload) } else { Vec::new() };
+        let mut samples = std::mem::take(&mut self.decoded);
+        if needs_audio {
+            codec.decode_into(view.payload, &mut samples);
+        } else {
+            samples.clear();
+        }
         if self.bridged {
             let view = RtpView { payload: &[], ..view };
             let other = &mut self.legs[leg.other().index()];
             other.out.relay(data, &view);
             if let Some(to) = other.destination() {
                 let _ = other.socket.send_to(data, to);
-                self.stats.relayed_packets.fetch_add(1, Ordering::Relaxed);
+                self.relayed += 1;
             }
         }
         if let Some(recording) = &mut self.recording
@@ -559,6 +606,7 @@ impl Relay {
                 tracing::error!(%error, "voicemail write failed");
             }
         }
+        self.decoded = samples;
     }
 
     fn on_event(&mut self, leg: Leg, rtp: u32, event: TelephoneEvent, data: &mut [u8], now: Timestamp) {

@@ -40,3 +40,16 @@ fn g711_pcma_flips_the_sign_of_minus_8() {
     assert_eq!(G711::Pcma.decode(&G711::Pcma.encode(&[-8])), vec![8]);
     assert_eq!(G711::Pcmu.decode(&G711::Pcmu.encode(&[-8])), vec![-8]);
 }
+
+#[test]
+fn g711_decode_into_reuses_a_buffer_and_matches_decode() {
+    let bytes: Vec<u8> = (0..=255).collect();
+    // A buffer left over from a longer packet is cleared, not appended to.
+    let mut out = vec![7_i16; 400];
+    for codec in [G711::Pcmu, G711::Pcma] {
+        codec.decode_into(&bytes, &mut out);
+        assert_eq!(out, codec.decode(&bytes), "{codec:?}");
+        codec.decode_into(&bytes[..160], &mut out);
+        assert_eq!(out, codec.decode(&bytes[..160]), "{codec:?}");
+    }
+}
