@@ -538,11 +538,13 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
             let agent = call.parties.first().copied();
             let answered = call.answered_at.map_or(at, |t| t.0);
             // Agents start recordings the company leaves off now and then (§6.2).
+            let mut recorded_from = answered;
             if live.state == earshot_policy::RecordingState::Off
                 && rng.random_bool(0.15)
                 && let Some(agent) = agent.and_then(|id| users.iter().find(|u| u.id == id))
             {
-                let outcome = live.on_code(KeypadCode::Resume, agent, &settings, Timestamp(answered + 2_000));
+                recorded_from = answered + 2_000;
+                let outcome = live.on_code(KeypadCode::Resume, agent, &settings, Timestamp(recorded_from));
                 live.apply(&outcome);
             }
             let pause = live.state == earshot_policy::RecordingState::Recording && rng.random_bool(0.15);
@@ -572,6 +574,9 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
                     file_name: path,
                 });
                 call.recording = files.last().map(|f| f.recording.clone());
+                // A recording runs to the hang-up: the call lasts as long as
+                // its recording shows (the clips make short conversations).
+                call.ended_at = Some(Timestamp(recorded_from + i64::try_from(duration_ms).unwrap_or(0)));
             }
             call.decided_by = Some(live.decided_by);
             call.recording_trace = live.trace;

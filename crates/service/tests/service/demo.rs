@@ -145,6 +145,15 @@ async fn the_demo_company_is_complete_and_its_recordings_play() {
                 assert_eq!(reader.spec().channels, earshot_policy::Recording::channels(kind));
                 assert_eq!(reader.spec().sample_rate, 8_000);
                 assert_eq!(u64::from(reader.duration()) / 8, call[field]["duration_ms"].as_u64().unwrap());
+                if kind == RecordingKind::Call {
+                    // The recording runs to the hang-up (it may start after the answer, on #12#).
+                    let talk = call["ended_at"].as_i64().unwrap() - call["answered_at"].as_i64().unwrap();
+                    let recorded = call[field]["duration_ms"].as_i64().unwrap();
+                    assert!(
+                        (recorded..=recorded + 2_000).contains(&talk),
+                        "talk {talk} ms, recording {recorded} ms"
+                    );
+                }
             }
         }
         assert!(dir_size(&service.state.recordings_dir()) < 190 * 1024 * 1024);
