@@ -303,7 +303,8 @@ const READS_PER_TICK: usize = 256;
 struct Batch {
     bufs: Box<[[u8; 2048]; BATCH]>,
     headers: MultiHeaders<SockaddrStorage>,
-    /// Length and source of each datagram of the last read.
+    /// Length and source of each datagram of the last read (no source:
+    /// cut short, as it did not fit its buffer).
     got: [(usize, Option<SocketAddr>); BATCH],
 }
 
@@ -323,7 +324,8 @@ impl Batch {
             recvmmsg(socket.as_raw_fd(), &mut self.headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
         let mut count = 0;
         for (got, message) in self.got.iter_mut().zip(received) {
-            *got = (message.bytes, message.address.as_ref().and_then(socket_addr));
+            let whole = !message.flags.contains(MsgFlags::MSG_TRUNC);
+            *got = (message.bytes, message.address.as_ref().and_then(socket_addr).filter(|_| whole));
             count += 1;
         }
         Ok(count)
@@ -415,8 +417,7 @@ struct Relay {
     /// Finished: the thread drops it.
     finished: bool,
     /// Packets relayed since the thread last added them to `stats` (once a
-    /// tick: an atomic add per packet on a line both threads write cost
-    /// more than the rest of the relaying in user space).
+    /// tick, not an atomic add per packet on a line both threads write).
     relayed: u64,
     /// The last packet's samples, decoded into one buffer kept for the call.
     decoded: Vec<i16>,
@@ -442,8 +443,12 @@ impl Relay {
             };
             for (buf, &(len, from)) in batch.bufs.iter_mut().zip(&batch.got).take(count) {
                 read += 1;
-                if let Some(from) = from {
-                    self.on_packet(leg, &mut buf[..len], from);
+                match from {
+                    Some(from) => self.on_packet(leg, &mut buf[..len], from),
+                    // Larger than any RTP packet we take: dropped and counted.
+                    None => {
+                        self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             if count < BATCH {
