@@ -16,6 +16,7 @@
 #   PEER_SCHED=-b crates/service/benches/calls.sh 200
 #                                 runs the sipp peers under chrt -b (SCHED_BATCH),
 #                                 so a woken peer does not preempt the relay
+#   KEEP=1 crates/service/benches/calls.sh 200    keeps the recordings, database and logs
 #   PIN=1 crates/service/benches/calls.sh 200        earshotd on CPU 0, the sipp
 #                                 peers on CPU 1 (taskset), so they do not preempt it
 #
@@ -42,7 +43,14 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK=$(mktemp -d /tmp/earshot-calls.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+# Each level leaves a few hundred MB of recordings: removed at the end unless
+# KEEP=1 (to look at the WAVs and logs; the directory is printed).
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+  if [ "${KEEP:-}" = 1 ]; then echo "kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
 # Speech with a faint hum under it, so no 20 ms of the source is exact silence.
 espeak-ng -v en-gb -s 160 -w "$WORK/speech.wav" \
   "Thank you for calling Acme. Your call may be recorded. How can I help you today? I would like to check the status of my order." 2>/dev/null
