@@ -1,9 +1,9 @@
-//! The local cache (SQLite, through `sqlx`): the last synced snapshot and the
-//! history pages seen, per server, user and app context, so the app opens at
-//! once and works read-only offline.
+//! The local cache (SQLite, through `sqlx`): the last synced snapshot, the
+//! history pages seen per app context and the company's contact names, per
+//! server and user, so the app opens at once and works read-only offline.
 //!
-//! It holds call metadata and the company's contact names only: never a token (those live in the OS keyring)
-//! and never audio. What comes out is decided again by `policy` from the
+//! It holds call metadata and contact names only: never a token (those live
+//! in the OS keyring) and never audio. What comes out is decided again by `policy` from the
 //! cached snapshot ([`History::extend`]), and calls a rights change hides are
 //! deleted from it, not only from the screen.
 

@@ -31,7 +31,7 @@ RECORD=${RECORD:-on}
 # With PIN=1 the service and the peers get a core each.
 ON_SERVICE=() ON_PEERS=()
 if [ "${PIN:-}" = 1 ]; then ON_SERVICE=(taskset -c 0) ON_PEERS=(taskset -c 1); fi
-if [ -n "${PEER_SCHED:-}" ]; then ON_PEERS=(chrt "$PEER_SCHED" 0); fi
+if [ -n "${PEER_SCHED:-}" ]; then ON_PEERS=(chrt "$PEER_SCHED" 0 "${ON_PEERS[@]}"); fi
 LEVELS=("$@")
 [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(50 100 200 400)
 if [ -n "${EARSHOTD:-}" ]; then
