@@ -21,9 +21,10 @@
 #                                 peers on CPU 1 (taskset), so they do not preempt it
 #
 # Prints, per N: % of one core per concurrent call, resident memory, calls
-# and recordings written vs expected, and packets lost per recording
-# (20 ms runs of exact silence on the caller's channel between its first and
-# last sample; the source has none).
+# and recordings written vs expected, datagrams the kernel dropped on full
+# receive buffers (ours, and the echo peer's), and packets lost per recording
+# (20 ms runs of exact silence on either channel, the caller's or its echo,
+# between the channel's first and last sample; the source has none).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 TALK_MS=${TALK_MS:-30000}
@@ -100,16 +101,22 @@ run_level() {
   sleep 16
   read -r t1 c1 < <(cpu "$pid")
   rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  # Datagrams the kernel dropped for want of room in the receiver's buffer:
+  # on our RTP sockets (alive now, the first wave of calls), and on the echo
+  # peer's one socket (over the whole level, read just before it stops).
+  local our_drops peer_drops
+  our_drops=$(udp_drops 20000 29999)
   wait $uac || true
   sleep 2
+  peer_drops=$(udp_drops 16000 16000)
   kill "$uas" 2>/dev/null || true
   local per_call
   per_call=$(python3 -c "print(f'{($c1-$c0)/($t1-$t0)/$n*100:.4f}')")
   local failed
   failed=$(tail -1 "$dir"/uac_*_.csv 2>/dev/null | awk -F';' '{print $16}' || echo '?')
-  python3 - "$dir" "$n" "$per_call" "$rss" "$RECORD" <<'PY'
+  python3 - "$dir" "$n" "$per_call" "$rss" "$RECORD" "$our_drops" "$peer_drops" <<'PY'
 import sqlite3, sys, wave, array, os, glob
-d, n, per_call, rss, record = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+d, n, per_call, rss, record, ours, echo = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), *sys.argv[5:]
 db = sqlite3.connect(os.path.join(d, "earshot.db"))
 calls = db.execute("select count(*) from calls where status='answered'").fetchone()[0]
 recs = db.execute("select file_name from recordings").fetchall()
@@ -117,28 +124,41 @@ lost = []
 for (name,) in recs:
     with wave.open(os.path.join(d, "recordings", name)) as w:
         frames = array.array("h", w.readframes(w.getnframes()))
-    left = frames[0::2]
-    # From the caller's first sample to its last: before it the stream had
-    # not started (sipp starts it after its ACK), after it the call ended.
-    heard = [i for i, s in enumerate(left) if s != 0]
-    body = left[heard[0]:heard[-1] + 1] if heard else left
-    run = packets = 0
-    for s in body:
-        if s == 0:
-            run += 1
-        else:
-            packets += run // 160
-            run = 0
-    packets += run // 160
+    # Both channels: the caller's (left) and the echo of it (right), each
+    # from its first sample to its last: before it the stream had not
+    # started (sipp starts it after its ACK), after it the call ended.
+    packets = 0
+    for channel in (frames[0::2], frames[1::2]):
+        heard = [i for i, s in enumerate(channel) if s != 0]
+        body = channel[heard[0]:heard[-1] + 1] if heard else channel
+        run = 0
+        for s in body:
+            if s == 0:
+                run += 1
+            else:
+                packets += run // 160
+                run = 0
+        packets += run // 160
     lost.append(packets)
 worst = max(lost) if lost else 0
 total = sum(lost)
 print(f"N={n:<4} recording={record:<3}  {per_call}% of a core per call  RSS {rss/1024:.0f} MB  "
       f"calls answered {calls}/{2*n}  recordings {len(recs)}/{2*n if record=='on' else 0}  "
-      f"lost packets: total {total}, worst recording {worst}")
+      f"lost packets: total {total}, worst recording {worst}  "
+      f"kernel drops: our sockets {ours}, echo peer {echo}")
 PY
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# Datagrams dropped on full receive buffers, summed over the IPv4 UDP
+# sockets bound to 127.0.0.1 ports LOW..HIGH (/proc/net/udp's last column).
+udp_drops() {
+  python3 -c '
+import sys
+low, high = int(sys.argv[1]), int(sys.argv[2])
+rows = open("/proc/net/udp").read().splitlines()[1:]
+print(sum(int(r.split()[-1]) for r in rows if low <= int(r.split()[1].split(":")[1], 16) <= high))' "$1" "$2"
 }
 
 # Clock ticks of CPU (user + system) and the time they were read.
