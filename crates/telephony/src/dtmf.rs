@@ -198,8 +198,9 @@ impl KeypadLeg {
 /// How often a held key's event packet is repeated, in ms (RFC 4733 §2.5.1.2).
 pub const SEND_INTERVAL_MS: i64 = 50;
 
-/// How long a replayed key sounds, in ms.
-pub const REPLAY_MS: i64 = 100;
+/// The shortest a key sounds, in ms: a key released before it started
+/// sounding (queued behind another) still makes a press a receiver takes.
+pub const SHORTEST_KEY_MS: i64 = 40;
 
 /// One event packet to send: its RTP timestamp (the press's start), whether
 /// it is the first of the press (marker bit), and the payload.
@@ -213,23 +214,34 @@ pub struct EventPacket {
     pub event: TelephoneEvent,
 }
 
+/// How long a queued key sounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Still held: until it is released.
+    Held,
+    /// It was down this long, in ms.
+    For(i64),
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Sending {
     key: Key,
     press: u32,
     down_at: Timestamp,
     next_at: Timestamp,
-    /// A replayed key ends by itself at this time.
+    /// A key of known length ends by itself at this time.
     release_at: Option<Timestamp>,
 }
 
 /// Sends keys as RFC 4733 events, sans-IO: key down and up in (as the keypad
-/// detector decides, SPEC D9), event packets out. The end packet goes out
-/// three times (RFC 4733 §2.5.1.4).
+/// detector decides, SPEC D9), event packets out. A key that comes while
+/// another sounds waits its turn and then sounds as long as it was held.
+/// The end packet goes out three times (RFC 4733 §2.5.1.4).
 #[derive(Clone, Debug, Default)]
 pub struct DtmfSender {
     current: Option<Sending>,
-    queue: std::collections::VecDeque<(Key, Option<i64>)>,
+    /// Keys waiting their turn: the key, when it went down, how long it sounds.
+    queue: std::collections::VecDeque<(Key, Timestamp, Hold)>,
     out: std::collections::VecDeque<EventPacket>,
 }
 
@@ -242,8 +254,8 @@ impl DtmfSender {
 
     /// `key` goes down at `now`; `press` is the stream timestamp to stamp it with.
     pub fn press(&mut self, key: Key, press: u32, now: Timestamp) {
-        if self.current.is_some() {
-            self.queue.push_back((key, None));
+        if self.current.is_some() || !self.queue.is_empty() {
+            self.queue.push_back((key, now, Hold::Held));
             return;
         }
         self.start(key, press, now, None);
@@ -251,9 +263,9 @@ impl DtmfSender {
 
     /// The key down comes up at `now`.
     pub fn release(&mut self, now: Timestamp) {
-        if let Some(last) = self.queue.back_mut().filter(|(_, hold)| hold.is_none()) {
-            // Released before it started sounding: it sounds as long as a replay.
-            last.1 = Some(REPLAY_MS);
+        if let Some((_, down_at, hold)) = self.queue.back_mut().filter(|(_, _, hold)| *hold == Hold::Held) {
+            // Released before it started sounding: it sounds as long as it was held.
+            *hold = Hold::For(now.millis_since(*down_at).max(SHORTEST_KEY_MS));
             return;
         }
         if let Some(sending) = self.current.take() {
@@ -261,14 +273,16 @@ impl DtmfSender {
         }
     }
 
-    /// `key` pressed and released again, [`REPLAY_MS`] long (a key held back
-    /// by the code detector and let through after all).
-    pub fn replay(&mut self, key: Key, press: u32, now: Timestamp) {
-        if self.current.is_some() {
-            self.queue.push_back((key, Some(REPLAY_MS)));
+    /// `key` pressed and released again, sounding `duration_ms` (a key
+    /// held back by the code detector and let through after all, as long
+    /// as it was held; or a key the app sends by itself).
+    pub fn tap(&mut self, key: Key, duration_ms: i64, press: u32, now: Timestamp) {
+        let duration_ms = duration_ms.max(SHORTEST_KEY_MS);
+        if self.current.is_some() || !self.queue.is_empty() {
+            self.queue.push_back((key, now, Hold::For(duration_ms)));
             return;
         }
-        self.start(key, press, now, Some(REPLAY_MS));
+        self.start(key, press, now, Some(duration_ms));
     }
 
     /// Time has reached `now`; `press` is the stream timestamp for a key that starts now.
@@ -276,7 +290,8 @@ impl DtmfSender {
         while let Some(mut sending) = self.current {
             if sending.release_at.is_some_and(|at| at <= now) {
                 self.current = None;
-                self.end(sending, now);
+                let at = sending.release_at.unwrap_or(now);
+                self.end(sending, at);
                 continue;
             }
             if sending.next_at <= now {
@@ -291,9 +306,13 @@ impl DtmfSender {
             break;
         }
         if self.current.is_none()
-            && let Some((key, hold)) = self.queue.pop_front()
+            && let Some((key, _, hold)) = self.queue.pop_front()
         {
-            self.start(key, press, now, hold);
+            let release = match hold {
+                Hold::Held => None,
+                Hold::For(ms) => Some(ms),
+            };
+            self.start(key, press, now, release);
         }
     }
 

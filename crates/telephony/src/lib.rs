@@ -24,10 +24,16 @@
 //! ```
 
 pub mod dtmf;
+pub mod endpoint;
 pub mod g711;
+pub mod jitter;
+pub mod leg;
+pub mod plc;
 mod recorder;
 pub mod rtp;
 pub mod sdp;
+pub mod sim;
+pub mod ua;
 pub mod wav;
 
 pub use recorder::{Channel, Recorder, RecorderStats, SAMPLES_PER_MS, SpanSoFar};

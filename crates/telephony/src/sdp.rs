@@ -5,6 +5,28 @@
 //! [`AudioSession`], because our offers and answers are a fixed handful of
 //! lines and building the crate's full description type for them would be
 //! longer than the text itself.
+//!
+//! [`Negotiation`] is one side of one dialog: it keeps the dialog's `o=`
+//! session id and moves its version up on every description it sends
+//! (RFC 3264 §8: a peer may ignore a description whose version did not
+//! change, so a second hold or resume would go unheard), answers with what
+//! both sides take (codec, events, direction), and remembers what the peer
+//! described last.
+//!
+//! ```
+//! use earshot_telephony::sdp::{MediaDirection, Negotiation};
+//!
+//! let mut caller = Negotiation::new("192.0.2.1:4000".parse().unwrap(), 7);
+//! let mut callee = Negotiation::new("192.0.2.2:6000".parse().unwrap(), 9);
+//! let offer = caller.offer(MediaDirection::SendRecv);
+//! let answer = callee.handle_offer(offer.as_bytes()).unwrap();
+//! caller.handle_answer(answer.as_bytes()).unwrap();
+//! // Hold: the same session, the next version.
+//! let hold = caller.offer(MediaDirection::SendOnly);
+//! assert!(hold.contains("o=earshot 7 2 "));
+//! let answer = callee.handle_offer(hold.as_bytes()).unwrap();
+//! assert!(answer.contains("a=recvonly"));
+//! ```
 
 use crate::g711::G711;
 use bytesstr::BytesStr;
@@ -16,7 +38,7 @@ use std::net::{IpAddr, SocketAddr};
 pub const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// Why a body is not an offer or answer we can use.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SdpError {
     /// Not SDP at all.
     #[error("the session description does not parse: {0}")]
@@ -82,6 +104,9 @@ pub struct AudioSession {
     pub codecs: Vec<G711>,
     /// The payload type of `telephone-event/8000`, if offered.
     pub telephone_event: Option<u8>,
+    /// The events it takes with that payload type (its `fmtp`; `0-15`
+    /// when it names none, RFC 4733 §2.4.1).
+    pub events: EventSet,
     /// Which way media flows.
     pub direction: MediaDirection,
 }
@@ -105,6 +130,7 @@ impl AudioSession {
         };
         let mut codecs = Vec::new();
         let mut telephone_event = None;
+        let mut events = EventSet::NONE;
         for &pt in &media.media.fmts {
             let map = media.rtpmap.iter().find(|m| m.payload == pt);
             let name = map.map(|m| m.encoding.to_ascii_lowercase());
@@ -112,8 +138,15 @@ impl AudioSession {
             match (pt, name.as_deref()) {
                 (0, None | Some("pcmu")) => codecs.push(G711::Pcmu),
                 (8, None | Some("pcma")) => codecs.push(G711::Pcma),
-                (96..=127, Some("telephone-event")) if map.is_some_and(|m| m.clock_rate == 8000) => {
+                (96..=127, Some("telephone-event"))
+                    if telephone_event.is_none() && map.is_some_and(|m| m.clock_rate == 8000) =>
+                {
                     telephone_event = Some(pt);
+                    events = media
+                        .fmtp
+                        .iter()
+                        .find(|f| f.format == pt)
+                        .map_or(EventSet::KEYPAD, |f| EventSet::parse(&f.params));
                 }
                 _ => {}
             }
@@ -133,17 +166,21 @@ impl AudioSession {
             // RFC 2543 hold: c=0.0.0.0.
             direction = MediaDirection::Inactive;
         }
-        Ok(Self { addr: SocketAddr::new(ip, media.media.port), codecs, telephone_event, direction })
+        Ok(Self { addr: SocketAddr::new(ip, media.media.port), codecs, telephone_event, events, direction })
     }
 
     /// Our answer to `offer`, receiving at `local`: the first offered codec,
-    /// events if offered, the answering direction.
+    /// the offered events we take too ([`EventSet::OURS`]), the answering
+    /// direction.
     #[must_use]
     pub fn answer_to(offer: &Self, local: SocketAddr) -> Self {
+        let events = offer.events.and(EventSet::OURS);
+        let telephone_event = offer.telephone_event.filter(|_| !events.is_empty());
         Self {
             addr: local,
             codecs: offer.codecs.first().copied().into_iter().collect(),
-            telephone_event: offer.telephone_event,
+            telephone_event,
+            events: if telephone_event.is_some() { events } else { EventSet::NONE },
             direction: offer.direction.answer(),
         }
     }
@@ -174,10 +211,266 @@ impl AudioSession {
             let _ = write!(out, "a=rtpmap:{} {}/8000\r\n", codec.payload_type(), codec.encoding_name());
         }
         if let Some(pt) = self.telephone_event {
-            let _ = write!(out, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n");
+            let _ = write!(out, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} {}\r\n", self.events);
         }
         let _ = write!(out, "a=ptime:20\r\na={}\r\n", self.direction.attribute());
         out
+    }
+}
+
+impl MediaDirection {
+    /// Whether this side sends media.
+    #[must_use]
+    pub fn sends(self) -> bool {
+        matches!(self, Self::SendRecv | Self::SendOnly)
+    }
+
+    /// Whether this side receives media.
+    #[must_use]
+    pub fn receives(self) -> bool {
+        matches!(self, Self::SendRecv | Self::RecvOnly)
+    }
+
+    /// The direction that allows only what both allow: what a side that
+    /// wants `self` answers when the offer allows `other`.
+    #[must_use]
+    pub fn and(self, other: Self) -> Self {
+        Self::from_flags(self.sends() && other.sends(), self.receives() && other.receives())
+    }
+
+    const fn from_flags(sends: bool, receives: bool) -> Self {
+        match (sends, receives) {
+            (true, true) => Self::SendRecv,
+            (true, false) => Self::SendOnly,
+            (false, true) => Self::RecvOnly,
+            (false, false) => Self::Inactive,
+        }
+    }
+}
+
+/// A set of RFC 4733 events (`fmtp` of `telephone-event`, e.g. `0-15`),
+/// for event codes 0–63; the rest are tones nobody here sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventSet(u64);
+
+impl EventSet {
+    /// No events.
+    pub const NONE: Self = Self(0);
+    /// The sixteen keypad keys, 0–15: what a peer takes when its
+    /// description names no events (RFC 4733 §2.4.1).
+    pub const KEYPAD: Self = Self(0xffff);
+    /// What we take and send: the keypad and flash (16).
+    pub const OURS: Self = Self(0x1_ffff);
+
+    /// Parses an `fmtp` value such as `0-15,16`; what it can't read it leaves out.
+    #[must_use]
+    pub fn parse(params: &str) -> Self {
+        let mut bits = 0_u64;
+        for part in params.split(',') {
+            let part = part.trim();
+            let (low, high) = part.split_once('-').unwrap_or((part, part));
+            let (Ok(low), Ok(high)) = (low.trim().parse::<u8>(), high.trim().parse::<u8>()) else { continue };
+            for event in low..=high.min(63) {
+                bits |= 1 << event;
+            }
+        }
+        Self(bits)
+    }
+
+    /// Whether `event` is in the set.
+    #[must_use]
+    pub const fn contains(self, event: u8) -> bool {
+        event < 64 && self.0 & (1 << event) != 0
+    }
+
+    /// The events in both sets.
+    #[must_use]
+    pub const fn and(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    /// Whether the set is empty.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::fmt::Display for EventSet {
+    /// As `fmtp` writes it: ranges, comma-separated (`0-15`, `0-11,16`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        let mut event = 0_u32;
+        while event < 64 {
+            if self.0 & (1 << event) == 0 {
+                event += 1;
+                continue;
+            }
+            let start = event;
+            while event + 1 < 64 && self.0 & (1 << (event + 1)) != 0 {
+                event += 1;
+            }
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            if start == event {
+                write!(f, "{start}")?;
+            } else {
+                write!(f, "{start}-{event}")?;
+            }
+            event += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The `o=` line's session id and version of a description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Stays the same for the whole dialog.
+    pub session_id: u64,
+    /// Goes up with every new description (RFC 3264 §8).
+    pub version: u64,
+}
+
+impl Origin {
+    /// The origin of `body`, when it is SDP with numeric id and version.
+    #[must_use]
+    pub fn of(body: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(body).ok()?;
+        let line = text.lines().find_map(|l| l.trim().strip_prefix("o="))?;
+        let mut fields = line.split_whitespace().skip(1);
+        Some(Self { session_id: fields.next()?.parse().ok()?, version: fields.next()?.parse().ok()? })
+    }
+}
+
+/// One side of one dialog's offer/answer exchanges (RFC 3264): where it
+/// receives, the codecs it takes, one `o=` session id for the dialog and a
+/// version that goes up with every description it sends (§8), the peer's
+/// last description and what was agreed.
+#[derive(Clone, Debug)]
+pub struct Negotiation {
+    local: SocketAddr,
+    codecs: Vec<G711>,
+    session_id: u64,
+    /// The version of the last description sent (0: none yet).
+    version: u64,
+    /// The direction we last asked for in an offer, and answer with at most.
+    wanted: MediaDirection,
+    /// Our last description sent, offer or answer.
+    ours: Option<AudioSession>,
+    /// The peer's last description.
+    theirs: Option<AudioSession>,
+    /// An offer of ours waiting for its answer.
+    offering: bool,
+}
+
+impl Negotiation {
+    /// One side receiving at `local`, speaking PCMU and PCMA (that order)
+    /// and the keypad events; `session_id` should be random per dialog.
+    #[must_use]
+    pub fn new(local: SocketAddr, session_id: u64) -> Self {
+        Self::with_codecs(local, session_id, vec![G711::Pcmu, G711::Pcma])
+    }
+
+    /// Like [`Self::new`], offering `codecs` in this order (a back-to-back
+    /// agent offers the callee what the caller offered).
+    #[must_use]
+    pub fn with_codecs(local: SocketAddr, session_id: u64, codecs: Vec<G711>) -> Self {
+        Self {
+            local,
+            codecs,
+            session_id,
+            version: 0,
+            wanted: MediaDirection::SendRecv,
+            ours: None,
+            theirs: None,
+            offering: false,
+        }
+    }
+
+    /// Where we receive RTP.
+    #[must_use]
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// An offer (the first, or a re-offer: hold is `SendOnly`, resume
+    /// `SendRecv`); the text to send.
+    pub fn offer(&mut self, direction: MediaDirection) -> String {
+        self.wanted = direction;
+        let session = AudioSession {
+            addr: self.local,
+            codecs: self.codecs.clone(),
+            telephone_event: Some(TELEPHONE_EVENT_PT),
+            events: EventSet::OURS,
+            direction,
+        };
+        self.offering = true;
+        self.send(session)
+    }
+
+    /// The peer's answer to our offer.
+    pub fn handle_answer(&mut self, body: &[u8]) -> Result<&AudioSession, SdpError> {
+        let answer = AudioSession::parse(body)?;
+        self.offering = false;
+        Ok(self.theirs.insert(answer))
+    }
+
+    /// The peer's offer (first or re-offer); the text of our answer: the
+    /// first offered codec we take, the events both take, and the
+    /// direction both allow (we stay on hold while we hold).
+    pub fn handle_offer(&mut self, body: &[u8]) -> Result<String, SdpError> {
+        let mut offer = AudioSession::parse(body)?;
+        offer.codecs.retain(|c| self.codecs.contains(c));
+        if offer.codecs.is_empty() {
+            return Err(SdpError::NoCommonCodec);
+        }
+        let mut answer = AudioSession::answer_to(&offer, self.local);
+        answer.direction = answer.direction.and(self.wanted);
+        self.offering = false;
+        self.theirs = Some(offer);
+        Ok(self.send(answer))
+    }
+
+    /// Whether an offer of ours waits for its answer.
+    #[must_use]
+    pub fn is_offering(&self) -> bool {
+        self.offering
+    }
+
+    /// The peer's last description.
+    #[must_use]
+    pub fn theirs(&self) -> Option<&AudioSession> {
+        self.theirs.as_ref()
+    }
+
+    /// Our last description.
+    #[must_use]
+    pub fn ours(&self) -> Option<&AudioSession> {
+        self.ours.as_ref()
+    }
+
+    /// The codec in use: the answer's (ours when we answered, theirs when
+    /// they did).
+    #[must_use]
+    pub fn codec(&self) -> Option<G711> {
+        let (ours, theirs) = (self.ours.as_ref()?, self.theirs.as_ref()?);
+        ours.codecs.iter().copied().find(|c| theirs.codecs.contains(c))
+    }
+
+    /// The version of the last description we sent (0 before the first).
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn send(&mut self, session: AudioSession) -> String {
+        self.version += 1;
+        let text = session.render(self.session_id, self.version);
+        self.ours = Some(session);
+        text
     }
 }
 

@@ -3,7 +3,10 @@
 mod telephony {
     mod dtmf;
     mod g711;
+    mod jitter;
+    mod pair;
     mod recorder;
+    mod registration;
     mod rtp;
     mod sdp;
 }

@@ -14,7 +14,7 @@ use earshot_policy::{
     Call, CallId, CallStart, CallStatus, CompanyId, Direction, Flow, FlowWalk, LiveRecording, MenuChoice,
     Number, Recording, RecordingId, RecordingKind, RingStrategy, Step, Timestamp, User, decide_recording,
 };
-use earshot_telephony::sdp::AudioSession;
+use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
 use rsipstack::dialog::DialogId;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender};
 use rsipstack::dialog::invitation::InviteOption;
@@ -70,6 +70,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
             return;
         }
     };
+    let offer_body = tx.original.body.clone();
     let mut driving = a.clone();
     tokio::spawn(async move {
         let _ = driving.handle(&mut tx).await;
@@ -85,6 +86,12 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
         }
     };
     media.send(MediaCommand::Peer(Leg::A, offer.clone()));
+    // One negotiation per leg: one `o=` session for the dialog, its version
+    // up with every description we send (RFC 3264 §8). B is offered what A offered.
+    let sdp = [
+        Negotiation::new(media.local[0], rand::random::<u32>().into()),
+        Negotiation::with_codecs(media.local[1], rand::random::<u32>().into(), offer.codecs.clone()),
+    ];
     let started_at = now();
     let (company, direction) = match &route {
         Route::Internal { caller, .. } => (caller.snapshot.company.id(), Direction::Internal),
@@ -95,7 +102,8 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
         sip: Arc::clone(&sip),
         a,
         a_id: None,
-        offer,
+        offer_body,
+        sdp,
         media,
         media_events,
         states,
@@ -181,7 +189,10 @@ struct CallRun {
     sip: Arc<Sip>,
     a: InviteDialog,
     a_id: Option<DialogId>,
-    offer: AudioSession,
+    /// Leg A's INVITE body: the offer we answer.
+    offer_body: Vec<u8>,
+    /// Our side of each leg's offer/answer (A, B).
+    sdp: [Negotiation; 2],
     media: media::Media,
     media_events: mpsc::UnboundedReceiver<MediaEvent>,
     states: DialogStateReceiver,
@@ -451,8 +462,8 @@ impl CallRun {
         if self.answered {
             return true;
         }
-        let answer = AudioSession::answer_to(&self.offer, self.media.local[0]);
-        let body = answer.render(rand::random::<u32>().into(), 1).into_bytes();
+        let Ok(answer) = self.sdp[0].handle_offer(&self.offer_body) else { return false };
+        let body = answer.into_bytes();
         let headers = vec![Header::ContentType("application/sdp".into())];
         if self.a.accept(Some(headers), Some(body)).is_err() {
             return false;
@@ -535,7 +546,7 @@ impl CallRun {
 
     /// Places B legs to every target at once; the first to answer wins, the rest are cancelled.
     async fn ring(&mut self, targets: &[Uri], from: &str, timeout: Duration) -> Ring {
-        let offer = AudioSession { addr: self.media.local[1], ..self.offer.clone() };
+        let offer = self.sdp[1].offer(MediaDirection::SendRecv).into_bytes();
         let mut pending = Vec::new();
         for target in targets {
             let caller: Uri =
@@ -545,7 +556,7 @@ impl CallRun {
                 callee: target.clone(),
                 contact: self.sip.contact("earshot"),
                 content_type: Some("application/sdp".into()),
-                offer: Some(offer.render(rand::random::<u32>().into(), 1).into_bytes()),
+                offer: Some(offer.clone()),
                 ..Default::default()
             };
             match self.sip.dialogs.do_invite_async(option, self.states_tx.clone()) {
@@ -588,9 +599,9 @@ impl CallRun {
                     Some((index, Ok(Ok((_, Some(response))))))
                         if response.status_code.kind() == StatusCodeKind::Successful =>
                     {
-                        match AudioSession::parse(&response.body) {
+                        match self.sdp[1].handle_answer(&response.body) {
                             Ok(answer) => {
-                                self.media.send(MediaCommand::Peer(Leg::B, answer));
+                                self.media.send(MediaCommand::Peer(Leg::B, answer.clone()));
                                 self.b = Some(dialogs[index].clone());
                                 break Ring::Answered;
                             }
@@ -685,11 +696,12 @@ impl CallRun {
             Leg::A => 0,
             Leg::B => 1,
         };
-        match AudioSession::parse(&request.body) {
-            Ok(offer) => {
-                let answer = AudioSession::answer_to(&offer, self.media.local[index]);
-                self.media.send(MediaCommand::Peer(leg, offer));
-                let body = answer.render(rand::random::<u32>().into(), 2).into_bytes();
+        match self.sdp[index].handle_offer(&request.body) {
+            Ok(answer) => {
+                if let Some(offer) = self.sdp[index].theirs() {
+                    self.media.send(MediaCommand::Peer(leg, offer.clone()));
+                }
+                let body = answer.into_bytes();
                 let headers = vec![Header::ContentType("application/sdp".into())];
                 let _ = handle.respond(StatusCode::OK, Some(headers), Some(body)).await;
             }

@@ -659,7 +659,9 @@ impl Relay {
             match action {
                 KeypadAction::PressKey { key } => far.sender.press(key, press, now),
                 KeypadAction::ReleaseKey { .. } => far.sender.release(now),
-                KeypadAction::ReplayKey { key, .. } => far.sender.replay(key, press, now),
+                KeypadAction::ReplayKey { key, duration_ms } => {
+                    far.sender.tap(key, i64::from(duration_ms), press, now);
+                }
                 KeypadAction::Code(detected) => self.on_code(&user, detected.code, now),
             }
         }

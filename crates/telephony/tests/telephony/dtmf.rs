@@ -184,9 +184,9 @@ fn d9_replayed_keys_queue_behind_a_held_one_and_each_is_whole() {
     let mut sender = DtmfSender::new();
     let hash = Key::from_char('#').unwrap();
     let one = Key::from_char('1').unwrap();
-    sender.replay(hash, 100, Timestamp(0));
-    sender.replay(one, 100, Timestamp(0));
-    let packets = drain(&mut sender, 0, 400);
+    sender.tap(hash, 180, 100, Timestamp(0));
+    sender.tap(one, 120, 100, Timestamp(0));
+    let packets = drain(&mut sender, 0, 600);
     let mut receiver = DtmfReceiver::new();
     let edges: Vec<KeyEdge> = packets
         .iter()
@@ -195,6 +195,28 @@ fn d9_replayed_keys_queue_behind_a_held_one_and_each_is_whole() {
         })
         .collect();
     assert_eq!(edges, [KeyEdge::Down(hash), KeyEdge::Up(hash), KeyEdge::Down(one), KeyEdge::Up(one)]);
-    let hash_end = packets.iter().find(|(_, p)| p.event.key == hash && p.event.end).unwrap();
-    assert_eq!(hash_end.1.event.duration, 800, "a replayed key sounds 100 ms");
+    // Each replayed key sounds as long as it was held (issue 15: a held `#` went out as 100 ms, not 180).
+    let end_of =
+        |key| packets.iter().find(|(_, p)| p.event.key == key && p.event.end).unwrap().1.event.duration;
+    assert_eq!(end_of(hash), 180 * 8);
+    assert_eq!(end_of(one), 120 * 8);
+}
+
+#[test]
+fn d9_a_key_pressed_while_a_replayed_one_sounds_keeps_its_length() {
+    use earshot_telephony::dtmf::DtmfSender;
+    let mut sender = DtmfSender::new();
+    let (hash, five) = (Key::from_char('#').unwrap(), Key::from_char('5').unwrap());
+    // `#5`: the `#` was held back 180 ms; `5` went down as the `#` was let through, and is held 150 ms.
+    sender.tap(hash, 180, 100, Timestamp(0));
+    sender.press(five, 100, Timestamp(0));
+    let mut packets = drain(&mut sender, 0, 150);
+    sender.release(Timestamp(150));
+    packets.extend(drain(&mut sender, 150, 600));
+    let ends: Vec<(Key, u16)> =
+        packets.iter().filter(|(_, p)| p.event.end).map(|(_, p)| (p.event.key, p.event.duration)).collect();
+    assert_eq!(
+        ends,
+        [(hash, 1_440), (hash, 1_440), (hash, 1_440), (five, 1_200), (five, 1_200), (five, 1_200)]
+    );
 }

@@ -1,0 +1,249 @@
+//! One RTP media leg, sans-IO: what the SDP agreed (codec, events, which
+//! way media may flow, where the peer is), symmetric RTP latching, one
+//! clean outgoing stream (our SSRC, sequence and timestamps), and RFC 4733
+//! events in and out. It knows nothing of sockets: datagrams come in with
+//! their source and go out as [`Transmit`]s.
+//!
+//! The service's relay and the app's [`crate::endpoint::AudioEndpoint`]
+//! both hold one per leg: the relay asks [`MediaLeg::accept`] what a
+//! datagram is (without copying it) and relays or records it; the
+//! endpoint decodes it into its jitter buffer.
+//!
+//! ```
+//! use earshot_telephony::leg::{Incoming, MediaLeg};
+//! use earshot_telephony::sdp::AudioSession;
+//!
+//! let offer = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+//! let mut leg = MediaLeg::new(0x1234, 1);
+//! leg.set_peer(AudioSession::parse(offer.as_bytes()).unwrap());
+//! // The phone sends from another port than it described: latched.
+//! let packet = [0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9, 0xff, 0xff];
+//! let from = "192.0.2.7:4002".parse().unwrap();
+//! assert!(matches!(leg.accept(from, &packet), Incoming::Audio(_)));
+//! assert_eq!(leg.destination(), Some(from));
+//! ```
+
+use crate::dtmf::{DtmfSender, TelephoneEvent};
+use crate::g711::G711;
+use crate::rtp::{OutgoingStream, RtpView};
+use crate::sdp::{AudioSession, MediaDirection};
+use earshot_policy::{Key, Timestamp};
+use std::net::SocketAddr;
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// What.
+    pub payload: Vec<u8>,
+}
+
+/// What a received datagram is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// Audio in the agreed codec.
+    Audio(RtpView<'a>),
+    /// An RFC 4733 keypad event.
+    Event(RtpView<'a>, TelephoneEvent),
+    /// From an address that is not the leg's peer (or no peer yet).
+    Foreign,
+    /// Not RTP, or a payload type or event the leg did not agree to.
+    Garbage,
+}
+
+/// One leg's media.
+#[derive(Clone, Debug)]
+pub struct MediaLeg {
+    peer: Option<AudioSession>,
+    /// The address packets come from, learned from the first one.
+    latched: Option<SocketAddr>,
+    codec: G711,
+    /// Our direction: whether we may send and receive.
+    direction: MediaDirection,
+    out: OutgoingStream,
+    sender: DtmfSender,
+}
+
+impl MediaLeg {
+    /// A leg sending as `ssrc`, its first sequence number `first_sequence`
+    /// (both should be random).
+    #[must_use]
+    pub fn new(ssrc: u32, first_sequence: u16) -> Self {
+        Self {
+            peer: None,
+            latched: None,
+            codec: G711::Pcmu,
+            direction: MediaDirection::SendRecv,
+            out: OutgoingStream::new(ssrc, first_sequence),
+            sender: DtmfSender::new(),
+        }
+    }
+
+    /// The peer described its audio (its offer or answer): its codec (the
+    /// first it lists), events, address; our direction answers theirs. A
+    /// new address forgets the latched one.
+    pub fn set_peer(&mut self, theirs: AudioSession) {
+        self.codec = theirs.codec();
+        self.direction = theirs.direction.answer();
+        if self.peer.as_ref().is_none_or(|p| p.addr != theirs.addr) {
+            self.latched = None;
+        }
+        self.peer = Some(theirs);
+    }
+
+    /// Our own direction, where it is narrower than the answer to theirs
+    /// (we hold: `SendOnly`).
+    pub fn set_direction(&mut self, ours: MediaDirection) {
+        let theirs = self.peer.as_ref().map_or(MediaDirection::SendRecv, |p| p.direction.answer());
+        self.direction = ours.and(theirs);
+    }
+
+    /// The peer's description.
+    #[must_use]
+    pub fn peer(&self) -> Option<&AudioSession> {
+        self.peer.as_ref()
+    }
+
+    /// The codec audio goes in.
+    #[must_use]
+    pub fn codec(&self) -> G711 {
+        self.codec
+    }
+
+    /// Our direction.
+    #[must_use]
+    pub fn direction(&self) -> MediaDirection {
+        self.direction
+    }
+
+    /// The payload type the peer takes keypad events on, if any.
+    #[must_use]
+    pub fn telephone_event(&self) -> Option<u8> {
+        self.peer.as_ref().and_then(|p| p.telephone_event)
+    }
+
+    /// What the datagram `data` from `from` is. Symmetric RTP: the first
+    /// source heard is latched (a phone behind NAT, or one that describes
+    /// another interface than it sends from); after that only the latched
+    /// source, or the address the peer described, is the peer.
+    pub fn accept<'a>(&mut self, from: SocketAddr, data: &'a [u8]) -> Incoming<'a> {
+        let Some(peer) = &self.peer else { return Incoming::Foreign };
+        match self.latched {
+            _ if from == peer.addr => self.latched = Some(from),
+            Some(latched) if latched == from => {}
+            None => self.latched = Some(from),
+            Some(_) => return Incoming::Foreign,
+        }
+        let Ok(view) = RtpView::parse(data) else { return Incoming::Garbage };
+        if Some(view.payload_type) == peer.telephone_event {
+            return match TelephoneEvent::parse(view.payload) {
+                Ok(event) => Incoming::Event(view, event),
+                Err(_) => Incoming::Garbage,
+            };
+        }
+        if view.payload_type != self.codec.payload_type() {
+            return Incoming::Garbage;
+        }
+        Incoming::Audio(view)
+    }
+
+    /// Where our RTP goes: the latched source, else the described address;
+    /// none while our direction does not send, or the peer gave no address.
+    #[must_use]
+    pub fn destination(&self) -> Option<SocketAddr> {
+        let peer = self.peer.as_ref()?;
+        if !self.direction.sends() {
+            return None;
+        }
+        self.latched.or((peer.addr.port() != 0 && !peer.addr.ip().is_unspecified()).then_some(peer.addr))
+    }
+
+    /// Rewrites a packet from another leg (already parsed as `view`) into
+    /// this leg's stream, in place; where to send it, if anywhere.
+    pub fn relay(&mut self, data: &mut [u8], view: &RtpView<'_>) -> Option<SocketAddr> {
+        self.out.relay(data, view);
+        self.destination()
+    }
+
+    /// Rewrites an event packet from another leg into this leg's stream,
+    /// with this peer's event payload type; where to send it, if this peer
+    /// takes events.
+    pub fn relay_event(&mut self, data: &mut [u8], view: &RtpView<'_>) -> Option<SocketAddr> {
+        let pt = self.telephone_event()?;
+        data[1] = (data[1] & 0x80) | pt;
+        self.relay(data, view)
+    }
+
+    /// The next relayed packet continues our timestamps (after packets of
+    /// our own, such as a prompt).
+    pub fn reanchor(&mut self) {
+        self.out.reanchor();
+    }
+
+    /// A packet of our own audio, `samples` encoded in the leg's codec,
+    /// at `timestamp` on our stream's clock (see [`Self::next_timestamp`]).
+    pub fn audio(&mut self, samples: &[i16], timestamp: u32, marker: bool) -> Option<Transmit> {
+        let destination = self.destination()?;
+        let payload = self.codec.encode(samples);
+        let mut packet = Vec::with_capacity(12 + payload.len());
+        self.out.packet(self.codec.payload_type(), marker, timestamp, &payload, &mut packet);
+        Some(Transmit { destination, payload: packet })
+    }
+
+    /// The timestamp of a packet of ours sent now: 20 ms after the last.
+    #[must_use]
+    pub fn next_timestamp(&self) -> u32 {
+        self.out.now_timestamp()
+    }
+
+    /// The timestamp of the last packet sent.
+    #[must_use]
+    pub fn last_timestamp(&self) -> u32 {
+        self.out.last_timestamp()
+    }
+
+    /// `key` goes down at `now`, stamped `timestamp` (RFC 4733: every
+    /// packet of a press carries the timestamp it started at).
+    pub fn press_key(&mut self, key: Key, timestamp: u32, now: Timestamp) {
+        self.sender.press(key, timestamp, now);
+    }
+
+    /// The key down comes up at `now`.
+    pub fn release_key(&mut self, now: Timestamp) {
+        self.sender.release(now);
+    }
+
+    /// `key` pressed for `duration_ms` from `now` (queued behind a key
+    /// still sounding).
+    pub fn tap_key(&mut self, key: Key, duration_ms: i64, timestamp: u32, now: Timestamp) {
+        self.sender.tap(key, duration_ms, timestamp, now);
+    }
+
+    /// Time has reached `now`: keypad event packets that are due, to send.
+    /// `timestamp` stamps a queued key that starts now.
+    pub fn handle_timeout(&mut self, timestamp: u32, now: Timestamp, out: &mut Vec<Transmit>) {
+        if self.sender.poll_timeout().is_some_and(|at| at <= now) {
+            self.sender.handle_timeout(timestamp, now);
+        }
+        let (pt, destination) = (self.telephone_event(), self.destination());
+        while let Some(event) = self.sender.poll_packet() {
+            let (Some(pt), Some(destination)) = (pt, destination) else { continue };
+            let mut packet = Vec::with_capacity(16);
+            self.out.packet(pt, event.marker, event.press, &event.event.to_bytes(), &mut packet);
+            out.push(Transmit { destination, payload: packet });
+        }
+    }
+
+    /// When [`Self::handle_timeout`] is next due, if a key is sounding.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.sender.poll_timeout()
+    }
+
+    /// Whether a key is sounding or waiting to.
+    #[must_use]
+    pub fn is_sending_keys(&self) -> bool {
+        self.sender.poll_timeout().is_some()
+    }
+}
