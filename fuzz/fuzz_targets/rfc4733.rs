@@ -4,8 +4,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use earshot_policy::{KeypadAction, Timestamp};
-use earshot_telephony::dtmf::{DtmfReceiver, KeyEdge, KeypadLeg, TelephoneEvent};
+use earshot_policy::Timestamp;
+use earshot_telephony::dtmf::{DtmfReceiver, KeyEdge, KeypadLeg, LegAction, TelephoneEvent};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -39,7 +39,7 @@ fuzz_target!(|packets: Vec<Packet>| {
         leg.handle_timeout(Timestamp(now));
         leg.handle_packet(packet.rtp, event, Timestamp(now));
         while let Some(action) = leg.poll_action() {
-            if let KeypadAction::PressKey { key } | KeypadAction::ReplayKey { key, .. } = action {
+            if let LegAction::PressKey(key) | LegAction::ReplayKey { key, .. } = action {
                 assert!(got.contains(&key), "relayed a key nobody pressed");
             }
         }

@@ -181,8 +181,10 @@ pub struct RecordingView {
     pub duration_ms: u64,
     /// Size of the WAV, bytes.
     pub size_bytes: u64,
-    /// Spans paused by `#11#`, `[start_ms, end_ms]`.
-    pub paused_spans: Vec<(u64, u64)>,
+    /// Spans paused by `#11#`, `[start_ms, end_ms, cut_ms]`: silent from
+    /// start to end, or (`paused_audio = skip`) cut out at start = end,
+    /// `cut_ms` long.
+    pub paused_spans: Vec<(u64, u64, u64)>,
     /// The player is shown.
     pub can_play: bool,
     /// The download button is shown.
@@ -643,7 +645,11 @@ pub fn details(out: &CallOut, snapshot: &SyncSnapshot, contact: Option<String>) 
                 kind: kind.as_str().to_owned(),
                 duration_ms: recording.duration_ms,
                 size_bytes: recording.size_bytes,
-                paused_spans: recording.paused_spans.iter().map(|s| (s.start_ms, s.end_ms)).collect(),
+                paused_spans: recording
+                    .paused_spans
+                    .iter()
+                    .map(|s| (s.start_ms, s.end_ms, s.cut_ms))
+                    .collect(),
                 can_play: access.play,
                 can_download: access.download,
                 file_name: earshot_api::download_name(call, kind),

@@ -305,6 +305,12 @@ impl KeypadCodeDetector {
         !self.held.is_empty()
     }
 
+    /// How many keys are held back now: 1 when a possible code has just begun.
+    #[must_use]
+    pub fn held_keys(&self) -> usize {
+        self.held.len()
+    }
+
     fn hold(&mut self, at: Timestamp, key: Key) {
         self.held.push(HeldKey { key, down_at: at, up_at: None });
         self.down = Some(DownKey { key, disposition: Disposition::Held });

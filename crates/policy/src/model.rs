@@ -157,13 +157,26 @@ pub enum RecordingKind {
     Voicemail,
 }
 
-/// A span of a recording paused by `#11#`, in milliseconds of the call's timeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A span of a recording paused by `#11#`, in milliseconds of the
+/// recording's timeline. With `paused_audio = silence` the file holds
+/// silence from `start_ms` to `end_ms`; with `skip` the span was cut out:
+/// `start_ms = end_ms`, the point where it was, and `cut_ms` says how long
+/// it lasted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PausedSpan {
     /// Where the pause began, in milliseconds from the start of the recording.
     pub start_ms: u64,
     /// Where the recording resumed (or the call ended).
     pub end_ms: u64,
+    /// How much of the call was cut out here (`skip`); 0 when the span is
+    /// in the file as silence.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut_ms: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if takes a reference
+const fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A recording or voicemail of a call: WAV, PCM 16-bit, 8 kHz

@@ -21,10 +21,15 @@
 #                                 peers on CPU 1 (taskset), so they do not preempt it
 #
 # Prints, per N: % of one core per concurrent call, resident memory, calls
-# and recordings written vs expected, datagrams the kernel dropped on full
-# receive buffers (ours, and the echo peer's), and packets lost per recording
-# (20 ms runs of exact silence on either channel, the caller's or its echo,
-# between the channel's first and last sample; the source has none).
+# and recordings written vs expected, and packets lost: those missing from
+# the recordings (20 ms runs of exact silence on either channel, the
+# caller's or its echo, between the channel's first and last sample; the
+# source has none) and those the echo peer's kernel dropped on its full
+# receive buffer, which never came back to us (the relay sent them in
+# bursts it could not take). With recording on, a packet the peer dropped
+# is also missing from its recording's echo channel, so the two counts
+# overlap; with recording off the peer's drops are the only loss seen.
+# Also: datagrams our own sockets dropped.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 TALK_MS=${TALK_MS:-30000}
@@ -144,8 +149,8 @@ worst = max(lost) if lost else 0
 total = sum(lost)
 print(f"N={n:<4} recording={record:<3}  {per_call}% of a core per call  RSS {rss/1024:.0f} MB  "
       f"calls answered {calls}/{2*n}  recordings {len(recs)}/{2*n if record=='on' else 0}  "
-      f"lost packets: total {total}, worst recording {worst}  "
-      f"kernel drops: our sockets {ours}, echo peer {echo}")
+      f"lost packets: in recordings {total} (worst recording {worst}), dropped at the echo peer {echo}  "
+      f"dropped at our sockets {ours}")
 PY
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true

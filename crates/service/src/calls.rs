@@ -1,8 +1,7 @@
 //! Calls in the database: reading them back as `earshot_policy::Call`, and
 //! writing new ones (from the SIP side, imports and the demo).
 
-use crate::db::{Db, Query};
-use crate::error::ApiError;
+use crate::db::{Db, Query, StoreError};
 use crate::snapshot::{parse_json, parse_name};
 use earshot_policy::{
     Call, CallId, CompanyId, ContactId, NumberId, PausedSpan, Recording, RecordingId, RecordingKind,
@@ -17,7 +16,7 @@ pub const CALL_COLUMNS: &str = "c.id, c.company_id, c.direction, c.status, c.sta
      c.number_id, c.external_number, c.contact_id, c.decided_by, c.recording_trace";
 
 /// Builds calls from rows of [`CALL_COLUMNS`], with their parties, rang lists and recordings.
-pub async fn calls_from_rows<'e, E>(db: &Db, executor: E, rows: Vec<AnyRow>) -> Result<Vec<Call>, ApiError>
+pub async fn calls_from_rows<'e, E>(db: &Db, executor: E, rows: Vec<AnyRow>) -> Result<Vec<Call>, StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any> + Copy,
 {
@@ -78,7 +77,7 @@ where
 }
 
 /// A recording from a row of `recordings`.
-pub fn recording_from_row(row: &AnyRow) -> Result<Recording, ApiError> {
+pub fn recording_from_row(row: &AnyRow) -> Result<Recording, StoreError> {
     Ok(Recording {
         id: RecordingId(row.try_get("id")?),
         call: CallId(row.try_get("call_id")?),
@@ -90,7 +89,7 @@ pub fn recording_from_row(row: &AnyRow) -> Result<Recording, ApiError> {
 }
 
 /// One call of `company`, if it exists.
-pub async fn find_call(db: &Db, company: CompanyId, id: CallId) -> Result<Option<Call>, ApiError> {
+pub async fn find_call(db: &Db, company: CompanyId, id: CallId) -> Result<Option<Call>, StoreError> {
     let mut query = Query::new(&format!("SELECT {CALL_COLUMNS} FROM calls c WHERE c.id = "));
     query.bind(id.0).push(" AND c.company_id = ").bind(company.0);
     let rows = db.fetch_all(db.pool(), &query).await?;
@@ -112,8 +111,8 @@ pub async fn insert_call(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     call: &Call,
     files: &[RecordingFile],
-) -> Result<CallId, ApiError> {
-    let trace = serde_json::to_string(&call.recording_trace).map_err(|e| ApiError::internal(&e))?;
+) -> Result<CallId, StoreError> {
+    let trace = serde_json::to_string(&call.recording_trace)?;
     let mut query = Query::new(
         "INSERT INTO calls (company_id, direction, status, started_at, answered_at, ended_at, number_id, \
          external_number, contact_id, decided_by, recording_trace) VALUES (",
@@ -165,7 +164,7 @@ pub async fn insert_call(
     }
     for file in files {
         let recording = &file.recording;
-        let spans = serde_json::to_string(&recording.paused_spans).map_err(|e| ApiError::internal(&e))?;
+        let spans = serde_json::to_string(&recording.paused_spans)?;
         let mut query = Query::new(
             "INSERT INTO recordings (company_id, call_id, kind, duration_ms, size_bytes, paused_spans, file_name) VALUES (",
         );

@@ -6,12 +6,43 @@
 //! Schema changes are migrations, one directory per backend, kept in step.
 
 use anyhow::Context as _;
+use earshot_policy::UnknownName;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Arguments as _, Executor as _};
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
+
+/// Why the storage layer could not do what was asked. It says what went
+/// wrong, not what it means for the caller: the HTTP layer turns it into a
+/// status (`ApiError`), the SIP side into a SIP answer, each logging the
+/// cause as what it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed: unreachable, timed out, or it refused the statement.
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Something stored can't be read back (broken JSON, an unknown name).
+    #[error("stored data is broken: {0}")]
+    Corrupt(String),
+    /// There is no such thing.
+    #[error("there is no such {0}")]
+    NotFound(&'static str),
+}
+
+impl From<UnknownName> for StoreError {
+    fn from(error: UnknownName) -> Self {
+        Self::Corrupt(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Corrupt(format!("a stored JSON document: {error}"))
+    }
+}
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -596,7 +596,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
                 file_name: path,
             });
         }
-        insert_call(db, &mut tx, &call, &files).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        insert_call(db, &mut tx, &call, &files).await.context("storing a demo call")?;
     }
     bump_version(db, &mut tx, company).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     tx.commit().await?;
@@ -666,7 +666,7 @@ fn write_call_wav(
             let paused = rng.random_range(4..12) * 8_000;
             left.extend(std::iter::repeat_n(0, paused));
             right.extend(std::iter::repeat_n(0, paused));
-            spans.push(PausedSpan { start_ms, end_ms: left.len() as u64 / 8 });
+            spans.push(PausedSpan { start_ms, end_ms: left.len() as u64 / 8, cut_ms: 0 });
         }
     }
     let name = format!("{}/call-{serial}.wav", dir.file_name().and_then(|n| n.to_str()).unwrap_or("0"));

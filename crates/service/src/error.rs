@@ -146,6 +146,17 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::db::StoreError> for ApiError {
+    fn from(error: crate::db::StoreError) -> Self {
+        use crate::db::StoreError;
+        match error {
+            StoreError::Database(error) => Self::from(error),
+            StoreError::NotFound(what) => Self::not_found(what),
+            error @ StoreError::Corrupt(_) => Self::internal(&error),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
         Self::internal(&format!("{error:#}"))

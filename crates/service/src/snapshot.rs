@@ -5,8 +5,7 @@
 //! transaction, so a request that reads the version reads a consistent
 //! snapshot; several `earshotd` processes on one database stay correct.
 
-use crate::db::{Db, Query};
-use crate::error::ApiError;
+use crate::db::{Db, Query, StoreError};
 use earshot_policy::{
     Company, CompanyId, CompanySettings, Flow, Group, GroupId, Number, NumberId, User, UserId,
 };
@@ -33,11 +32,10 @@ pub struct Snapshots {
 
 impl Snapshots {
     /// The current snapshot of `company`.
-    pub async fn get(&self, db: &Db, company: CompanyId) -> Result<Arc<CompanySnapshot>, ApiError> {
+    pub async fn get(&self, db: &Db, company: CompanyId) -> Result<Arc<CompanySnapshot>, StoreError> {
         let mut query = Query::new("SELECT version FROM companies WHERE id = ");
         query.bind(company.0);
-        let row =
-            db.fetch_optional(db.pool(), &query).await?.ok_or_else(|| ApiError::not_found("company"))?;
+        let row = db.fetch_optional(db.pool(), &query).await?.ok_or(StoreError::NotFound("company"))?;
         let version: i64 = row.try_get("version")?;
         if let Some(cached) = self.lock().get(&company).filter(|cached| cached.version == version) {
             return Ok(Arc::clone(cached));
@@ -54,11 +52,11 @@ impl Snapshots {
 
 /// Reads `company` whole. The version is read first, in the same transaction,
 /// so the snapshot is never newer than the version it carries.
-pub async fn load(db: &Db, company: CompanyId) -> Result<CompanySnapshot, ApiError> {
+pub async fn load(db: &Db, company: CompanyId) -> Result<CompanySnapshot, StoreError> {
     let mut tx = db.pool().begin().await?;
     let mut query = Query::new("SELECT name, version, settings FROM companies WHERE id = ");
     query.bind(company.0);
-    let row = db.fetch_optional(&mut *tx, &query).await?.ok_or_else(|| ApiError::not_found("company"))?;
+    let row = db.fetch_optional(&mut *tx, &query).await?.ok_or(StoreError::NotFound("company"))?;
     let name: String = row.try_get("name")?;
     let version: i64 = row.try_get("version")?;
     let settings: CompanySettings = parse_json(&row.try_get::<String, _>("settings")?)?;
@@ -97,7 +95,7 @@ pub async fn load(db: &Db, company: CompanyId) -> Result<CompanySnapshot, ApiErr
         .await?
         .into_iter()
         .map(|row| Ok(Group { id: GroupId(row.try_get("id")?), company, name: row.try_get("name")? }))
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
 
     let mut query = Query::new("SELECT id, e164, name, flow FROM numbers WHERE company_id = ");
     query.bind(company.0).push(" ORDER BY id");
@@ -114,23 +112,22 @@ pub async fn load(db: &Db, company: CompanyId) -> Result<CompanySnapshot, ApiErr
                 flow: parse_json::<Flow>(&row.try_get::<String, _>("flow")?)?,
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
     tx.commit().await?;
 
-    let company =
-        Company::new(company, settings, users, groups, numbers).map_err(|e| ApiError::internal(&e))?;
+    let company = Company::new(company, settings, users, groups, numbers)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(CompanySnapshot { name, version, company })
 }
 
 /// A stored JSON document; a broken one is our fault, not the caller's.
-pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_str(text)
-        .map_err(|e| ApiError::internal(&format!("a stored JSON document is broken: {e}")))
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(text)?)
 }
 
 /// A stored name of a policy enum.
 pub fn parse_name<T: std::str::FromStr<Err = earshot_policy::UnknownName>>(
     text: &str,
-) -> Result<T, ApiError> {
-    text.parse().map_err(|e: earshot_policy::UnknownName| ApiError::internal(&e))
+) -> Result<T, StoreError> {
+    Ok(text.parse()?)
 }

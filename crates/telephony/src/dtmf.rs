@@ -10,7 +10,7 @@
 //! `earshot_policy::KeypadCodeDetector` expects; [`KeypadLeg`] puts the two
 //! together for one user's leg.
 
-use earshot_policy::{Key, KeypadAction, KeypadCodeDetector, Timestamp};
+use earshot_policy::{DetectedCode, Key, KeypadAction, KeypadCodeDetector, Timestamp};
 
 /// A press with no end packet is ended after this long, in ms, so a lost end
 /// never leaves a key held down.
@@ -85,6 +85,23 @@ struct Press {
     key: Key,
     down_at: Timestamp,
     ended: bool,
+    /// The longest duration its packets gave, in timestamp units.
+    duration: u16,
+}
+
+impl Press {
+    /// Where the press's event lies on its stream's clock: start and end.
+    fn span(self) -> (u32, u32) {
+        (self.rtp, self.rtp.wrapping_add(u32::from(self.duration)))
+    }
+}
+
+/// A key edge with where its press lies on the stream's clock.
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    edge: KeyEdge,
+    /// The press's event: its RTP timestamp, and that plus its duration.
+    span: (u32, u32),
 }
 
 /// Turns one leg's telephone-event packets into key edges.
@@ -102,27 +119,35 @@ impl DtmfReceiver {
 
     /// A packet with RTP timestamp `rtp` and `event`, arriving at `now`.
     pub fn handle(&mut self, rtp: u32, event: TelephoneEvent, now: Timestamp) -> Vec<KeyEdge> {
+        self.edges(rtp, event, now).into_iter().map(|e| e.edge).collect()
+    }
+
+    fn edges(&mut self, rtp: u32, event: TelephoneEvent, now: Timestamp) -> Vec<Edge> {
         let mut edges = Vec::new();
         match self.current {
-            Some(press) if press.rtp == rtp => {
+            Some(mut press) if press.rtp == rtp => {
                 // The same press again: a repeat, a longer duration, or (one of three) ends.
+                press.duration = press.duration.max(event.duration);
                 if event.end && !press.ended {
-                    edges.push(KeyEdge::Up(press.key));
-                    self.current = Some(Press { ended: true, ..press });
+                    press.ended = true;
+                    edges.push(Edge { edge: KeyEdge::Up(press.key), span: press.span() });
                 }
+                self.current = Some(press);
             }
             // A late packet of an earlier press: that press is over.
             Some(press) if (rtp.wrapping_sub(press.rtp) as i32) < 0 => {}
             _ => {
                 if let Some(press) = self.current.filter(|p| !p.ended) {
-                    edges.push(KeyEdge::Up(press.key));
+                    edges.push(Edge { edge: KeyEdge::Up(press.key), span: press.span() });
                 }
-                edges.push(KeyEdge::Down(event.key));
+                let press =
+                    Press { rtp, key: event.key, down_at: now, ended: event.end, duration: event.duration };
+                edges.push(Edge { edge: KeyEdge::Down(event.key), span: press.span() });
                 // Its start packets were all lost: the end is all we get, so it is a whole press.
                 if event.end {
-                    edges.push(KeyEdge::Up(event.key));
+                    edges.push(Edge { edge: KeyEdge::Up(event.key), span: press.span() });
                 }
-                self.current = Some(Press { rtp, key: event.key, down_at: now, ended: event.end });
+                self.current = Some(press);
             }
         }
         edges
@@ -130,10 +155,14 @@ impl DtmfReceiver {
 
     /// Time has reached `now`: a press held longer than [`MAX_PRESS_MS`] is ended.
     pub fn handle_timeout(&mut self, now: Timestamp) -> Vec<KeyEdge> {
+        self.timeout_edges(now).into_iter().map(|e| e.edge).collect()
+    }
+
+    fn timeout_edges(&mut self, now: Timestamp) -> Vec<Edge> {
         match self.current {
             Some(press) if !press.ended && now.millis_since(press.down_at) >= MAX_PRESS_MS => {
                 self.current = Some(Press { ended: true, ..press });
-                vec![KeyEdge::Up(press.key)]
+                vec![Edge { edge: KeyEdge::Up(press.key), span: press.span() }]
             }
             _ => Vec::new(),
         }
@@ -146,12 +175,57 @@ impl DtmfReceiver {
     }
 }
 
-/// One user's leg: telephone events in; keys to relay, keys to replay and
-/// codes out (SPEC §6.2, D9).
+/// What a user's leg asks of the call, in order: the code detector's
+/// decisions (SPEC §6.2, D9), and where on the leg's RTP clock keys that
+/// may be a code begin and a code ends, so the recording can cut exactly
+/// there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegAction {
+    /// Relay the start of this key press to the far end now.
+    PressKey(Key),
+    /// Relay the end of the key press started by the last `PressKey`.
+    ReleaseKey(Key),
+    /// Relay a whole key press that was held back, as long as it was held.
+    ReplayKey {
+        /// The key.
+        key: Key,
+        /// How long it was down.
+        duration_ms: u32,
+    },
+    /// Keys that may be a code begin here (the `#`'s event): keep what is
+    /// said from here on in memory until it is known.
+    MayBeCode {
+        /// The event's RTP timestamp.
+        from: u32,
+    },
+    /// The keys held for were no code: nothing to keep any more.
+    NoCode,
+    /// A code: act on it. It began where `from` says.
+    Code {
+        /// Which code, and when its keys arrived.
+        code: DetectedCode,
+        /// Its first key's event's RTP timestamp (`#12#` resumes here).
+        from: u32,
+    },
+    /// The code last acted on ends here: its last key's event's RTP
+    /// timestamp plus its duration (`#11#` pauses here).
+    CodeEnds {
+        /// That RTP timestamp.
+        at: u32,
+    },
+}
+
+/// One user's leg: telephone events in; keys to relay, keys to replay,
+/// codes, and where codes lie on the leg's clock out (SPEC §6.2, D9).
 #[derive(Clone, Debug, Default)]
 pub struct KeypadLeg {
     receiver: DtmfReceiver,
     detector: KeypadCodeDetector,
+    /// Where the keys held back now began.
+    candidate: Option<u32>,
+    /// A code was detected at its last key's press: its end is still to come.
+    code_ending: bool,
+    actions: std::collections::VecDeque<LegAction>,
 }
 
 impl KeypadLeg {
@@ -163,15 +237,20 @@ impl KeypadLeg {
 
     /// A telephone-event packet arriving at `now`.
     pub fn handle_packet(&mut self, rtp: u32, event: TelephoneEvent, now: Timestamp) {
-        let edges = self.receiver.handle(rtp, event, now);
+        let edges = self.receiver.edges(rtp, event, now);
         self.feed(&edges, now);
     }
 
     /// Time has reached `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let edges = self.receiver.handle_timeout(now);
+        let edges = self.receiver.timeout_edges(now);
         self.feed(&edges, now);
+        let holding = self.detector.is_holding();
         self.detector.handle_timeout(now);
+        self.take_decisions(None);
+        if holding && !self.detector.is_holding() {
+            self.no_code();
+        }
     }
 
     /// When [`Self::handle_timeout`] should next be called, if ever.
@@ -181,17 +260,60 @@ impl KeypadLeg {
     }
 
     /// The next thing to do, in order.
-    pub fn poll_action(&mut self) -> Option<KeypadAction> {
-        self.detector.poll_action()
+    pub fn poll_action(&mut self) -> Option<LegAction> {
+        self.actions.pop_front()
     }
 
-    fn feed(&mut self, edges: &[KeyEdge], now: Timestamp) {
+    fn feed(&mut self, edges: &[Edge], now: Timestamp) {
         for edge in edges {
-            match *edge {
-                KeyEdge::Down(key) => self.detector.handle_key_down(now, key),
-                KeyEdge::Up(key) => self.detector.handle_key_up(now, key),
+            match edge.edge {
+                KeyEdge::Down(key) => {
+                    let holding = self.detector.is_holding();
+                    self.detector.handle_key_down(now, key);
+                    let coded = self.take_decisions(Some(edge.span.0));
+                    if self.detector.held_keys() == 1 {
+                        // This key begins what may be a code (perhaps after
+                        // keys that turned out not to be one).
+                        self.candidate = Some(edge.span.0);
+                        self.actions.push_back(LegAction::MayBeCode { from: edge.span.0 });
+                    } else if holding && !coded && !self.detector.is_holding() {
+                        self.no_code();
+                    }
+                }
+                KeyEdge::Up(key) => {
+                    self.detector.handle_key_up(now, key);
+                    self.take_decisions(None);
+                    if std::mem::take(&mut self.code_ending) {
+                        self.actions.push_back(LegAction::CodeEnds { at: edge.span.1 });
+                    }
+                }
             }
         }
+    }
+
+    /// Moves the detector's decisions over; whether one was a code.
+    /// `press` is the RTP timestamp of the key just pressed, if one was.
+    fn take_decisions(&mut self, press: Option<u32>) -> bool {
+        let mut coded = false;
+        while let Some(action) = self.detector.poll_action() {
+            self.actions.push_back(match action {
+                KeypadAction::PressKey { key } => LegAction::PressKey(key),
+                KeypadAction::ReleaseKey { key } => LegAction::ReleaseKey(key),
+                KeypadAction::ReplayKey { key, duration_ms } => LegAction::ReplayKey { key, duration_ms },
+                KeypadAction::Code(code) => {
+                    coded = true;
+                    self.code_ending = true;
+                    let from = self.candidate.take().or(press).unwrap_or(0);
+                    LegAction::Code { code, from }
+                }
+            });
+        }
+        coded
+    }
+
+    fn no_code(&mut self) {
+        self.candidate = None;
+        self.actions.push_back(LegAction::NoCode);
     }
 }
 

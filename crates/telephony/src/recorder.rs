@@ -14,7 +14,14 @@
 //! - a paused span holds no audio: silence with `paused_audio = silence`, cut
 //!   out with `skip`. Pauses act on the timeline, not on arrival, so audio
 //!   spoken after the pause but delivered later is not written either —
-//!   to the sample (§6.2).
+//!   to the sample (§6.2);
+//! - keypad codes cut exactly where SPEC §6.2 draws the line: from the end
+//!   of the `#11#` event to the start of the `#12#` event, on the keying
+//!   leg's RTP clock ([`Recorder::pause_at`], [`Recorder::resume_at`]).
+//!   We only know keys are a code once the last one arrives, so while keys
+//!   may be one, nothing from the first key on is handed out
+//!   ([`Recorder::hold_from`]): it waits in memory, never on disk, until
+//!   the keys turn out to be a code or not ([`Recorder::release_hold`]).
 
 use earshot_policy::{PausedAudio, PausedSpan, Timestamp};
 use std::collections::VecDeque;
@@ -23,6 +30,9 @@ use std::collections::VecDeque;
 pub const SAMPLES_PER_MS: i64 = 8;
 /// How long audio waits for late packets before it is written, in ms.
 const JITTER_WINDOW_MS: i64 = 200;
+/// The longest audio is held in memory for keys that may be a code, in ms:
+/// four keys up to 3 s apart, the last held down up to 5 s, and more.
+const MAX_HOLD_MS: i64 = 16_000;
 /// A leg whose timestamps stray this far from arrival is re-anchored, in samples.
 const REANCHOR_SAMPLES: i64 = 8_000;
 
@@ -50,6 +60,9 @@ pub struct SpanSoFar {
     pub start_ms: u64,
     /// Where it ends, once recording resumed.
     pub end_ms: Option<u64>,
+    /// With `skip`, how long the cut was, once recording resumed.
+    #[serde(default)]
+    pub cut_ms: u64,
 }
 
 /// What the recorder saw, for metrics and logs.
@@ -81,6 +94,11 @@ pub struct Recorder {
     frames_out: u64,
     /// The frame being handed out is inside a paused span.
     in_span: bool,
+    /// Samples cut out of the current span (`skip`).
+    cut_samples: u64,
+    /// Nothing from this timeline position on is handed out yet (keys
+    /// that may be a code began there), and when that began.
+    hold: Option<(i64, Timestamp)>,
     stats: RecorderStats,
 }
 
@@ -98,6 +116,8 @@ impl Recorder {
             spans: Vec::new(),
             frames_out: 0,
             in_span: false,
+            cut_samples: 0,
+            hold: None,
             stats: RecorderStats::default(),
         }
     }
@@ -138,21 +158,82 @@ impl Recorder {
         buffer.extend(&samples[overlap..]);
     }
 
-    /// Recording pauses at `now` (the end of the `#11#` that paused it).
+    /// Recording pauses at `now`.
     pub fn pause(&mut self, now: Timestamp) {
-        let position = self.position_at(now).max(self.written);
+        let position = self.position_at(now);
+        self.pause_from(position);
+    }
+
+    /// Recording resumes at `now`.
+    pub fn resume(&mut self, now: Timestamp) {
+        let position = self.position_at(now);
+        self.resume_from(position);
+    }
+
+    /// Recording pauses from RTP timestamp `rtp` of `channel`'s stream (the
+    /// end of the `#11#` event that paused it), on that stream's timeline.
+    pub fn pause_at(&mut self, channel: Channel, rtp: u32, now: Timestamp) {
+        let position = self.position_of(channel, rtp, now);
+        self.pause_from(position);
+    }
+
+    /// Recording resumes from RTP timestamp `rtp` of `channel`'s stream
+    /// (the start of the `#12#` event that resumed it). What was said from
+    /// there is still held ([`Self::hold_from`]), so it is written.
+    pub fn resume_at(&mut self, channel: Channel, rtp: u32, now: Timestamp) {
+        let position = self.position_of(channel, rtp, now);
+        self.resume_from(position);
+    }
+
+    /// The recording begins at RTP timestamp `rtp` of `channel`'s stream
+    /// (a `#12#` started a recording that was off: the file begins at the
+    /// start of its event); what came before is dropped.
+    pub fn start_at(&mut self, channel: Channel, rtp: u32, now: Timestamp) {
+        let position = self.position_of(channel, rtp, now).max(self.written);
+        let drop = usize::try_from(position - self.written).unwrap_or(0);
+        for pending in &mut self.pending {
+            pending.drain(..drop.min(pending.len()));
+        }
+        self.written = position;
+        self.paused.retain(|(start, end)| end.is_none_or(|end| end > position) && *start >= position);
+    }
+
+    /// Keys that may be a code began at RTP timestamp `rtp` of `channel`'s
+    /// stream: nothing from there on is handed out until
+    /// [`Self::release_hold`] (at most [`MAX_HOLD_MS`]), so the code, once
+    /// known, can still cut exactly where it began.
+    pub fn hold_from(&mut self, channel: Channel, rtp: u32, now: Timestamp) {
+        let position = self.position_of(channel, rtp, now).max(self.written);
+        self.hold = Some((position, now));
+    }
+
+    /// The keys held for turned out to be a code or not: audio is handed
+    /// out again as it comes.
+    pub fn release_hold(&mut self) {
+        self.hold = None;
+    }
+
+    fn pause_from(&mut self, position: i64) {
+        let position = position.max(self.written);
         if self.paused.last().is_none_or(|(_, end)| end.is_some()) {
             self.paused.push((position, None));
         }
     }
 
-    /// Recording resumes at `now` (the start of the `#12#` that resumed it).
-    pub fn resume(&mut self, now: Timestamp) {
-        let position = self.position_at(now);
+    fn resume_from(&mut self, position: i64) {
         if let Some((start, end)) = self.paused.last_mut()
             && end.is_none()
         {
             *end = Some(position.max(*start));
+        }
+    }
+
+    /// The timeline position of RTP timestamp `rtp` on `channel`'s stream;
+    /// before the stream's first packet, the position of `now`.
+    fn position_of(&mut self, channel: Channel, rtp: u32, now: Timestamp) -> i64 {
+        match self.anchors[channel as usize] {
+            Some(anchor) => anchor.position + i64::from(rtp.wrapping_sub(anchor.rtp) as i32),
+            None => self.position_at(now),
         }
     }
 
@@ -162,14 +243,22 @@ impl Recorder {
         self.paused.last().is_some_and(|(_, end)| end.is_none())
     }
 
-    /// Frames whose jitter window has passed at `now`, in order.
+    /// Frames whose jitter window has passed at `now`, in order, up to a
+    /// hold for keys that may be a code.
     pub fn poll(&mut self, now: Timestamp) -> Vec<[i16; 2]> {
-        let until = self.position_at(now) - JITTER_WINDOW_MS * SAMPLES_PER_MS;
+        if self.hold.is_some_and(|(_, since)| now.millis_since(since) > MAX_HOLD_MS) {
+            self.hold = None;
+        }
+        let mut until = self.position_at(now) - JITTER_WINDOW_MS * SAMPLES_PER_MS;
+        if let Some((held, _)) = self.hold {
+            until = until.min(held);
+        }
         self.drain_until(until)
     }
 
     /// Everything still held, at the end of the call.
     pub fn finish(&mut self) -> Vec<[i16; 2]> {
+        self.hold = None;
         let until = self.written + self.pending.iter().map(VecDeque::len).max().unwrap_or(0) as i64;
         let frames = self.drain_until(until);
         if let Some((start, end)) = self.paused.last_mut()
@@ -200,10 +289,11 @@ impl Recorder {
             .map(|&(start, end)| {
                 let at = start - cut;
                 match self.paused_audio {
-                    PausedAudio::Silence => SpanSoFar { start_ms: ms(at), end_ms: end.map(ms) },
+                    PausedAudio::Silence => SpanSoFar { start_ms: ms(at), end_ms: end.map(ms), cut_ms: 0 },
                     PausedAudio::Skip => {
-                        cut += end.map_or(0, |end| end - start);
-                        SpanSoFar { start_ms: ms(at), end_ms: Some(ms(at)) }
+                        let length = end.map_or(0, |end| end - start);
+                        cut += length;
+                        SpanSoFar { start_ms: ms(at), end_ms: Some(ms(at)), cut_ms: ms(length) }
                     }
                 }
             })
@@ -251,10 +341,15 @@ impl Recorder {
             if self.paused_at(position) {
                 if !self.in_span {
                     let at = self.frames_out / SAMPLES_PER_MS as u64;
-                    self.spans.push(PausedSpan { start_ms: at, end_ms: at });
+                    self.spans.push(PausedSpan { start_ms: at, end_ms: at, cut_ms: 0 });
+                    self.cut_samples = 0;
                     self.in_span = true;
                 }
                 if self.paused_audio == PausedAudio::Skip {
+                    self.cut_samples += 1;
+                    if let Some(span) = self.spans.last_mut() {
+                        span.cut_ms = self.cut_samples / SAMPLES_PER_MS as u64;
+                    }
                     continue;
                 }
                 frames.push([0, 0]);

@@ -170,9 +170,11 @@ duration_ms: number,
  */
 size_bytes: number, 
 /**
- * Spans paused by `#11#`, `[start_ms, end_ms]`.
+ * Spans paused by `#11#`, `[start_ms, end_ms, cut_ms]`: silent from
+ * start to end, or (`paused_audio = skip`) cut out at start = end,
+ * `cut_ms` long.
  */
-paused_spans: Array<[number, number]>, 
+paused_spans: Array<[number, number, number]>, 
 /**
  * The player is shown.
  */

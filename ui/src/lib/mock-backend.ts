@@ -141,7 +141,8 @@ export class MockBackend implements Backend {
               kind: row.status === 'voicemail' ? 'voicemail' : 'call',
               duration_ms: row.duration_ms ?? 30_000,
               size_bytes: 1_000_000,
-              paused_spans: [[10_000, 18_000]],
+              // Every other playable call's paused audio was cut out (`skip`).
+              paused_spans: [row.id % 8 === 4 ? [10_000, 10_000, 8_000] : [10_000, 18_000, 0]],
               can_play: row.can_play,
               can_download: row.can_download,
               file_name: `2026-11-24 1400 ${row.direction} ${row.other_party}.wav`,

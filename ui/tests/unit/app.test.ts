@@ -146,6 +146,23 @@ describe('call details', () => {
     expect(screen.queryByTestId('download')).toBeNull();
   });
 
+  it('shows where a recording was paused: a silent stretch, or a cut and how long it was', async () => {
+    const backend = new MockBackend(400);
+    await backend.logIn('s', 'ada@acme.demo', 'demo-ada');
+    const playable = backend.calls.filter((c) => c.can_play && c.status !== 'voicemail');
+    const silent = playable.find((c) => c.id % 8 !== 4)!;
+    const { unmount } = render(Details, { backend, app: 'calling', id: silent.id, onclose() {}, oncontact() {} });
+    const span = await screen.findByTestId('paused-span');
+    expect(span.getAttribute('title')).toBe('Paused by #11# for 0:08');
+    expect(span.classList.contains('cut')).toBe(false);
+    unmount();
+    const cut = playable.find((c) => c.id % 8 === 4)!;
+    render(Details, { backend, app: 'calling', id: cut.id, onclose() {}, oncontact() {} });
+    const marker = await screen.findByTestId('paused-span');
+    expect(marker.getAttribute('title')).toBe('Paused by #11# for 0:08: cut out here');
+    expect(marker.classList.contains('cut')).toBe(true);
+  });
+
   it('plays, shows the position, and stops when the right is withdrawn', async () => {
     const backend = new MockBackend(40);
     await backend.logIn('s', 'ada@acme.demo', 'demo-ada');

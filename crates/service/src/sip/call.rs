@@ -142,7 +142,18 @@ async fn classify(sip: &Sip, tx: &mut Transaction) -> rsipstack::Result<Option<R
     // else, from anywhere, must come from an authenticated user.
     if from_trunk {
         let e164 = if target.starts_with('+') { target.clone() } else { format!("+{target}") };
-        if let Some((snapshot, number)) = sip.number(&e164).await {
+        let found = match sip.number(&e164).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::error!(%error, number = %e164, "the store failed while routing a call from the trunk");
+                let retry = super::retry_after(5);
+                return tx
+                    .reply_with(StatusCode::ServerInternalError, vec![retry], None)
+                    .await
+                    .map(|()| None);
+            }
+        };
+        if let Some((snapshot, number)) = found {
             let from = tx.original.from_header()?.uri()?.auth.map(|a| a.user).unwrap_or_default();
             return Ok(Some(Route::Inbound { snapshot, number, from }));
         }
@@ -723,11 +734,14 @@ impl CallRun {
 
     fn publish(&mut self, snapshot: &Arc<CompanySnapshot>, event: MediaEvent) {
         let change = match event {
-            MediaEvent::RecordingState { state, trace, spans } => {
+            MediaEvent::RecordingState { changed, state, trace, spans } => {
                 // A crash from here on keeps the codes acted on and the pauses.
                 self.call.recording_trace = trace;
                 if self.journal.is_some() {
                     self.write_journal(spans);
+                }
+                if !changed {
+                    return;
                 }
                 Change::RecordingState { to: self.call.parties.clone(), call: self.key.clone(), state }
             }
@@ -785,7 +799,7 @@ impl CallRun {
         match store(&self.sip, snapshot.version, &self.call, &files).await {
             Ok(()) if self.journal.is_some() => journal::remove(&self.sip.state, &self.key),
             Ok(()) => {}
-            Err(error) => tracing::error!(detail = %error.detail, "cannot store a finished call"),
+            Err(error) => tracing::error!(%error, "cannot store a finished call"),
         }
     }
 }
@@ -813,7 +827,7 @@ async fn store(
     version: i64,
     call: &Call,
     files: &[RecordingFile],
-) -> Result<(), crate::error::ApiError> {
+) -> Result<(), crate::db::StoreError> {
     let db = &sip.state.db;
     let mut tx = db.pool().begin().await?;
     let id = insert_call(db, &mut tx, call, files).await?;

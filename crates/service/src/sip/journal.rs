@@ -38,6 +38,7 @@ fn recovered_spans(spans: &[SpanSoFar], duration_ms: u64) -> Vec<PausedSpan> {
         .map(|span| PausedSpan {
             start_ms: span.start_ms,
             end_ms: span.end_ms.unwrap_or(duration_ms).clamp(span.start_ms, duration_ms),
+            cut_ms: span.cut_ms,
         })
         .collect()
 }
@@ -106,7 +107,9 @@ pub async fn recover(state: &AppState) -> anyhow::Result<usize> {
         call.ended_at = Some(ended);
         call.status = if call.answered_at.is_some() { CallStatus::Answered } else { call.status };
         let mut tx = state.db.pool().begin().await?;
-        insert_call(&state.db, &mut tx, &call, &files).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        insert_call(&state.db, &mut tx, &call, &files)
+            .await
+            .map_err(|e| anyhow::anyhow!("storing a recovered call: {e}"))?;
         tx.commit().await?;
         std::fs::remove_file(&path)?;
         recovered += 1;
@@ -139,15 +142,21 @@ mod tests {
     #[test]
     fn an_open_span_lasts_to_the_end_of_the_recovered_file_and_later_ones_go() {
         let spans = [
-            Span { start_ms: 1_000, end_ms: Some(2_000) },
-            Span { start_ms: 3_000, end_ms: None },
-            Span { start_ms: 9_000, end_ms: Some(9_500) },
+            Span { start_ms: 1_000, end_ms: Some(2_000), cut_ms: 0 },
+            Span { start_ms: 3_000, end_ms: None, cut_ms: 0 },
+            Span { start_ms: 9_000, end_ms: Some(9_500), cut_ms: 0 },
         ];
         assert_eq!(
             recovered_spans(&spans, 5_000),
-            [PausedSpan { start_ms: 1_000, end_ms: 2_000 }, PausedSpan { start_ms: 3_000, end_ms: 5_000 }]
+            [
+                PausedSpan { start_ms: 1_000, end_ms: 2_000, cut_ms: 0 },
+                PausedSpan { start_ms: 3_000, end_ms: 5_000, cut_ms: 0 }
+            ]
         );
         // The file stopped inside a closed span: the span ends with the file.
-        assert_eq!(recovered_spans(&spans[..1], 1_500), [PausedSpan { start_ms: 1_000, end_ms: 1_500 }]);
+        assert_eq!(
+            recovered_spans(&spans[..1], 1_500),
+            [PausedSpan { start_ms: 1_000, end_ms: 1_500, cut_ms: 0 }]
+        );
     }
 }

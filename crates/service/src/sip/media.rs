@@ -2,9 +2,11 @@
 //! per leg, from the configured port range), relays audio between them, plays
 //! prompts, collects menu keys, takes voicemail, and taps both directions
 //! into the call's one recording (SPEC §6). Relays run on one thread per
-//! core that wakes every [`RELAY_TICK`] and empties every socket with
-//! batched reads (`recvmmsg`, through `nix`); see docs/PERFORMANCE.md
-//! for why.
+//! core that goes round its calls every [`RELAY_TICK`], a quarter of them
+//! every 5 ms, and empties every socket with batched reads (`recvmmsg`,
+//! through `nix`); see docs/PERFORMANCE.md for why. What the SDP agreed,
+//! latching, the outgoing streams and keys out are each leg's
+//! `earshot_telephony::leg::MediaLeg`, the same the app's phone uses.
 //!
 //! Keys from a user's leg go through that leg's `KeypadLeg` (SPEC D9): codes
 //! are acted on through `LiveRecording` and never reach the far end; other
@@ -12,12 +14,11 @@
 //! relayed as they came.
 
 use earshot_policy::{
-    CodeOutcome, CompanySettings, Key, KeypadAction, LiveRecording, PausedSpan, RecordingState, Timestamp,
-    User,
+    CodeOutcome, CompanySettings, Key, LiveRecording, PausedSpan, RecordingState, Timestamp, User,
 };
-use earshot_telephony::dtmf::{DtmfReceiver, DtmfSender, KeyEdge, KeypadLeg, TelephoneEvent};
-use earshot_telephony::g711::G711;
-use earshot_telephony::rtp::{OutgoingStream, RtpView};
+use earshot_telephony::dtmf::{DtmfReceiver, KeyEdge, KeypadLeg, LegAction, TelephoneEvent};
+use earshot_telephony::leg::{Incoming, MediaLeg};
+use earshot_telephony::rtp::RtpView;
 use earshot_telephony::sdp::AudioSession;
 use earshot_telephony::wav::RecordingWriter;
 use earshot_telephony::{Channel, Recorder};
@@ -135,8 +136,10 @@ pub struct RecordingSetup {
 pub enum MediaEvent {
     /// A key pressed on leg A while a menu listens.
     Key(Key),
-    /// The recording changed state.
+    /// The recording changed state, or where its pauses lie did.
     RecordingState {
+        /// The state changed (else only a pause's place: for the journal).
+        changed: bool,
         /// Now recording, paused or off.
         state: RecordingState,
         /// Why it is (or isn't) recorded, with the codes acted on so far.
@@ -198,13 +201,9 @@ impl Media {
 
 struct LegState {
     socket: UdpSocket,
-    peer: Option<AudioSession>,
-    /// The address packets come from, learned from the first one (symmetric RTP).
-    latched: Option<SocketAddr>,
-    out: OutgoingStream,
-    codec: G711,
+    /// What the SDP agreed, the latched peer, our outgoing stream, keys out.
+    leg: MediaLeg,
     keypad: Option<(User, KeypadLeg)>,
-    sender: DtmfSender,
     /// Keys from a menu caller.
     receiver: DtmfReceiver,
     playing: Option<(Arc<[i16]>, usize, oneshot::Sender<()>)>,
@@ -215,9 +214,13 @@ struct Recording {
     settings: CompanySettings,
     ours: Leg,
     path: PathBuf,
+    /// The recorder; without a writer, one that only keeps what is said
+    /// while keys may be a `#12#` that starts the recording.
     recorder: Option<Recorder>,
     writer: Option<RecordingWriter>,
     frames: u64,
+    /// A `#11#` keyed on this leg pauses at the end of its last key.
+    pause_at_end: Option<Leg>,
 }
 
 struct Voicemail {
@@ -233,10 +236,11 @@ struct Voicemail {
 pub const RELAY_TICK: Duration = Duration::from_millis(20);
 
 /// The threads relays run on: one per core, each going round all of its
-/// calls every [`RELAY_TICK`] on non-blocking sockets. Waking per tick, not
-/// per packet, is what makes a call cheap (docs/PERFORMANCE.md): a thread
-/// sleeps 50 times a second whatever the load, where a task per call woke
-/// for every one of 100 packets a second per call.
+/// calls every [`RELAY_TICK`] on non-blocking sockets, in [`SLICES`].
+/// Waking per slice, not per packet, is what makes a call cheap
+/// (docs/PERFORMANCE.md): a thread wakes 200 times a second whatever the
+/// load, where a task per call woke for every one of 100 packets a second
+/// per call.
 #[derive(Debug)]
 pub struct Relays {
     threads: Vec<std::sync::mpsc::Sender<Relay>>,
@@ -339,9 +343,18 @@ fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
     address.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
-/// One relay thread: takes new calls and, every tick, reads every socket (in
-/// batches: one `recvmmsg` mostly empties a socket, as a socket holds about
-/// one packet a tick), then does each call's commands and paced work.
+/// A tick is cut in this many slices, and each call is served in one of
+/// them: a peer that takes many calls on one socket (a carrier's border
+/// controller, `sipp -rtp_echo`) then gets a quarter of them every 5 ms
+/// instead of all of them in one burst every 20 ms, which overflowed its
+/// receive buffer (docs/PERFORMANCE.md). Every socket is still read once a
+/// tick.
+const SLICES: usize = 4;
+
+/// One relay thread: takes new calls and, every slice of a tick, reads the
+/// sockets of that slice's calls (in batches: one `recvmmsg` mostly empties
+/// a socket, as a socket holds about one packet a tick), then does their
+/// commands and paced work.
 ///
 /// There is no epoll: nearly every socket has a packet each tick, so asking
 /// which do saves no reads, and a socket watched by epoll pays a wake-up
@@ -350,20 +363,27 @@ fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
 /// less (docs/PERFORMANCE.md). A socket with nothing waiting costs one
 /// failed `recvmmsg` a tick.
 fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
-    let mut relays: Vec<Relay> = Vec::new();
+    let mut slices: [Vec<Relay>; SLICES] = std::array::from_fn(|_| Vec::new());
     let mut batch = Batch::new();
     let mut next = std::time::Instant::now();
+    let mut slice = 0;
     loop {
-        if relays.is_empty() {
+        if slices.iter().all(Vec::is_empty) {
             match new.recv() {
-                Ok(relay) => relays.push(relay),
+                Ok(relay) => slices[0].push(relay),
                 Err(_) => return,
             }
             next = std::time::Instant::now();
         }
-        relays.extend(new.try_iter());
+        for relay in new.try_iter() {
+            // The slice with the fewest calls takes the new one.
+            if let Some(fewest) = slices.iter_mut().min_by_key(|relays| relays.len()) {
+                fewest.push(relay);
+            }
+        }
+        let relays = &mut slices[slice];
         let mut relayed = 0;
-        for relay in &mut relays {
+        for relay in relays.iter_mut() {
             for leg in [Leg::A, Leg::B] {
                 relay.read(leg, &mut batch);
             }
@@ -372,11 +392,12 @@ fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
         if let Some(relay) = relays.first() {
             relay.stats.relayed_packets.fetch_add(relayed, Ordering::Relaxed);
         }
-        for relay in &mut relays {
+        for relay in relays.iter_mut() {
             relay.round();
         }
         relays.retain(|relay| !relay.finished);
-        next += RELAY_TICK;
+        slice = (slice + 1) % SLICES;
+        next += RELAY_TICK / SLICES as u32;
         let now = std::time::Instant::now();
         if next > now {
             std::thread::sleep(next - now);
@@ -387,15 +408,10 @@ fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
 }
 
 fn leg_state(socket: UdpSocket) -> std::io::Result<LegState> {
-    let ssrc: u32 = rand::random();
     Ok(LegState {
         socket,
-        peer: None,
-        latched: None,
-        out: OutgoingStream::new(ssrc, rand::random()),
-        codec: G711::Pcmu,
+        leg: MediaLeg::new(rand::random(), rand::random()),
         keypad: None,
-        sender: DtmfSender::new(),
         receiver: DtmfReceiver::new(),
         playing: None,
     })
@@ -499,19 +515,12 @@ impl Relay {
 
     /// Whether something must go out every 20 ms: a prompt, or keypad events.
     fn is_paced(&self) -> bool {
-        self.legs.iter().any(|leg| leg.playing.is_some() || leg.sender.poll_timeout().is_some())
+        self.legs.iter().any(|leg| leg.playing.is_some() || leg.leg.is_sending_keys())
     }
 
     fn on_command(&mut self, command: MediaCommand) {
         match command {
-            MediaCommand::Peer(leg, session) => {
-                let state = &mut self.legs[leg.index()];
-                state.codec = session.codec();
-                if state.peer.as_ref().is_none_or(|p| p.addr != session.addr) {
-                    state.latched = None;
-                }
-                state.peer = Some(session);
-            }
+            MediaCommand::Peer(leg, session) => self.legs[leg.index()].leg.set_peer(session),
             MediaCommand::User(leg, user) => self.legs[leg.index()].keypad = Some((user, KeypadLeg::new())),
             MediaCommand::Play(leg, samples, done) => {
                 let state = &mut self.legs[leg.index()];
@@ -522,15 +531,23 @@ impl Relay {
                 self.bridged = true;
                 for leg in &mut self.legs {
                     leg.playing = None;
-                    leg.out.reanchor();
+                    leg.leg.reanchor();
                 }
                 let RecordingSetup { live, settings, ours, path } = *setup;
-                let mut recording =
-                    Recording { live, settings, ours, path, recorder: None, writer: None, frames: 0 };
+                let mut recording = Recording {
+                    live,
+                    settings,
+                    ours,
+                    path,
+                    recorder: None,
+                    writer: None,
+                    frames: 0,
+                    pause_at_end: None,
+                };
                 if recording.live.state == RecordingState::Recording {
                     recording.open();
                 }
-                let _ = self.events.send(recording.state_event());
+                let _ = self.events.send(recording.state_event(true));
                 self.recording = Some(recording);
             }
             MediaCommand::Voicemail(path) => match RecordingWriter::create(&path, 1) {
@@ -543,41 +560,26 @@ impl Relay {
 
     fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
         let state = &mut self.legs[leg.index()];
-        let Some(peer) = &state.peer else {
-            self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        // Symmetric RTP: the first source heard is latched (a phone behind NAT,
-        // or one that describes another interface than it sends from); after
-        // that only the latched source, or the address the peer described,
-        // counts. Anything else is a stranger.
-        match state.latched {
-            _ if from == peer.addr => state.latched = Some(from),
-            Some(latched) if latched == from => {}
-            None => state.latched = Some(from),
-            Some(_) => {
+        // The leg latches its peer's source and says what the datagram is
+        // (symmetric RTP; strangers and garbage are counted and dropped).
+        let view = match state.leg.accept(from, data) {
+            Incoming::Audio(view) => view,
+            Incoming::Event(view, event) => {
+                let (rtp, view) = (view.timestamp, RtpView { payload: &[], ..view });
+                self.on_event(leg, rtp, event, data, &view, now());
+                return;
+            }
+            Incoming::Foreign => {
                 self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-        }
-        let Ok(view) = RtpView::parse(data) else {
-            self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let now = now();
-        if Some(view.payload_type) == peer.telephone_event {
-            let Ok(event) = TelephoneEvent::parse(view.payload) else {
+            Incoming::Garbage => {
                 self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
                 return;
-            };
-            self.on_event(leg, view.timestamp, event, data, now);
-            return;
-        }
-        if view.payload_type != state.codec.payload_type() {
-            self.stats.garbage_packets.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let codec = state.codec;
+            }
+        };
+        let now = now();
+        let codec = state.leg.codec();
         let timestamp = view.timestamp;
         let needs_audio = self.recording.as_ref().is_some_and(|r| r.recorder.is_some())
             || (leg == Leg::A && self.voicemail.is_some());
@@ -590,8 +592,7 @@ impl Relay {
         if self.bridged {
             let view = RtpView { payload: &[], ..view };
             let other = &mut self.legs[leg.other().index()];
-            other.out.relay(data, &view);
-            if let Some(to) = other.destination() {
+            if let Some(to) = other.leg.relay(data, &view) {
                 let _ = other.socket.send_to(data, to);
                 self.relayed += 1;
             }
@@ -614,7 +615,16 @@ impl Relay {
         self.decoded = samples;
     }
 
-    fn on_event(&mut self, leg: Leg, rtp: u32, event: TelephoneEvent, data: &mut [u8], now: Timestamp) {
+    /// A keypad event on `leg` (`view`: its packet without the payload).
+    fn on_event(
+        &mut self,
+        leg: Leg,
+        rtp: u32,
+        event: TelephoneEvent,
+        data: &mut [u8],
+        view: &RtpView<'_>,
+        now: Timestamp,
+    ) {
         if self.legs[leg.index()].keypad.is_some() {
             if let Some((_, keypad)) = &mut self.legs[leg.index()].keypad {
                 keypad.handle_packet(rtp, event, now);
@@ -632,16 +642,9 @@ impl Relay {
         }
         if self.bridged {
             // An outside party's keys go on as they came.
-            let Ok(view) = RtpView::parse(data) else { return };
-            let view = RtpView { payload: &[], ..view };
             let other = &mut self.legs[leg.other().index()];
-            if other.peer.as_ref().and_then(|p| p.telephone_event).is_some() {
-                let pt = other.peer.as_ref().and_then(|p| p.telephone_event).unwrap_or(101);
-                data[1] = (data[1] & 0x80) | pt;
-                other.out.relay(data, &view);
-                if let Some(to) = other.destination() {
-                    let _ = other.socket.send_to(data, to);
-                }
+            if let Some(to) = other.leg.relay_event(data, view) {
+                let _ = other.socket.send_to(data, to);
             }
         }
     }
@@ -653,47 +656,87 @@ impl Relay {
             let Some(action) = keypad.poll_action() else { return };
             let user = user.clone();
             let far = &mut self.legs[leg.other().index()];
-            let press = far.out.last_timestamp();
+            let press = far.leg.last_timestamp();
             // Keys go out at once, not at the next paced tick.
             self.next_tick = std::time::Instant::now();
             match action {
-                KeypadAction::PressKey { key } => far.sender.press(key, press, now),
-                KeypadAction::ReleaseKey { .. } => far.sender.release(now),
-                KeypadAction::ReplayKey { key, duration_ms } => {
-                    far.sender.tap(key, i64::from(duration_ms), press, now);
+                LegAction::PressKey(key) => far.leg.press_key(key, press, now),
+                LegAction::ReleaseKey(_) => far.leg.release_key(now),
+                LegAction::ReplayKey { key, duration_ms } => {
+                    far.leg.tap_key(key, i64::from(duration_ms), press, now);
                 }
-                KeypadAction::Code(detected) => self.on_code(&user, detected.code, now),
+                LegAction::MayBeCode { from } => {
+                    if let Some(recording) = &mut self.recording {
+                        recording.hold(leg, from, now);
+                    }
+                }
+                LegAction::NoCode => {
+                    if let Some(recording) = &mut self.recording {
+                        recording.release();
+                    }
+                }
+                LegAction::Code { code, from } => self.on_code(&user, leg, code.code, from, now),
+                LegAction::CodeEnds { at } => {
+                    if let Some(recording) = &mut self.recording
+                        && recording.pause_at_end == Some(leg)
+                    {
+                        recording.pause_at_end = None;
+                        let channel = recording.channel(leg);
+                        if let Some(recorder) = &mut recording.recorder {
+                            recorder.pause_at(channel, at, now);
+                        }
+                        recording.release();
+                        // The journal learns where the pause begins.
+                        let _ = self.events.send(recording.state_event(false));
+                    }
+                }
             }
         }
     }
 
-    fn on_code(&mut self, user: &User, code: earshot_policy::KeypadCode, now: Timestamp) {
+    /// A code keyed on `leg`, whose first key's event began at RTP `from`.
+    /// A pause begins at the end of the code's last event (its `CodeEnds`),
+    /// a resume at the start of its first (SPEC §6.2).
+    fn on_code(
+        &mut self,
+        user: &User,
+        leg: Leg,
+        code: earshot_policy::KeypadCode,
+        from: u32,
+        now: Timestamp,
+    ) {
         let Some(recording) = &mut self.recording else {
             // Not bridged yet: nothing is being recorded, the code changes nothing.
             return;
         };
         let outcome = recording.live.on_code(code, user, &recording.settings, now);
         recording.live.apply(&outcome);
+        let channel = recording.channel(leg);
         match outcome {
             CodeOutcome::Changed { state, .. } => {
                 match state {
-                    RecordingState::Paused => {
-                        if let Some(recorder) = &mut recording.recorder {
-                            recorder.pause(now);
+                    RecordingState::Paused => recording.pause_at_end = Some(leg),
+                    RecordingState::Recording => {
+                        if recording.writer.is_none() {
+                            // Started by the code: the file begins at its first key.
+                            recording.open();
+                            if let Some(recorder) = &mut recording.recorder {
+                                recorder.start_at(channel, from, now);
+                            }
+                        } else if let Some(recorder) = &mut recording.recorder {
+                            recorder.resume_at(channel, from, now);
                         }
+                        recording.release();
                     }
-                    RecordingState::Recording => match &mut recording.recorder {
-                        Some(recorder) => recorder.resume(now),
-                        None => recording.open(),
-                    },
-                    RecordingState::Off => {}
+                    RecordingState::Off => recording.release(),
                 }
-                let _ = self.events.send(recording.state_event());
+                let _ = self.events.send(recording.state_event(true));
             }
             CodeOutcome::Refused { reason, .. } => {
+                recording.release();
                 let _ = self.events.send(MediaEvent::Refused { user: user.id, reason });
             }
-            CodeOutcome::Unchanged { .. } => {}
+            CodeOutcome::Unchanged { .. } => recording.release(),
         }
     }
 
@@ -744,57 +787,37 @@ impl Relay {
 }
 
 impl LegState {
-    fn destination(&self) -> Option<SocketAddr> {
-        let peer = self.peer.as_ref()?;
-        if peer.direction == earshot_telephony::sdp::MediaDirection::Inactive
-            || peer.direction == earshot_telephony::sdp::MediaDirection::SendOnly
-        {
-            return None;
-        }
-        self.latched.or((peer.addr.port() != 0 && !peer.addr.ip().is_unspecified()).then_some(peer.addr))
-    }
-
     fn send_prompt(&mut self) {
         let Some((samples, at, _)) = &mut self.playing else { return };
         let end = (*at + 160).min(samples.len());
-        let payload = self.codec.encode(&samples[*at..end]);
+        let timestamp = self.leg.next_timestamp();
+        let packet = self.leg.audio(&samples[*at..end], timestamp, false);
         *at = end;
         let finished = end >= samples.len();
-        let timestamp = self.out.now_timestamp();
-        let mut packet = Vec::with_capacity(12 + payload.len());
-        self.out.packet(self.codec.payload_type(), false, timestamp, &payload, &mut packet);
-        if let Some(to) = self.destination() {
-            let _ = self.socket.send_to(&packet, to);
+        if let Some(packet) = packet {
+            let _ = self.socket.send_to(&packet.payload, packet.destination);
         }
         if finished && let Some((_, _, done)) = self.playing.take() {
             let _ = done.send(());
-            self.out.reanchor();
+            self.leg.reanchor();
         }
     }
 
     fn send_events(&mut self, now: Timestamp) {
-        let press = self.out.last_timestamp();
-        if self.sender.poll_timeout().is_some_and(|at| at <= now) {
-            self.sender.handle_timeout(press, now);
-        }
-        let Some(pt) = self.peer.as_ref().and_then(|p| p.telephone_event) else {
-            while self.sender.poll_packet().is_some() {}
-            return;
-        };
-        let mut packet = Vec::with_capacity(16);
-        while let Some(event) = self.sender.poll_packet() {
-            self.out.packet(pt, event.marker, event.press, &event.event.to_bytes(), &mut packet);
-            if let Some(to) = self.destination() {
-                let _ = self.socket.send_to(&packet, to);
-            }
+        let mut packets = Vec::new();
+        self.leg.handle_timeout(self.leg.last_timestamp(), now, &mut packets);
+        for packet in packets {
+            let _ = self.socket.send_to(&packet.payload, packet.destination);
         }
     }
 }
 
 impl Recording {
-    /// Tells the call task where the recording stands.
-    fn state_event(&self) -> MediaEvent {
+    /// Tells the call task where the recording stands (`changed`: its
+    /// state changed, else only where its pauses lie).
+    fn state_event(&self, changed: bool) -> MediaEvent {
         MediaEvent::RecordingState {
+            changed,
             state: self.live.state,
             trace: self.live.trace.clone(),
             spans: self.recorder.as_ref().map(Recorder::spans_so_far).unwrap_or_default(),
@@ -805,9 +828,37 @@ impl Recording {
         match RecordingWriter::create(&self.path, 2) {
             Ok(writer) => {
                 self.writer = Some(writer);
-                self.recorder = Some(Recorder::new(self.settings.paused_audio));
+                if self.recorder.is_none() {
+                    self.recorder = Some(Recorder::new(self.settings.paused_audio));
+                }
             }
             Err(error) => tracing::error!(%error, path = %self.path.display(), "cannot write the recording"),
+        }
+    }
+
+    /// The channel `leg`'s audio is recorded on.
+    fn channel(&self, leg: Leg) -> Channel {
+        if leg == self.ours { Channel::Ours } else { Channel::Theirs }
+    }
+
+    /// Keys keyed on `leg` from RTP `from` may be a code: what is said from
+    /// there waits in memory until it is known. With no recording going,
+    /// a recorder without a file keeps it, in case the keys start one.
+    fn hold(&mut self, leg: Leg, from: u32, now: Timestamp) {
+        let channel = self.channel(leg);
+        let paused_audio = self.settings.paused_audio;
+        self.recorder.get_or_insert_with(|| Recorder::new(paused_audio)).hold_from(channel, from, now);
+    }
+
+    /// Nothing more to keep for keys: a recorder without a file goes.
+    fn release(&mut self) {
+        if self.pause_at_end.is_some() {
+            return;
+        }
+        if self.writer.is_none() {
+            self.recorder = None;
+        } else if let Some(recorder) = &mut self.recorder {
+            recorder.release_hold();
         }
     }
 

@@ -20,7 +20,7 @@ pub mod media;
 mod prompts;
 
 use crate::AppState;
-use crate::db::Query;
+use crate::db::{Query, StoreError};
 use crate::snapshot::CompanySnapshot;
 use earshot_policy::{CompanyId, NumberId, User, UserId};
 use rsipstack::EndpointBuilder;
@@ -230,8 +230,7 @@ impl Sip {
                     if tx.original.method == Method::Invite && !confirmed(&tx, &self.dialogs).await =>
                 {
                     // Still not confirmed: ask the caller to try again shortly (RFC 3261 §14.2).
-                    let retry = Header::Other("Retry-After".into(), "1".into());
-                    tx.reply_with(StatusCode::ServerInternalError, vec![retry], None).await
+                    tx.reply_with(StatusCode::ServerInternalError, vec![retry_after(1)], None).await
                 }
                 Some(Dialog::Invite(mut dialog)) => dialog.handle(&mut tx).await,
                 Some(_) => tx.reply(StatusCode::MethodNotAllowed).await,
@@ -275,7 +274,15 @@ impl Sip {
             tx.reply_with(ask, vec![header], None).await?;
             return Ok(None);
         };
-        let found = self.user_by_email(&credentials.username.to_ascii_lowercase()).await;
+        let found = match self.user_by_email(&credentials.username.to_ascii_lowercase()).await {
+            Ok(found) => found,
+            Err(error) => {
+                // Not the caller's fault: say so, and when to try again.
+                tracing::error!(%error, user = %credentials.username, "the store failed while checking a SIP digest");
+                tx.reply_with(StatusCode::ServerInternalError, vec![retry_after(5)], None).await?;
+                return Ok(None);
+            }
+        };
         let method = tx.original.method.to_string();
         match found {
             Some((authed, ha1)) if credentials.verify(&ha1, &method) => Ok(Some(authed)),
@@ -287,22 +294,24 @@ impl Sip {
         }
     }
 
-    async fn user_by_email(&self, email: &str) -> Option<(Authed, String)> {
+    /// The enabled user with this digest user name, and their HA1; `None`
+    /// when there is none (or no SIP password).
+    async fn user_by_email(&self, email: &str) -> Result<Option<(Authed, String)>, StoreError> {
         let db = &self.state.db;
         let mut query = Query::new(
             "SELECT id, company_id, sip_ha1, disabled, caller_number_id FROM users WHERE email = ",
         );
         query.bind(email.to_owned());
-        let row = db.fetch_optional(db.pool(), &query).await.ok()??;
-        if row.try_get::<i64, _>("disabled").ok()? != 0 {
-            return None;
+        let Some(row) = db.fetch_optional(db.pool(), &query).await? else { return Ok(None) };
+        if row.try_get::<i64, _>("disabled")? != 0 {
+            return Ok(None);
         }
-        let ha1: String = row.try_get::<Option<String>, _>("sip_ha1").ok()??;
-        let company = CompanyId(row.try_get("company_id").ok()?);
-        let snapshot = self.state.snapshots.get(db, company).await.ok()?;
-        let user = snapshot.company.user(UserId(row.try_get("id").ok()?))?.clone();
-        let caller_id = row.try_get::<Option<i64>, _>("caller_number_id").ok()?.map(NumberId);
-        Some((Authed { user, snapshot, caller_id }, ha1))
+        let Some(ha1) = row.try_get::<Option<String>, _>("sip_ha1")? else { return Ok(None) };
+        let company = CompanyId(row.try_get("company_id")?);
+        let snapshot = self.state.snapshots.get(db, company).await?;
+        let Some(user) = snapshot.company.user(UserId(row.try_get("id")?)).cloned() else { return Ok(None) };
+        let caller_id = row.try_get::<Option<i64>, _>("caller_number_id")?.map(NumberId);
+        Ok(Some((Authed { user, snapshot, caller_id }, ha1)))
     }
 
     async fn on_register(&self, mut tx: Transaction) -> rsipstack::Result<()> {
@@ -379,22 +388,30 @@ impl Sip {
             .unwrap_or_default()
     }
 
-    /// The company number `e164` and its company.
-    async fn number(&self, e164: &str) -> Option<(Arc<CompanySnapshot>, earshot_policy::Number)> {
+    /// The company number `e164` and its company, if it is one.
+    async fn number(
+        &self,
+        e164: &str,
+    ) -> Result<Option<(Arc<CompanySnapshot>, earshot_policy::Number)>, StoreError> {
         let db = &self.state.db;
         let mut query = Query::new("SELECT company_id FROM numbers WHERE e164 = ");
         query.bind(e164.to_owned());
-        let row = db.fetch_optional(db.pool(), &query).await.ok()??;
-        let company = CompanyId(row.try_get("company_id").ok()?);
-        let snapshot = self.state.snapshots.get(db, company).await.ok()?;
-        let number = snapshot.company.numbers().iter().find(|n| n.e164 == e164)?.clone();
-        Some((snapshot, number))
+        let Some(row) = db.fetch_optional(db.pool(), &query).await? else { return Ok(None) };
+        let company = CompanyId(row.try_get("company_id")?);
+        let snapshot = self.state.snapshots.get(db, company).await?;
+        let number = snapshot.company.numbers().iter().find(|n| n.e164 == e164).cloned();
+        Ok(number.map(|number| (snapshot, number)))
     }
 
     /// Our own contact URI, with `user` as its user part.
     fn contact(&self, user: &str) -> Uri {
         format!("sip:{user}@{}", self.local).as_str().try_into().unwrap_or_default()
     }
+}
+
+/// `Retry-After: seconds` (RFC 3261 §20.33), for a failure that is ours.
+fn retry_after(seconds: u32) -> Header {
+    Header::Other("Retry-After".into(), seconds.to_string())
 }
 
 /// Splits a Contact header value at the commas between contacts (not inside `<…>` or quotes).

@@ -57,6 +57,67 @@ impl Track {
         self
     }
 
+    /// Speech clips one after another from `at_ms` to `until_ms`, over a
+    /// faint hum, so that no sample of it is silent: every sample a
+    /// listener hears can be told apart from a gap.
+    pub fn talk(mut self, at_ms: usize, until_ms: usize) -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/speech");
+        let mut speech = Vec::new();
+        for clip in ["agent-greeting", "agent-check", "agent-account", "agent-solved"] {
+            let mut reader = hound::WavReader::open(dir.join(format!("{clip}.wav"))).unwrap();
+            speech.extend(reader.samples::<i16>().map(Result::unwrap));
+        }
+        let count = (until_ms - at_ms) * PER_MS;
+        let samples: Vec<i16> = (0..count)
+            .map(|n| {
+                let hum = 300.0 * (n as f64 * std::f64::consts::TAU * 150.0 / 8_000.0).sin();
+                let sample = f64::from(speech[n % speech.len()]) + hum;
+                // Never 0 after µ-law either: at least the smallest step away.
+                let sample = sample.clamp(-32_000.0, 32_000.0) as i16;
+                if sample.abs() < 16 { 16 * if sample < 0 { -1 } else { 1 } } else { sample }
+            })
+            .collect();
+        self.place(at_ms, &samples);
+        self
+    }
+
+    /// Keys pressed one after another, each `length_ms` long, `gap_ms` apart (start to start).
+    pub fn keys_held(mut self, at_ms: usize, keys: &str, gap_ms: usize, length_ms: usize) -> Self {
+        for (i, c) in keys.chars().enumerate() {
+            self.keys.push((at_ms + i * gap_ms, Key::from_char(c).unwrap(), length_ms));
+        }
+        self
+    }
+
+    /// What a listener decodes from the track, sample by sample from its
+    /// start: the µ-law audio of every frame sent as audio, and silence
+    /// where keys were sent instead (as `write_pcap` sends them).
+    pub fn heard(&self) -> Vec<i16> {
+        let mut out = vec![0; self.samples.len().div_ceil(160) * 160];
+        self.packets(|frame, _, audio| {
+            if let Some(chunk) = audio {
+                out[frame * 160..(frame + 1) * 160]
+                    .copy_from_slice(&G711::Pcmu.decode(&G711::Pcmu.encode(chunk)));
+            }
+        });
+        out
+    }
+
+    /// Where each key's event lies, in samples from the track's start:
+    /// its start, and its start plus the duration its end packets give.
+    pub fn key_spans(&self) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        self.packets(|_, event, _| {
+            if let Some((at, event)) = event
+                && event.end
+                && spans.last().is_none_or(|(start, _)| *start != at)
+            {
+                spans.push((at, at + usize::from(event.duration)));
+            }
+        });
+        spans
+    }
+
     /// Silence up to `ms`.
     pub fn until(mut self, ms: usize) -> Self {
         if self.samples.len() < ms * PER_MS {
@@ -70,49 +131,61 @@ impl Track {
     pub fn write_pcap(&self, path: &Path) {
         let mut pcap = Pcap::new();
         let ssrc = 0x5eed_0001_u32;
-        let frames = self.samples.len().div_ceil(160);
         let mut sequence = 1_u16;
+        self.packets(|frame, event, audio| {
+            let ms = frame * 20;
+            if let Some((at, event)) = event {
+                let marker = event.duration == 0;
+                pcap.rtp(ms, 101, marker, sequence, 1_000 + at as u32, ssrc, &event.to_bytes());
+            } else if let Some(chunk) = audio {
+                let timestamp = 1_000 + (frame as u32) * 160;
+                pcap.rtp(ms, 0, false, sequence, timestamp, ssrc, &G711::Pcmu.encode(chunk));
+            }
+            sequence = sequence.wrapping_add(1);
+        });
+        std::fs::write(path, pcap.bytes).unwrap();
+    }
+
+    /// Calls `packet(frame, event, audio)` for every packet of the track in
+    /// order: an event (its press's start in samples, and the payload), or
+    /// a frame of audio.
+    fn packets(&self, mut packet: impl FnMut(usize, Option<(usize, TelephoneEvent)>, Option<&[i16]>)) {
+        let frames = self.samples.len().div_ceil(160);
         let mut keys = self.keys.iter().peekable();
-        let mut current: Option<(usize, Key, usize, u32)> = None;
+        let mut current: Option<(usize, Key, usize, usize)> = None;
         for frame in 0..frames {
             let ms = frame * 20;
-            let timestamp = 1_000 + (frame as u32) * 160;
             if current.is_none()
                 && let Some(&&(start, key, length)) = keys.peek()
                 && start <= ms
             {
                 keys.next();
-                current = Some((start, key, length, timestamp));
-                pcap.rtp(ms, 101, true, sequence, timestamp, ssrc, &event(key, false, 0));
-                sequence = sequence.wrapping_add(1);
+                current = Some((start, key, length, frame * 160));
+                packet(frame, Some((frame * 160, event(key, false, 0))), None);
                 continue;
             }
             if let Some((start, key, length, at)) = current {
                 let elapsed = (ms - start) as u16 * 8;
                 if ms >= start + length {
                     for _ in 0..3 {
-                        pcap.rtp(ms, 101, false, sequence, at, ssrc, &event(key, true, elapsed));
-                        sequence = sequence.wrapping_add(1);
+                        packet(frame, Some((at, event(key, true, elapsed))), None);
                     }
                     current = None;
                 } else {
-                    pcap.rtp(ms, 101, false, sequence, at, ssrc, &event(key, false, elapsed));
-                    sequence = sequence.wrapping_add(1);
+                    packet(frame, Some((at, event(key, false, elapsed))), None);
                 }
                 continue;
             }
             let end = ((frame + 1) * 160).min(self.samples.len());
             let mut chunk = self.samples[frame * 160..end].to_vec();
             chunk.resize(160, 0);
-            pcap.rtp(ms, 0, false, sequence, timestamp, ssrc, &G711::Pcmu.encode(&chunk));
-            sequence = sequence.wrapping_add(1);
+            packet(frame, None, Some(&chunk));
         }
-        std::fs::write(path, pcap.bytes).unwrap();
     }
 }
 
-fn event(key: Key, end: bool, duration: u16) -> [u8; 4] {
-    TelephoneEvent { key, end, volume: 10, duration }.to_bytes()
+fn event(key: Key, end: bool, duration: u16) -> TelephoneEvent {
+    TelephoneEvent { key, end, volume: 10, duration }
 }
 
 /// A libpcap file of Ethernet/IPv4/UDP packets (sipp rewrites the addresses).

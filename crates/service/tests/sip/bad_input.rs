@@ -142,6 +142,30 @@ async fn wrong_credentials_get_403_and_unknown_extensions_404() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_during_a_digest_check_is_500_with_retry_after_not_a_refusal() {
+    let service = Service::start().await;
+    service.agent("Ada", "101", json!({})).await;
+    // The database refuses the digest check's query (its table is gone).
+    let url = format!("sqlite://{}", service.dir.path().join("earshot.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE users RENAME TO users_away").execute(&db).await.unwrap();
+    let credentials = ["-au", "101@acme.test", "-ap", "sip-secret-101"];
+    let peer = Peer { scenario: "call_refused.xml", from: "101", final_status: 500, ..Peer::default() };
+    let mut call = Sipp::calls(&service, "102", None, &peer, &credentials);
+    assert!(call.wait(), "{}", call.errors());
+    let messages = call.errors();
+    assert!(messages.contains("Retry-After: 5"), "{messages}");
+    let log = service.log();
+    assert!(log.contains("the store failed while checking a SIP digest"), "{log}");
+    assert!(!log.contains("SIP digest refused"), "a store failure is not a refused digest: {log}");
+    // Once the store is back, the same credentials get through (to a 404: nobody has 102).
+    sqlx::query("ALTER TABLE users_away RENAME TO users").execute(&db).await.unwrap();
+    let peer = Peer { final_status: 404, ..peer };
+    let mut call = Sipp::calls(&service, "102", None, &peer, &credentials);
+    assert!(call.wait(), "{}", call.errors());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtp_from_strangers_and_garbage_is_dropped_and_counted() {
     let service = Service::start().await;
     service.settings(json!({"record_inbound": true})).await;

@@ -11,13 +11,12 @@
 use super::audio::{Heard, Track};
 use super::support::{Peer, Service, Sipp};
 use serde_json::{Value, json};
-use std::path::Path;
 
 const AGENT_TONE: f64 = 1_700.0;
 const CALLER_TONE: f64 = 2_300.0;
 
 /// The agent: speaks, keys `#11#` at 3 s, plays a tone while paused, keys `#12#` at 7 s, speaks again.
-fn agent_track(path: &Path) {
+fn agent_track() -> Track {
     Track::new()
         .speech(0, "agent-greeting", 2_500)
         .keys(3_000, "#11#", 250)
@@ -25,17 +24,15 @@ fn agent_track(path: &Path) {
         .keys(7_000, "#12#", 250)
         .speech(8_500, "agent-solved", 2_500)
         .until(11_500)
-        .write_pcap(path);
 }
 
 /// The caller: speaks, tone while the agent has paused, speaks again.
-fn caller_track(path: &Path) {
+fn caller_track() -> Track {
     Track::new()
         .speech(300, "caller-hello", 2_200)
         .tone(4_500, CALLER_TONE, 2_000)
         .speech(8_500, "caller-thanks", 2_500)
         .until(11_500)
-        .write_pcap(path);
 }
 
 /// Places the scripted inbound call to a number whose flow is `flow`
@@ -46,6 +43,18 @@ async fn scripted_call(
     ada_settings: Value,
     flow_prefix: Vec<Value>,
 ) -> (Service, Value, String) {
+    call_with_tracks(company, ada_settings, flow_prefix, &agent_track(), &caller_track(), 12_000).await
+}
+
+/// The same call with these tracks, the caller staying `talk_ms`.
+async fn call_with_tracks(
+    company: Value,
+    ada_settings: Value,
+    flow_prefix: Vec<Value>,
+    agent_track: &Track,
+    caller_track: &Track,
+    talk_ms: u64,
+) -> (Service, Value, String) {
     let service = Service::start().await;
     service.settings(company).await;
     let ada = service.agent("Ada", "101", ada_settings).await;
@@ -54,8 +63,8 @@ async fn scripted_call(
     service.number("+15550100", Value::Array(flow)).await;
     let dir = tempfile::tempdir().unwrap();
     let (agent, caller) = (dir.path().join("agent.pcap"), dir.path().join("caller.pcap"));
-    agent_track(&agent);
-    caller_track(&caller);
+    agent_track.write_pcap(&agent);
+    caller_track.write_pcap(&caller);
     let (mut device, port) = Sipp::device(&Peer { pcap: Some(&agent), ..Peer::default() });
     assert!(service.register("101", port));
     let pushed = service.listen("101@acme.test", "password-101").await;
@@ -66,7 +75,7 @@ async fn scripted_call(
         &Peer {
             scenario: "call.xml",
             pcap: Some(&caller),
-            talk_ms: 12_000,
+            talk_ms,
             from: "+447700900123",
             ..Peer::default()
         },
@@ -124,8 +133,9 @@ async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
     assert_eq!(spans.len(), 1, "{recording}");
     let (start, end) =
         (spans[0]["start_ms"].as_u64().unwrap() as usize, spans[0]["end_ms"].as_u64().unwrap() as usize);
-    // #11#'s last key at 3.75 s, #12#'s at 7.75 s after the answer (give or take call set-up).
-    assert!((3_500..4_300).contains(&start) && (7_500..8_300).contains(&end), "span {start}–{end}");
+    // From the end of #11# (its last key from 3.75 s to 3.87 s) to the start
+    // of #12# (7 s), give or take call set-up.
+    assert!((3_500..4_300).contains(&start) && (6_500..7_300).contains(&end), "span {start}–{end}");
     let heard = Heard::read(&service.download(recording["id"].as_i64().unwrap()).await);
     assert_eq!(heard.channels, 2);
     // Left is the agent, right the caller; both spoke before and after the pause.
@@ -138,6 +148,100 @@ async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
     assert!(paused.iter().all(|f| *f == [0, 0]), "audio inside the paused span");
     assert_no_leak(&heard);
     assert!(heard.duration_ms() >= 11_000, "silence keeps the timeline: {} ms", heard.duration_ms());
+}
+
+/// A call whose agent talks without a break while keying `#11#` (its keys
+/// `gap_11` ms apart) and later `#12#` (`gap_12` apart), each key 180 ms.
+/// Returns what the agent's track sent (as heard), the samples where the
+/// pause must begin and end on the track's clock (the end of `#11#`'s
+/// last event, the start of `#12#`'s first), the stored call and the file.
+async fn exact_call(
+    paused_audio: &str,
+    gap_11: usize,
+    gap_12: usize,
+) -> (Vec<i16>, usize, usize, Value, Heard) {
+    let resume_at = 3_000 + 3 * gap_11 + 2_500;
+    let end = resume_at + 3 * gap_12 + 3_000;
+    let agent = Track::new()
+        .talk(0, end)
+        .keys_held(3_000, "#11#", gap_11, 180)
+        .keys_held(resume_at, "#12#", gap_12, 180)
+        .until(end);
+    let caller = Track::new().speech(300, "caller-hello", 2_200).until(end);
+    let spans = agent.key_spans();
+    assert_eq!(spans.len(), 8);
+    let (pause, resume) = (spans[3].1, spans[4].0);
+    let (service, call, _) = call_with_tracks(
+        json!({"record_inbound": true, "paused_audio": paused_audio}),
+        json!({"recording_control": true}),
+        vec![],
+        &agent,
+        &caller,
+        end as u64 + 500,
+    )
+    .await;
+    assert_eq!(trace_events(&call), ["decided", "paused", "resumed"], "{call}");
+    let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
+    (agent.heard(), pause, resume, call, heard)
+}
+
+/// Where the file's left channel lines up with the agent's track: the
+/// first sample the file holds of it (the recording starts when the call is
+/// bridged, perhaps after the agent's first packets) and the track sample
+/// it is. Returns (file index, track index) of that sample.
+fn line_up(sent: &[i16], heard: &Heard) -> (usize, usize) {
+    let first = heard.frames.iter().position(|f| f[0] != 0).expect("the agent in the file");
+    let window: Vec<i16> = heard.frames[first..first + 320].iter().map(|f| f[0]).collect();
+    let track =
+        sent.windows(320).position(|w| w == window.as_slice()).expect("the file's start in the track");
+    (first, track)
+}
+
+/// The left channel from `from` equals what the track sent from `sent_from`, for `count` samples.
+fn assert_left_is(heard: &Heard, from: usize, sent: &[i16], sent_from: usize, count: usize, what: &str) {
+    for i in 0..count {
+        let (got, want) = (heard.frames[from + i][0], sent[sent_from + i]);
+        assert_eq!(got, want, "{what}: sample {} of the file, {} of the track", from + i, sent_from + i);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_2_silence_starts_at_the_end_of_11_and_ends_at_the_start_of_12_to_the_sample() {
+    // #11# keyed quickly, #12# slowly (2.9 s between keys, inside the 3 s limit).
+    let (sent, pause, resume, call, heard) = exact_call("silence", 300, 2_900).await;
+    let (first, track) = line_up(&sent, &heard);
+    // The file's sample of the track's sample `i`.
+    let file = |i: usize| first + i - track;
+    // Everything the agent said up to the end of the #11# event is in the file, as sent.
+    assert_left_is(&heard, first, &sent, track, pause - track, "before the pause");
+    // Nothing from there to the start of the #12# event, on either channel.
+    let silent = &heard.frames[file(pause)..file(resume)];
+    assert!(silent.iter().all(|f| *f == [0, 0]), "audio inside the paused span");
+    // Everything from the start of the #12# event on.
+    let rest = (heard.frames.len() - file(resume)).min(sent.len() - resume);
+    assert!(rest > 16_000, "{rest} samples after the resume");
+    assert_left_is(&heard, file(resume), &sent, resume, rest, "after the resume");
+    let span = &call["recording"]["paused_spans"][0];
+    assert_eq!(span["start_ms"], file(pause) as u64 / 8, "{span}");
+    assert_eq!(span["end_ms"], file(resume) as u64 / 8, "{span}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_2_skip_cuts_from_the_end_of_11_to_the_start_of_12_to_the_sample() {
+    // #11# keyed slowly (2.9 s between keys), #12# quickly.
+    let (sent, pause, resume, call, heard) = exact_call("skip", 2_900, 300).await;
+    let (first, track) = line_up(&sent, &heard);
+    let file = |i: usize| first + i - track;
+    assert_left_is(&heard, first, &sent, track, pause - track, "before the cut");
+    // The sample after the end of #11# is the one said at the start of #12#.
+    let rest = (heard.frames.len() - file(pause)).min(sent.len() - resume);
+    assert!(rest > 16_000, "{rest} samples after the cut");
+    assert_left_is(&heard, file(pause), &sent, resume, rest, "after the cut");
+    // The span says where the cut is and how long it was.
+    let span = &call["recording"]["paused_spans"][0];
+    assert_eq!(span["start_ms"], file(pause) as u64 / 8, "{span}");
+    assert_eq!(span["end_ms"], span["start_ms"], "{span}");
+    assert_eq!(span["cut_ms"], (resume - pause) as u64 / 8, "{span}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +356,9 @@ async fn a_crash_mid_call_leaves_a_playable_recording_and_the_call_in_history() 
     assert_eq!(spans.len(), 1, "the pause is kept: {recording}");
     let (start, end) =
         (spans[0]["start_ms"].as_u64().unwrap() as usize, spans[0]["end_ms"].as_u64().unwrap() as usize);
-    assert!((2_500..5_000).contains(&start) && (5_000..8_000).contains(&end), "span {start}–{end}");
+    // From the end of #11# (3.37 s into the agent's track) to the start of
+    // #12# (5 s), give or take where the file begins.
+    assert!((2_500..5_000).contains(&start) && (4_500..8_000).contains(&end), "span {start}–{end}");
     for channel in [0, 1] {
         assert!(heard.rms(channel, start, end) == 0.0, "channel {channel} is silent in the span");
     }

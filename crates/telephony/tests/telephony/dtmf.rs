@@ -1,7 +1,7 @@
 //! RFC 4733 events to key presses to keypad codes (SPEC §6.2, D9), on a simulated clock.
 
-use earshot_policy::{Key, KeypadAction, KeypadCode, Timestamp};
-use earshot_telephony::dtmf::{DtmfReceiver, EventError, KeyEdge, KeypadLeg, TelephoneEvent};
+use earshot_policy::{Key, KeypadCode, Timestamp};
+use earshot_telephony::dtmf::{DtmfReceiver, EventError, KeyEdge, KeypadLeg, LegAction, TelephoneEvent};
 
 fn event(key: char, end: bool, duration: u16) -> TelephoneEvent {
     TelephoneEvent { key: Key::from_char(key).unwrap(), end, volume: 10, duration }
@@ -74,19 +74,32 @@ fn s6_2_a_late_packet_of_an_earlier_press_is_ignored() {
     assert!(receiver.handle(u32::MAX - 50, event('4', false, 400), Timestamp(10)).is_empty());
 }
 
-/// Feeds presses (key, start ms) to a leg; returns what it says, as text.
+/// Feeds presses (key, start ms) to a leg; returns what it says about keys, as text.
 fn run_leg(presses: &[(char, i64)]) -> Vec<String> {
+    run_leg_with_marks(presses, false)
+}
+
+/// The same, with where codes may begin, begin and end on the RTP clock
+/// (press `k` starts at RTP 10_000 + 3_200·(k + 1) and lasts 1_600).
+fn run_leg_with_marks(presses: &[(char, i64)], marks: bool) -> Vec<String> {
     let mut leg = KeypadLeg::new();
     let mut out = Vec::new();
     let mut rtp = 10_000u32;
     let drain = |leg: &mut KeypadLeg, out: &mut Vec<String>| {
         while let Some(action) = leg.poll_action() {
-            out.push(match action {
-                KeypadAction::PressKey { key } => format!("press {key}"),
-                KeypadAction::ReleaseKey { key } => format!("release {key}"),
-                KeypadAction::ReplayKey { key, .. } => format!("replay {key}"),
-                KeypadAction::Code(code) => format!("code {}", code.code),
-            });
+            let text = match action {
+                LegAction::PressKey(key) => format!("press {key}"),
+                LegAction::ReleaseKey(key) => format!("release {key}"),
+                LegAction::ReplayKey { key, duration_ms } if marks => format!("replay {key}({duration_ms})"),
+                LegAction::ReplayKey { key, .. } => format!("replay {key}"),
+                LegAction::Code { code, from } if marks => format!("code {} from {from}", code.code),
+                LegAction::Code { code, .. } => format!("code {}", code.code),
+                LegAction::MayBeCode { from } if marks => format!("may be a code from {from}"),
+                LegAction::NoCode if marks => "no code".to_owned(),
+                LegAction::CodeEnds { at } if marks => format!("code ends at {at}"),
+                LegAction::MayBeCode { .. } | LegAction::NoCode | LegAction::CodeEnds { .. } => continue,
+            };
+            out.push(text);
         }
     };
     for (key, start) in presses {
@@ -123,6 +136,41 @@ fn d9_a_hash_sequence_that_is_no_code_reaches_the_far_end_in_order() {
     assert_eq!(out, vec!["replay #", "replay 1", "press 3", "release 3"]);
     let out = run_leg(&[('#', 0), ('1', 400), ('2', 4_000)]);
     assert_eq!(out, vec!["replay #", "replay 1", "press 2", "release 2"], "over 3 s between keys");
+}
+
+#[test]
+fn s6_2_codes_say_where_they_begin_and_end_on_the_rtp_clock() {
+    // `1`, then `#11#`: the code may begin at the first `#` (press 1, RTP 16_400)
+    // and ends where the last `#` (press 4, RTP 26_000) ends: 26_000 + 1_600.
+    let out = run_leg_with_marks(&[('1', 0), ('#', 500), ('1', 900), ('1', 1_300), ('#', 1_700)], true);
+    assert_eq!(
+        out,
+        vec![
+            "press 1".to_owned(),
+            "release 1".to_owned(),
+            "may be a code from 16400".to_owned(),
+            format!("code {} from 16400", KeypadCode::Pause),
+            "code ends at 27600".to_owned(),
+        ]
+    );
+    // `##12#`: the first `#` turns out not to begin it; the second does.
+    let out = run_leg_with_marks(&[('#', 0), ('#', 400), ('1', 800), ('2', 1_200), ('#', 1_600)], true);
+    assert_eq!(
+        out,
+        vec![
+            "may be a code from 13200".to_owned(),
+            "replay #(60)".to_owned(),
+            "may be a code from 16400".to_owned(),
+            format!("code {} from 16400", KeypadCode::Resume),
+            "code ends at 27600".to_owned(),
+        ]
+    );
+    // `#5`: no code.
+    let out = run_leg_with_marks(&[('#', 0), ('5', 400)], true);
+    assert_eq!(out, ["may be a code from 13200", "replay #(60)", "press 5", "no code", "release 5"]);
+    // `#` alone: no code once the 3 s are up.
+    let out = run_leg_with_marks(&[('#', 0)], true);
+    assert_eq!(out, ["may be a code from 13200", "replay #(60)", "no code"]);
 }
 
 #[test]

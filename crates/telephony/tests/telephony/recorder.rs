@@ -110,7 +110,7 @@ fn s6_2_paused_span_is_silence_to_the_sample() {
             assert_ne!(*frame, [0, 0], "sample {i} is recorded");
         }
     }
-    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 100, end_ms: 300 }]);
+    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 100, end_ms: 300, cut_ms: 0 }]);
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn s6_2_paused_span_is_cut_out_with_skip() {
     assert_eq!(frames.len(), 8_000 - 1_600);
     assert_eq!(frames[799], [5, -5]);
     assert_eq!(frames[800], [16, -16], "the first sample after the resume follows at once");
-    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 100, end_ms: 100 }]);
+    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 100, end_ms: 100, cut_ms: 200 }]);
 }
 
 #[test]
@@ -136,7 +136,10 @@ fn s6_2_two_pauses() {
     assert_eq!(frames.len(), 8_000);
     assert_eq!(
         recorder.paused_spans(),
-        &[PausedSpan { start_ms: 100, end_ms: 200 }, PausedSpan { start_ms: 600, end_ms: 1_000 }]
+        &[
+            PausedSpan { start_ms: 100, end_ms: 200, cut_ms: 0 },
+            PausedSpan { start_ms: 600, end_ms: 1_000, cut_ms: 0 }
+        ]
     );
     assert!(frames[4_800..].iter().all(|f| *f == [0, 0]));
     assert!(frames[1_600..4_800].iter().all(|f| *f != [0, 0]));
@@ -151,7 +154,135 @@ fn s6_2_a_pause_left_open_at_hang_up_lasts_to_the_end() {
     let frames = recorder.finish();
     assert_eq!(frames.len(), 800);
     assert!(frames[400..].iter().all(|f| *f == [0, 0]));
-    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 50, end_ms: 100 }]);
+    assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 50, end_ms: 100, cut_ms: 0 }]);
+}
+
+/// What a keypad code does to the recorder, at the times the media path
+/// learns of it, on the keying leg's RTP clock (ours, starting at 1_000).
+#[derive(Clone, Copy)]
+enum KeyStep {
+    /// A `#` that may begin a code starts at RTP sample `rtp` (ms `at`).
+    Hold { at: i64, rtp: u32 },
+    /// `#11#` was detected; its last key's event ends at `rtp`, known at `at`.
+    PauseEnds { at: i64, rtp: u32 },
+    /// `#12#` was detected at `at`; its first key's event started at `rtp`.
+    ResumeFrom { at: i64, rtp: u32 },
+}
+
+/// Our leg speaks continuously for `seconds` (every sample its own index
+/// plus one, so any sample's place is known), packets on time; the other
+/// leg is silent; `steps` happen at their times. Polls every 20 ms, as the
+/// relay does.
+fn keyed(paused_audio: PausedAudio, seconds: u32, steps: &[KeyStep]) -> (Vec<[i16; 2]>, Recorder) {
+    let mut recorder = Recorder::new(paused_audio);
+    let mut frames = Vec::new();
+    for n in 0..seconds * 50 {
+        let now = Timestamp(i64::from(n) * 20);
+        let samples: Vec<i16> = (0..160).map(|i| ((n * 160 + i) % 30_000 + 1) as i16).collect();
+        recorder.push(Channel::Ours, 1_000 + n * 160, &samples, now);
+        for step in steps {
+            match *step {
+                KeyStep::Hold { at, rtp } if at == now.0 => {
+                    recorder.hold_from(Channel::Ours, 1_000 + rtp, now);
+                }
+                KeyStep::PauseEnds { at, rtp } if at == now.0 => {
+                    recorder.pause_at(Channel::Ours, 1_000 + rtp, now);
+                    recorder.release_hold();
+                }
+                KeyStep::ResumeFrom { at, rtp } if at == now.0 => {
+                    recorder.resume_at(Channel::Ours, 1_000 + rtp, now);
+                    recorder.release_hold();
+                }
+                _ => {}
+            }
+        }
+        frames.extend(recorder.poll(now));
+    }
+    frames.extend(recorder.finish());
+    (frames, recorder)
+}
+
+/// The sample our leg said at timeline sample `i`.
+fn said(i: usize) -> i16 {
+    (i % 30_000 + 1) as i16
+}
+
+/// `#11#` keyed from 1.0 s (the last `#` from 1.7 s to 1.88 s: its event
+/// ends at sample 15_040), `#12#` from 4.0 s (sample 32_000) and detected
+/// at `resume_known` ms.
+fn pause_and_resume(resume_known: i64) -> Vec<KeyStep> {
+    vec![
+        KeyStep::Hold { at: 1_000, rtp: 8_000 },
+        KeyStep::PauseEnds { at: 1_880, rtp: 15_040 },
+        KeyStep::Hold { at: 4_000, rtp: 32_000 },
+        KeyStep::ResumeFrom { at: resume_known, rtp: 32_000 },
+    ]
+}
+
+#[test]
+fn s6_2_codes_cut_from_the_end_of_11_to_the_start_of_12_to_the_sample() {
+    // Keyed quickly (#12# known 0.7 s after it began) and slowly (3 s between keys: 9.2 s after).
+    for resume_known in [4_700, 13_200] {
+        let (frames, recorder) = keyed(PausedAudio::Silence, 16, &pause_and_resume(resume_known));
+        assert_eq!(frames.len(), 16 * 8_000, "the timeline is kept");
+        for (i, frame) in frames.iter().enumerate() {
+            let expected = if (15_040..32_000).contains(&i) { 0 } else { said(i) };
+            assert_eq!(frame[0], expected, "sample {i}, #12# known at {resume_known} ms");
+        }
+        assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 1_880, end_ms: 4_000, cut_ms: 0 }]);
+    }
+}
+
+#[test]
+fn s6_2_codes_cut_exactly_with_skip_and_the_span_says_how_long() {
+    for resume_known in [4_700, 13_200] {
+        let (frames, recorder) = keyed(PausedAudio::Skip, 16, &pause_and_resume(resume_known));
+        assert_eq!(frames.len(), 16 * 8_000 - (32_000 - 15_040));
+        assert_eq!(frames[15_039][0], said(15_039), "speech up to the end of #11#");
+        assert_eq!(frames[15_040][0], said(32_000), "then speech from the start of #12#");
+        assert!(
+            frames.iter().enumerate().all(|(i, f)| f[0] == said(if i < 15_040 { i } else { i + 16_960 }))
+        );
+        assert_eq!(recorder.paused_spans(), &[PausedSpan { start_ms: 1_880, end_ms: 1_880, cut_ms: 2_120 }]);
+        let journal = recorder.spans_so_far();
+        assert_eq!(journal, [SpanSoFar { start_ms: 1_880, end_ms: Some(1_880), cut_ms: 2_120 }]);
+    }
+}
+
+#[test]
+fn s6_2_keys_that_were_no_code_hold_nothing_back_for_good() {
+    // A `#` that turned out not to be a code: held, then released with nothing cut.
+    let steps = [KeyStep::Hold { at: 1_000, rtp: 8_000 }, KeyStep::ResumeFrom { at: 1_400, rtp: 8_000 }];
+    let (frames, recorder) = keyed(PausedAudio::Silence, 3, &steps);
+    assert!(frames.iter().enumerate().all(|(i, f)| f[0] == said(i)));
+    assert!(recorder.paused_spans().is_empty());
+}
+
+#[test]
+fn s6_2_a_recording_started_by_12_begins_at_its_first_key() {
+    // Recording was off: the media path makes a recorder when a `#` that may
+    // begin a code comes (1.0 s, sample 8_000), holding from it; #12# is
+    // known at 1.7 s and starts the recording at its first key.
+    let mut recorder = Recorder::new(PausedAudio::Silence);
+    let mut frames = Vec::new();
+    for n in 50..150_u32 {
+        let now = Timestamp(i64::from(n) * 20);
+        let samples: Vec<i16> = (0..160).map(|i| ((n * 160 + i) % 30_000 + 1) as i16).collect();
+        // The key's packet came a little before the audio of the same moment.
+        if n == 50 {
+            recorder.hold_from(Channel::Ours, 1_000 + 8_000, now);
+        }
+        recorder.push(Channel::Ours, 1_000 + n * 160, &samples, now);
+        if n == 85 {
+            recorder.start_at(Channel::Ours, 1_000 + 8_000, now);
+            recorder.release_hold();
+        }
+        frames.extend(recorder.poll(now));
+    }
+    frames.extend(recorder.finish());
+    assert_eq!(frames.len(), 100 * 160);
+    assert!(frames.iter().enumerate().all(|(i, f)| f[0] == said(i + 8_000)));
+    assert!(recorder.paused_spans().is_empty());
 }
 
 #[test]
@@ -226,6 +357,6 @@ fn s6_2_spans_so_far_match_the_file_before_they_are_written() {
     let mut recorder = Recorder::new(PausedAudio::Silence);
     recorder.push(Channel::Ours, 0, &[5; 800], Timestamp(0));
     recorder.pause(Timestamp(50));
-    assert_eq!(recorder.spans_so_far(), [SpanSoFar { start_ms: 50, end_ms: None }]);
+    assert_eq!(recorder.spans_so_far(), [SpanSoFar { start_ms: 50, end_ms: None, cut_ms: 0 }]);
     assert!(recorder.paused_spans().is_empty());
 }
