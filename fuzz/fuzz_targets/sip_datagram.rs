@@ -3,8 +3,8 @@
 //! through parses; a digest answer and an SDP body in it parse or fail cleanly.
 #![no_main]
 
-use earshot_service::sip::digest::Credentials;
-use earshot_service::sip::guard::{Verdict, bad_request, check};
+use earshot_sip::digest::Credentials;
+use earshot_sip::guard::{Verdict, bad_request, check};
 use earshot_telephony::sdp::AudioSession;
 use libfuzzer_sys::fuzz_target;
 

@@ -16,6 +16,11 @@ use earshot_policy::{DetectedCode, Key, KeypadAction, KeypadCodeDetector, Timest
 /// never leaves a key held down.
 pub const MAX_PRESS_MS: i64 = 5_000;
 
+/// How far behind the current press an event's timestamp may be and still
+/// be a late packet of an earlier press, in timestamp units (5 s); further
+/// behind, the stream's clock started over (a new source, a re-INVITE).
+const LATE_PRESS_WINDOW: u32 = 40_000;
+
 /// One RFC 4733 telephone-event payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TelephoneEvent {
@@ -134,8 +139,9 @@ impl DtmfReceiver {
                 }
                 self.current = Some(press);
             }
-            // A late packet of an earlier press: that press is over.
-            Some(press) if (rtp.wrapping_sub(press.rtp) as i32) < 0 => {}
+            // A late packet of an earlier press (a few seconds back at most;
+            // further back is a new stream's clock): that press is over.
+            Some(press) if press.rtp.wrapping_sub(rtp) <= LATE_PRESS_WINDOW && rtp != press.rtp => {}
             _ => {
                 if let Some(press) = self.current.filter(|p| !p.ended) {
                     edges.push(Edge { edge: KeyEdge::Up(press.key), span: press.span() });
@@ -385,7 +391,8 @@ impl DtmfSender {
 
     /// The key down comes up at `now`.
     pub fn release(&mut self, now: Timestamp) {
-        if let Some((_, down_at, hold)) = self.queue.back_mut().filter(|(_, _, hold)| *hold == Hold::Held) {
+        if let Some((_, down_at, hold)) = self.queue.iter_mut().rev().find(|(_, _, hold)| *hold == Hold::Held)
+        {
             // Released before it started sounding: it sounds as long as it was held.
             *hold = Hold::For(now.millis_since(*down_at).max(SHORTEST_KEY_MS));
             return;

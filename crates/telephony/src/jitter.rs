@@ -166,6 +166,9 @@ pub struct JitterBuffer {
     level: f64,
     /// Frames in a row that were not audio.
     gap: u64,
+    /// The timestamp of a packet that said the stream started over,
+    /// waiting for a second to agree.
+    restart_candidate: Option<u32>,
     /// Packets received (late ones too, duplicates not) and lost, before
     /// the stream last started over.
     packets: u64,
@@ -200,6 +203,7 @@ impl JitterBuffer {
             last_transit: None,
             level: 0.0,
             gap: 0,
+            restart_candidate: None,
             packets: 0,
             lost_before: 0,
             concealer: Concealer::new(),
@@ -215,16 +219,27 @@ impl JitterBuffer {
         let mut timestamp = self.extend(arrival.timestamp);
         let length = samples.len() as i64;
         let offset = timestamp - self.playout;
-        // A new stream: another source, a jump, or a late packet after a
-        // silence (a phone that held its timestamps while on hold).
+        // A new stream: another source at once; the same source after a
+        // jump (a re-INVITE) or late after a silence (a phone that held its
+        // timestamps while on hold) once a second packet agrees, so one
+        // stray packet does not throw the stream away.
         let silent = self.gap >= SILENT_GAP && !self.arrived.iter().any(|a| *a);
-        if self.ssrc != Some(arrival.ssrc)
-            || !(-RESTART_JUMP..=MAX_AHEAD).contains(&offset)
-            || (offset + length <= 0 && silent)
-        {
+        let jumped = !(-RESTART_JUMP..=MAX_AHEAD).contains(&offset) || (offset + length <= 0 && silent);
+        if self.ssrc != Some(arrival.ssrc) {
+            self.restart(arrival.ssrc, arrival.timestamp);
+            timestamp = self.playout;
+        } else if jumped {
+            let agrees = self
+                .restart_candidate
+                .is_some_and(|earlier| arrival.timestamp.wrapping_sub(earlier) < RESTART_JUMP as u32);
+            if !agrees {
+                self.restart_candidate = Some(arrival.timestamp);
+                return;
+            }
             self.restart(arrival.ssrc, arrival.timestamp);
             timestamp = self.playout;
         }
+        self.restart_candidate = None;
         self.newest = self.newest.max(timestamp);
         self.count_sequence(arrival.sequence);
         self.learn_delay(now.0 * PER_MS - timestamp);
@@ -288,8 +303,12 @@ impl JitterBuffer {
         }
         let delay = self.delay(now);
         if !self.playing {
-            // Wait for the first frame to be there and the delay to reach the target.
-            if !self.frame_complete() || delay < self.target {
+            // Wait for the first frame to be there and the delay to reach
+            // the target; a first frame that stays incomplete (a packet of
+            // it lost) starts once a frame more has passed, concealed.
+            let ready = (self.frame_complete() && delay >= self.target)
+                || (self.arrived.iter().any(|a| *a) && delay >= self.target + FRAME_I);
+            if !ready {
                 out.fill(0);
                 return FrameKind::Silence;
             }
@@ -398,6 +417,7 @@ impl JitterBuffer {
     }
 
     fn restart(&mut self, ssrc: u32, timestamp: u32) {
+        let same_source = self.ssrc == Some(ssrc);
         if self.ssrc.is_some() {
             self.stats.restarts += 1;
             self.lost_before = self.stats().lost;
@@ -411,7 +431,10 @@ impl JitterBuffer {
         self.samples.clear();
         self.arrived.clear();
         self.delays.clear();
-        self.target = 0;
+        // The same source on a new clock keeps the delay it needed.
+        if !same_source {
+            self.target = 0;
+        }
         self.since_target = 0;
         self.first_sequence = None;
         self.packets = 0;

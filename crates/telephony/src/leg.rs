@@ -124,28 +124,32 @@ impl MediaLeg {
     }
 
     /// What the datagram `data` from `from` is. Symmetric RTP: the first
-    /// source heard is latched (a phone behind NAT, or one that describes
-    /// another interface than it sends from); after that only the latched
-    /// source, or the address the peer described, is the peer.
+    /// source heard sending RTP the leg agreed to is latched (a phone
+    /// behind NAT, or one that describes another interface than it sends
+    /// from); after that only the latched source, or the address the peer
+    /// described, is the peer. Garbage latches nothing, so a scan or a
+    /// stray packet on a reused port can't take the call's media.
     pub fn accept<'a>(&mut self, from: SocketAddr, data: &'a [u8]) -> Incoming<'a> {
         let Some(peer) = &self.peer else { return Incoming::Foreign };
-        match self.latched {
-            _ if from == peer.addr => self.latched = Some(from),
-            Some(latched) if latched == from => {}
-            None => self.latched = Some(from),
-            Some(_) => return Incoming::Foreign,
+        let known = from == peer.addr || self.latched == Some(from);
+        if !known && self.latched.is_some() {
+            return Incoming::Foreign;
         }
         let Ok(view) = RtpView::parse(data) else { return Incoming::Garbage };
-        if Some(view.payload_type) == peer.telephone_event {
-            return match TelephoneEvent::parse(view.payload) {
+        let incoming = if Some(view.payload_type) == peer.telephone_event {
+            match TelephoneEvent::parse(view.payload) {
                 Ok(event) => Incoming::Event(view, event),
-                Err(_) => Incoming::Garbage,
-            };
-        }
-        if view.payload_type != self.codec.payload_type() {
+                Err(_) => return Incoming::Garbage,
+            }
+        } else if view.payload_type == self.codec.payload_type() {
+            Incoming::Audio(view)
+        } else {
             return Incoming::Garbage;
+        };
+        if self.latched != Some(from) && (self.latched.is_none() || from == peer.addr) {
+            self.latched = Some(from);
         }
-        Incoming::Audio(view)
+        incoming
     }
 
     /// Where our RTP goes: the latched source, else the described address;
@@ -160,10 +164,13 @@ impl MediaLeg {
     }
 
     /// Rewrites a packet from another leg (already parsed as `view`) into
-    /// this leg's stream, in place; where to send it, if anywhere.
+    /// this leg's stream, in place; where to send it, if anywhere. Nothing
+    /// is stamped while nothing is sent (on hold), so the peer sees no gap
+    /// in sequence numbers when media comes back.
     pub fn relay(&mut self, data: &mut [u8], view: &RtpView<'_>) -> Option<SocketAddr> {
+        let destination = self.destination()?;
         self.out.relay(data, view);
-        self.destination()
+        Some(destination)
     }
 
     /// Rewrites an event packet from another leg into this leg's stream,
@@ -171,6 +178,7 @@ impl MediaLeg {
     /// takes events.
     pub fn relay_event(&mut self, data: &mut [u8], view: &RtpView<'_>) -> Option<SocketAddr> {
         let pt = self.telephone_event()?;
+        self.destination()?;
         data[1] = (data[1] & 0x80) | pt;
         self.relay(data, view)
     }

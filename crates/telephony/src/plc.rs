@@ -88,9 +88,10 @@ impl Concealer {
     /// the substitution.
     pub fn good_frame(&mut self, frame: &mut [i16]) {
         if self.erased > 0 {
-            // A quarter period, and 4 ms more for every 10 ms the gap lasted beyond its first.
+            // A quarter period, and 4 ms more for every 10 ms the gap lasted
+            // beyond its first, 10 ms at most (as G.711 Appendix I).
             let extra = (self.erased / TEN_MS).saturating_sub(1) * 32;
-            let length = (self.pitch / 4 + extra).min(frame.len());
+            let length = (self.pitch / 4 + extra).min(TEN_MS).min(frame.len());
             let mut tail = vec![0.0; length];
             self.synthesize(&mut tail);
             for (i, (sample, synthetic)) in frame.iter_mut().zip(&tail).enumerate() {

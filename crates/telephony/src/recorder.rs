@@ -96,9 +96,10 @@ pub struct Recorder {
     in_span: bool,
     /// Samples cut out of the current span (`skip`).
     cut_samples: u64,
-    /// Nothing from this timeline position on is handed out yet (keys
-    /// that may be a code began there), and when that began.
-    hold: Option<(i64, Timestamp)>,
+    /// Per channel: nothing from this timeline position on is handed out
+    /// yet (keys keyed on that channel that may be a code began there), and
+    /// when that began.
+    hold: [Option<(i64, Timestamp)>; 2],
     stats: RecorderStats,
 }
 
@@ -117,7 +118,7 @@ impl Recorder {
             frames_out: 0,
             in_span: false,
             cut_samples: 0,
-            hold: None,
+            hold: [None, None],
             stats: RecorderStats::default(),
         }
     }
@@ -195,7 +196,11 @@ impl Recorder {
             pending.drain(..drop.min(pending.len()));
         }
         self.written = position;
-        self.paused.retain(|(start, end)| end.is_none_or(|end| end > position) && *start >= position);
+        // Pauses before the new start are gone; one across it begins there.
+        self.paused.retain(|(_, end)| end.is_none_or(|end| end > position));
+        for (start, _) in &mut self.paused {
+            *start = (*start).max(position);
+        }
     }
 
     /// Keys that may be a code began at RTP timestamp `rtp` of `channel`'s
@@ -204,13 +209,19 @@ impl Recorder {
     /// known, can still cut exactly where it began.
     pub fn hold_from(&mut self, channel: Channel, rtp: u32, now: Timestamp) {
         let position = self.position_of(channel, rtp, now).max(self.written);
-        self.hold = Some((position, now));
+        self.hold[channel as usize] = Some((position, now));
     }
 
-    /// The keys held for turned out to be a code or not: audio is handed
-    /// out again as it comes.
-    pub fn release_hold(&mut self) {
-        self.hold = None;
+    /// The keys held for on `channel` turned out to be a code or not: audio
+    /// is handed out again as it comes (unless the other channel holds).
+    pub fn release_hold(&mut self, channel: Channel) {
+        self.hold[channel as usize] = None;
+    }
+
+    /// Whether keys on either channel may be a code now.
+    #[must_use]
+    pub fn is_holding(&self) -> bool {
+        self.hold.iter().any(Option::is_some)
     }
 
     fn pause_from(&mut self, position: i64) {
@@ -246,19 +257,21 @@ impl Recorder {
     /// Frames whose jitter window has passed at `now`, in order, up to a
     /// hold for keys that may be a code.
     pub fn poll(&mut self, now: Timestamp) -> Vec<[i16; 2]> {
-        if self.hold.is_some_and(|(_, since)| now.millis_since(since) > MAX_HOLD_MS) {
-            self.hold = None;
-        }
         let mut until = self.position_at(now) - JITTER_WINDOW_MS * SAMPLES_PER_MS;
-        if let Some((held, _)) = self.hold {
-            until = until.min(held);
+        for hold in &mut self.hold {
+            if hold.is_some_and(|(_, since)| now.millis_since(since) > MAX_HOLD_MS) {
+                *hold = None;
+            }
+            if let Some((held, _)) = *hold {
+                until = until.min(held);
+            }
         }
         self.drain_until(until)
     }
 
     /// Everything still held, at the end of the call.
     pub fn finish(&mut self) -> Vec<[i16; 2]> {
-        self.hold = None;
+        self.hold = [None, None];
         let until = self.written + self.pending.iter().map(VecDeque::len).max().unwrap_or(0) as i64;
         let frames = self.drain_until(until);
         if let Some((start, end)) = self.paused.last_mut()

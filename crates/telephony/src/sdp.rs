@@ -30,7 +30,7 @@
 
 use crate::g711::G711;
 use bytesstr::BytesStr;
-use ezk_sdp_types::{Direction, MediaType, SessionDescription, TaggedAddress};
+use ezk_sdp_types::{Direction, MediaType, SessionDescription, TaggedAddress, TransportProtocol};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -46,6 +46,9 @@ pub enum SdpError {
     /// No `m=audio` line with a port.
     #[error("the session description offers no audio stream")]
     NoAudio,
+    /// Audio only over SRTP (`RTP/SAVP` and the like), which is not spoken yet.
+    #[error("the session description offers audio only encrypted (SRTP), which is not supported")]
+    EncryptedOnly,
     /// Neither PCMU nor PCMA among the audio formats.
     #[error("the session description offers no codec we speak (PCMU or PCMA)")]
     NoCommonCodec,
@@ -109,6 +112,19 @@ pub struct AudioSession {
     pub events: EventSet,
     /// Which way media flows.
     pub direction: MediaDirection,
+    /// The other `m=` lines of an offer, before and after the audio one,
+    /// as an answer refuses them (port 0): an answer has as many `m=`
+    /// lines as its offer, in the same order (RFC 3264 §6).
+    pub refused: RefusedMedia,
+}
+
+/// `m=` lines refused in an answer (port 0), around the audio one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefusedMedia {
+    /// Before the audio stream.
+    pub before: Vec<String>,
+    /// After it.
+    pub after: Vec<String>,
 }
 
 impl AudioSession {
@@ -117,11 +133,25 @@ impl AudioSession {
         let text = std::str::from_utf8(body).map_err(|e| SdpError::Syntax(e.to_string()))?;
         let sdp =
             SessionDescription::parse(&BytesStr::from(text)).map_err(|e| SdpError::Syntax(e.to_string()))?;
-        let media = sdp
-            .media_descriptions
-            .iter()
-            .find(|m| m.media.media_type == MediaType::Audio)
-            .ok_or(SdpError::NoAudio)?;
+        let plain = |m: &&ezk_sdp_types::MediaDescription| {
+            m.media.media_type == MediaType::Audio
+                && matches!(m.media.proto, TransportProtocol::RtpAvp | TransportProtocol::RtpAvpf)
+        };
+        let Some(index) = sdp.media_descriptions.iter().position(|m| plain(&m)) else {
+            let audio = sdp.media_descriptions.iter().any(|m| m.media.media_type == MediaType::Audio);
+            return Err(if audio { SdpError::EncryptedOnly } else { SdpError::NoAudio });
+        };
+        let media = &sdp.media_descriptions[index];
+        let refuse = |m: &ezk_sdp_types::MediaDescription| {
+            let mut line = m.media.clone();
+            line.port = 0;
+            line.ports_num = None;
+            line.to_string()
+        };
+        let refused = RefusedMedia {
+            before: sdp.media_descriptions[..index].iter().map(refuse).collect(),
+            after: sdp.media_descriptions[index + 1..].iter().map(refuse).collect(),
+        };
         let connection = media.connection.as_ref().or(sdp.connection.as_ref()).ok_or(SdpError::NoAddress)?;
         let ip: IpAddr = match &connection.address {
             TaggedAddress::IP4(ip) => (*ip).into(),
@@ -166,7 +196,14 @@ impl AudioSession {
             // RFC 2543 hold: c=0.0.0.0.
             direction = MediaDirection::Inactive;
         }
-        Ok(Self { addr: SocketAddr::new(ip, media.media.port), codecs, telephone_event, events, direction })
+        Ok(Self {
+            addr: SocketAddr::new(ip, media.media.port),
+            codecs,
+            telephone_event,
+            events,
+            direction,
+            refused,
+        })
     }
 
     /// Our answer to `offer`, receiving at `local`: the first offered codec,
@@ -182,6 +219,7 @@ impl AudioSession {
             telephone_event,
             events: if telephone_event.is_some() { events } else { EventSet::NONE },
             direction: offer.direction.answer(),
+            refused: offer.refused.clone(),
         }
     }
 
@@ -203,10 +241,12 @@ impl AudioSession {
         let mut out = String::with_capacity(256);
         let _ = write!(
             out,
-            "v=0\r\no=earshot {session} {version} IN {family} {ip}\r\ns=Earshot\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP {fmts}\r\n",
-            port = self.addr.port(),
+            "v=0\r\no=earshot {session} {version} IN {family} {ip}\r\ns=Earshot\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
         );
+        for line in &self.refused.before {
+            let _ = write!(out, "m={line}\r\n");
+        }
+        let _ = write!(out, "m=audio {port} RTP/AVP {fmts}\r\n", port = self.addr.port());
         for codec in &self.codecs {
             let _ = write!(out, "a=rtpmap:{} {}/8000\r\n", codec.payload_type(), codec.encoding_name());
         }
@@ -214,6 +254,9 @@ impl AudioSession {
             let _ = write!(out, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} {}\r\n", self.events);
         }
         let _ = write!(out, "a=ptime:20\r\na={}\r\n", self.direction.attribute());
+        for line in &self.refused.after {
+            let _ = write!(out, "m={line}\r\n");
+        }
         out
     }
 }
@@ -356,8 +399,10 @@ pub struct Negotiation {
     session_id: u64,
     /// The version of the last description sent (0: none yet).
     version: u64,
-    /// The direction we last asked for in an offer, and answer with at most.
+    /// The direction we last asked for in an offer, and answer with at most;
+    /// and the one before, while that offer waits for its answer.
     wanted: MediaDirection,
+    wanted_before: MediaDirection,
     /// Our last description sent, offer or answer.
     ours: Option<AudioSession>,
     /// The peer's last description.
@@ -384,6 +429,7 @@ impl Negotiation {
             session_id,
             version: 0,
             wanted: MediaDirection::SendRecv,
+            wanted_before: MediaDirection::SendRecv,
             ours: None,
             theirs: None,
             offering: false,
@@ -399,6 +445,9 @@ impl Negotiation {
     /// An offer (the first, or a re-offer: hold is `SendOnly`, resume
     /// `SendRecv`); the text to send.
     pub fn offer(&mut self, direction: MediaDirection) -> String {
+        if !self.offering {
+            self.wanted_before = self.wanted;
+        }
         self.wanted = direction;
         let session = AudioSession {
             addr: self.local,
@@ -406,6 +455,7 @@ impl Negotiation {
             telephone_event: Some(TELEPHONE_EVENT_PT),
             events: EventSet::OURS,
             direction,
+            refused: RefusedMedia::default(),
         };
         self.offering = true;
         self.send(session)
@@ -432,6 +482,15 @@ impl Negotiation {
         self.offering = false;
         self.theirs = Some(offer);
         Ok(self.send(answer))
+    }
+
+    /// Our last offer was refused (a final non-2xx, or 491): the session
+    /// stays as it was, and so does the direction we answer with.
+    pub fn offer_refused(&mut self) {
+        if self.offering {
+            self.offering = false;
+            self.wanted = self.wanted_before;
+        }
     }
 
     /// Whether an offer of ours waits for its answer.

@@ -180,6 +180,12 @@ pub enum Signal {
         /// Its SDP answer, with 2xx.
         sdp: Option<Vec<u8>>,
     },
+    /// The ACK to our 2xx of the far side's re-INVITE, with its SDP (the
+    /// answer, when that re-INVITE had no offer and our 2xx made one).
+    Ack {
+        /// Its body.
+        sdp: Option<Vec<u8>>,
+    },
     /// The far side hung up (BYE).
     Bye,
     /// The caller gave up (CANCEL) before we answered.
@@ -232,6 +238,9 @@ pub struct Call {
     wanted_hold: Option<bool>,
     /// We asked to hang up while the INVITE was out (CANCEL sent).
     cancelling: bool,
+    /// Our 2xx to an offerless re-INVITE carried an offer: its answer
+    /// comes in the ACK.
+    answer_in_ack: bool,
     commands: VecDeque<Command>,
     events: VecDeque<CallEvent>,
 }
@@ -269,6 +278,7 @@ impl Call {
             reoffer: None,
             wanted_hold: None,
             cancelling: false,
+            answer_in_ack: false,
             commands: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -385,6 +395,15 @@ impl Call {
                 }
             }
             Signal::ReInvite { cseq, sdp } => self.on_reinvite(cseq, &sdp),
+            Signal::Ack { sdp } => {
+                if std::mem::take(&mut self.answer_in_ack) {
+                    match sdp.map(|sdp| self.sdp.handle_answer(&sdp).map(|_| ())) {
+                        Some(Ok(())) => self.media_changed(),
+                        Some(Err(error)) => self.events.push_back(CallEvent::UnusableDescription(error)),
+                        None => self.sdp.offer_refused(),
+                    }
+                }
+            }
             Signal::ReInviteAnswered { cseq, status, sdp } => {
                 self.on_reinvite_answered(cseq, status, sdp.as_deref(), now);
             }
@@ -403,7 +422,10 @@ impl Call {
                 }
             }
             Signal::Unreachable => {
-                if !matches!(self.state, CallState::Ended(_)) {
+                if self.cancelling && self.is_placing() {
+                    // We were giving up anyway.
+                    self.set_state(CallState::Ended(EndReason::Cancelled));
+                } else if !matches!(self.state, CallState::Ended(_)) {
                     self.set_state(CallState::Ended(EndReason::Unreachable));
                 }
             }
@@ -468,14 +490,29 @@ impl Call {
     }
 
     fn on_reinvite(&mut self, cseq: u32, sdp: &[u8]) {
-        let CallState::Connected { hold } = self.state else { return };
+        let CallState::Connected { hold } = self.state else {
+            // Not a confirmed call (yet, or any more): not now.
+            self.commands.push_back(Command::AnswerReInvite { cseq, status: 491, sdp: None });
+            return;
+        };
         if cseq <= self.their_cseq {
+            // Behind one already taken (RFC 3261 §14.2).
+            self.commands.push_back(Command::AnswerReInvite { cseq, status: 500, sdp: None });
             return;
         }
         self.their_cseq = cseq;
-        if self.reoffer.is_some_and(|r| r.retry_at.is_none()) {
+        if self.reoffer.is_some_and(|r| r.retry_at.is_none()) || self.answer_in_ack {
             // Both re-offered at once: theirs waits (RFC 3264 §4, glare).
             self.commands.push_back(Command::AnswerReInvite { cseq, status: 491, sdp: None });
+            return;
+        }
+        if sdp.is_empty() {
+            // No offer (a session refresh): ours goes in the 2xx, their
+            // answer comes in the ACK (RFC 3261 §14.1).
+            let direction = if hold.local { MediaDirection::SendOnly } else { MediaDirection::SendRecv };
+            let offer = self.sdp.offer(direction).into_bytes();
+            self.answer_in_ack = true;
+            self.commands.push_back(Command::AnswerReInvite { cseq, status: 200, sdp: Some(offer) });
             return;
         }
         match self.sdp.handle_offer(sdp) {
@@ -512,11 +549,13 @@ impl Call {
                 self.next_wanted(now);
             }
             491 => {
+                self.sdp.offer_refused();
                 let wait = if self.outgoing { GLARE_RETRY_CALLER_MS } else { GLARE_RETRY_CALLEE_MS };
                 self.reoffer = Some(Reoffer { retry_at: Some(now.plus_millis(wait)), ..reoffer });
             }
             _ => {
                 // Refused: the call goes on as it was.
+                self.sdp.offer_refused();
                 self.reoffer = None;
                 self.next_wanted(now);
             }
@@ -617,6 +656,8 @@ pub struct Registration {
     failures: u32,
     /// A REGISTER is out: whether it unregisters.
     in_flight: Option<bool>,
+    /// Registering again was asked for while an unregister was out.
+    start_after: bool,
     /// When the registration is refreshed.
     refresh_at: Option<Timestamp>,
     commands: VecDeque<RegistrationCommand>,
@@ -632,6 +673,7 @@ impl Registration {
             expires_s,
             failures: 0,
             in_flight: None,
+            start_after: false,
             refresh_at: None,
             commands: VecDeque::new(),
             events: VecDeque::new(),
@@ -646,6 +688,11 @@ impl Registration {
 
     /// Registers now (at start, or when the network came back).
     pub fn start(&mut self, _now: Timestamp) {
+        if self.in_flight == Some(true) {
+            self.start_after = true;
+            self.set_state(RegistrationState::Registering);
+            return;
+        }
         if self.in_flight.is_none() {
             self.send(false);
             if !matches!(self.state, RegistrationState::Registered { .. }) {
@@ -657,6 +704,7 @@ impl Registration {
     /// Unregisters (log-out): the binding is removed, nothing is retried.
     pub fn stop(&mut self, _now: Timestamp) {
         self.refresh_at = None;
+        self.start_after = false;
         self.send(true);
         self.set_state(RegistrationState::Unregistered);
     }
@@ -666,6 +714,9 @@ impl Registration {
     pub fn handle_response(&mut self, status: u16, reason: &str, granted_s: Option<u32>, now: Timestamp) {
         let Some(unregistering) = self.in_flight.take() else { return };
         if unregistering {
+            if std::mem::take(&mut self.start_after) {
+                self.send(false);
+            }
             return;
         }
         if (200..300).contains(&status) {
@@ -682,8 +733,10 @@ impl Registration {
 
     /// The REGISTER got no answer, or the transport failed.
     pub fn handle_unreachable(&mut self, now: Timestamp) {
-        if self.in_flight.take() == Some(false) {
-            self.fail(0, "the service did not answer".into(), now);
+        match self.in_flight.take() {
+            Some(false) => self.fail(0, "the service did not answer".into(), now),
+            Some(true) if std::mem::take(&mut self.start_after) => self.send(false),
+            _ => {}
         }
     }
 

@@ -4,6 +4,7 @@ mod telephony {
     mod dtmf;
     mod g711;
     mod jitter;
+    mod leg;
     mod pair;
     mod recorder;
     mod registration;

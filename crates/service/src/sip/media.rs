@@ -2,9 +2,10 @@
 //! per leg, from the configured port range), relays audio between them, plays
 //! prompts, collects menu keys, takes voicemail, and taps both directions
 //! into the call's one recording (SPEC §6). Relays run on one thread per
-//! core that goes round its calls every [`RELAY_TICK`], a quarter of them
-//! every 5 ms, and empties every socket with batched reads (`recvmmsg`,
-//! through `nix`); see docs/PERFORMANCE.md for why. What the SDP agreed,
+//! core that goes round its calls every [`RELAY_TICK`] (with hundreds, a
+//! slice of them at a time across the tick, so no peer gets them all in one
+//! burst) and empties every socket with batched reads (`recvmmsg`, through
+//! `nix`); see docs/PERFORMANCE.md for why. What the SDP agreed,
 //! latching, the outgoing streams and keys out are each leg's
 //! `earshot_telephony::leg::MediaLeg`, the same the app's phone uses.
 //!
@@ -236,11 +237,11 @@ struct Voicemail {
 pub const RELAY_TICK: Duration = Duration::from_millis(20);
 
 /// The threads relays run on: one per core, each going round all of its
-/// calls every [`RELAY_TICK`] on non-blocking sockets, in [`SLICES`].
-/// Waking per slice, not per packet, is what makes a call cheap
-/// (docs/PERFORMANCE.md): a thread wakes 200 times a second whatever the
-/// load, where a task per call woke for every one of 100 packets a second
-/// per call.
+/// calls every [`RELAY_TICK`] on non-blocking sockets (in slices of at most
+/// [`CALLS_PER_SLICE`] calls). Waking per tick, not per packet, is what
+/// makes a call cheap (docs/PERFORMANCE.md): a thread wakes 50 times a
+/// second (a few times more with hundreds of calls), where a task per call
+/// woke for every one of 100 packets a second per call.
 #[derive(Debug)]
 pub struct Relays {
     threads: Vec<std::sync::mpsc::Sender<Relay>>,
@@ -343,18 +344,21 @@ fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
     address.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
-/// A tick is cut in this many slices, and each call is served in one of
-/// them: a peer that takes many calls on one socket (a carrier's border
-/// controller, `sipp -rtp_echo`) then gets a quarter of them every 5 ms
-/// instead of all of them in one burst every 20 ms, which overflowed its
-/// receive buffer (docs/PERFORMANCE.md). Every socket is still read once a
-/// tick.
-const SLICES: usize = 4;
+/// The most calls a thread serves at once: with more, the tick is cut in
+/// slices of at most this many calls, served one after another across the
+/// tick. A peer that takes many calls on one socket (a carrier's border
+/// controller, `sipp -rtp_echo`) then gets a steady stream instead of every
+/// call's packet in one burst a tick, which overflowed its receive buffer
+/// (docs/PERFORMANCE.md); a thread with fewer calls wakes once a tick, as
+/// waking costs more than it spreads. Every socket is still read once a tick.
+const CALLS_PER_SLICE: usize = 50;
+/// The most slices a tick is cut in (2 ms each).
+const MAX_SLICES: usize = 10;
 
-/// One relay thread: takes new calls and, every slice of a tick, reads the
-/// sockets of that slice's calls (in batches: one `recvmmsg` mostly empties
-/// a socket, as a socket holds about one packet a tick), then does their
-/// commands and paced work.
+/// One relay thread: takes new calls and, every tick, reads every socket (in
+/// batches: one `recvmmsg` mostly empties a socket, as a socket holds about
+/// one packet a tick), then does each call's commands and paced work; with
+/// many calls, a slice of them at a time across the tick.
 ///
 /// There is no epoll: nearly every socket has a packet each tick, so asking
 /// which do saves no reads, and a socket watched by epoll pays a wake-up
@@ -363,47 +367,54 @@ const SLICES: usize = 4;
 /// less (docs/PERFORMANCE.md). A socket with nothing waiting costs one
 /// failed `recvmmsg` a tick.
 fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
-    let mut slices: [Vec<Relay>; SLICES] = std::array::from_fn(|_| Vec::new());
+    let mut relays: Vec<Relay> = Vec::new();
     let mut batch = Batch::new();
     let mut next = std::time::Instant::now();
-    let mut slice = 0;
     loop {
-        if slices.iter().all(Vec::is_empty) {
+        if relays.is_empty() {
             match new.recv() {
-                Ok(relay) => slices[0].push(relay),
+                Ok(relay) => relays.push(relay),
                 Err(_) => return,
             }
             next = std::time::Instant::now();
         }
-        for relay in new.try_iter() {
-            // The slice with the fewest calls takes the new one.
-            if let Some(fewest) = slices.iter_mut().min_by_key(|relays| relays.len()) {
-                fewest.push(relay);
+        relays.extend(new.try_iter());
+        let slices = relays.len().div_ceil(CALLS_PER_SLICE).clamp(1, MAX_SLICES);
+        let per_slice = relays.len().div_ceil(slices);
+        let tick = next;
+        for (slice, calls) in relays.chunks_mut(per_slice).enumerate() {
+            if slice > 0 {
+                sleep_until(tick + RELAY_TICK * slice as u32 / slices as u32);
             }
-        }
-        let relays = &mut slices[slice];
-        let mut relayed = 0;
-        for relay in relays.iter_mut() {
-            for leg in [Leg::A, Leg::B] {
-                relay.read(leg, &mut batch);
+            let mut relayed = 0;
+            for relay in calls.iter_mut() {
+                for leg in [Leg::A, Leg::B] {
+                    relay.read(leg, &mut batch);
+                }
+                relayed += std::mem::take(&mut relay.relayed);
             }
-            relayed += std::mem::take(&mut relay.relayed);
-        }
-        if let Some(relay) = relays.first() {
-            relay.stats.relayed_packets.fetch_add(relayed, Ordering::Relaxed);
-        }
-        for relay in relays.iter_mut() {
-            relay.round();
+            if let Some(relay) = calls.first() {
+                relay.stats.relayed_packets.fetch_add(relayed, Ordering::Relaxed);
+            }
+            for relay in calls.iter_mut() {
+                relay.round();
+            }
         }
         relays.retain(|relay| !relay.finished);
-        slice = (slice + 1) % SLICES;
-        next += RELAY_TICK / SLICES as u32;
+        next += RELAY_TICK;
         let now = std::time::Instant::now();
         if next > now {
             std::thread::sleep(next - now);
         } else {
             next = now;
         }
+    }
+}
+
+fn sleep_until(at: std::time::Instant) {
+    let now = std::time::Instant::now();
+    if at > now {
+        std::thread::sleep(at - now);
     }
 }
 
@@ -656,7 +667,9 @@ impl Relay {
             let Some(action) = keypad.poll_action() else { return };
             let user = user.clone();
             let far = &mut self.legs[leg.other().index()];
-            let press = far.leg.last_timestamp();
+            // After the last packet sent, so two keys with no audio between
+            // them never share a timestamp (the far end would merge them).
+            let press = far.leg.next_timestamp();
             // Keys go out at once, not at the next paced tick.
             self.next_tick = std::time::Instant::now();
             match action {
@@ -672,7 +685,7 @@ impl Relay {
                 }
                 LegAction::NoCode => {
                     if let Some(recording) = &mut self.recording {
-                        recording.release();
+                        recording.release(leg);
                     }
                 }
                 LegAction::Code { code, from } => self.on_code(&user, leg, code.code, from, now),
@@ -685,7 +698,7 @@ impl Relay {
                         if let Some(recorder) = &mut recording.recorder {
                             recorder.pause_at(channel, at, now);
                         }
-                        recording.release();
+                        recording.release(leg);
                         // The journal learns where the pause begins.
                         let _ = self.events.send(recording.state_event(false));
                     }
@@ -726,17 +739,17 @@ impl Relay {
                         } else if let Some(recorder) = &mut recording.recorder {
                             recorder.resume_at(channel, from, now);
                         }
-                        recording.release();
+                        recording.release(leg);
                     }
-                    RecordingState::Off => recording.release(),
+                    RecordingState::Off => recording.release(leg),
                 }
                 let _ = self.events.send(recording.state_event(true));
             }
             CodeOutcome::Refused { reason, .. } => {
-                recording.release();
+                recording.release(leg);
                 let _ = self.events.send(MediaEvent::Refused { user: user.id, reason });
             }
-            CodeOutcome::Unchanged { .. } => recording.release(),
+            CodeOutcome::Unchanged { .. } => recording.release(leg),
         }
     }
 
@@ -805,7 +818,7 @@ impl LegState {
 
     fn send_events(&mut self, now: Timestamp) {
         let mut packets = Vec::new();
-        self.leg.handle_timeout(self.leg.last_timestamp(), now, &mut packets);
+        self.leg.handle_timeout(self.leg.next_timestamp(), now, &mut packets);
         for packet in packets {
             let _ = self.socket.send_to(&packet.payload, packet.destination);
         }
@@ -850,21 +863,26 @@ impl Recording {
         self.recorder.get_or_insert_with(|| Recorder::new(paused_audio)).hold_from(channel, from, now);
     }
 
-    /// Nothing more to keep for keys: a recorder without a file goes.
-    fn release(&mut self) {
-        if self.pause_at_end.is_some() {
+    /// Nothing more to keep for keys keyed on `leg`; a recorder without a
+    /// file goes once neither leg's keys may be a code.
+    fn release(&mut self, leg: Leg) {
+        if self.pause_at_end == Some(leg) {
             return;
         }
-        if self.writer.is_none() {
-            self.recorder = None;
-        } else if let Some(recorder) = &mut self.recorder {
-            recorder.release_hold();
+        let channel = self.channel(leg);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.release_hold(channel);
+            if self.writer.is_none() && !recorder.is_holding() {
+                self.recorder = None;
+            }
         }
     }
 
     fn drain(&mut self, now: Timestamp) {
-        let (Some(recorder), Some(writer)) = (&mut self.recorder, &mut self.writer) else { return };
+        let Some(recorder) = &mut self.recorder else { return };
         let frames = recorder.poll(now);
+        // A recorder without a file keeps only what its holds need.
+        let Some(writer) = &mut self.writer else { return };
         if !frames.is_empty() {
             self.frames += frames.len() as u64;
             if let Err(error) = writer.write_frames(&frames) {

@@ -2,8 +2,10 @@
 //! relay records (SPEC §6, §9).
 //!
 //! SIP itself (parsing, transactions, retransmissions, dialogs, UDP and TCP)
-//! is `rsipstack`, pinned at an exact version; only this module and its
-//! children touch it. [`media`] and `earshot-telephony` know nothing of it.
+//! is `rsipstack`, pinned at an exact version and owned by `earshot-sip`:
+//! the endpoint on guarded transports, digest checks and the re-INVITE
+//! wait come from there; only this module and its children touch the
+//! dialogs. [`media`] and `earshot-telephony` know nothing of SIP.
 //!
 //! Who is who: a device registers with digest authentication, user name = the
 //! Earshot user's e-mail, realm [`REALM`], and the user's SIP password (kept
@@ -13,8 +15,6 @@
 //! call flow.
 
 mod call;
-pub mod digest;
-pub mod guard;
 mod journal;
 pub mod media;
 mod prompts;
@@ -23,13 +23,13 @@ use crate::AppState;
 use crate::db::{Query, StoreError};
 use crate::snapshot::CompanySnapshot;
 use earshot_policy::{CompanyId, NumberId, User, UserId};
-use rsipstack::EndpointBuilder;
-use rsipstack::dialog::dialog::{Dialog, DialogState};
+use earshot_sip::digest;
+use earshot_sip::guard;
+use rsipstack::dialog::dialog::Dialog;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Header, Method, StatusCode, Uri};
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::{TcpListenerConnection, TransportLayer, udp::UdpConnection};
 use sqlx::Row as _;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -117,27 +117,13 @@ impl SipHandle {
 /// Starts SIP on `config.listen` (UDP and TCP).
 pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHandle> {
     let cancel = CancellationToken::new();
-    let transport = TransportLayer::new(cancel.clone());
-    let guard = Arc::new(guard::GuardStats::default());
-    let socket = guard::GuardedSocket::bind(config.listen, Arc::clone(&guard)).await?;
-    let udp = UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token())).await?;
-    let local = udp.get_addr().get_socketaddr()?;
-    transport.add_transport(udp.into());
-    let door = Arc::new(guard::StreamDoor { stats: Arc::clone(&guard) });
-    let tcp = TcpListenerConnection::new_guarded(local, None, door).await?;
-    transport.add_transport(tcp.into());
-    let option = rsipstack::transaction::endpoint::EndpointOption {
-        callid_suffix: Some(format!("earshot.{}", local.ip())),
-        ..Default::default()
-    };
-    let endpoint = EndpointBuilder::new()
-        .with_option(option)
-        .with_cancel_token(cancel.clone())
-        .with_transport_layer(transport)
-        .with_user_agent(concat!("earshotd/", env!("CARGO_PKG_VERSION")))
-        .build();
-    let incoming = endpoint.incoming_transactions()?;
-    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let earshot_sip::endpoint::SipEndpoint { endpoint, incoming, dialogs, local, guard } =
+        earshot_sip::endpoint::listen(
+            config.listen,
+            concat!("earshotd/", env!("CARGO_PKG_VERSION")),
+            &cancel,
+        )
+        .await?;
     let trunk = match &config.trunk {
         Some(uri) => {
             let parsed: Uri = uri.as_str().try_into().map_err(|e| anyhow::anyhow!("trunk URI {uri}: {e}"))?;
@@ -173,29 +159,6 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
     Ok(SipHandle { sip })
 }
 
-/// Whether the dialog a re-INVITE belongs to is confirmed, waiting up to 2 s
-/// for it. rsipstack takes an INVITE on a dialog it has not confirmed yet for
-/// the dialog's first INVITE and never answers it, and the ACK to our 2xx is
-/// often a moment behind a re-INVITE sent right after it (sipp sends the two
-/// a millisecond apart): the ACK is given that moment.
-async fn confirmed(tx: &Transaction, dialogs: &DialogLayer) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        match dialogs.match_dialog(tx) {
-            Some(Dialog::Invite(dialog)) => match dialog.state() {
-                DialogState::Confirmed(..) => return true,
-                DialogState::Terminated(..) => return false,
-                _ => {}
-            },
-            _ => return false,
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// A request's caller, authenticated.
 struct Authed {
     user: User,
@@ -227,7 +190,8 @@ impl Sip {
         if has_to_tag {
             return match self.dialogs.match_dialog(&tx) {
                 Some(Dialog::Invite(_))
-                    if tx.original.method == Method::Invite && !confirmed(&tx, &self.dialogs).await =>
+                    if tx.original.method == Method::Invite
+                        && !earshot_sip::endpoint::confirmed(&tx, &self.dialogs).await =>
                 {
                     // Still not confirmed: ask the caller to try again shortly (RFC 3261 §14.2).
                     tx.reply_with(StatusCode::ServerInternalError, vec![retry_after(1)], None).await

@@ -268,3 +268,35 @@ fn d9_a_key_pressed_while_a_replayed_one_sounds_keeps_its_length() {
         [(hash, 1_440), (hash, 1_440), (hash, 1_440), (five, 1_200), (five, 1_200), (five, 1_200)]
     );
 }
+
+#[test]
+fn a_press_on_a_new_clock_far_behind_is_a_new_press_not_a_late_packet() {
+    let mut receiver = DtmfReceiver::new();
+    receiver.handle(0x9000_0000, event('#', true, 800), Timestamp(0));
+    // The phone's stream started over (a re-INVITE) with a clock far behind.
+    let edges = receiver.handle(0x1000_0000, event('1', false, 400), Timestamp(100));
+    assert_eq!(edges, [KeyEdge::Down(Key::from_char('1').unwrap())]);
+    // A packet a little behind the current press is still a late one.
+    assert!(receiver.handle(0x1000_0000 - 800, event('5', false, 400), Timestamp(120)).is_empty());
+}
+
+#[test]
+fn a_release_finds_its_key_behind_others_in_the_queue() {
+    use earshot_telephony::dtmf::DtmfSender;
+    let mut sender = DtmfSender::new();
+    let (one, two, three) =
+        (Key::from_char('1').unwrap(), Key::from_char('2').unwrap(), Key::from_char('3').unwrap());
+    sender.tap(one, 200, 100, Timestamp(0));
+    sender.press(two, 100, Timestamp(10));
+    sender.tap(three, 100, 100, Timestamp(20));
+    // `2` comes up while `1` still sounds and `3` waits behind it.
+    sender.release(Timestamp(90));
+    let packets = drain(&mut sender, 0, 1_000);
+    let ends: Vec<(Key, u16)> = packets
+        .iter()
+        .filter(|(_, p)| p.event.end)
+        .map(|(_, p)| (p.event.key, p.event.duration))
+        .step_by(3)
+        .collect();
+    assert_eq!(ends, [(one, 1_600), (two, 640), (three, 800)]);
+}

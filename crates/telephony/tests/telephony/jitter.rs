@@ -286,3 +286,40 @@ fn nothing_received_is_silence() {
     buffer.handle_packet(Timestamp(0), Arrival { sequence: 1, timestamp: 0, ssrc: 1 }, &[]);
     assert_eq!(buffer.pull(Timestamp(20), &mut frame), FrameKind::Silence);
 }
+
+#[test]
+fn a_first_frame_with_a_packet_lost_still_starts_the_stream() {
+    // 10 ms packets; the second one (the first frame's second half) is lost.
+    let mut buffer = JitterBuffer::new();
+    let mut frame = [0; FRAME];
+    let mut audio = 0;
+    for n in 0..100_u32 {
+        let now = Timestamp(i64::from(n) * 10);
+        if n != 1 {
+            let arrival = Arrival { sequence: n as u16, timestamp: n * 80, ssrc: 5 };
+            buffer.handle_packet(now, arrival, &[1_000; 80]);
+        }
+        if n % 2 == 1 && buffer.pull(now, &mut frame) == FrameKind::Audio {
+            audio += 1;
+        }
+    }
+    assert!(audio >= 45, "{audio} audio frames: {:?}", buffer.stats());
+}
+
+#[test]
+fn one_stray_packet_far_off_does_not_throw_the_stream_away() {
+    let mut buffer = JitterBuffer::new();
+    let mut frame = [0; FRAME];
+    for n in 0..100_u32 {
+        let now = Timestamp(i64::from(n) * 20);
+        buffer.handle_packet(now, Arrival { sequence: n as u16, timestamp: n * 160, ssrc: 5 }, &[1_000; 160]);
+        if n == 50 {
+            // One packet with a timestamp a minute away.
+            buffer.handle_packet(now, Arrival { sequence: 9_999, timestamp: 480_000, ssrc: 5 }, &[7; 160]);
+        }
+        buffer.pull(now.plus_millis(5), &mut frame);
+    }
+    let stats = buffer.stats();
+    assert_eq!(stats.restarts, 0, "{stats:?}");
+    assert!(stats.concealed_frames <= 3, "{stats:?}");
+}

@@ -429,3 +429,37 @@ fn an_offer_without_usable_audio_is_refused_and_early_media_is_heard() {
         &CallState::Ended(EndReason::Refused { status: 404, reason: "Not Found".into() })
     );
 }
+
+#[test]
+fn a_refused_hold_leaves_the_call_as_it_was_and_an_offerless_re_invite_gets_our_offer() {
+    let (a, b) = ("192.0.2.1:4000".parse().unwrap(), "192.0.2.2:6000".parse().unwrap());
+    let mut call = Call::outgoing(Negotiation::new(a, 1), Timestamp(0));
+    let Some(Command::Invite { sdp }) = call.poll_command() else { panic!("an INVITE first") };
+    let mut far = Negotiation::new(b, 2);
+    let answer = far.handle_offer(&sdp).unwrap().into_bytes();
+    call.handle(Signal::Answered { sdp: answer }, Timestamp(1));
+    // Our hold is refused (488): the call goes on talking, and a re-offer
+    // from the far side is answered sendrecv, not sendonly.
+    call.hold(Timestamp(2));
+    let Some(Command::ReInvite { cseq, .. }) = call.poll_command() else { panic!("a re-INVITE") };
+    call.handle(Signal::ReInviteAnswered { cseq, status: 488, sdp: None }, Timestamp(3));
+    assert_eq!(call.state(), &CallState::Connected { hold: Hold::default() });
+    let reoffer = far.offer(earshot_telephony::sdp::MediaDirection::SendRecv).into_bytes();
+    call.handle(Signal::ReInvite { cseq: 2, sdp: reoffer }, Timestamp(4));
+    let Some(Command::AnswerReInvite { status: 200, sdp: Some(answer), .. }) = call.poll_command() else {
+        panic!("a 200 with an answer")
+    };
+    assert!(String::from_utf8_lossy(&answer).contains("a=sendrecv"));
+    // A re-INVITE without an offer: our offer goes in the 200, the answer comes in the ACK.
+    call.handle(Signal::ReInvite { cseq: 3, sdp: Vec::new() }, Timestamp(5));
+    let Some(Command::AnswerReInvite { status: 200, sdp: Some(offer), .. }) = call.poll_command() else {
+        panic!("a 200 with an offer")
+    };
+    let answer = far.handle_offer(&offer).unwrap().into_bytes();
+    while call.poll_event().is_some() {}
+    call.handle(Signal::Ack { sdp: Some(answer) }, Timestamp(6));
+    assert!(std::iter::from_fn(|| call.poll_event()).any(|e| matches!(e, CallEvent::Media { .. })));
+    // One behind the last taken: 500 (RFC 3261 §14.2).
+    call.handle(Signal::ReInvite { cseq: 2, sdp: Vec::new() }, Timestamp(7));
+    assert!(matches!(call.poll_command(), Some(Command::AnswerReInvite { status: 500, .. })));
+}

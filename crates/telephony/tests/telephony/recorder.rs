@@ -187,11 +187,11 @@ fn keyed(paused_audio: PausedAudio, seconds: u32, steps: &[KeyStep]) -> (Vec<[i1
                 }
                 KeyStep::PauseEnds { at, rtp } if at == now.0 => {
                     recorder.pause_at(Channel::Ours, 1_000 + rtp, now);
-                    recorder.release_hold();
+                    recorder.release_hold(Channel::Ours);
                 }
                 KeyStep::ResumeFrom { at, rtp } if at == now.0 => {
                     recorder.resume_at(Channel::Ours, 1_000 + rtp, now);
-                    recorder.release_hold();
+                    recorder.release_hold(Channel::Ours);
                 }
                 _ => {}
             }
@@ -275,7 +275,7 @@ fn s6_2_a_recording_started_by_12_begins_at_its_first_key() {
         recorder.push(Channel::Ours, 1_000 + n * 160, &samples, now);
         if n == 85 {
             recorder.start_at(Channel::Ours, 1_000 + 8_000, now);
-            recorder.release_hold();
+            recorder.release_hold(Channel::Ours);
         }
         frames.extend(recorder.poll(now));
     }
@@ -283,6 +283,39 @@ fn s6_2_a_recording_started_by_12_begins_at_its_first_key() {
     assert_eq!(frames.len(), 100 * 160);
     assert!(frames.iter().enumerate().all(|(i, f)| f[0] == said(i + 8_000)));
     assert!(recorder.paused_spans().is_empty());
+}
+
+#[test]
+fn s6_2_each_party_keys_hold_their_own_channel_in_an_internal_call() {
+    // Both users key: theirs turns out no code while ours is still held.
+    let mut recorder = Recorder::new(PausedAudio::Silence);
+    let mut frames = Vec::new();
+    for n in 0..150_u32 {
+        let now = Timestamp(i64::from(n) * 20);
+        let samples: Vec<i16> = (0..160).map(|i| ((n * 160 + i) % 30_000 + 1) as i16).collect();
+        recorder.push(Channel::Ours, 1_000 + n * 160, &samples, now);
+        recorder.push(Channel::Theirs, 7_000 + n * 160, &samples, now);
+        match n {
+            50 => recorder.hold_from(Channel::Ours, 1_000 + 8_000, now),
+            55 => recorder.hold_from(Channel::Theirs, 7_000 + 8_800, now),
+            60 => recorder.release_hold(Channel::Theirs),
+            // Ours was #12# while paused... here: a pause from its end at sample 12_000.
+            90 => {
+                recorder.pause_at(Channel::Ours, 1_000 + 12_000, now);
+                recorder.release_hold(Channel::Ours);
+            }
+            _ => {}
+        }
+        // Nothing from ours's hold on is written while it holds.
+        let written: usize = frames.len();
+        if (52..90).contains(&n) {
+            assert!(written <= 8_000, "written to {written} at tick {n} while ours holds from 8_000");
+        }
+        frames.extend(recorder.poll(now));
+    }
+    frames.extend(recorder.finish());
+    assert!(frames[..12_000].iter().enumerate().all(|(i, f)| f[0] == said(i)));
+    assert!(frames[12_000..].iter().all(|f| *f == [0, 0]));
 }
 
 #[test]

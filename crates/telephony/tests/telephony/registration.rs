@@ -71,3 +71,20 @@ fn log_out_unregisters_and_nothing_is_retried() {
     assert_eq!(registration.state(), &RegistrationState::Unregistered);
     assert_eq!(registration.poll_timeout(), None);
 }
+
+#[test]
+fn registering_again_while_the_unregister_is_out_registers_after_it() {
+    let mut registration = Registration::new(300);
+    registration.start(Timestamp(0));
+    registration.poll_command();
+    registration.handle_response(200, "OK", Some(300), Timestamp(10));
+    registration.stop(Timestamp(20));
+    assert_eq!(registration.poll_command(), Some(register(0)));
+    // Logged in again before the registrar answered the unregister.
+    registration.start(Timestamp(25));
+    assert_eq!(registration.poll_command(), None, "one REGISTER at a time");
+    registration.handle_response(200, "OK", Some(0), Timestamp(30));
+    assert_eq!(registration.poll_command(), Some(register(300)));
+    registration.handle_response(200, "OK", Some(300), Timestamp(40));
+    assert!(matches!(registration.state(), RegistrationState::Registered { .. }));
+}

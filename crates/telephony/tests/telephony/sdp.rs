@@ -54,3 +54,27 @@ fn offers_we_cannot_take_say_why() {
     assert!(matches!(AudioSession::parse(b"not sdp"), Err(SdpError::Syntax(_))));
     assert!(matches!(AudioSession::parse(&[0xff, 0xfe]), Err(SdpError::Syntax(_))));
 }
+
+#[test]
+fn an_answer_has_the_offers_m_lines_refusing_all_but_audio_rfc_3264_6() {
+    let offer = SIPP_OFFER.replace(
+        "m=audio 6000 RTP/AVP 8 0 101\r\n",
+        "m=video 7000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\nm=audio 6000 RTP/AVP 8 0 101\r\n",
+    ) + "m=text 8000 RTP/AVP 98\r\n";
+    let mut side = earshot_telephony::sdp::Negotiation::new("127.0.0.1:20000".parse().unwrap(), 1);
+    let answer = side.handle_offer(offer.as_bytes()).unwrap();
+    let m_lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(
+        m_lines,
+        ["m=video 0 RTP/AVP 96", "m=audio 20000 RTP/AVP 8 101", "m=text 0 RTP/AVP 98"],
+        "{answer}"
+    );
+    // It parses back to the same audio session.
+    assert_eq!(AudioSession::parse(answer.as_bytes()).unwrap().codecs, [G711::Pcma]);
+}
+
+#[test]
+fn audio_only_over_srtp_is_refused_with_its_reason() {
+    let srtp = SIPP_OFFER.replace("RTP/AVP 8 0 101", "RTP/SAVP 8 0 101");
+    assert_eq!(AudioSession::parse(srtp.as_bytes()), Err(SdpError::EncryptedOnly));
+}
