@@ -442,6 +442,12 @@ impl Negotiation {
         self.local
     }
 
+    /// The codecs we take, in the order we offer them.
+    #[must_use]
+    pub fn codecs(&self) -> &[G711] {
+        &self.codecs
+    }
+
     /// An offer (the first, or a re-offer: hold is `SendOnly`, resume
     /// `SendRecv`); the text to send.
     pub fn offer(&mut self, direction: MediaDirection) -> String {

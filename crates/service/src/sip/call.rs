@@ -557,6 +557,9 @@ impl CallRun {
 
     /// Places B legs to every target at once; the first to answer wins, the rest are cancelled.
     async fn ring(&mut self, targets: &[Uri], from: &str, timeout: Duration) -> Ring {
+        // Each ring is a new session of its own (a flow may ring several times).
+        let codecs = self.sdp[1].codecs().to_vec();
+        self.sdp[1] = Negotiation::with_codecs(self.media.local[1], rand::random::<u32>().into(), codecs);
         let offer = self.sdp[1].offer(MediaDirection::SendRecv).into_bytes();
         let mut pending = Vec::new();
         for target in targets {
