@@ -56,8 +56,10 @@ pub enum Incoming<'a> {
 #[derive(Clone, Debug)]
 pub struct MediaLeg {
     peer: Option<AudioSession>,
-    /// The address packets come from, learned from the first one.
+    /// The address packets come from, learned from the first one, and the
+    /// SSRC of the stream last accepted from it.
     latched: Option<SocketAddr>,
+    latched_ssrc: Option<u32>,
     codec: G711,
     /// Our direction: whether we may send and receive.
     direction: MediaDirection,
@@ -73,6 +75,7 @@ impl MediaLeg {
         Self {
             peer: None,
             latched: None,
+            latched_ssrc: None,
             codec: G711::Pcmu,
             direction: MediaDirection::SendRecv,
             out: OutgoingStream::new(ssrc, first_sequence),
@@ -88,6 +91,7 @@ impl MediaLeg {
         self.direction = theirs.direction.answer();
         if self.peer.as_ref().is_none_or(|p| p.addr != theirs.addr) {
             self.latched = None;
+            self.latched_ssrc = None;
         }
         self.peer = Some(theirs);
     }
@@ -128,14 +132,19 @@ impl MediaLeg {
     /// behind NAT, or one that describes another interface than it sends
     /// from); after that only the latched source, or the address the peer
     /// described, is the peer. Garbage latches nothing, so a scan or a
-    /// stray packet on a reused port can't take the call's media.
+    /// stray packet on a reused port can't take the call's media. The same
+    /// stream (its SSRC) from a new address is the peer's NAT having moved
+    /// it: latched again, so the call's audio follows.
     pub fn accept<'a>(&mut self, from: SocketAddr, data: &'a [u8]) -> Incoming<'a> {
         let Some(peer) = &self.peer else { return Incoming::Foreign };
         let known = from == peer.addr || self.latched == Some(from);
-        if !known && self.latched.is_some() {
+        let Ok(view) = RtpView::parse(data) else {
+            return if known || self.latched.is_none() { Incoming::Garbage } else { Incoming::Foreign };
+        };
+        let moved = !known && self.latched.is_some() && self.latched_ssrc == Some(view.ssrc);
+        if !known && self.latched.is_some() && !moved {
             return Incoming::Foreign;
         }
-        let Ok(view) = RtpView::parse(data) else { return Incoming::Garbage };
         let incoming = if Some(view.payload_type) == peer.telephone_event {
             match TelephoneEvent::parse(view.payload) {
                 Ok(event) => Incoming::Event(view, event),
@@ -146,9 +155,10 @@ impl MediaLeg {
         } else {
             return Incoming::Garbage;
         };
-        if self.latched != Some(from) && (self.latched.is_none() || from == peer.addr) {
+        if self.latched != Some(from) && (self.latched.is_none() || from == peer.addr || moved) {
             self.latched = Some(from);
         }
+        self.latched_ssrc = Some(view.ssrc);
         incoming
     }
 

@@ -36,8 +36,10 @@ fn garbage_from_a_stranger_latches_nothing_and_the_phone_still_gets_its_media() 
     // The phone, behind NAT, sends from another port than it described: it is latched.
     assert!(matches!(leg.accept(addr("192.0.2.7:4002"), &rtp(1)), Incoming::Audio(_)));
     assert_eq!(leg.destination(), Some(addr("192.0.2.7:4002")));
-    // Now the stranger is foreign, even with good RTP.
-    assert_eq!(leg.accept(addr("203.0.113.9:5555"), &rtp(2)), Incoming::Foreign);
+    // Now the stranger is foreign, even with good RTP of a stream of its own.
+    let mut strangers = rtp(2);
+    strangers[8..12].copy_from_slice(&77_u32.to_be_bytes());
+    assert_eq!(leg.accept(addr("203.0.113.9:5555"), &strangers), Incoming::Foreign);
     // The address the phone described still counts, and takes the latch back.
     assert!(matches!(leg.accept(addr("192.0.2.7:4000"), &rtp(3)), Incoming::Audio(_)));
     assert_eq!(leg.destination(), Some(addr("192.0.2.7:4000")));
@@ -61,4 +63,19 @@ fn a_leg_on_hold_sends_nothing_and_its_stream_has_no_gap_after() {
         100,
         "the first packet after the hold goes on where we were"
     );
+}
+
+#[test]
+fn the_same_stream_from_a_new_address_is_the_phone_behind_a_nat_that_moved() {
+    let mut leg = MediaLeg::new(1, 1);
+    leg.set_peer(peer("sendrecv"));
+    assert!(matches!(leg.accept(addr("198.51.100.4:30000"), &rtp(1)), Incoming::Audio(_)));
+    // The NAT gives the phone's stream (same SSRC) a new port: the audio follows it.
+    assert!(matches!(leg.accept(addr("198.51.100.4:30002"), &rtp(2)), Incoming::Audio(_)));
+    assert_eq!(leg.destination(), Some(addr("198.51.100.4:30002")));
+    // Another stream from elsewhere is still a stranger.
+    let mut other = rtp(3);
+    other[8..12].copy_from_slice(&77_u32.to_be_bytes());
+    assert_eq!(leg.accept(addr("203.0.113.9:5555"), &other), Incoming::Foreign);
+    assert_eq!(leg.destination(), Some(addr("198.51.100.4:30002")));
 }
