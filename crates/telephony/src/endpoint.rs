@@ -99,12 +99,6 @@ impl AudioEndpoint {
         self.leg.set_direction(ours);
     }
 
-    /// The leg.
-    #[must_use]
-    pub fn leg(&self) -> &MediaLeg {
-        &self.leg
-    }
-
     /// A datagram from `from`, received at `now`.
     pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
         let receives = self.leg.direction().receives();

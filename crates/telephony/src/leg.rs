@@ -103,12 +103,6 @@ impl MediaLeg {
         self.direction = ours.and(theirs);
     }
 
-    /// The peer's description.
-    #[must_use]
-    pub fn peer(&self) -> Option<&AudioSession> {
-        self.peer.as_ref()
-    }
-
     /// The codec audio goes in.
     #[must_use]
     pub fn codec(&self) -> G711 {

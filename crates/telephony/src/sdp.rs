@@ -436,12 +436,6 @@ impl Negotiation {
         }
     }
 
-    /// Where we receive RTP.
-    #[must_use]
-    pub fn local(&self) -> SocketAddr {
-        self.local
-    }
-
     /// The codecs we take, in the order we offer them.
     #[must_use]
     pub fn codecs(&self) -> &[G711] {
@@ -499,22 +493,10 @@ impl Negotiation {
         }
     }
 
-    /// Whether an offer of ours waits for its answer.
-    #[must_use]
-    pub fn is_offering(&self) -> bool {
-        self.offering
-    }
-
     /// The peer's last description.
     #[must_use]
     pub fn theirs(&self) -> Option<&AudioSession> {
         self.theirs.as_ref()
-    }
-
-    /// Our last description.
-    #[must_use]
-    pub fn ours(&self) -> Option<&AudioSession> {
-        self.ours.as_ref()
     }
 
     /// The codec in use: the answer's (ours when we answered, theirs when
@@ -523,12 +505,6 @@ impl Negotiation {
     pub fn codec(&self) -> Option<G711> {
         let (ours, theirs) = (self.ours.as_ref()?, self.theirs.as_ref()?);
         ours.codecs.iter().copied().find(|c| theirs.codecs.contains(c))
-    }
-
-    /// The version of the last description we sent (0 before the first).
-    #[must_use]
-    pub fn version(&self) -> u64 {
-        self.version
     }
 
     fn send(&mut self, session: AudioSession) -> String {

@@ -290,12 +290,6 @@ impl Call {
         &self.state
     }
 
-    /// Whether we placed it.
-    #[must_use]
-    pub fn is_outgoing(&self) -> bool {
-        self.outgoing
-    }
-
     /// The negotiation (what each side described last).
     #[must_use]
     pub fn negotiation(&self) -> &Negotiation {

@@ -151,15 +151,32 @@ async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
 }
 
 /// A call whose agent talks without a break while keying `#11#` (its keys
-/// `gap_11` ms apart) and later `#12#` (`gap_12` apart), each key 180 ms.
-/// Returns what the agent's track sent (as heard), the samples where the
-/// pause must begin and end on the track's clock (the end of `#11#`'s
-/// last event, the start of `#12#`'s first), the stored call and the file.
-async fn exact_call(
-    paused_audio: &str,
-    gap_11: usize,
-    gap_12: usize,
-) -> (Vec<i16>, usize, usize, Value, Heard) {
+/// `gap_11` ms apart) and later `#12#` (`gap_12` apart), each key 180 ms,
+/// and its file lined up with what the agent's track sent. Everything the
+/// agent said up to the end of the `#11#` event is checked to be in the
+/// file, as sent.
+struct Exact {
+    /// What the agent's track sent, as heard.
+    sent: Vec<i16>,
+    /// Where the pause must begin and end on the track's clock: the end of
+    /// `#11#`'s last event, the start of `#12#`'s first.
+    pause: usize,
+    resume: usize,
+    call: Value,
+    heard: Heard,
+    /// The file's first sample of the agent, and the track's sample it is.
+    first: usize,
+    track: usize,
+}
+
+impl Exact {
+    /// The file's sample of the track's sample `i`.
+    fn file(&self, i: usize) -> usize {
+        self.first + i - self.track
+    }
+}
+
+async fn exact_call(paused_audio: &str, gap_11: usize, gap_12: usize) -> Exact {
     let resume_at = 3_000 + 3 * gap_11 + 2_500;
     let end = resume_at + 3 * gap_12 + 3_000;
     let agent = Track::new()
@@ -182,7 +199,10 @@ async fn exact_call(
     .await;
     assert_eq!(trace_events(&call), ["decided", "paused", "resumed"], "{call}");
     let heard = Heard::read(&service.download(call["recording"]["id"].as_i64().unwrap()).await);
-    (agent.heard(), pause, resume, call, heard)
+    let sent = agent.heard();
+    let (first, track) = line_up(&sent, &heard);
+    assert_left_is(&heard, first, &sent, track, pause - track, "before the pause");
+    Exact { sent, pause, resume, call, heard, first, track }
 }
 
 /// Where the file's left channel lines up with the agent's track: the
@@ -208,19 +228,17 @@ fn assert_left_is(heard: &Heard, from: usize, sent: &[i16], sent_from: usize, co
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_2_silence_starts_at_the_end_of_11_and_ends_at_the_start_of_12_to_the_sample() {
     // #11# keyed quickly, #12# slowly (2.9 s between keys, inside the 3 s limit).
-    let (sent, pause, resume, call, heard) = exact_call("silence", 300, 2_900).await;
-    let (first, track) = line_up(&sent, &heard);
-    // The file's sample of the track's sample `i`.
-    let file = |i: usize| first + i - track;
-    // Everything the agent said up to the end of the #11# event is in the file, as sent.
-    assert_left_is(&heard, first, &sent, track, pause - track, "before the pause");
+    let exact = exact_call("silence", 300, 2_900).await;
+    let Exact { sent, pause, resume, call, heard, .. } = &exact;
+    let (pause, resume) = (*pause, *resume);
+    let file = |i: usize| exact.file(i);
     // Nothing from there to the start of the #12# event, on either channel.
     let silent = &heard.frames[file(pause)..file(resume)];
     assert!(silent.iter().all(|f| *f == [0, 0]), "audio inside the paused span");
     // Everything from the start of the #12# event on.
     let rest = (heard.frames.len() - file(resume)).min(sent.len() - resume);
     assert!(rest > 16_000, "{rest} samples after the resume");
-    assert_left_is(&heard, file(resume), &sent, resume, rest, "after the resume");
+    assert_left_is(heard, file(resume), sent, resume, rest, "after the resume");
     let span = &call["recording"]["paused_spans"][0];
     assert_eq!(span["start_ms"], file(pause) as u64 / 8, "{span}");
     assert_eq!(span["end_ms"], file(resume) as u64 / 8, "{span}");
@@ -229,14 +247,14 @@ async fn s6_2_silence_starts_at_the_end_of_11_and_ends_at_the_start_of_12_to_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_2_skip_cuts_from_the_end_of_11_to_the_start_of_12_to_the_sample() {
     // #11# keyed slowly (2.9 s between keys), #12# quickly.
-    let (sent, pause, resume, call, heard) = exact_call("skip", 2_900, 300).await;
-    let (first, track) = line_up(&sent, &heard);
-    let file = |i: usize| first + i - track;
-    assert_left_is(&heard, first, &sent, track, pause - track, "before the cut");
+    let exact = exact_call("skip", 2_900, 300).await;
+    let Exact { sent, pause, resume, call, heard, .. } = &exact;
+    let (pause, resume) = (*pause, *resume);
+    let file = |i: usize| exact.file(i);
     // The sample after the end of #11# is the one said at the start of #12#.
     let rest = (heard.frames.len() - file(pause)).min(sent.len() - resume);
     assert!(rest > 16_000, "{rest} samples after the cut");
-    assert_left_is(&heard, file(pause), &sent, resume, rest, "after the cut");
+    assert_left_is(heard, file(pause), sent, resume, rest, "after the cut");
     // The span says where the cut is and how long it was.
     let span = &call["recording"]["paused_spans"][0];
     assert_eq!(span["start_ms"], file(pause) as u64 / 8, "{span}");

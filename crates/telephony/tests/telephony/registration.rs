@@ -58,14 +58,20 @@ fn a_failure_is_tried_again_later_and_later_until_it_works() {
     assert_eq!((status, reason.as_str()), (403, "Forbidden"));
 }
 
-#[test]
-fn log_out_unregisters_and_nothing_is_retried() {
+/// Registered for 300 s at 10 ms, then logged out at 20 ms: the unregister is out.
+fn registered_then_stopped() -> Registration {
     let mut registration = Registration::new(300);
     registration.start(Timestamp(0));
     registration.poll_command();
     registration.handle_response(200, "OK", Some(300), Timestamp(10));
     registration.stop(Timestamp(20));
     assert_eq!(registration.poll_command(), Some(register(0)));
+    registration
+}
+
+#[test]
+fn log_out_unregisters_and_nothing_is_retried() {
+    let mut registration = registered_then_stopped();
     assert_eq!(registration.state(), &RegistrationState::Unregistered);
     registration.handle_response(200, "OK", Some(0), Timestamp(30));
     assert_eq!(registration.state(), &RegistrationState::Unregistered);
@@ -74,12 +80,7 @@ fn log_out_unregisters_and_nothing_is_retried() {
 
 #[test]
 fn registering_again_while_the_unregister_is_out_registers_after_it() {
-    let mut registration = Registration::new(300);
-    registration.start(Timestamp(0));
-    registration.poll_command();
-    registration.handle_response(200, "OK", Some(300), Timestamp(10));
-    registration.stop(Timestamp(20));
-    assert_eq!(registration.poll_command(), Some(register(0)));
+    let mut registration = registered_then_stopped();
     // Logged in again before the registrar answered the unregister.
     registration.start(Timestamp(25));
     assert_eq!(registration.poll_command(), None, "one REGISTER at a time");
