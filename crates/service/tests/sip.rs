@@ -3,13 +3,15 @@
 //! voicemail, and recordings checked as a listener would (SPEC §6).
 //!
 //! Each test starts its own `earshotd` (fresh data dir, its own ports) and
-//! drives sipp with the scenarios committed in `tests/sipp/`, and baresip.
+//! drives sipp with the scenarios committed in `tests/sipp/`, baresip, and
+//! the user agent the app's phone runs (`earshot_sip::phone`).
 
 mod sip {
     mod audio;
     mod bad_input;
     mod calls;
     mod interop;
+    mod phone;
     mod recording;
     mod support;
 }

@@ -10,6 +10,9 @@
 //! - [`endpoint`]: an rsipstack endpoint on guarded UDP and TCP transports,
 //!   with its dialog layer, and the wait that lets a re-INVITE that
 //!   overtook the ACK to our 2xx be answered.
+//! - [`phone`]: a phone — the tokio driver of `earshot-telephony`'s user
+//!   agent (registration, calls, each call's media) on real sockets, that
+//!   the app's softphone and the demo's carrier run.
 //!
 //! The sans-IO call and media logic is `earshot-telephony`'s; this crate
 //! carries it onto sockets.
@@ -24,3 +27,4 @@
 pub mod digest;
 pub mod endpoint;
 pub mod guard;
+pub mod phone;

@@ -118,6 +118,11 @@ impl Track {
         spans
     }
 
+    /// The track's samples as played (before any codec).
+    pub fn samples(&self) -> &[i16] {
+        &self.samples
+    }
+
     /// Silence up to `ms`.
     pub fn until(mut self, ms: usize) -> Self {
         if self.samples.len() < ms * PER_MS {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// baresip registered as `extension`, speaking the demo's agent greeting,
 /// answering automatically; quits after `seconds`, running `commands`.
-fn baresip(
+pub(super) fn baresip(
     service: &Service,
     extension: &str,
     seconds: u32,
@@ -52,7 +52,7 @@ fn registered(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default().contains("200 OK")
 }
 
-async fn wait_registered(dir: &Path) {
+pub(super) async fn wait_registered(dir: &Path) {
     for _ in 0..100 {
         if registered(dir) {
             return;

@@ -1,0 +1,1057 @@
+//! A phone: the tokio driver that runs `earshot-telephony`'s user agent on
+//! real sockets. One task owns the SIP side (the [`Registration`] and every
+//! [`Call`]'s state machine, rsipstack's transactions and dialogs); each
+//! call's media runs on a task of its own, an [`AudioEndpoint`] between a
+//! UDP socket and an [`AudioPort`] (a sound card in the app, a script in the
+//! demo's carrier and the tests), ticking every 20 ms.
+//!
+//! The state machines decide; this module only carries out their commands
+//! and feeds back what the network said. The app talks to a [`Phone`]
+//! handle (cheap to clone, never blocks) and reads [`PhoneEvent`]s, so an
+//! incoming call never waits behind anything else the app does.
+//!
+//! Time for the state machines is milliseconds since the phone started (a
+//! monotonic clock), as [`Timestamp`]s.
+
+use crate::endpoint::{SipEndpoint, listen};
+use earshot_policy::{Key, Timestamp};
+use earshot_telephony::dtmf::KeyEdge;
+use earshot_telephony::endpoint::{AudioEndpoint, EndpointStats};
+use earshot_telephony::plc::FRAME;
+use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
+use earshot_telephony::ua::{
+    Call, CallEvent, CallState, Command, Registration, RegistrationCommand, RegistrationState, Signal,
+};
+use rsipstack::dialog::DialogId;
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::dialog::{
+    Dialog, DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason, TransactionHandle,
+};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{Header, Method, Response, StatusCode, Uri};
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transaction::transaction::Transaction;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// An account at a registrar (`earshotd`).
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The registrar, `host:port` (UDP).
+    pub registrar: SocketAddr,
+    /// Our address of record's user part: the extension.
+    pub user: String,
+    /// The digest user name (`earshotd`: the e-mail), when not `user`.
+    pub auth_user: Option<String>,
+    /// The SIP password.
+    pub password: String,
+    /// How long each registration asks for, in seconds.
+    pub expires_s: u32,
+}
+
+/// How a phone starts.
+#[derive(Clone, Debug)]
+pub struct PhoneConfig {
+    /// Where SIP listens (UDP and TCP; port 0 for any).
+    pub listen: SocketAddr,
+    /// The address RTP sockets bind to (and the SDP announces).
+    pub media_ip: IpAddr,
+    /// The registrar and credentials; `None` for a phone that only takes
+    /// and places direct calls (the demo's carrier).
+    pub account: Option<Account>,
+    /// How it introduces itself.
+    pub user_agent: String,
+}
+
+/// Audio in and out of a call, 20 ms at a time at 8 kHz.
+pub trait AudioPort: Send + 'static {
+    /// The next 20 ms of the microphone.
+    fn capture(&mut self, frame: &mut [i16; FRAME]);
+    /// 20 ms for the speaker.
+    fn play(&mut self, frame: &[i16; FRAME]);
+}
+
+/// Which call, for as long as the phone runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// What the phone tells the app.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PhoneEvent {
+    /// The registration moved.
+    Registration(RegistrationState),
+    /// A call rings here.
+    Incoming {
+        /// The call.
+        call: CallKey,
+        /// The caller's user part (number or extension).
+        from: String,
+        /// The caller's display name, if given.
+        name: Option<String>,
+    },
+    /// A call moved.
+    Call {
+        /// The call.
+        call: CallKey,
+        /// Where it is.
+        state: CallState,
+    },
+    /// The far end pressed or released a key (RFC 4733).
+    Key {
+        /// The call.
+        call: CallKey,
+        /// Down or up.
+        edge: KeyEdge,
+    },
+}
+
+/// Why a phone could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    /// The SIP endpoint could not listen.
+    #[error("cannot listen for SIP: {0}")]
+    Listen(#[from] rsipstack::Error),
+}
+
+/// What the app asks of the phone.
+enum Order {
+    Register,
+    Unregister,
+    Dial { key: CallKey, target: String, audio: Box<dyn AudioPort> },
+    Answer { key: CallKey, audio: Box<dyn AudioPort> },
+    Decline { key: CallKey, busy: bool },
+    HangUp(CallKey),
+    Hold(CallKey, bool),
+    Key { key: CallKey, digit: Key, duration_ms: i64 },
+    Stop,
+}
+
+/// A handle on a running phone; clones share it. Dropping every handle
+/// stops the phone (calls hung up, registration removed).
+#[derive(Clone)]
+pub struct Phone {
+    orders: mpsc::UnboundedSender<Order>,
+    next_key: Arc<std::sync::atomic::AtomicU64>,
+    stats: Arc<Mutex<HashMap<CallKey, EndpointStats>>>,
+    /// Where its SIP listens.
+    pub local: SocketAddr,
+}
+
+impl Phone {
+    /// Starts a phone: listens, and registers when it has an account.
+    ///
+    /// # Errors
+    /// When SIP cannot listen on `config.listen`.
+    pub async fn start(
+        config: PhoneConfig,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<PhoneEvent>), PhoneError> {
+        let cancel = CancellationToken::new();
+        let SipEndpoint { endpoint, incoming, dialogs, local, guard: _ } =
+            listen(config.listen, &config.user_agent, &cancel).await?;
+        let inner = endpoint.inner.clone();
+        let serving = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = endpoint.serve() => {}
+                () = serving.cancelled() => {}
+            }
+        });
+        let (orders_tx, orders) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (states_tx, states) = dialogs.new_dialog_state_channel();
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let stats = Arc::new(Mutex::new(HashMap::new()));
+        let registration = config.account.as_ref().map(|a| Registration::new(a.expires_s));
+        let registers = registration.is_some();
+        let next_key = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let driver = Driver {
+            config,
+            local,
+            clock: Instant::now(),
+            inner,
+            dialogs,
+            states_tx,
+            events: events_tx,
+            done: done_tx,
+            registration,
+            register_dialog: None,
+            register_out: false,
+            calls: HashMap::new(),
+            next_key: Arc::clone(&next_key),
+            stats: Arc::clone(&stats),
+        };
+        tokio::spawn(driver.run(orders, incoming, states, done, cancel));
+        let phone = Self { orders: orders_tx, next_key, stats, local };
+        if registers {
+            phone.send(Order::Register);
+        }
+        Ok((phone, events))
+    }
+
+    fn send(&self, order: Order) {
+        // The driver gone means the phone stopped: nothing to do.
+        let _ = self.orders.send(order);
+    }
+
+    fn key(&self) -> CallKey {
+        next_key(&self.next_key)
+    }
+
+    /// Registers (again): at start, after the network came back.
+    pub fn register(&self) {
+        self.send(Order::Register);
+    }
+
+    /// Removes the registration (log-out).
+    pub fn unregister(&self) {
+        self.send(Order::Unregister);
+    }
+
+    /// Places a call to `target`: a number or extension (through the
+    /// registrar), or a `sip:` URI (straight there). Its audio is `audio`.
+    pub fn dial(&self, target: &str, audio: Box<dyn AudioPort>) -> CallKey {
+        let key = self.key();
+        self.send(Order::Dial { key, target: target.to_owned(), audio });
+        key
+    }
+
+    /// Answers a call that rings here, with `audio`.
+    pub fn answer(&self, call: CallKey, audio: Box<dyn AudioPort>) {
+        self.send(Order::Answer { key: call, audio });
+    }
+
+    /// Declines a call that rings here: busy (486) or not now (603).
+    pub fn decline(&self, call: CallKey, busy: bool) {
+        self.send(Order::Decline { key: call, busy });
+    }
+
+    /// Hangs up (or gives up on a call still ringing there).
+    pub fn hang_up(&self, call: CallKey) {
+        self.send(Order::HangUp(call));
+    }
+
+    /// Puts the other side on hold, or takes it off.
+    pub fn hold(&self, call: CallKey, on: bool) {
+        self.send(Order::Hold(call, on));
+    }
+
+    /// Sends `key` as an RFC 4733 event lasting `duration_ms`, after any key
+    /// still sounding (the keypad, and the recording buttons' `#11#`/`#12#`).
+    pub fn press(&self, call: CallKey, key: Key, duration_ms: i64) {
+        self.send(Order::Key { key: call, digit: key, duration_ms });
+    }
+
+    /// What the call's media counted so far (sent, received, the jitter
+    /// buffer's late, lost and concealed frames).
+    #[must_use]
+    pub fn stats(&self, call: CallKey) -> Option<EndpointStats> {
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&call).copied()
+    }
+
+    /// Stops the phone: hangs up every call and unregisters.
+    pub fn stop(&self) {
+        self.send(Order::Stop);
+    }
+}
+
+fn next_key(counter: &std::sync::atomic::AtomicU64) -> CallKey {
+    CallKey(counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+}
+
+/// What a spawned SIP exchange reports back to the driver.
+enum Done {
+    Registered {
+        dialog: Box<rsipstack::dialog::registration::Registration>,
+        result: Result<Response, String>,
+    },
+    Invited {
+        key: CallKey,
+        result: Result<Option<Response>, String>,
+    },
+    ReInvited {
+        key: CallKey,
+        cseq: u32,
+        result: Result<Option<Response>, String>,
+    },
+    Key {
+        key: CallKey,
+        edge: KeyEdge,
+    },
+}
+
+/// What a call's media task is told.
+enum MediaControl {
+    Peer(Box<AudioSession>, MediaDirection),
+    Key(Key, i64),
+}
+
+/// One call at the driver.
+struct Slot {
+    call: Call,
+    dialog: Option<InviteDialog>,
+    /// The dialog's Call-ID, which is how rsipstack's states find it.
+    call_id: String,
+    /// The far side's re-INVITEs waiting for our answer, by CSeq.
+    pending: HashMap<u32, TransactionHandle>,
+    socket: Option<Arc<UdpSocket>>,
+    media: Option<mpsc::UnboundedSender<MediaControl>>,
+    media_cancel: CancellationToken,
+    /// Where a call we place goes.
+    target: Option<Uri>,
+}
+
+struct Driver {
+    config: PhoneConfig,
+    local: SocketAddr,
+    clock: Instant,
+    inner: EndpointInnerRef,
+    dialogs: Arc<DialogLayer>,
+    states_tx: DialogStateSender,
+    events: mpsc::UnboundedSender<PhoneEvent>,
+    done: mpsc::UnboundedSender<Done>,
+    registration: Option<Registration>,
+    /// rsipstack's registration (its Call-ID and CSeq kept across
+    /// refreshes), when no REGISTER is out.
+    register_dialog: Option<Box<rsipstack::dialog::registration::Registration>>,
+    register_out: bool,
+    calls: HashMap<CallKey, Slot>,
+    next_key: Arc<std::sync::atomic::AtomicU64>,
+    stats: Arc<Mutex<HashMap<CallKey, EndpointStats>>>,
+}
+
+impl Driver {
+    fn now(&self) -> Timestamp {
+        Timestamp(i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX))
+    }
+
+    async fn run(
+        mut self,
+        mut orders: mpsc::UnboundedReceiver<Order>,
+        mut incoming: rsipstack::transaction::TransactionReceiver,
+        mut states: DialogStateReceiver,
+        mut done: mpsc::UnboundedReceiver<Done>,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            let wake = self.poll_timeout();
+            let sleep = async {
+                match wake {
+                    Some(at) => {
+                        let wait = at.millis_since(self.now()).max(0);
+                        tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                order = orders.recv() => match order {
+                    Some(Order::Stop) | None => break,
+                    Some(order) => self.on_order(order),
+                },
+                Some(tx) = incoming.recv() => self.on_transaction(tx),
+                Some(state) = states.recv() => self.on_dialog_state(state),
+                Some(report) = done.recv() => self.on_done(report),
+                () = sleep => self.on_timeout(),
+            }
+            self.drain();
+        }
+        // Stopping: every call ends, the registration goes.
+        let now = self.now();
+        for slot in self.calls.values_mut() {
+            slot.call.hang_up(now);
+        }
+        if let Some(registration) = &mut self.registration {
+            registration.stop(now);
+        }
+        self.drain();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        let calls = self.calls.values().filter_map(|slot| slot.call.poll_timeout());
+        self.registration.as_ref().and_then(Registration::poll_timeout).into_iter().chain(calls).min()
+    }
+
+    fn on_timeout(&mut self) {
+        let now = self.now();
+        if let Some(registration) = &mut self.registration {
+            registration.handle_timeout(now);
+        }
+        for slot in self.calls.values_mut() {
+            slot.call.handle_timeout(now);
+        }
+    }
+
+    fn on_order(&mut self, order: Order) {
+        let now = self.now();
+        match order {
+            Order::Register => {
+                if let Some(registration) = &mut self.registration {
+                    registration.start(now);
+                }
+            }
+            Order::Unregister => {
+                if let Some(registration) = &mut self.registration {
+                    registration.stop(now);
+                }
+            }
+            Order::Dial { key, target, audio } => self.dial(key, &target, audio, now),
+            Order::Answer { key, audio } => {
+                if let Some(slot) = self.calls.get_mut(&key)
+                    && slot.call.state() == &CallState::Incoming
+                {
+                    if let Some(socket) = slot.socket.clone() {
+                        let (media, cancel) = spawn_media(socket, audio, key, self.done.clone(), &self.stats);
+                        slot.media = Some(media);
+                        slot.media_cancel = cancel;
+                    }
+                    slot.call.answer(now);
+                }
+            }
+            Order::Decline { key, busy } => {
+                if let Some(slot) = self.calls.get_mut(&key) {
+                    slot.call.decline(busy, now);
+                }
+            }
+            Order::HangUp(key) => {
+                if let Some(slot) = self.calls.get_mut(&key) {
+                    slot.call.hang_up(now);
+                }
+            }
+            Order::Hold(key, on) => {
+                if let Some(slot) = self.calls.get_mut(&key) {
+                    if on {
+                        slot.call.hold(now);
+                    } else {
+                        slot.call.resume(now);
+                    }
+                }
+            }
+            Order::Key { key, digit, duration_ms } => {
+                if let Some(media) = self.calls.get(&key).and_then(|slot| slot.media.as_ref()) {
+                    let _ = media.send(MediaControl::Key(digit, duration_ms));
+                }
+            }
+            Order::Stop => {}
+        }
+    }
+
+    /// Sets up a call we place: its RTP socket, its state machine, its media.
+    fn dial(&mut self, key: CallKey, target: &str, audio: Box<dyn AudioPort>, now: Timestamp) {
+        let Some(uri) = self.target_uri(target) else {
+            let reason = format!("{target:?} is neither a number nor a SIP address");
+            let state = CallState::Ended(earshot_telephony::ua::EndReason::Refused { status: 484, reason });
+            let _ = self.events.send(PhoneEvent::Call { call: key, state });
+            return;
+        };
+        let socket = match bind_rtp(self.config.media_ip) {
+            Ok(socket) => Arc::new(socket),
+            Err(error) => {
+                tracing::warn!(%error, "no RTP socket for a call");
+                let state = CallState::Ended(earshot_telephony::ua::EndReason::Unreachable);
+                let _ = self.events.send(PhoneEvent::Call { call: key, state });
+                return;
+            }
+        };
+        let Ok(local) = socket.local_addr() else { return };
+        let call = Call::outgoing(Negotiation::new(local, rand::random::<u32>().into()), now);
+        let (media, media_cancel) =
+            spawn_media(Arc::clone(&socket), audio, key, self.done.clone(), &self.stats);
+        self.calls.insert(
+            key,
+            Slot {
+                call,
+                dialog: None,
+                call_id: String::new(),
+                pending: HashMap::new(),
+                socket: Some(socket),
+                media: Some(media),
+                media_cancel,
+                target: Some(uri),
+            },
+        );
+    }
+
+    /// `target` as a request URI: a `sip:` URI as it is, else a number or
+    /// extension at the registrar.
+    fn target_uri(&self, target: &str) -> Option<Uri> {
+        let target = target.trim();
+        if target.starts_with("sip:") {
+            return Uri::try_from(target).ok();
+        }
+        let number: String = target.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+        let valid = !number.is_empty()
+            && number
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_digit() || (i == 0 && c == '+') || c == '*' || c == '#');
+        let registrar = self.config.account.as_ref()?.registrar;
+        if !valid {
+            return None;
+        }
+        Uri::try_from(format!("sip:{number}@{registrar}").as_str()).ok()
+    }
+
+    fn credential(&self) -> Option<Credential> {
+        self.config.account.as_ref().map(|a| Credential {
+            username: a.user.clone(),
+            password: a.password.clone(),
+            realm: None,
+            auth_username: a.auth_user.clone(),
+        })
+    }
+
+    fn our_uri(&self) -> Uri {
+        let user = self.config.account.as_ref().map_or("earshot", |a| a.user.as_str());
+        let host = self.config.account.as_ref().map_or(self.local, |a| a.registrar);
+        Uri::try_from(format!("sip:{user}@{host}").as_str()).unwrap_or_default()
+    }
+
+    fn contact(&self) -> Uri {
+        let user = self.config.account.as_ref().map_or("earshot", |a| a.user.as_str());
+        Uri::try_from(format!("sip:{user}@{}", self.local).as_str()).unwrap_or_default()
+    }
+
+    fn on_transaction(&mut self, mut tx: Transaction) {
+        let has_to_tag = tx.original.to_header().ok().and_then(|to| to.tag().ok().flatten()).is_some();
+        let dialogs = Arc::clone(&self.dialogs);
+        if has_to_tag {
+            tokio::spawn(async move {
+                let _ = match dialogs.match_dialog(&tx) {
+                    Some(Dialog::Invite(_))
+                        if tx.original.method == Method::Invite
+                            && !crate::endpoint::confirmed(&tx, &dialogs).await =>
+                    {
+                        let retry = Header::Other("Retry-After".into(), "1".into());
+                        tx.reply_with(StatusCode::ServerInternalError, vec![retry], None).await
+                    }
+                    Some(Dialog::Invite(mut dialog)) => dialog.handle(&mut tx).await,
+                    Some(_) => tx.reply(StatusCode::MethodNotAllowed).await,
+                    None if tx.original.method == Method::Ack => Ok(()),
+                    None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
+                };
+            });
+            return;
+        }
+        match tx.original.method {
+            Method::Invite => self.on_invite(tx),
+            Method::Options => {
+                tokio::spawn(async move {
+                    let allow = Header::Allow("INVITE, ACK, BYE, CANCEL, OPTIONS".into());
+                    let _ = tx.reply_with(StatusCode::OK, vec![allow], None).await;
+                });
+            }
+            Method::Ack => {}
+            Method::Bye | Method::Cancel => {
+                tokio::spawn(async move {
+                    let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                });
+            }
+            _ => {
+                tokio::spawn(async move {
+                    let _ = tx.reply(StatusCode::MethodNotAllowed).await;
+                });
+            }
+        }
+    }
+
+    /// A call that rings here.
+    fn on_invite(&mut self, mut tx: Transaction) {
+        let now = self.now();
+        let key = next_key(&self.next_key);
+        let socket = match bind_rtp(self.config.media_ip) {
+            Ok(socket) => Arc::new(socket),
+            Err(error) => {
+                tracing::warn!(%error, "no RTP socket for an incoming call");
+                tokio::spawn(async move {
+                    let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                });
+                return;
+            }
+        };
+        let Ok(local) = socket.local_addr() else { return };
+        let call = match Call::incoming(
+            &tx.original.body,
+            Negotiation::new(local, rand::random::<u32>().into()),
+            now,
+        ) {
+            Ok(call) => call,
+            Err(error) => {
+                tokio::spawn(async move {
+                    let warning = Header::Other("Warning".into(), format!("399 earshot \"{error}\""));
+                    let _ = tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None).await;
+                });
+                return;
+            }
+        };
+        let dialog = match self.dialogs.get_or_create_server_invite(
+            &tx,
+            self.states_tx.clone(),
+            None,
+            Some(self.contact()),
+        ) {
+            Ok(dialog) => dialog,
+            Err(error) => {
+                tracing::info!(%error, "cannot make a dialog for an INVITE");
+                tokio::spawn(async move {
+                    let _ = tx.reply(StatusCode::ServerInternalError).await;
+                });
+                return;
+            }
+        };
+        let from = tx.original.from_header().ok();
+        let user = from.and_then(|f| f.uri().ok()).and_then(|u| u.auth).map(|a| a.user).unwrap_or_default();
+        let name = from
+            .and_then(|f| f.typed().ok())
+            .and_then(|f| f.display_name)
+            .map(|n| n.trim_matches('"').to_owned())
+            .filter(|n| !n.is_empty());
+        let call_id = dialog.id().call_id;
+        let mut driving = dialog.clone();
+        tokio::spawn(async move {
+            let _ = driving.handle(&mut tx).await;
+        });
+        let _ = self.events.send(PhoneEvent::Incoming { call: key, from: user, name });
+        self.calls.insert(
+            key,
+            Slot {
+                call,
+                dialog: Some(dialog),
+                call_id,
+                pending: HashMap::new(),
+                socket: Some(socket),
+                media: None,
+                media_cancel: CancellationToken::new(),
+                target: None,
+            },
+        );
+    }
+
+    fn slot_of(&mut self, id: &DialogId) -> Option<(CallKey, &mut Slot)> {
+        self.calls.iter_mut().find(|(_, slot)| slot.call_id == id.call_id).map(|(key, slot)| (*key, slot))
+    }
+
+    fn on_dialog_state(&mut self, state: DialogState) {
+        let now = self.now();
+        match state {
+            DialogState::Trying(id) => {
+                if let Some((_, slot)) = self.slot_of(&id) {
+                    slot.call.handle(Signal::Progress { status: 100, sdp: None }, now);
+                }
+            }
+            DialogState::Early(id, response) => {
+                if let Some((_, slot)) = self.slot_of(&id) {
+                    let sdp = (!response.body.is_empty()).then(|| response.body.clone());
+                    slot.call.handle(Signal::Progress { status: response.status_code.code(), sdp }, now);
+                }
+            }
+            DialogState::Updated(id, request, handle) => {
+                let Some((_, slot)) = self.slot_of(&id) else {
+                    tokio::spawn(async move {
+                        let _ = handle.reply(StatusCode::CallTransactionDoesNotExist).await;
+                    });
+                    return;
+                };
+                if request.method == Method::Invite {
+                    let cseq = cseq_of(&request);
+                    slot.pending.insert(cseq, handle);
+                    slot.call.handle(Signal::ReInvite { cseq, sdp: request.body }, now);
+                } else {
+                    // UPDATE without offer/answer support: refuse what we can't apply.
+                    tokio::spawn(async move {
+                        let _ = handle.reply(StatusCode::NotImplemented).await;
+                    });
+                }
+            }
+            DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
+                tokio::spawn(async move {
+                    let _ = handle.reply(StatusCode::OK).await;
+                });
+            }
+            DialogState::Notify(_, _, handle)
+            | DialogState::Refer(_, _, handle)
+            | DialogState::Message(_, _, handle)
+            | DialogState::Publish(_, _, handle) => {
+                tokio::spawn(async move {
+                    let _ = handle.reply(StatusCode::NotImplemented).await;
+                });
+            }
+            DialogState::Terminated(id, reason) => {
+                if let Some((_, slot)) = self.slot_of(&id) {
+                    let signal = match reason {
+                        TerminatedReason::UacCancel => Signal::Cancel,
+                        TerminatedReason::Timeout => Signal::Unreachable,
+                        _ => Signal::Bye,
+                    };
+                    slot.call.handle(signal, now);
+                }
+            }
+            DialogState::Calling(_) | DialogState::WaitAck(..) | DialogState::Confirmed(..) => {}
+        }
+    }
+
+    fn on_done(&mut self, report: Done) {
+        let now = self.now();
+        match report {
+            Done::Registered { dialog, result } => {
+                self.register_out = false;
+                let granted = dialog.granted_expires;
+                self.register_dialog = Some(dialog);
+                if let Some(registration) = &mut self.registration {
+                    match result {
+                        Ok(response) => {
+                            let status = response.status_code.code();
+                            registration.handle_response(status, &reason(&response), granted, now);
+                        }
+                        Err(error) => {
+                            tracing::info!(%error, "REGISTER got no answer");
+                            registration.handle_unreachable(now);
+                        }
+                    }
+                }
+            }
+            Done::Invited { key, result } => {
+                let Some(slot) = self.calls.get_mut(&key) else { return };
+                let signal = match result {
+                    Ok(Some(response))
+                        if response.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful =>
+                    {
+                        Signal::Answered { sdp: response.body }
+                    }
+                    Ok(Some(response)) => {
+                        Signal::Refused { status: response.status_code.code(), reason: reason(&response) }
+                    }
+                    Ok(None) | Err(_) => Signal::Unreachable,
+                };
+                slot.call.handle(signal, now);
+            }
+            Done::ReInvited { key, cseq, result } => {
+                let Some(slot) = self.calls.get_mut(&key) else { return };
+                let (status, sdp) = match result {
+                    Ok(Some(response)) => {
+                        let sdp = (!response.body.is_empty()).then(|| response.body.clone());
+                        (response.status_code.code(), sdp)
+                    }
+                    // Not sent (the dialog is not confirmed), or no answer.
+                    Ok(None) | Err(_) => (408, None),
+                };
+                slot.call.handle(Signal::ReInviteAnswered { cseq, status, sdp }, now);
+            }
+            Done::Key { key, edge } => {
+                let _ = self.events.send(PhoneEvent::Key { call: key, edge });
+            }
+        }
+    }
+
+    /// Carries out what the state machines want, and tells the app.
+    fn drain(&mut self) {
+        self.drain_registration();
+        let keys: Vec<CallKey> = self.calls.keys().copied().collect();
+        for key in keys {
+            self.drain_call(key);
+        }
+    }
+
+    fn drain_registration(&mut self) {
+        let Some(registration) = &mut self.registration else { return };
+        while let Some(state) = registration.poll_event() {
+            let _ = self.events.send(PhoneEvent::Registration(state));
+        }
+        if self.register_out {
+            return;
+        }
+        let Some(RegistrationCommand::Register { expires_s }) = registration.poll_command() else { return };
+        let Some(account) = self.config.account.clone() else { return };
+        let mut dialog = self.register_dialog.take().unwrap_or_else(|| {
+            Box::new(rsipstack::dialog::registration::Registration::new(
+                self.inner.clone(),
+                self.credential(),
+            ))
+        });
+        let done = self.done.clone();
+        self.register_out = true;
+        tokio::spawn(async move {
+            let server = Uri::try_from(format!("sip:{}", account.registrar).as_str()).unwrap_or_default();
+            let result = dialog.register(server, Some(expires_s)).await.map_err(|e| e.to_string());
+            let _ = done.send(Done::Registered { dialog, result });
+        });
+    }
+
+    fn drain_call(&mut self, key: CallKey) {
+        let now = self.now();
+        let our_uri = self.our_uri();
+        let contact = self.contact();
+        let credential = self.credential();
+        let Some(slot) = self.calls.get_mut(&key) else { return };
+        while let Some(event) = slot.call.poll_event() {
+            match event {
+                CallEvent::State(state) => {
+                    let _ = self.events.send(PhoneEvent::Call { call: key, state });
+                }
+                CallEvent::Media { theirs, ours } => {
+                    if let Some(media) = &slot.media {
+                        let _ = media.send(MediaControl::Peer(Box::new(theirs), ours));
+                    }
+                }
+                CallEvent::UnusableDescription(error) => {
+                    tracing::info!(%error, "the far end's description could not be used; the call goes on as it was");
+                }
+            }
+        }
+        while let Some(command) = slot.call.poll_command() {
+            match command {
+                Command::Invite { sdp } => {
+                    let Some(callee) = slot.target.clone() else { continue };
+                    let option = InviteOption {
+                        caller: our_uri.clone(),
+                        callee,
+                        contact: contact.clone(),
+                        content_type: Some("application/sdp".into()),
+                        offer: Some(sdp),
+                        credential: credential.clone(),
+                        ..Default::default()
+                    };
+                    match self.dialogs.do_invite_async(option, self.states_tx.clone()) {
+                        Ok((dialog, handle)) => {
+                            slot.call_id = dialog.id().call_id.clone();
+                            slot.dialog = Some(dialog);
+                            let done = self.done.clone();
+                            tokio::spawn(async move {
+                                let result = match handle.await {
+                                    Ok(Ok((_, response))) => Ok(response),
+                                    Ok(Err(error)) => Err(error.to_string()),
+                                    Err(error) => Err(error.to_string()),
+                                };
+                                let _ = done.send(Done::Invited { key, result });
+                            });
+                        }
+                        Err(error) => {
+                            tracing::info!(%error, "cannot place a call");
+                            slot.call.handle(Signal::Unreachable, now);
+                        }
+                    }
+                }
+                Command::Ringing => {
+                    if let Some(dialog) = &slot.dialog {
+                        let _ = dialog.ringing(None, None);
+                    }
+                }
+                Command::Answer { sdp } => {
+                    if let Some(dialog) = &slot.dialog {
+                        let headers = vec![Header::ContentType("application/sdp".into())];
+                        if let Err(error) = dialog.accept(Some(headers), Some(sdp)) {
+                            tracing::info!(%error, "cannot answer a call");
+                        }
+                    }
+                }
+                Command::Reject { status } => {
+                    if let Some(dialog) = &slot.dialog {
+                        let _ = dialog.reject(Some(StatusCode::from(status)), None);
+                    }
+                }
+                Command::Cancel => {
+                    if let Some(dialog) = slot.dialog.clone() {
+                        tokio::spawn(async move {
+                            let _ = dialog.cancel().await;
+                        });
+                    }
+                }
+                Command::ReInvite { cseq, sdp } => {
+                    let Some(dialog) = slot.dialog.clone() else { continue };
+                    let done = self.done.clone();
+                    tokio::spawn(async move {
+                        let headers = vec![Header::ContentType("application/sdp".into())];
+                        let result =
+                            dialog.reinvite(Some(headers), Some(sdp)).await.map_err(|e| e.to_string());
+                        let _ = done.send(Done::ReInvited { key, cseq, result });
+                    });
+                }
+                Command::AnswerReInvite { cseq, status, sdp } => {
+                    let Some(handle) = slot.pending.remove(&cseq) else { continue };
+                    tokio::spawn(async move {
+                        let headers =
+                            sdp.as_ref().map(|_| vec![Header::ContentType("application/sdp".into())]);
+                        let _ = handle.respond(StatusCode::from(status), headers, sdp).await;
+                    });
+                }
+                Command::Bye => {
+                    if let Some(dialog) = slot.dialog.clone() {
+                        tokio::spawn(async move {
+                            let _ = dialog.bye().await;
+                        });
+                    }
+                }
+            }
+        }
+        if matches!(slot.call.state(), CallState::Ended(_)) {
+            slot.media_cancel.cancel();
+            self.calls.remove(&key);
+            self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+        }
+    }
+}
+
+/// The CSeq number of `request`.
+fn cseq_of(request: &rsipstack::sip::Request) -> u32 {
+    request
+        .cseq_header()
+        .ok()
+        .and_then(|c| c.value().split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A response's reason, in words.
+fn reason(response: &Response) -> String {
+    let text = response.status_code.to_string();
+    let code = response.status_code.code().to_string();
+    text.strip_prefix(&code).map_or_else(|| text.clone(), |rest| rest.trim().to_owned())
+}
+
+/// A UDP socket for a call's RTP, on any free port.
+fn bind_rtp(ip: IpAddr) -> std::io::Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// Starts a call's media: the endpoint between `socket` and `audio`.
+fn spawn_media(
+    socket: Arc<UdpSocket>,
+    mut audio: Box<dyn AudioPort>,
+    key: CallKey,
+    done: mpsc::UnboundedSender<Done>,
+    stats: &Arc<Mutex<HashMap<CallKey, EndpointStats>>>,
+) -> (mpsc::UnboundedSender<MediaControl>, CancellationToken) {
+    let (control_tx, mut control) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let stopped = cancel.clone();
+    let stats = Arc::clone(stats);
+    tokio::spawn(async move {
+        let clock = Instant::now();
+        let now = || Timestamp(i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX));
+        let mut endpoint = AudioEndpoint::new(rand::random(), rand::random());
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut buffer = vec![0_u8; 2_048];
+        let mut frame = [0_i16; FRAME];
+        let mut talking = false;
+        loop {
+            let wake = endpoint.poll_timeout();
+            let key_timer = async {
+                match wake {
+                    Some(at) => {
+                        let wait = at.millis_since(now()).max(0);
+                        tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stopped.cancelled() => break,
+                _ = tick.tick() => {
+                    let at = now();
+                    audio.capture(&mut frame);
+                    if talking {
+                        endpoint.send_audio(at, &frame);
+                    }
+                    endpoint.pull_audio(at, &mut frame);
+                    audio.play(&frame);
+                }
+                received = socket.recv_from(&mut buffer) => {
+                    if let Ok((length, from)) = received {
+                        endpoint.handle_datagram(now(), from, &buffer[..length]);
+                    }
+                }
+                () = key_timer => endpoint.handle_timeout(now()),
+                order = control.recv() => match order {
+                    Some(MediaControl::Peer(theirs, ours)) => {
+                        endpoint.set_peer(*theirs);
+                        endpoint.set_direction(ours);
+                        talking = true;
+                    }
+                    Some(MediaControl::Key(digit, duration_ms)) => endpoint.tap_key(digit, duration_ms, now()),
+                    None => break,
+                },
+            }
+            while let Some(transmit) = endpoint.poll_transmit() {
+                let _ = socket.send_to(&transmit.payload, transmit.destination).await;
+            }
+            while let Some(edge) = endpoint.poll_key() {
+                let _ = done.send(Done::Key { key, edge });
+            }
+            if !stopped.is_cancelled() {
+                stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, endpoint.stats());
+            }
+        }
+    });
+    (control_tx, cancel)
+}
+
+/// An [`AudioPort`] that plays samples it was given (then silence) and
+/// keeps what it hears: the demo's carrier and the tests talk through it.
+#[derive(Clone, Default)]
+pub struct ScriptedAudio {
+    inner: Arc<Mutex<Script>>,
+}
+
+#[derive(Default)]
+struct Script {
+    to_say: std::collections::VecDeque<i16>,
+    said: usize,
+    heard: Vec<i16>,
+}
+
+impl ScriptedAudio {
+    /// A port that will say `samples` (8 kHz) from its first frame on.
+    #[must_use]
+    pub fn saying(samples: &[i16]) -> Self {
+        let port = Self::default();
+        port.say(samples);
+        port
+    }
+
+    /// Queues `samples` to be said after what is queued.
+    pub fn say(&self, samples: &[i16]) {
+        self.lock().to_say.extend(samples.iter().copied());
+    }
+
+    /// Everything heard so far (8 kHz), one frame per 20 ms tick.
+    #[must_use]
+    pub fn heard(&self) -> Vec<i16> {
+        self.lock().heard.clone()
+    }
+
+    /// Samples said so far (the microphone's clock).
+    #[must_use]
+    pub fn said(&self) -> usize {
+        self.lock().said
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl AudioPort for ScriptedAudio {
+    fn capture(&mut self, frame: &mut [i16; FRAME]) {
+        let mut script = self.lock();
+        for sample in frame.iter_mut() {
+            *sample = script.to_say.pop_front().unwrap_or(0);
+        }
+        script.said += FRAME;
+    }
+
+    fn play(&mut self, frame: &[i16; FRAME]) {
+        self.lock().heard.extend_from_slice(frame);
+    }
+}
