@@ -2,14 +2,14 @@
 //! the [`GuardedSocket`] and a TCP listener whose connections pass the
 //! [`StreamDoor`], both on one address; transactions, retransmissions and
 //! dialogs are rsipstack's. Also the one dialog workaround every user of
-//! the stack needs ([`confirmed`]).
+//! the stack needs (`confirmed`, which [`Dialogs::serve`] applies).
 
+use crate::dialog::{Dialogs, Incomings};
 use crate::guard::{GuardStats, GuardedSocket, StreamDoor};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog::{Dialog, DialogState};
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::transaction::TransactionReceiver;
-use rsipstack::transaction::endpoint::Endpoint;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer, udp::UdpConnection};
 use std::net::SocketAddr;
@@ -17,14 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// A SIP endpoint listening on UDP and TCP.
+/// A SIP endpoint listening on UDP and TCP, served on a task of its own
+/// until the token given to [`listen`] is cancelled.
 pub struct SipEndpoint {
-    /// The endpoint: serve it (`endpoint.serve()`) on a task of its own.
-    pub endpoint: Endpoint,
-    /// New transactions (requests that start none we know of).
-    pub incoming: TransactionReceiver,
+    /// New requests (that start no transaction we know of).
+    pub incoming: Incomings,
     /// Dialogs, on the endpoint.
-    pub dialogs: Arc<DialogLayer>,
+    pub dialogs: Dialogs,
+    /// The endpoint itself, for registrations.
+    pub(crate) inner: EndpointInnerRef,
     /// Where it listens, as bound.
     pub local: SocketAddr,
     /// What the door-keeper turned away.
@@ -37,7 +38,7 @@ pub async fn listen(
     listen: SocketAddr,
     user_agent: &str,
     cancel: &CancellationToken,
-) -> Result<SipEndpoint, rsipstack::Error> {
+) -> Result<SipEndpoint, crate::dialog::Error> {
     let transport = TransportLayer::new(cancel.clone());
     let guard = Arc::new(GuardStats::default());
     let socket = GuardedSocket::bind(listen, Arc::clone(&guard)).await?;
@@ -57,9 +58,17 @@ pub async fn listen(
         .with_transport_layer(transport)
         .with_user_agent(user_agent)
         .build();
-    let incoming = endpoint.incoming_transactions()?;
-    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
-    Ok(SipEndpoint { endpoint, incoming, dialogs, local, guard })
+    let incoming = Incomings(endpoint.incoming_transactions()?);
+    let inner = endpoint.inner.clone();
+    let dialogs = Dialogs(Arc::new(DialogLayer::new(inner.clone())));
+    let serving = cancel.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = endpoint.serve() => {}
+            () = serving.cancelled() => {}
+        }
+    });
+    Ok(SipEndpoint { incoming, dialogs, inner, local, guard })
 }
 
 /// Whether the dialog a re-INVITE belongs to is confirmed, waiting up to 2 s
@@ -68,7 +77,7 @@ pub async fn listen(
 /// often a moment behind a re-INVITE sent right after it (sipp sends the two
 /// a millisecond apart): the ACK is given that moment. Not confirmed by then:
 /// answer `500` with `Retry-After` (RFC 3261 §14.2).
-pub async fn confirmed(tx: &Transaction, dialogs: &DialogLayer) -> bool {
+pub(crate) async fn confirmed(tx: &Transaction, dialogs: &DialogLayer) -> bool {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         match dialogs.match_dialog(tx) {

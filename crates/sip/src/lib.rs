@@ -10,6 +10,10 @@
 //! - [`endpoint`]: an rsipstack endpoint on guarded UDP and TCP transports,
 //!   with its dialog layer, and the wait that lets a re-INVITE that
 //!   overtook the ACK to our 2xx be answered.
+//! - [`dialog`]: requests to answer and the INVITE dialogs of a call, as
+//!   the service's back-to-back user agent and the phone use them;
+//!   [`message`]: the SIP messages they carry. Nothing above this crate
+//!   names rsipstack.
 //! - [`phone`]: a phone — the tokio driver of `earshot-telephony`'s user
 //!   agent (registration, calls, each call's media) on real sockets, that
 //!   the app's softphone and the demo's carrier run.
@@ -24,7 +28,21 @@
 //! assert!(matches!(check(request), Verdict::BadRequest(_)), "no From, To, Call-ID or CSeq");
 //! ```
 
+pub mod dialog;
 pub mod digest;
 pub mod endpoint;
 pub mod guard;
 pub mod phone;
+
+/// SIP messages: requests, responses, their headers and URIs (rsipstack's
+/// message types, the data the layers above read and build).
+pub mod message {
+    pub use rsipstack::sip::{
+        Auth, Header, Method, Request, Response, StatusCode, StatusCodeKind, Uri, headers,
+    };
+
+    /// Typed access to a message's headers.
+    pub mod prelude {
+        pub use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+    }
+}

@@ -13,7 +13,13 @@
 //! Time for the state machines is milliseconds since the phone started (a
 //! monotonic clock), as [`Timestamp`]s.
 
+use crate::dialog::{
+    Credentials, Dialogs, Ending, Incoming, Incomings, Leg, LegEvent, LegEventSender, LegEvents, LegId,
+    Placing, Responder,
+};
 use crate::endpoint::{SipEndpoint, listen};
+use crate::message::prelude::{HeadersExt, ToTypedHeader};
+use crate::message::{Header, Method, Response, StatusCode, StatusCodeKind, Uri};
 use earshot_policy::{Key, Timestamp};
 use earshot_telephony::dtmf::KeyEdge;
 use earshot_telephony::endpoint::{AudioEndpoint, EndpointStats};
@@ -22,18 +28,7 @@ use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
 use earshot_telephony::ua::{
     Call, CallEvent, CallState, Command, Registration, RegistrationCommand, RegistrationState, Signal,
 };
-use rsipstack::dialog::DialogId;
-use rsipstack::dialog::authenticate::Credential;
-use rsipstack::dialog::dialog::{
-    Dialog, DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason, TransactionHandle,
-};
-use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::dialog::invitation::InviteOption;
-use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
-use rsipstack::sip::{Header, Method, Response, StatusCode, Uri};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
-use rsipstack::transaction::transaction::Transaction;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -119,7 +114,7 @@ pub enum PhoneEvent {
 pub enum PhoneError {
     /// The SIP endpoint could not listen.
     #[error("cannot listen for SIP: {0}")]
-    Listen(#[from] rsipstack::Error),
+    Listen(#[from] crate::dialog::Error),
 }
 
 /// What the app asks of the phone.
@@ -155,19 +150,11 @@ impl Phone {
         config: PhoneConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<PhoneEvent>), PhoneError> {
         let cancel = CancellationToken::new();
-        let SipEndpoint { endpoint, incoming, dialogs, local, guard: _ } =
+        let SipEndpoint { incoming, dialogs, inner, local, guard: _ } =
             listen(config.listen, &config.user_agent, &cancel).await?;
-        let inner = endpoint.inner.clone();
-        let serving = cancel.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = endpoint.serve() => {}
-                () = serving.cancelled() => {}
-            }
-        });
         let (orders_tx, orders) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
-        let (states_tx, states) = dialogs.new_dialog_state_channel();
+        let (legs_tx, legs) = dialogs.events();
         let (done_tx, done) = mpsc::unbounded_channel();
         let stats = Arc::new(Mutex::new(HashMap::new()));
         let registration = config.account.as_ref().map(|a| Registration::new(a.expires_s));
@@ -179,7 +166,7 @@ impl Phone {
             clock: Instant::now(),
             inner,
             dialogs,
-            states_tx,
+            legs: legs_tx,
             events: events_tx,
             done: done_tx,
             registration,
@@ -189,7 +176,7 @@ impl Phone {
             next_key: Arc::clone(&next_key),
             stats: Arc::clone(&stats),
         };
-        tokio::spawn(driver.run(orders, incoming, states, done, cancel));
+        tokio::spawn(driver.run(orders, incoming, legs, done, cancel));
         let phone = Self { orders: orders_tx, next_key, stats, local };
         if registers {
             phone.send(Order::Register);
@@ -275,12 +262,12 @@ enum Done {
     },
     Invited {
         key: CallKey,
-        result: Result<Option<Response>, String>,
+        result: crate::dialog::Outcome,
     },
     ReInvited {
         key: CallKey,
         cseq: u32,
-        result: Result<Option<Response>, String>,
+        result: crate::dialog::Outcome,
     },
     Key {
         key: CallKey,
@@ -297,11 +284,11 @@ enum MediaControl {
 /// One call at the driver.
 struct Slot {
     call: Call,
-    dialog: Option<InviteDialog>,
-    /// The dialog's Call-ID, which is how rsipstack's states find it.
+    leg: Option<Leg>,
+    /// The dialog's Call-ID, which is how its leg's events find it.
     call_id: String,
     /// The far side's re-INVITEs waiting for our answer, by CSeq.
-    pending: HashMap<u32, TransactionHandle>,
+    pending: HashMap<u32, Responder>,
     socket: Option<Arc<UdpSocket>>,
     media: Option<mpsc::UnboundedSender<MediaControl>>,
     media_cancel: CancellationToken,
@@ -314,8 +301,9 @@ struct Driver {
     local: SocketAddr,
     clock: Instant,
     inner: EndpointInnerRef,
-    dialogs: Arc<DialogLayer>,
-    states_tx: DialogStateSender,
+    dialogs: Dialogs,
+    /// Where every call's legs report.
+    legs: LegEventSender,
     events: mpsc::UnboundedSender<PhoneEvent>,
     done: mpsc::UnboundedSender<Done>,
     registration: Option<Registration>,
@@ -336,8 +324,8 @@ impl Driver {
     async fn run(
         mut self,
         mut orders: mpsc::UnboundedReceiver<Order>,
-        mut incoming: rsipstack::transaction::TransactionReceiver,
-        mut states: DialogStateReceiver,
+        mut incoming: Incomings,
+        mut legs: LegEvents,
         mut done: mpsc::UnboundedReceiver<Done>,
         cancel: CancellationToken,
     ) {
@@ -357,8 +345,8 @@ impl Driver {
                     Some(Order::Stop) | None => break,
                     Some(order) => self.on_order(order),
                 },
-                Some(tx) = incoming.recv() => self.on_transaction(tx),
-                Some(state) = states.recv() => self.on_dialog_state(state),
+                Some(request) = incoming.recv() => self.on_request(request),
+                Some(event) = legs.recv() => self.on_leg_event(event),
                 Some(report) = done.recv() => self.on_done(report),
                 () = sleep => self.on_timeout(),
             }
@@ -471,7 +459,7 @@ impl Driver {
             key,
             Slot {
                 call,
-                dialog: None,
+                leg: None,
                 call_id: String::new(),
                 pending: HashMap::new(),
                 socket: Some(socket),
@@ -502,12 +490,11 @@ impl Driver {
         Uri::try_from(format!("sip:{number}@{registrar}").as_str()).ok()
     }
 
-    fn credential(&self) -> Option<Credential> {
-        self.config.account.as_ref().map(|a| Credential {
-            username: a.user.clone(),
+    fn credentials(&self) -> Option<Credentials> {
+        self.config.account.as_ref().map(|a| Credentials {
+            user: a.user.clone(),
+            auth_user: a.auth_user.clone(),
             password: a.password.clone(),
-            realm: None,
-            auth_username: a.auth_user.clone(),
         })
     }
 
@@ -522,51 +509,32 @@ impl Driver {
         Uri::try_from(format!("sip:{user}@{}", self.local).as_str()).unwrap_or_default()
     }
 
-    fn on_transaction(&mut self, mut tx: Transaction) {
-        let has_to_tag = tx.original.to_header().ok().and_then(|to| to.tag().ok().flatten()).is_some();
-        let dialogs = Arc::clone(&self.dialogs);
-        if has_to_tag {
-            tokio::spawn(async move {
-                let _ = match dialogs.match_dialog(&tx) {
-                    Some(Dialog::Invite(_))
-                        if tx.original.method == Method::Invite
-                            && !crate::endpoint::confirmed(&tx, &dialogs).await =>
-                    {
-                        let retry = Header::Other("Retry-After".into(), "1".into());
-                        tx.reply_with(StatusCode::ServerInternalError, vec![retry], None).await
-                    }
-                    Some(Dialog::Invite(mut dialog)) => dialog.handle(&mut tx).await,
-                    Some(_) => tx.reply(StatusCode::MethodNotAllowed).await,
-                    None if tx.original.method == Method::Ack => Ok(()),
-                    None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
-                };
-            });
+    fn on_request(&mut self, mut request: Incoming) {
+        if request.in_dialog() {
+            let dialogs = self.dialogs.clone();
+            tokio::spawn(async move { dialogs.serve(request).await });
             return;
         }
-        match tx.original.method {
-            Method::Invite => self.on_invite(tx),
-            Method::Options => {
-                tokio::spawn(async move {
-                    let allow = Header::Allow("INVITE, ACK, BYE, CANCEL, OPTIONS".into());
-                    let _ = tx.reply_with(StatusCode::OK, vec![allow], None).await;
-                });
-            }
-            Method::Ack => {}
-            Method::Bye | Method::Cancel => {
-                tokio::spawn(async move {
-                    let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
-                });
-            }
-            _ => {
-                tokio::spawn(async move {
-                    let _ = tx.reply(StatusCode::MethodNotAllowed).await;
-                });
-            }
+        let method = request.request().method;
+        if method == Method::Invite {
+            self.on_invite(request);
+            return;
         }
+        tokio::spawn(async move {
+            let _ = match method {
+                Method::Options => {
+                    let allow = Header::Allow("INVITE, ACK, BYE, CANCEL, OPTIONS".into());
+                    request.reply_with(StatusCode::OK, vec![allow], None).await
+                }
+                Method::Ack => Ok(()),
+                Method::Bye | Method::Cancel => request.reply(StatusCode::CallTransactionDoesNotExist).await,
+                _ => request.reply(StatusCode::MethodNotAllowed).await,
+            };
+        });
     }
 
     /// A call that rings here.
-    fn on_invite(&mut self, mut tx: Transaction) {
+    fn on_invite(&mut self, mut request: Incoming) {
         let now = self.now();
         let key = next_key(&self.next_key);
         let socket = match bind_rtp(self.config.media_ip) {
@@ -574,60 +542,44 @@ impl Driver {
             Err(error) => {
                 tracing::warn!(%error, "no RTP socket for an incoming call");
                 tokio::spawn(async move {
-                    let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                    let _ = request.reply(StatusCode::ServiceUnavailable).await;
                 });
                 return;
             }
         };
         let Ok(local) = socket.local_addr() else { return };
-        let call = match Call::incoming(
-            &tx.original.body,
-            Negotiation::new(local, rand::random::<u32>().into()),
-            now,
-        ) {
+        let sdp = Negotiation::new(local, rand::random::<u32>().into());
+        let call = match Call::incoming(&request.request().body, sdp, now) {
             Ok(call) => call,
             Err(error) => {
                 tokio::spawn(async move {
                     let warning = Header::Other("Warning".into(), format!("399 earshot \"{error}\""));
-                    let _ = tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None).await;
+                    let _ = request.reply_with(StatusCode::NotAcceptableHere, vec![warning], None).await;
                 });
                 return;
             }
         };
-        let dialog = match self.dialogs.get_or_create_server_invite(
-            &tx,
-            self.states_tx.clone(),
-            None,
-            Some(self.contact()),
-        ) {
-            Ok(dialog) => dialog,
-            Err(error) => {
-                tracing::info!(%error, "cannot make a dialog for an INVITE");
-                tokio::spawn(async move {
-                    let _ = tx.reply(StatusCode::ServerInternalError).await;
-                });
-                return;
-            }
-        };
-        let from = tx.original.from_header().ok();
+        let from = request.request().from_header().ok();
         let user = from.and_then(|f| f.uri().ok()).and_then(|u| u.auth).map(|a| a.user).unwrap_or_default();
         let name = from
             .and_then(|f| f.typed().ok())
             .and_then(|f| f.display_name)
             .map(|n| n.trim_matches('"').to_owned())
             .filter(|n| !n.is_empty());
-        let call_id = dialog.id().call_id;
-        let mut driving = dialog.clone();
-        tokio::spawn(async move {
-            let _ = driving.handle(&mut tx).await;
-        });
+        let leg = match self.dialogs.answer(request, &self.legs, self.contact()) {
+            Ok(leg) => leg,
+            Err(error) => {
+                tracing::info!(%error, "cannot make a dialog for an INVITE");
+                return;
+            }
+        };
         let _ = self.events.send(PhoneEvent::Incoming { call: key, from: user, name });
         self.calls.insert(
             key,
             Slot {
                 call,
-                dialog: Some(dialog),
-                call_id,
+                call_id: leg.id().call_id().to_owned(),
+                leg: Some(leg),
                 pending: HashMap::new(),
                 socket: Some(socket),
                 media: None,
@@ -637,66 +589,42 @@ impl Driver {
         );
     }
 
-    fn slot_of(&mut self, id: &DialogId) -> Option<(CallKey, &mut Slot)> {
-        self.calls.iter_mut().find(|(_, slot)| slot.call_id == id.call_id).map(|(key, slot)| (*key, slot))
+    fn slot_of(&mut self, leg: &LegId) -> Option<&mut Slot> {
+        self.calls.values_mut().find(|slot| slot.call_id == leg.call_id())
     }
 
-    fn on_dialog_state(&mut self, state: DialogState) {
+    fn on_leg_event(&mut self, event: LegEvent) {
         let now = self.now();
-        match state {
-            DialogState::Trying(id) => {
-                if let Some((_, slot)) = self.slot_of(&id) {
-                    slot.call.handle(Signal::Progress { status: 100, sdp: None }, now);
+        match event {
+            LegEvent::Progress { leg, status, sdp } => {
+                if let Some(slot) = self.slot_of(&leg) {
+                    slot.call.handle(Signal::Progress { status, sdp }, now);
                 }
             }
-            DialogState::Early(id, response) => {
-                if let Some((_, slot)) = self.slot_of(&id) {
-                    let sdp = (!response.body.is_empty()).then(|| response.body.clone());
-                    slot.call.handle(Signal::Progress { status: response.status_code.code(), sdp }, now);
-                }
-            }
-            DialogState::Updated(id, request, handle) => {
-                let Some((_, slot)) = self.slot_of(&id) else {
-                    tokio::spawn(async move {
-                        let _ = handle.reply(StatusCode::CallTransactionDoesNotExist).await;
-                    });
+            LegEvent::Request { leg, request, responder } => {
+                let Some(slot) = self.slot_of(&leg) else {
+                    tokio::spawn(responder.respond(StatusCode::CallTransactionDoesNotExist, None));
                     return;
                 };
                 if request.method == Method::Invite {
                     let cseq = cseq_of(&request);
-                    slot.pending.insert(cseq, handle);
+                    slot.pending.insert(cseq, responder);
                     slot.call.handle(Signal::ReInvite { cseq, sdp: request.body }, now);
                 } else {
-                    // UPDATE without offer/answer support: refuse what we can't apply.
-                    tokio::spawn(async move {
-                        let _ = handle.reply(StatusCode::NotImplemented).await;
-                    });
+                    // An UPDATE: offers outside INVITEs are not supported (RFC 3311 §5.2 lets us refuse).
+                    tokio::spawn(responder.respond(StatusCode::NotImplemented, None));
                 }
             }
-            DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
-                tokio::spawn(async move {
-                    let _ = handle.reply(StatusCode::OK).await;
-                });
-            }
-            DialogState::Notify(_, _, handle)
-            | DialogState::Refer(_, _, handle)
-            | DialogState::Message(_, _, handle)
-            | DialogState::Publish(_, _, handle) => {
-                tokio::spawn(async move {
-                    let _ = handle.reply(StatusCode::NotImplemented).await;
-                });
-            }
-            DialogState::Terminated(id, reason) => {
-                if let Some((_, slot)) = self.slot_of(&id) {
-                    let signal = match reason {
-                        TerminatedReason::UacCancel => Signal::Cancel,
-                        TerminatedReason::Timeout => Signal::Unreachable,
-                        _ => Signal::Bye,
+            LegEvent::Ended { leg, ending } => {
+                if let Some(slot) = self.slot_of(&leg) {
+                    let signal = match ending {
+                        Ending::Cancelled => Signal::Cancel,
+                        Ending::TimedOut => Signal::Unreachable,
+                        Ending::Other => Signal::Bye,
                     };
                     slot.call.handle(signal, now);
                 }
             }
-            DialogState::Calling(_) | DialogState::WaitAck(..) | DialogState::Confirmed(..) => {}
         }
     }
 
@@ -723,9 +651,7 @@ impl Driver {
             Done::Invited { key, result } => {
                 let Some(slot) = self.calls.get_mut(&key) else { return };
                 let signal = match result {
-                    Ok(Some(response))
-                        if response.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful =>
-                    {
+                    Ok(Some(response)) if response.status_code.kind() == StatusCodeKind::Successful => {
                         Signal::Answered { sdp: response.body }
                     }
                     Ok(Some(response)) => {
@@ -739,7 +665,7 @@ impl Driver {
                 let Some(slot) = self.calls.get_mut(&key) else { return };
                 let (status, sdp) = match result {
                     Ok(Some(response)) => {
-                        let sdp = (!response.body.is_empty()).then(|| response.body.clone());
+                        let sdp = (!response.body.is_empty()).then_some(response.body);
                         (response.status_code.code(), sdp)
                     }
                     // Not sent (the dialog is not confirmed), or no answer.
@@ -772,11 +698,9 @@ impl Driver {
         }
         let Some(RegistrationCommand::Register { expires_s }) = registration.poll_command() else { return };
         let Some(account) = self.config.account.clone() else { return };
+        let credential = self.credentials().map(|c| c.to_stack());
         let mut dialog = self.register_dialog.take().unwrap_or_else(|| {
-            Box::new(rsipstack::dialog::registration::Registration::new(
-                self.inner.clone(),
-                self.credential(),
-            ))
+            Box::new(rsipstack::dialog::registration::Registration::new(self.inner.clone(), credential))
         });
         let done = self.done.clone();
         self.register_out = true;
@@ -789,9 +713,7 @@ impl Driver {
 
     fn drain_call(&mut self, key: CallKey) {
         let now = self.now();
-        let our_uri = self.our_uri();
-        let contact = self.contact();
-        let credential = self.credential();
+        let (caller, contact, credential) = (self.our_uri(), self.contact(), self.credentials());
         let Some(slot) = self.calls.get_mut(&key) else { return };
         while let Some(event) = slot.call.poll_event() {
             match event {
@@ -809,29 +731,24 @@ impl Driver {
             }
         }
         while let Some(command) = slot.call.poll_command() {
+            let leg = slot.leg.clone();
             match command {
                 Command::Invite { sdp } => {
                     let Some(callee) = slot.target.clone() else { continue };
-                    let option = InviteOption {
-                        caller: our_uri.clone(),
+                    let placing = Placing {
+                        caller: caller.clone(),
                         callee,
                         contact: contact.clone(),
-                        content_type: Some("application/sdp".into()),
-                        offer: Some(sdp),
+                        offer: sdp,
                         credential: credential.clone(),
-                        ..Default::default()
                     };
-                    match self.dialogs.do_invite_async(option, self.states_tx.clone()) {
-                        Ok((dialog, handle)) => {
-                            slot.call_id = dialog.id().call_id.clone();
-                            slot.dialog = Some(dialog);
+                    match self.dialogs.place(placing, &self.legs) {
+                        Ok((leg, outcome)) => {
+                            slot.call_id = leg.id().call_id().to_owned();
+                            slot.leg = Some(leg);
                             let done = self.done.clone();
                             tokio::spawn(async move {
-                                let result = match handle.await {
-                                    Ok(Ok((_, response))) => Ok(response),
-                                    Ok(Err(error)) => Err(error.to_string()),
-                                    Err(error) => Err(error.to_string()),
-                                };
+                                let result = outcome.await;
                                 let _ = done.send(Done::Invited { key, result });
                             });
                         }
@@ -842,52 +759,44 @@ impl Driver {
                     }
                 }
                 Command::Ringing => {
-                    if let Some(dialog) = &slot.dialog {
-                        let _ = dialog.ringing(None, None);
+                    if let Some(leg) = leg {
+                        let _ = leg.ringing();
                     }
                 }
                 Command::Answer { sdp } => {
-                    if let Some(dialog) = &slot.dialog {
-                        let headers = vec![Header::ContentType("application/sdp".into())];
-                        if let Err(error) = dialog.accept(Some(headers), Some(sdp)) {
-                            tracing::info!(%error, "cannot answer a call");
-                        }
+                    if let Some(Err(error)) = leg.map(|leg| leg.accept(sdp)) {
+                        tracing::info!(%error, "cannot answer a call");
                     }
                 }
                 Command::Reject { status } => {
-                    if let Some(dialog) = &slot.dialog {
-                        let _ = dialog.reject(Some(StatusCode::from(status)), None);
+                    if let Some(leg) = leg {
+                        let _ = leg.reject(StatusCode::from(status), None);
                     }
                 }
                 Command::Cancel => {
-                    if let Some(dialog) = slot.dialog.clone() {
+                    if let Some(leg) = leg {
                         tokio::spawn(async move {
-                            let _ = dialog.cancel().await;
+                            let _ = leg.cancel().await;
                         });
                     }
                 }
                 Command::ReInvite { cseq, sdp } => {
-                    let Some(dialog) = slot.dialog.clone() else { continue };
+                    let Some(leg) = leg else { continue };
                     let done = self.done.clone();
                     tokio::spawn(async move {
-                        let headers = vec![Header::ContentType("application/sdp".into())];
-                        let result =
-                            dialog.reinvite(Some(headers), Some(sdp)).await.map_err(|e| e.to_string());
+                        let result = leg.reinvite(sdp).await;
                         let _ = done.send(Done::ReInvited { key, cseq, result });
                     });
                 }
                 Command::AnswerReInvite { cseq, status, sdp } => {
-                    let Some(handle) = slot.pending.remove(&cseq) else { continue };
-                    tokio::spawn(async move {
-                        let headers =
-                            sdp.as_ref().map(|_| vec![Header::ContentType("application/sdp".into())]);
-                        let _ = handle.respond(StatusCode::from(status), headers, sdp).await;
-                    });
+                    if let Some(responder) = slot.pending.remove(&cseq) {
+                        tokio::spawn(responder.respond(StatusCode::from(status), sdp));
+                    }
                 }
                 Command::Bye => {
-                    if let Some(dialog) = slot.dialog.clone() {
+                    if let Some(leg) = leg {
                         tokio::spawn(async move {
-                            let _ = dialog.bye().await;
+                            let _ = leg.bye().await;
                         });
                     }
                 }
@@ -902,7 +811,7 @@ impl Driver {
 }
 
 /// The CSeq number of `request`.
-fn cseq_of(request: &rsipstack::sip::Request) -> u32 {
+fn cseq_of(request: &crate::message::Request) -> u32 {
     request
         .cseq_header()
         .ok()

@@ -4,7 +4,7 @@
 //! B is found: a user's devices, the trunk, or the number's call flow.
 
 use super::journal;
-use super::media::{self, Leg, MediaCommand, MediaEvent, MediaOutcome, RecordingSetup};
+use super::media::{self, Leg as Side, MediaCommand, MediaEvent, MediaOutcome, RecordingSetup};
 use super::prompts::Prompts;
 use super::{Authed, Sip};
 use crate::calls::{RecordingFile, insert_call};
@@ -14,14 +14,10 @@ use earshot_policy::{
     Call, CallId, CallStart, CallStatus, CompanyId, Direction, Flow, FlowWalk, LiveRecording, MenuChoice,
     Number, Recording, RecordingId, RecordingKind, RingStrategy, Step, Timestamp, User, decide_recording,
 };
+use earshot_sip::dialog::{Incoming, Leg, LegEvent, LegEventSender, LegEvents, LegId, Placing, Responder};
+use earshot_sip::message::prelude::HeadersExt;
+use earshot_sip::message::{Header, Request, StatusCode, StatusCodeKind, Uri};
 use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
-use rsipstack::dialog::DialogId;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender};
-use rsipstack::dialog::invitation::InviteOption;
-use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, StatusCode, StatusCodeKind, Uri};
-use rsipstack::transaction::transaction::Transaction;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +38,7 @@ enum Route {
     Inbound { snapshot: Arc<CompanySnapshot>, number: Number, from: String },
 }
 
-pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
+pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
     let route = match classify(&sip, &mut tx).await {
         Ok(Some(route)) => route,
         Ok(None) => return,
@@ -51,7 +47,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
             return;
         }
     };
-    let offer = match AudioSession::parse(&tx.original.body) {
+    let offer = match AudioSession::parse(&tx.request().body) {
         Ok(offer) => offer,
         Err(error) => {
             tracing::info!(%error, "INVITE without a usable offer");
@@ -60,32 +56,27 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
             return;
         }
     };
-    let (states_tx, states) = sip.dialogs.new_dialog_state_channel();
+    let (states_tx, states) = sip.dialogs.events();
     let contact = sip.contact("earshot");
-    let a = match sip.dialogs.get_or_create_server_invite(&tx, states_tx.clone(), None, Some(contact)) {
-        Ok(dialog) => dialog,
+    let offer_body = tx.request().body.clone();
+    let a = match sip.dialogs.answer(tx, &states_tx, contact) {
+        Ok(leg) => leg,
         Err(error) => {
             tracing::info!(%error, "cannot make a dialog for the INVITE");
-            let _ = tx.reply(StatusCode::ServerInternalError).await;
             return;
         }
     };
-    let offer_body = tx.original.body.clone();
-    let mut driving = a.clone();
-    tokio::spawn(async move {
-        let _ = driving.handle(&mut tx).await;
-    });
     let (media_events_tx, media_events) = mpsc::unbounded_channel();
     let ip = sip.local.ip();
     let media = match sip.relays.start_relay(&sip.ports, ip, Arc::clone(&sip.stats.media), media_events_tx) {
         Ok(media) => media,
         Err(error) => {
             tracing::error!(%error, "no RTP ports for a call");
-            let _ = a.reject(Some(StatusCode::ServiceUnavailable), None);
+            let _ = a.reject(StatusCode::ServiceUnavailable, None);
             return;
         }
     };
-    media.send(MediaCommand::Peer(Leg::A, offer.clone()));
+    media.send(MediaCommand::Peer(Side::A, offer.clone()));
     // One negotiation per leg: one `o=` session for the dialog, its version
     // up with every description we send (RFC 3264 §8). B is offered what A offered.
     let sdp = [
@@ -135,9 +126,9 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Transaction) {
 }
 
 /// Finds out who calls whom; replies itself when the call can't go on.
-async fn classify(sip: &Sip, tx: &mut Transaction) -> rsipstack::Result<Option<Route>> {
-    let target = tx.original.uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
-    let from_trunk = sip.trunk.as_ref().is_some_and(|(_, ip)| source_ip(&tx.original) == Some(*ip));
+async fn classify(sip: &Sip, tx: &mut Incoming) -> Result<Option<Route>, earshot_sip::dialog::Error> {
+    let target = tx.request().uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
+    let from_trunk = sip.trunk.as_ref().is_some_and(|(_, ip)| source_ip(tx.request()) == Some(*ip));
     // The trunk's calls to company numbers run the number's flow; anything
     // else, from anywhere, must come from an authenticated user.
     if from_trunk {
@@ -154,7 +145,7 @@ async fn classify(sip: &Sip, tx: &mut Transaction) -> rsipstack::Result<Option<R
             }
         };
         if let Some((snapshot, number)) = found {
-            let from = tx.original.from_header()?.uri()?.auth.map(|a| a.user).unwrap_or_default();
+            let from = tx.request().from_header()?.uri()?.auth.map(|a| a.user).unwrap_or_default();
             return Ok(Some(Route::Inbound { snapshot, number, from }));
         }
     }
@@ -181,7 +172,7 @@ async fn classify(sip: &Sip, tx: &mut Transaction) -> rsipstack::Result<Option<R
 }
 
 /// The address a request came from: the top Via's `received`, else its host.
-fn source_ip(request: &rsipstack::sip::Request) -> Option<IpAddr> {
+fn source_ip(request: &Request) -> Option<IpAddr> {
     let via = request.via_header().ok()?.value().to_string();
     let first = via.split(',').next()?;
     if let Some(received) = super::raw_param_any(first, "received") {
@@ -198,19 +189,19 @@ fn now() -> Timestamp {
 
 struct CallRun {
     sip: Arc<Sip>,
-    a: InviteDialog,
-    a_id: Option<DialogId>,
+    a: Leg,
+    a_id: Option<LegId>,
     /// Leg A's INVITE body: the offer we answer.
     offer_body: Vec<u8>,
     /// Our side of each leg's offer/answer (A, B).
     sdp: [Negotiation; 2],
     media: media::Media,
     media_events: mpsc::UnboundedReceiver<MediaEvent>,
-    states: DialogStateReceiver,
-    states_tx: DialogStateSender,
+    states: LegEvents,
+    states_tx: LegEventSender,
     answered: bool,
     /// The answered B leg.
-    b: Option<InviteDialog>,
+    b: Option<Leg>,
     /// This call's key for live events and its recording's file name.
     key: String,
     /// The recording file named in this call's journal, once journalled.
@@ -238,10 +229,10 @@ impl CallRun {
 
     async fn internal(mut self, caller: Authed, callee: User) {
         self.call.parties = vec![caller.user.id];
-        self.media.send(MediaCommand::User(Leg::A, caller.user.clone()));
+        self.media.send(MediaCommand::User(Side::A, caller.user.clone()));
         let devices = self.sip.devices(callee.id);
         if devices.is_empty() {
-            let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("not registered".into()));
+            let _ = self.a.reject(StatusCode::TemporarilyUnavailable, Some("not registered"));
             self.finish(&caller.snapshot).await;
             return;
         }
@@ -253,7 +244,7 @@ impl CallRun {
     async fn outbound(mut self, caller: Authed, number: String) {
         self.call.parties = vec![caller.user.id];
         self.call.external_number = Some(number.clone());
-        self.media.send(MediaCommand::User(Leg::A, caller.user.clone()));
+        self.media.send(MediaCommand::User(Side::A, caller.user.clone()));
         // Caller ID: the number chosen for the user, else the company's first.
         let numbers = caller.snapshot.company.numbers();
         let chosen = caller.caller_id.and_then(|id| numbers.iter().find(|n| n.id == id));
@@ -263,7 +254,7 @@ impl CallRun {
             caller_id.map_or_else(|| caller.user.extension.clone().unwrap_or_default(), |(_, e164)| e164);
         let Some((trunk, _)) = self.sip.trunk.clone() else { return };
         let mut target = trunk;
-        target.auth = Some(rsipstack::sip::Auth { user: number, password: None });
+        target.auth = Some(earshot_sip::message::Auth { user: number, password: None });
         self.dial(&caller.snapshot, &[target], &from, CallStart::Outbound, None).await;
     }
 
@@ -282,17 +273,17 @@ impl CallRun {
             Ring::Answered => {
                 if let Some(user) = callee {
                     self.call.parties.push(user.id);
-                    self.media.send(MediaCommand::User(Leg::B, user));
+                    self.media.send(MediaCommand::User(Side::B, user));
                 }
                 if let Ok(decision) = decide_recording(start, snapshot.company.settings(), now()) {
-                    self.bridge(snapshot, LiveRecording::start(decision), Leg::A).await;
+                    self.bridge(snapshot, LiveRecording::start(decision), Side::A).await;
                 }
             }
             Ring::Busy => {
-                let _ = self.a.reject(Some(StatusCode::BusyHere), None);
+                let _ = self.a.reject(StatusCode::BusyHere, None);
             }
             Ring::NoAnswer => {
-                let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("no answer".into()));
+                let _ = self.a.reject(StatusCode::TemporarilyUnavailable, Some("no answer"));
             }
             Ring::CallerGone => {}
         }
@@ -307,7 +298,7 @@ impl CallRun {
         let flow: Flow = number.flow.clone();
         let prompts = Prompts::new(self.sip.state.data_dir.join("prompts"));
         let mut walk = FlowWalk::new();
-        let _ = self.a.ringing(None, None);
+        let _ = self.a.ringing();
         loop {
             let step = match walk.next_step(&flow) {
                 Ok(Some((_, step))) => step.clone(),
@@ -404,7 +395,7 @@ impl CallRun {
             }
         }
         if !self.answered && !self.caller_gone() {
-            let _ = self.a.reject(Some(StatusCode::TemporarilyUnavailable), Some("nobody answered".into()));
+            let _ = self.a.reject(StatusCode::TemporarilyUnavailable, Some("nobody answered"));
         } else if self.call.status != CallStatus::Answered && !self.caller_gone() {
             let _ = self.a.bye().await;
         }
@@ -443,15 +434,15 @@ impl CallRun {
                 let answered_by = self
                     .b
                     .as_ref()
-                    .map(|b| b.initial_request().uri.to_string())
+                    .map(|b| b.target().to_string())
                     .and_then(|uri| owners.iter().find(|(d, _)| *d == uri).map(|(_, u)| u.clone()));
                 let Some(agent) = answered_by.or_else(|| users.first().cloned()) else { return true };
                 self.call.parties = vec![agent.id];
-                self.media.send(MediaCommand::User(Leg::B, agent));
+                self.media.send(MediaCommand::User(Side::B, agent));
                 let path = walk.path().clone();
                 let start = CallStart::Inbound { number, path: &path };
                 match decide_recording(start, snapshot.company.settings(), now()) {
-                    Ok(decision) => self.bridge(snapshot, LiveRecording::start(decision), Leg::B).await,
+                    Ok(decision) => self.bridge(snapshot, LiveRecording::start(decision), Side::B).await,
                     Err(error) => tracing::error!(%error, "recording decision failed"),
                 }
                 true
@@ -462,7 +453,7 @@ impl CallRun {
     }
 
     fn caller_gone(&self) -> bool {
-        matches!(self.a.state(), DialogState::Terminated(..))
+        self.a.is_over()
     }
 
     /// Answers the caller (once), so prompts can be played.
@@ -474,9 +465,7 @@ impl CallRun {
             return true;
         }
         let Ok(answer) = self.sdp[0].handle_offer(&self.offer_body) else { return false };
-        let body = answer.into_bytes();
-        let headers = vec![Header::ContentType("application/sdp".into())];
-        if self.a.accept(Some(headers), Some(body)).is_err() {
+        if self.a.accept(answer.into_bytes()).is_err() {
             return false;
         }
         self.answered = true;
@@ -486,7 +475,7 @@ impl CallRun {
     /// Plays `samples` to the caller; false when the caller hung up meanwhile.
     async fn play(&mut self, samples: Arc<[i16]>) -> bool {
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        self.media.send(MediaCommand::Play(Leg::A, samples, done_tx));
+        self.media.send(MediaCommand::Play(Side::A, samples, done_tx));
         tokio::pin!(done);
         loop {
             tokio::select! {
@@ -500,7 +489,7 @@ impl CallRun {
     async fn menu(&mut self, samples: Arc<[i16]>, timeout: Duration) -> Option<MenuChoice> {
         self.media.send(MediaCommand::CollectKeys(true));
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        self.media.send(MediaCommand::Play(Leg::A, samples, done_tx));
+        self.media.send(MediaCommand::Play(Side::A, samples, done_tx));
         tokio::pin!(done);
         let mut deadline: Option<tokio::time::Instant> = None;
         let choice = loop {
@@ -528,10 +517,10 @@ impl CallRun {
     }
 
     /// True when the state means the caller has gone.
-    fn on_state_before_bridge(&self, state: Option<DialogState>) -> bool {
-        match state {
+    fn on_state_before_bridge(&self, event: Option<LegEvent>) -> bool {
+        match event {
             None => true,
-            Some(DialogState::Terminated(id, _)) => Some(&id) == self.a_id.as_ref() || self.caller_gone(),
+            Some(LegEvent::Ended { leg, .. }) => Some(&leg) == self.a_id.as_ref() || self.caller_gone(),
             Some(_) => false,
         }
     }
@@ -565,16 +554,15 @@ impl CallRun {
         for target in targets {
             let caller: Uri =
                 format!("sip:{from}@{}", self.sip.local).as_str().try_into().unwrap_or_default();
-            let option = InviteOption {
+            let placing = Placing {
                 caller,
                 callee: target.clone(),
                 contact: self.sip.contact("earshot"),
-                content_type: Some("application/sdp".into()),
-                offer: Some(offer.clone()),
-                ..Default::default()
+                offer: offer.clone(),
+                credential: None,
             };
-            match self.sip.dialogs.do_invite_async(option, self.states_tx.clone()) {
-                Ok((dialog, handle)) => pending.push((dialog, handle)),
+            match self.sip.dialogs.place(placing, &self.states_tx) {
+                Ok((leg, outcome)) => pending.push((leg, outcome)),
                 Err(error) => tracing::info!(%error, %target, "cannot place a leg"),
             }
         }
@@ -582,7 +570,7 @@ impl CallRun {
             return Ring::NoAnswer;
         }
         if !self.answered {
-            let _ = self.a.ringing(None, None);
+            let _ = self.a.ringing();
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -590,17 +578,17 @@ impl CallRun {
         let total = pending.len();
         let mut results = futures::stream::FuturesUnordered::new();
         let mut dialogs = Vec::new();
-        for (index, (dialog, handle)) in pending.into_iter().enumerate() {
-            dialogs.push(dialog);
-            results.push(async move { (index, handle.await) });
+        for (index, (leg, outcome)) in pending.into_iter().enumerate() {
+            dialogs.push(leg);
+            results.push(async move { (index, outcome.await) });
         }
         use futures::StreamExt as _;
         let outcome = loop {
             tokio::select! {
                 () = &mut deadline => break Ring::NoAnswer,
                 state = self.states.recv() => {
-                    if let Some(DialogState::Terminated(id, _)) = &state
-                        && Some(id) == self.a_id.as_ref()
+                    if let Some(LegEvent::Ended { leg, .. }) = &state
+                        && Some(leg) == self.a_id.as_ref()
                     {
                         break Ring::CallerGone;
                     }
@@ -610,12 +598,12 @@ impl CallRun {
                 }
                 finished = results.next() => match finished {
                     None => break if busy == total { Ring::Busy } else { Ring::NoAnswer },
-                    Some((index, Ok(Ok((_, Some(response))))))
+                    Some((index, Ok(Some(response))))
                         if response.status_code.kind() == StatusCodeKind::Successful =>
                     {
                         match self.sdp[1].handle_answer(&response.body) {
                             Ok(answer) => {
-                                self.media.send(MediaCommand::Peer(Leg::B, answer.clone()));
+                                self.media.send(MediaCommand::Peer(Side::B, answer.clone()));
                                 self.b = Some(dialogs[index].clone());
                                 break Ring::Answered;
                             }
@@ -625,7 +613,7 @@ impl CallRun {
                             }
                         }
                     }
-                    Some((_, Ok(Ok((_, Some(response)))))) => {
+                    Some((_, Ok(Some(response)))) => {
                         if matches!(response.status_code, StatusCode::BusyHere | StatusCode::BusyEverywhere | StatusCode::Decline) {
                             busy += 1;
                         }
@@ -639,14 +627,14 @@ impl CallRun {
             let winner =
                 matches!(outcome, Ring::Answered) && self.b.as_ref().is_some_and(|b| b.id() == dialog.id());
             if !winner {
-                let _ = dialog.hangup().await;
+                let _ = dialog.hang_up().await;
             }
         }
         outcome
     }
 
     /// Bridges A and B, recording as `live` says, until either side hangs up.
-    async fn bridge(&mut self, snapshot: &Arc<CompanySnapshot>, live: LiveRecording, ours: Leg) {
+    async fn bridge(&mut self, snapshot: &Arc<CompanySnapshot>, live: LiveRecording, ours: Side) {
         if !self.answer_a().await {
             if let Some(b) = &self.b {
                 let _ = b.bye().await;
@@ -663,16 +651,16 @@ impl CallRun {
         self.write_journal(Vec::new());
         let setup = RecordingSetup { live, settings: snapshot.company.settings().clone(), ours, path };
         self.media.send(MediaCommand::Bridge(Box::new(setup)));
-        let b_id = self.b.as_ref().map(InviteDialog::id);
+        let b_id = self.b.as_ref().map(Leg::id);
         loop {
             tokio::select! {
                 state = self.states.recv() => match state {
                     None => break,
-                    Some(DialogState::Terminated(id, reason)) => {
-                        let from_a = Some(&id) == self.a_id.as_ref();
-                        let from_b = b_id.as_ref() == Some(&id);
+                    Some(LegEvent::Ended { leg, ending }) => {
+                        let from_a = Some(&leg) == self.a_id.as_ref();
+                        let from_b = b_id.as_ref() == Some(&leg);
                         if from_a || from_b {
-                            tracing::debug!(?reason, from_a, "call ended");
+                            tracing::debug!(?ending, from_a, "call ended");
                             let other = if from_a { self.b.clone() } else { Some(self.a.clone()) };
                             if let Some(other) = other {
                                 let _ = other.bye().await;
@@ -680,17 +668,11 @@ impl CallRun {
                             break;
                         }
                     }
-                    Some(DialogState::Updated(id, request, handle)) => {
-                        let leg = if Some(&id) == self.a_id.as_ref() { Leg::A } else { Leg::B };
-                        self.reoffer(leg, &request, handle).await;
+                    Some(LegEvent::Request { leg, request, responder }) => {
+                        let side = if Some(&leg) == self.a_id.as_ref() { Side::A } else { Side::B };
+                        self.reoffer(side, &request, responder).await;
                     }
-                    Some(DialogState::Options(_, _, handle)) => {
-                        let _ = handle.reply(StatusCode::OK).await;
-                    }
-                    Some(DialogState::Info(_, _, handle)) => {
-                        let _ = handle.reply(StatusCode::OK).await;
-                    }
-                    Some(_) => {}
+                    Some(LegEvent::Progress { .. }) => {}
                 },
                 event = self.media_events.recv() => if let Some(event) = event {
                     self.publish(snapshot, event);
@@ -700,31 +682,20 @@ impl CallRun {
     }
 
     /// A re-INVITE on `leg` (hold, resume, new address): answer it for that leg.
-    async fn reoffer(
-        &mut self,
-        leg: Leg,
-        request: &rsipstack::sip::Request,
-        handle: rsipstack::dialog::dialog::TransactionHandle,
-    ) {
-        let index = match leg {
-            Leg::A => 0,
-            Leg::B => 1,
+    async fn reoffer(&mut self, side: Side, request: &Request, responder: Responder) {
+        let index = match side {
+            Side::A => 0,
+            Side::B => 1,
         };
         match self.sdp[index].handle_offer(&request.body) {
             Ok(answer) => {
                 if let Some(offer) = self.sdp[index].theirs() {
-                    self.media.send(MediaCommand::Peer(leg, offer.clone()));
+                    self.media.send(MediaCommand::Peer(side, offer.clone()));
                 }
-                let body = answer.into_bytes();
-                let headers = vec![Header::ContentType("application/sdp".into())];
-                let _ = handle.respond(StatusCode::OK, Some(headers), Some(body)).await;
+                responder.respond(StatusCode::OK, Some(answer.into_bytes())).await;
             }
-            Err(_) if request.body.is_empty() => {
-                let _ = handle.reply(StatusCode::OK).await;
-            }
-            Err(_) => {
-                let _ = handle.reply(StatusCode::NotAcceptableHere).await;
-            }
+            Err(_) if request.body.is_empty() => responder.respond(StatusCode::OK, None).await,
+            Err(_) => responder.respond(StatusCode::NotAcceptableHere, None).await,
         }
     }
 

@@ -2,10 +2,10 @@
 //! relay records (SPEC §6, §9).
 //!
 //! SIP itself (parsing, transactions, retransmissions, dialogs, UDP and TCP)
-//! is `rsipstack`, pinned at an exact version and owned by `earshot-sip`:
-//! the endpoint on guarded transports, digest checks and the re-INVITE
-//! wait come from there; only this module and its children touch the
-//! dialogs. [`media`] and `earshot-telephony` know nothing of SIP.
+//! is `earshot-sip`'s, the one crate that owns the stack (`rsipstack`): the
+//! endpoint on guarded transports, digest checks, requests and dialogs
+//! (with the re-INVITE wait) come from there; only this module and its
+//! children touch them. [`media`] and `earshot-telephony` know nothing of SIP.
 //!
 //! Who is who: a device registers with digest authentication, user name = the
 //! Earshot user's e-mail, realm [`REALM`], and the user's SIP password (kept
@@ -23,13 +23,11 @@ use crate::AppState;
 use crate::db::{Query, StoreError};
 use crate::snapshot::CompanySnapshot;
 use earshot_policy::{CompanyId, NumberId, User, UserId};
+use earshot_sip::dialog::{Dialogs, Incoming, Incomings, retry_after};
 use earshot_sip::digest;
 use earshot_sip::guard;
-use rsipstack::dialog::dialog::Dialog;
-use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
-use rsipstack::sip::{Header, Method, StatusCode, Uri};
-use rsipstack::transaction::transaction::Transaction;
+use earshot_sip::message::prelude::{HeadersExt, ToTypedHeader};
+use earshot_sip::message::{Header, Method, StatusCode, Uri};
 use sqlx::Row as _;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -87,7 +85,7 @@ pub struct SipStats {
 /// The running SIP service.
 pub struct Sip {
     state: AppState,
-    dialogs: Arc<DialogLayer>,
+    dialogs: Dialogs,
     /// Our address as others reach it.
     local: SocketAddr,
     trunk: Option<(Uri, IpAddr)>,
@@ -117,7 +115,7 @@ impl SipHandle {
 /// Starts SIP on `config.listen` (UDP and TCP).
 pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHandle> {
     let cancel = CancellationToken::new();
-    let earshot_sip::endpoint::SipEndpoint { endpoint, incoming, dialogs, local, guard } =
+    let earshot_sip::endpoint::SipEndpoint { incoming, dialogs, local, guard, .. } =
         earshot_sip::endpoint::listen(
             config.listen,
             concat!("earshotd/", env!("CARGO_PKG_VERSION")),
@@ -152,7 +150,6 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         cancel: cancel.clone(),
         round_robin: Mutex::default(),
     });
-    tokio::spawn(async move { endpoint.serve().await });
     let serving = Arc::clone(&sip);
     tokio::spawn(async move { serving.serve(incoming).await });
     tracing::info!(address = %local, "serving SIP (UDP and TCP)");
@@ -174,7 +171,7 @@ impl Sip {
         self.local
     }
 
-    async fn serve(self: Arc<Self>, mut incoming: rsipstack::transaction::TransactionReceiver) {
+    async fn serve(self: Arc<Self>, mut incoming: Incomings) {
         while let Some(tx) = incoming.recv().await {
             let sip = Arc::clone(&self);
             tokio::spawn(async move {
@@ -185,24 +182,12 @@ impl Sip {
         }
     }
 
-    async fn on_transaction(self: Arc<Self>, mut tx: Transaction) -> rsipstack::Result<()> {
-        let has_to_tag = tx.original.to_header().ok().and_then(|to| to.tag().ok().flatten()).is_some();
-        if has_to_tag {
-            return match self.dialogs.match_dialog(&tx) {
-                Some(Dialog::Invite(_))
-                    if tx.original.method == Method::Invite
-                        && !earshot_sip::endpoint::confirmed(&tx, &self.dialogs).await =>
-                {
-                    // Still not confirmed: ask the caller to try again shortly (RFC 3261 §14.2).
-                    tx.reply_with(StatusCode::ServerInternalError, vec![retry_after(1)], None).await
-                }
-                Some(Dialog::Invite(mut dialog)) => dialog.handle(&mut tx).await,
-                Some(_) => tx.reply(StatusCode::MethodNotAllowed).await,
-                None if tx.original.method == Method::Ack => Ok(()),
-                None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
-            };
+    async fn on_transaction(self: Arc<Self>, mut tx: Incoming) -> Result<(), earshot_sip::dialog::Error> {
+        if tx.in_dialog() {
+            self.dialogs.serve(tx).await;
+            return Ok(());
         }
-        match tx.original.method {
+        match tx.request().method {
             Method::Register => self.on_register(tx).await,
             Method::Invite => {
                 call::on_invite(self, tx).await;
@@ -220,13 +205,17 @@ impl Sip {
 
     /// Checks the request's digest answer; on failure replies (401/407
     /// challenge, 403) and returns `None`.
-    async fn authenticate(&self, tx: &mut Transaction, proxy: bool) -> rsipstack::Result<Option<Authed>> {
+    async fn authenticate(
+        &self,
+        tx: &mut Incoming,
+        proxy: bool,
+    ) -> Result<Option<Authed>, earshot_sip::dialog::Error> {
         let (ask, answer_header) = if proxy {
             (StatusCode::ProxyAuthenticationRequired, "Proxy-Authorization")
         } else {
             (StatusCode::Unauthorized, "Authorization")
         };
-        let answer = tx.original.header_value(answer_header).and_then(|v| digest::Credentials::parse(&v));
+        let answer = tx.request().header_value(answer_header).and_then(|v| digest::Credentials::parse(&v));
         let Some(credentials) = answer.filter(|c| c.realm() == REALM && self.nonces.is_fresh(c.nonce()))
         else {
             let challenge = digest::challenge(REALM, &self.nonces.issue());
@@ -247,7 +236,7 @@ impl Sip {
                 return Ok(None);
             }
         };
-        let method = tx.original.method.to_string();
+        let method = tx.request().method.to_string();
         match found {
             Some((authed, ha1)) if credentials.verify(&ha1, &method) => Ok(Some(authed)),
             _ => {
@@ -278,17 +267,17 @@ impl Sip {
         Ok(Some((Authed { user, snapshot, caller_id }, ha1)))
     }
 
-    async fn on_register(&self, mut tx: Transaction) -> rsipstack::Result<()> {
+    async fn on_register(&self, mut tx: Incoming) -> Result<(), earshot_sip::dialog::Error> {
         let Some(authed) = self.authenticate(&mut tx, false).await? else { return Ok(()) };
-        let aor = tx.original.to_header()?.uri()?.auth.map(|a| a.user).unwrap_or_default();
+        let aor = tx.request().to_header()?.uri()?.auth.map(|a| a.user).unwrap_or_default();
         let own = authed.user.extension.as_deref() == Some(aor.as_str()) || authed.user.email == aor;
         if !own {
             tracing::info!(user = %authed.user.email, %aor, "REGISTER for an address that is not the user's");
             return tx.reply(StatusCode::Forbidden).await;
         }
-        let expires_header = tx.original.expires_header().and_then(|e| e.value().trim().parse::<u64>().ok());
+        let expires_header = tx.request().expires_header().and_then(|e| e.value().trim().parse::<u64>().ok());
         let contacts: Vec<(String, Uri, Option<u64>)> = tx
-            .original
+            .request()
             .headers
             .iter()
             .filter_map(|h| match h {
@@ -300,7 +289,7 @@ impl Sip {
                 if raw.trim() == "*" {
                     return Some((raw, Uri::default(), Some(0)));
                 }
-                let typed = rsipstack::sip::headers::Contact::new(raw.clone()).typed().ok()?;
+                let typed = earshot_sip::message::headers::Contact::new(raw.clone()).typed().ok()?;
                 let expires = raw_param(&raw, "expires").and_then(|v| v.parse().ok());
                 Some((raw, typed.uri, expires))
             })
@@ -371,11 +360,6 @@ impl Sip {
     fn contact(&self, user: &str) -> Uri {
         format!("sip:{user}@{}", self.local).as_str().try_into().unwrap_or_default()
     }
-}
-
-/// `Retry-After: seconds` (RFC 3261 §20.33), for a failure that is ours.
-fn retry_after(seconds: u32) -> Header {
-    Header::Other("Retry-After".into(), seconds.to_string())
 }
 
 /// Splits a Contact header value at the commas between contacts (not inside `<…>` or quotes).
