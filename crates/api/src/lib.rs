@@ -52,6 +52,38 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+// ---------------------------------------------------------------- devices
+
+/// `POST /api/v1/devices`: SIP credentials for this signed-in device, so
+/// the app registers as a phone without a second password (SPEC §9).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceIn {
+    /// What the device is called (the computer's name), for the admin.
+    pub name: String,
+}
+
+/// The device's SIP credentials. The password is shown once: the service
+/// keeps only its digest hash. They last as long as the session that asked
+/// for them: a log-out, a session ended by the service, a disabled user or
+/// a password change revokes them, and the device's registration with them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceCredentials {
+    /// The digest user name (random; not the e-mail).
+    pub sip_user: String,
+    /// The digest password.
+    pub password: String,
+    /// The digest realm.
+    pub realm: String,
+    /// The address of record to register: the user's extension.
+    pub extension: String,
+    /// The service's SIP host, when it is not the API's host.
+    pub sip_host: Option<String>,
+    /// The service's SIP port (UDP and TCP).
+    pub sip_port: u16,
+}
+
 // ---------------------------------------------------------------- sync
 
 /// `GET /api/v1/sync`: what every app syncs to decide rights locally.

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// Too many failed log-ins: try again later.
     Locked,
+    /// The service does not offer this now (SIP is off, say).
+    Unavailable,
     /// Something went wrong on our side.
     Internal,
 }
@@ -80,6 +82,11 @@ impl ApiError {
     /// 404: no such `what` (or none the caller may know of).
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("There is no such {what}."))
+    }
+
+    /// 503: the service does not offer this now.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, detail)
     }
 
     /// 409: conflicts with stored data.

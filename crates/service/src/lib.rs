@@ -56,6 +56,8 @@ pub struct AppState {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Failed log-ins with e-mails no account has: (failures, last failure time).
     pub unknown_logins: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
+    /// The SIP registrar's bindings (the API revokes devices' registrations).
+    pub registrations: Arc<sip::Registrations>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             session_ttl_ms: 12 * 60 * 60 * 1000,
             metrics: Arc::default(),
             unknown_logins: Arc::default(),
+            registrations: Arc::default(),
             password_checks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),

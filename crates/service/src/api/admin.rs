@@ -327,6 +327,8 @@ pub async fn update_user(
         state.db.execute(&mut *tx, &query).await?;
     }
     commit_change(&state, tx, caller.company(), Change::Users).await?;
+    // A disabled user's phones, and devices whose session just ended, stop ringing at once.
+    crate::sip::revalidate(&state, id).await?;
     admin_users(&state, caller.company(), Some(id))
         .await?
         .pop()
@@ -365,6 +367,7 @@ pub async fn delete_user(
     query.bind(id.0).push(" AND company_id = ").bind(caller.company().0);
     state.db.execute(&mut *tx, &query).await?;
     commit_change(&state, tx, caller.company(), Change::Users).await?;
+    crate::sip::revalidate(&state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

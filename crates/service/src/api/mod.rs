@@ -4,6 +4,7 @@
 mod admin;
 pub mod analytics;
 pub mod calls;
+mod devices;
 mod events;
 mod import;
 mod recordings;
@@ -26,6 +27,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi_json))
         .route("/session", post(session::log_in).delete(session::log_out))
+        .route("/devices", post(devices::issue))
         .route("/sync", get(sync::sync))
         .route("/events", get(events::events))
         .route("/settings", get(admin::get_settings).put(admin::put_settings))
@@ -133,6 +135,7 @@ impl From<PathRejection> for ApiError {
     paths(
         session::log_in,
         session::log_out,
+        devices::issue,
         sync::sync,
         events::events,
         admin::get_settings,

@@ -116,11 +116,13 @@ pub async fn log_in(State(state): State<AppState>, Json(body): Json<LogIn>) -> A
     Ok(Json(Session { token, user, expires_at }))
 }
 
-/// Logs out: the token stops working at once.
+/// Logs out: the token stops working at once, and so do the SIP
+/// credentials issued to this device (its registration is dropped).
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("bearer" = [])), responses((status = 204, description = "Logged out: the token stops working")))]
 pub async fn log_out(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     let mut query = Query::new("DELETE FROM sessions WHERE token_hash = ");
-    query.bind(caller.token_hash);
+    query.bind(caller.token_hash.clone());
     state.db.execute(state.db.pool(), &query).await?;
+    crate::sip::revalidate(&state, caller.id()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -67,6 +67,82 @@ pub struct SipConfig {
 struct Binding {
     contact: Uri,
     expires_at: Instant,
+    /// The device credential it registered with (`None`: the user's SIP
+    /// password, an ordinary phone).
+    device: Option<String>,
+}
+
+/// Who is registered where: the registrar's bindings, shared with the API
+/// so that revoking a device's credential drops its registration at once.
+#[derive(Debug, Default)]
+pub struct Registrations {
+    bindings: Mutex<HashMap<UserId, Vec<Binding>>>,
+    /// Where SIP listens, once it does (told to devices).
+    address: std::sync::OnceLock<SocketAddr>,
+}
+
+impl Registrations {
+    /// Where SIP listens, if it does.
+    #[must_use]
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.address.get().copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Vec<Binding>>> {
+        self.bindings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps of `user`'s device registrations only those made with one of
+    /// `devices` (the credentials still valid); all of them go when
+    /// `enabled` is false. Registrations with the SIP password stay while
+    /// the user is enabled.
+    pub fn retain(&self, user: UserId, enabled: bool, devices: &[String]) {
+        let mut bindings = self.lock();
+        if let Some(list) = bindings.get_mut(&user) {
+            let before = list.len();
+            list.retain(|b| enabled && b.device.as_ref().is_none_or(|d| devices.contains(d)));
+            if list.len() != before {
+                tracing::info!(user = user.0, dropped = before - list.len(), "registrations revoked");
+            }
+        }
+    }
+
+    /// The registered devices of `user`, now.
+    fn devices(&self, user: UserId) -> Vec<Uri> {
+        let now = Instant::now();
+        self.lock()
+            .get(&user)
+            .map(|list| list.iter().filter(|b| b.expires_at > now).map(|b| b.contact.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Drops at once every registration of `user` whose device credential is
+/// gone (its session ended), or all of them when the user is disabled or
+/// deleted. Called after anything that ends sessions.
+///
+/// # Errors
+/// When the store cannot be read.
+pub async fn revalidate(state: &AppState, user: UserId) -> Result<(), StoreError> {
+    let db = &state.db;
+    let mut query = Query::new("SELECT disabled FROM users WHERE id = ");
+    query.bind(user.0);
+    let enabled = match db.fetch_optional(db.pool(), &query).await? {
+        Some(row) => row.try_get::<i64, _>("disabled")? == 0,
+        None => false,
+    };
+    let mut query = Query::new(
+        "SELECT d.sip_user FROM device_credentials d JOIN sessions s ON s.token_hash = d.token_hash WHERE d.user_id = ",
+    );
+    query.bind(user.0).push(" AND s.expires_at > ").bind(crate::now_millis());
+    let devices = db
+        .fetch_all(db.pool(), &query)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String, _>("sip_user"))
+        .collect::<Result<Vec<_>, _>>()?;
+    state.registrations.retain(user, enabled, &devices);
+    Ok(())
 }
 
 /// Counters for `/metrics` and the tests.
@@ -90,7 +166,6 @@ pub struct Sip {
     local: SocketAddr,
     trunk: Option<(Uri, IpAddr)>,
     nonces: digest::Nonces,
-    bindings: Mutex<HashMap<UserId, Vec<Binding>>>,
     ports: media::PortPool,
     relays: media::Relays,
     /// Counters.
@@ -135,6 +210,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         }
         None => None,
     };
+    let _ = state.registrations.address.set(local);
     let stats = Arc::new(SipStats { guard, ..SipStats::default() });
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
@@ -145,7 +221,6 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         local,
         trunk,
         nonces: digest::Nonces::default(),
-        bindings: Mutex::default(),
         stats: Arc::clone(&stats),
         cancel: cancel.clone(),
         round_robin: Mutex::default(),
@@ -162,6 +237,9 @@ struct Authed {
     snapshot: Arc<CompanySnapshot>,
     /// The company number the user's outbound calls show, when chosen.
     caller_id: Option<NumberId>,
+    /// The device credential used, and when its session ends (ms since
+    /// the epoch); `None` for the user's SIP password.
+    device: Option<(String, i64)>,
 }
 
 impl Sip {
@@ -227,7 +305,7 @@ impl Sip {
             tx.reply_with(ask, vec![header], None).await?;
             return Ok(None);
         };
-        let found = match self.user_by_email(&credentials.username.to_ascii_lowercase()).await {
+        let found = match self.credentials_of(&credentials.username).await {
             Ok(found) => found,
             Err(error) => {
                 // Not the caller's fault: say so, and when to try again.
@@ -247,15 +325,34 @@ impl Sip {
         }
     }
 
-    /// The enabled user with this digest user name, and their HA1; `None`
-    /// when there is none (or no SIP password).
-    async fn user_by_email(&self, email: &str) -> Result<Option<(Authed, String)>, StoreError> {
+    /// The enabled user with this digest user name (their e-mail, with the
+    /// SIP password; or a device credential of a live session), and the
+    /// HA1 to check against; `None` when there is none.
+    async fn credentials_of(&self, username: &str) -> Result<Option<(Authed, String)>, StoreError> {
         let db = &self.state.db;
         let mut query = Query::new(
             "SELECT id, company_id, sip_ha1, disabled, caller_number_id FROM users WHERE email = ",
         );
-        query.bind(email.to_owned());
-        let Some(row) = db.fetch_optional(db.pool(), &query).await? else { return Ok(None) };
+        query.bind(username.to_ascii_lowercase());
+        let mut device = None;
+        let row = match db.fetch_optional(db.pool(), &query).await? {
+            Some(row) => row,
+            None => {
+                let mut query = Query::new(
+                    "SELECT u.id, u.company_id, d.ha1 AS sip_ha1, u.disabled, u.caller_number_id, s.expires_at \
+                     FROM device_credentials d JOIN sessions s ON s.token_hash = d.token_hash \
+                     JOIN users u ON u.id = d.user_id WHERE d.sip_user = ",
+                );
+                query.bind(username.to_owned());
+                let Some(row) = db.fetch_optional(db.pool(), &query).await? else { return Ok(None) };
+                let expires_at: i64 = row.try_get("expires_at")?;
+                if expires_at <= crate::now_millis() {
+                    return Ok(None);
+                }
+                device = Some((username.to_owned(), expires_at));
+                row
+            }
+        };
         if row.try_get::<i64, _>("disabled")? != 0 {
             return Ok(None);
         }
@@ -264,7 +361,7 @@ impl Sip {
         let snapshot = self.state.snapshots.get(db, company).await?;
         let Some(user) = snapshot.company.user(UserId(row.try_get("id")?)).cloned() else { return Ok(None) };
         let caller_id = row.try_get::<Option<i64>, _>("caller_number_id")?.map(NumberId);
-        Ok(Some((Authed { user, snapshot, caller_id }, ha1)))
+        Ok(Some((Authed { user, snapshot, caller_id, device }, ha1)))
     }
 
     async fn on_register(&self, mut tx: Incoming) -> Result<(), earshot_sip::dialog::Error> {
@@ -295,21 +392,26 @@ impl Sip {
             })
             .collect();
         let now = Instant::now();
-        let headers = self.bind(authed.user.id, &contacts, expires_header, now);
+        let headers = self.bind(&authed, &contacts, expires_header, now);
         tracing::info!(user = %authed.user.email, devices = headers.len(), "registered");
         tx.reply_with(StatusCode::OK, headers, None).await
     }
 
-    /// Applies a REGISTER's contacts; the Contact headers of the answer.
+    /// Applies a REGISTER's contacts; the Contact headers of the answer. A
+    /// device credential's registration ends with its session at the latest.
     fn bind(
         &self,
-        user: UserId,
+        authed: &Authed,
         contacts: &[(String, Uri, Option<u64>)],
         expires_header: Option<u64>,
         now: Instant,
     ) -> Vec<Header> {
-        let mut bindings = self.bindings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let list = bindings.entry(user).or_default();
+        let session_left = authed.device.as_ref().map(|(_, until)| {
+            u64::try_from((until - crate::now_millis()) / 1000).unwrap_or(0).max(MIN_EXPIRES)
+        });
+        let device = authed.device.as_ref().map(|(name, _)| name.clone());
+        let mut bindings = self.state.registrations.lock();
+        let list = bindings.entry(authed.user.id).or_default();
         list.retain(|b| b.expires_at > now);
         for (raw, uri, expires) in contacts {
             let expires = expires.or(expires_header).unwrap_or(MAX_EXPIRES);
@@ -319,8 +421,10 @@ impl Sip {
             }
             list.retain(|b| b.contact.to_string() != uri.to_string());
             if expires > 0 {
-                let expires = expires.clamp(MIN_EXPIRES, MAX_EXPIRES);
-                list.push(Binding { contact: uri.clone(), expires_at: now + Duration::from_secs(expires) });
+                let expires =
+                    expires.clamp(MIN_EXPIRES, MAX_EXPIRES).min(session_left.unwrap_or(MAX_EXPIRES));
+                let expires_at = now + Duration::from_secs(expires);
+                list.push(Binding { contact: uri.clone(), expires_at, device: device.clone() });
             }
         }
         list.iter()
@@ -333,12 +437,7 @@ impl Sip {
 
     /// The registered devices of `user`, now.
     fn devices(&self, user: UserId) -> Vec<Uri> {
-        let now = Instant::now();
-        let bindings = self.bindings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        bindings
-            .get(&user)
-            .map(|list| list.iter().filter(|b| b.expires_at > now).map(|b| b.contact.clone()).collect())
-            .unwrap_or_default()
+        self.state.registrations.devices(user)
     }
 
     /// The company number `e164` and its company, if it is one.

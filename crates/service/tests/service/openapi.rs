@@ -6,6 +6,7 @@ use axum::http::{Method, StatusCode};
 const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/session"),
     ("delete", "/api/v1/session"),
+    ("post", "/api/v1/devices"),
     ("get", "/api/v1/sync"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/settings"),

@@ -245,3 +245,148 @@ async fn holding_twice_sends_one_session_with_its_version_up_each_time() {
     assert!(sessions.iter().all(|s| s[0] == sessions[0][0]), "one session: {sessions:?}");
     phone.stop();
 }
+
+/// `POST /devices` with `token`: the device's SIP credentials, or the refusal's status and body.
+async fn device_credentials(
+    service: &Service,
+    token: &str,
+) -> Result<serde_json::Value, (u16, serde_json::Value)> {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/devices", service.http))
+        .bearer_auth(token)
+        .json(&json!({"name": "Ada's laptop"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    if status == 200 { Ok(body) } else { Err((status, body)) }
+}
+
+/// A phone registering with credentials the service issued to a device.
+async fn device_phone(
+    service: &Service,
+    credentials: &serde_json::Value,
+) -> (Phone, UnboundedReceiver<PhoneEvent>) {
+    let config = PhoneConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        media_ip: "127.0.0.1".parse().unwrap(),
+        account: Some(Account {
+            registrar: SocketAddr::from(([127, 0, 0, 1], credentials["sip_port"].as_u64().unwrap() as u16)),
+            user: credentials["extension"].as_str().unwrap().to_owned(),
+            auth_user: Some(credentials["sip_user"].as_str().unwrap().to_owned()),
+            password: credentials["password"].as_str().unwrap().to_owned(),
+            expires_s: 300,
+        }),
+        user_agent: "earshot-test-phone".into(),
+    };
+    assert_eq!(credentials["sip_port"], service.sip_port);
+    Phone::start(config).await.unwrap()
+}
+
+/// A call from Bo (102, a sipp with his SIP password) to Ada's extension
+/// that must be refused with `status`.
+fn call_ada_refused(service: &Service, status: u16) {
+    let mut caller = Sipp::call(
+        service,
+        "101",
+        Some("102"),
+        &Peer { scenario: "call_refused.xml", final_status: status, from: "102", ..Peer::default() },
+    );
+    assert!(
+        caller.wait(),
+        "the call to 101 was not refused with {status}: {}\n{}",
+        caller.errors(),
+        service.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_registers_with_issued_credentials_and_log_out_drops_it_at_once() {
+    let service = Service::start().await;
+    service.agent("Ada", "101", json!({})).await;
+    service.agent("Bo", "102", json!({})).await;
+    let token = service.log_in("101@acme.test", "password-101").await;
+    let credentials = device_credentials(&service, &token).await.unwrap();
+    assert_eq!(credentials["extension"], "101");
+    assert_eq!(credentials["realm"], "earshot");
+    let sip_user = credentials["sip_user"].as_str().unwrap();
+    assert!(!sip_user.contains('@') && sip_user != "101@acme.test", "a user name of its own: {sip_user}");
+    let (phone, mut events) = device_phone(&service, &credentials).await;
+    registered(&mut events).await;
+
+    // Bo's call to Ada rings the app, which answers.
+    let mut caller = Sipp::call(
+        &service,
+        "101",
+        Some("102"),
+        &Peer { scenario: "call.xml", talk_ms: 1_000, from: "102", ..Peer::default() },
+    );
+    let call = wait_for(&mut events, 10, |e| match e {
+        PhoneEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    phone.answer(call, Box::new(ScriptedAudio::default()));
+    state(&mut events, call, ended).await;
+    assert!(caller.wait(), "caller: {}", caller.errors());
+
+    // Log-out: the registration goes at once, and the credentials with it.
+    let response = reqwest::Client::new()
+        .delete(format!("http://{}/api/v1/session", service.http))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    call_ada_refused(&service, 480);
+    phone.register();
+    let refused = wait_for(&mut events, 10, |e| match e {
+        PhoneEvent::Registration(RegistrationState::Failed { status, .. }) => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(refused, 403, "revoked credentials cannot register");
+    phone.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_user_drops_their_devices_and_a_new_credential_replaces_the_old() {
+    let service = Service::start().await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service.agent("Bo", "102", json!({})).await;
+    let token = service.log_in("101@acme.test", "password-101").await;
+    let old = device_credentials(&service, &token).await.unwrap();
+    let new = device_credentials(&service, &token).await.unwrap();
+    assert_ne!(old["sip_user"], new["sip_user"]);
+    let (stale, mut stale_events) = device_phone(&service, &old).await;
+    let refused = wait_for(&mut stale_events, 10, |e| match e {
+        PhoneEvent::Registration(RegistrationState::Failed { status, .. }) => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(refused, 403, "the replaced credential is refused");
+    stale.stop();
+    let (phone, mut events) = device_phone(&service, &new).await;
+    registered(&mut events).await;
+
+    let user = service.api(reqwest::Method::GET, &format!("/users/{ada}"), None).await;
+    let body = json!({
+        "name": user["name"], "email": user["email"], "role": user["role"], "extension": user["extension"],
+        "groups": user["groups"], "settings": user["settings"], "disabled": true,
+    });
+    service.api(reqwest::Method::PUT, &format!("/users/{ada}"), Some(body)).await;
+    call_ada_refused(&service, 480);
+    phone.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_user_with_an_extension_gets_device_credentials() {
+    let service = Service::start().await;
+    let refused = device_credentials(&service, &service.token).await.unwrap_err();
+    assert_eq!(refused.0, 409, "the admin has no extension: {}", refused.1);
+    assert_eq!(refused.1["code"], "conflict");
+    assert!(refused.1["detail"].as_str().unwrap().contains("extension"), "{}", refused.1);
+    let unauthenticated = device_credentials(&service, "not-a-token").await.unwrap_err();
+    assert_eq!(unauthenticated.0, 401);
+}

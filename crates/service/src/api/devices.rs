@@ -1,0 +1,73 @@
+//! `POST /api/v1/devices`: SIP credentials for the signed-in device, so the
+//! desktop app registers as the user's phone without a second password
+//! (SPEC §9). One credential per session: asking again replaces it.
+
+use super::Json;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::db::Query;
+use crate::error::{ApiError, ApiResult};
+use axum::extract::State;
+
+pub use earshot_api::{DeviceCredentials, DeviceIn};
+
+/// Longest device name kept.
+const MAX_NAME: usize = 100;
+
+/// Issues this session's device its SIP credentials (replacing any it had,
+/// whose registration is dropped). The password is in this answer only.
+#[utoipa::path(post, path = "/api/v1/devices", tag = "session", security(("bearer" = [])), request_body = DeviceIn, responses((status = 200, description = "The device's SIP credentials, shown once", body = DeviceCredentials), (status = 409, description = "The user has no extension", content_type = "application/problem+json"), (status = 422, description = "No device name", content_type = "application/problem+json"), (status = 503, description = "The service takes no calls (SIP is off)", content_type = "application/problem+json")))]
+pub async fn issue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<DeviceIn>,
+) -> ApiResult<Json<DeviceCredentials>> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(ApiError::invalid_field("name", format!("must be 1 to {MAX_NAME} characters")));
+    }
+    let Some(extension) = caller.user.extension.clone() else {
+        return Err(ApiError::conflict(
+            "You have no extension, so this computer cannot be your phone. Ask an admin to give you one.",
+        ));
+    };
+    let Some(address) = state.registrations.address() else {
+        return Err(ApiError::unavailable("This service takes no calls: its SIP side is off."));
+    };
+    let sip_user = format!("d{:016x}{:08x}", rand::random::<u64>(), rand::random::<u32>());
+    let (password, _) = crate::auth::new_token();
+    let ha1 = crate::sip::sip_ha1(&sip_user, &password);
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("DELETE FROM device_credentials WHERE token_hash = ");
+    query.bind(caller.token_hash.clone());
+    state.db.execute(&mut *tx, &query).await?;
+    let mut query = Query::new(
+        "INSERT INTO device_credentials (sip_user, user_id, token_hash, name, ha1, created_at) VALUES (",
+    );
+    query
+        .bind(sip_user.clone())
+        .push(", ")
+        .bind(caller.id().0)
+        .push(", ")
+        .bind(caller.token_hash.clone())
+        .push(", ")
+        .bind(name.to_owned())
+        .push(", ")
+        .bind(ha1)
+        .push(", ")
+        .bind(crate::now_millis())
+        .push(")");
+    state.db.execute(&mut *tx, &query).await?;
+    tx.commit().await?;
+    // The credential replaced, if any, stops registering at once.
+    crate::sip::revalidate(&state, caller.id()).await?;
+    let sip_host = (!address.ip().is_unspecified()).then(|| address.ip().to_string());
+    Ok(Json(DeviceCredentials {
+        sip_user,
+        password,
+        realm: crate::sip::REALM.to_owned(),
+        extension,
+        sip_host,
+        sip_port: address.port(),
+    }))
+}
