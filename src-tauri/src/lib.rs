@@ -12,7 +12,7 @@ use earshot_client::view::{
     AdminChange, AdminData, Analytics, AppEvent, AppSettings, AuditRow, CallDetails, Directory,
     HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState, UiError,
 };
-use earshot_client::{Keyring, KeyringBackend, OutputDevice};
+use earshot_client::{AudioDevice, Keyring, KeyringBackend};
 use earshot_policy::{AppContext, RecordingKind};
 use tauri::{Emitter as _, Manager as _};
 use tauri_plugin_dialog::DialogExt as _;
@@ -161,7 +161,7 @@ async fn audit(app: tauri::State<'_, App>, before: Option<i64>) -> Reply<Vec<Aud
 }
 
 #[tauri::command]
-fn output_devices(app: tauri::State<'_, App>) -> Vec<OutputDevice> {
+fn output_devices(app: tauri::State<'_, App>) -> Vec<AudioDevice> {
     app.output_devices()
 }
 

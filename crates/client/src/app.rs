@@ -9,12 +9,13 @@
 //! (SPEC §7): hidden calls leave the histories, a playing recording whose
 //! right was withdrawn stops, and the ui is told to ask again.
 
+use crate::audio::{self, AudioDevice};
 use crate::cache::{Account, Cache};
 use crate::download;
 use crate::error::{ClientError, Result};
 use crate::events::{self, Feed};
 use crate::history::History;
-use crate::player::{self, OutputDevice, Player};
+use crate::player::Player;
 use crate::session::{Keyring, SignedIn};
 use crate::view::{
     self, AdminChange, AdminData, AdminUserView, Analytics, AppEvent, AppSettings, AuditRow, CallDetails,
@@ -588,8 +589,8 @@ impl App {
 
     /// The outputs the player can use.
     #[must_use]
-    pub fn output_devices(&self) -> Vec<OutputDevice> {
-        player::output_devices()
+    pub fn output_devices(&self) -> Vec<AudioDevice> {
+        audio::output_devices()
     }
 
     fn settings_path(&self) -> PathBuf {

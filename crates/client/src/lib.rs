@@ -35,6 +35,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audio;
 pub mod cache;
 pub mod download;
 pub mod error;
@@ -46,9 +47,10 @@ pub mod stretch;
 pub mod view;
 
 pub use api::Api;
+pub use audio::AudioDevice;
 pub use cache::{Account, Cache};
 pub use error::{ClientError, Result};
 pub use events::Feed;
 pub use history::{History, Refiltered};
-pub use player::{OutputDevice, Player};
+pub use player::Player;
 pub use session::{Keyring, KeyringBackend, SignedIn};

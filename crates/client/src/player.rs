@@ -17,10 +17,11 @@
 //! At 1× the recording is played sample for sample.
 
 use crate::api::Api;
+use crate::audio::{Resampler, output_device, output_stream};
 use crate::error::{ClientError, Result};
 use crate::history::History;
 use crate::stretch::Stretcher;
-use cpal::traits::{DeviceTrait as _, HostTrait as _, StreamTrait as _};
+use cpal::traits::{DeviceTrait as _, StreamTrait as _};
 use earshot_policy::{CallId, RecordingKind};
 use reqwest::Method;
 use std::io::{Read, Seek, SeekFrom};
@@ -32,45 +33,6 @@ use std::time::Duration;
 const BLOCK: u64 = 256 * 1024;
 /// Slowest and fastest playback.
 pub const SPEEDS: std::ops::RangeInclusive<f64> = 0.5..=2.0;
-
-/// An audio output the user can choose.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
-pub struct OutputDevice {
-    /// Stable id, to choose it again.
-    pub id: String,
-    /// What to show.
-    pub name: String,
-    /// The system's default output.
-    pub is_default: bool,
-}
-
-/// Whether a user would choose this output: ALSA also lists its plugins
-/// (rate converters, up- and down-mixers, JACK and OSS bridges, `null`),
-/// which are not places to hear a recording. Kept: the default, the sound
-/// servers, and the cards themselves.
-fn is_an_output(id: &str) -> bool {
-    let Some(name) = id.strip_prefix("alsa:") else { return true };
-    matches!(name, "default" | "pulse" | "pipewire")
-        || ["hw:", "plughw:", "front:", "sysdefault:"].iter().any(|card| name.starts_with(card))
-}
-
-/// The outputs `cpal` finds that a user would choose.
-#[must_use]
-pub fn output_devices() -> Vec<OutputDevice> {
-    let host = cpal::default_host();
-    let default = host.default_output_device().and_then(|d| d.id().ok()).map(|id| id.to_string());
-    let Ok(devices) = host.output_devices() else { return Vec::new() };
-    devices
-        .filter_map(|device| {
-            let id = device.id().ok()?.to_string();
-            if !is_an_output(&id) {
-                return None;
-            }
-            let name = device.description().map_or_else(|_| id.clone(), |d| d.name().to_owned());
-            Some(OutputDevice { is_default: Some(&id) == default.as_ref(), id, name })
-        })
-        .collect()
-}
 
 /// Where a player is.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, ts_rs::TS)]
@@ -213,21 +175,6 @@ impl Drop for Player {
     }
 }
 
-fn output_device(id: Option<&str>) -> Result<cpal::Device> {
-    let host = cpal::default_host();
-    // A chosen output that is gone (a headset unplugged, or an id from
-    // another sound system) gives way to the default one.
-    let chosen = id.and_then(|id| id.parse().ok()).and_then(|id| host.device_by_id(&id));
-    if chosen.is_none()
-        && let Some(id) = id
-    {
-        tracing::info!(id, "the chosen audio output is not there; playing on the default one");
-    }
-    chosen
-        .or_else(|| host.default_output_device())
-        .ok_or_else(|| ClientError::Service { status: 0, detail: "No audio output device was found.".into() })
-}
-
 /// The player thread: owns the stream, fills the buffer, obeys commands.
 fn play(
     reader: RangeReader,
@@ -260,8 +207,26 @@ fn play(
     let channels = usize::from(config.channels().max(1));
     // Half a second of output.
     let (mut producer, consumer) = rtrb::RingBuffer::<f32>::new(rate as usize / 2 * channels);
-    let stream = match build_stream(device, &config, consumer, Arc::clone(shared)) {
-        Ok(stream) => stream,
+    let mut consumer = consumer;
+    let callback = Arc::clone(shared);
+    let fill = move |out: &mut [f32]| {
+        if callback.flush.swap(false, Ordering::AcqRel) {
+            let waiting = consumer.slots();
+            if let Ok(chunk) = consumer.read_chunk(waiting) {
+                chunk.commit_all();
+            }
+        }
+        let paused = callback.paused.load(Ordering::Acquire);
+        for slot in out.iter_mut() {
+            *slot = if paused { 0.0 } else { consumer.pop().unwrap_or(0.0) };
+        }
+    };
+    // About 40 ms buffered in the sound system, so play, pause and seek are
+    // heard at once; the half second of decoded audio waiting in the ring
+    // buffer is what rides out hiccups.
+    let on_error = |error: cpal::Error| tracing::warn!(%error, "audio output");
+    let stream = match output_stream(device, 40, fill, on_error) {
+        Ok((stream, _, _)) => stream,
         Err(error) => {
             let _ = ready.send(Err(format!("The audio output cannot be used: {error}")));
             return;
@@ -409,118 +374,6 @@ fn seek_to(
     shared.position_ms.store(frame * 1_000 / u64::from(source_rate.max(1)), Ordering::Release);
 }
 
-fn build_stream(
-    device: &cpal::Device,
-    config: &cpal::SupportedStreamConfig,
-    mut consumer: rtrb::Consumer<f32>,
-    shared: Arc<Shared>,
-) -> std::result::Result<cpal::Stream, cpal::Error> {
-    let format = config.sample_format();
-    let buffer = *config.buffer_size();
-    let mut config: cpal::StreamConfig = (*config).into();
-    // About 40 ms buffered in the sound system, so play, pause and seek are
-    // heard at once: left to itself, PulseAudio buffers 2 s (its default
-    // target length), and the first sound came that late. The half second
-    // of decoded audio waiting in the ring buffer is what rides out hiccups.
-    if let cpal::SupportedBufferSize::Range { min, max } = buffer {
-        config.buffer_size = cpal::BufferSize::Fixed((config.sample_rate / 25).clamp(min, max));
-    }
-    let on_error = |error: cpal::Error| tracing::warn!(%error, "audio output");
-    macro_rules! build {
-        ($sample:ty) => {
-            device.build_output_stream(
-                config,
-                move |data: &mut [$sample], _: &cpal::OutputCallbackInfo| {
-                    if shared.flush.swap(false, Ordering::AcqRel) {
-                        let waiting = consumer.slots();
-                        if let Ok(chunk) = consumer.read_chunk(waiting) {
-                            chunk.commit_all();
-                        }
-                    }
-                    let paused = shared.paused.load(Ordering::Acquire);
-                    for slot in data.iter_mut() {
-                        let value = if paused { 0.0 } else { consumer.pop().unwrap_or(0.0) };
-                        *slot = <$sample as cpal::FromSample<f32>>::from_sample_(value);
-                    }
-                },
-                on_error,
-                None,
-            )
-        };
-    }
-    match format {
-        cpal::SampleFormat::I16 => build!(i16),
-        cpal::SampleFormat::I32 => build!(i32),
-        cpal::SampleFormat::U16 => build!(u16),
-        _ => build!(f32),
-    }
-}
-
-/// Linear-interpolating resampler from the recording's rate to the
-/// device's. Sans-IO: frames in, frames out. (Speed is the [`Stretcher`]'s,
-/// before it, which keeps the pitch.)
-#[derive(Clone, Debug)]
-pub struct Resampler {
-    source_rate: u32,
-    output_rate: u32,
-    /// Where between `current` and `next` the output is (0..1).
-    fraction: f64,
-    current: Option<[f32; 2]>,
-    next: Option<[f32; 2]>,
-}
-
-impl Resampler {
-    /// From `source_rate` to `output_rate`.
-    #[must_use]
-    pub const fn new(source_rate: u32, output_rate: u32) -> Self {
-        Self { source_rate, output_rate, fraction: 0.0, current: None, next: None }
-    }
-
-    /// Source frames per output frame.
-    #[must_use]
-    pub fn step(&self) -> f64 {
-        f64::from(self.source_rate) / f64::from(self.output_rate.max(1))
-    }
-
-    /// Forgets the frames held (after a seek).
-    pub fn reset(&mut self) {
-        self.fraction = 0.0;
-        self.current = None;
-        self.next = None;
-    }
-
-    /// Writes up to `frames` output frames to `out`, reading source frames
-    /// from `source` (None: the end); true when the source ran out.
-    pub fn fill(
-        &mut self,
-        source: &mut impl FnMut() -> Option<[f32; 2]>,
-        frames: usize,
-        mut out: impl FnMut([f32; 2]),
-    ) -> bool {
-        let step = self.step();
-        if self.current.is_none() {
-            self.current = source();
-            self.next = source();
-        }
-        for _ in 0..frames {
-            let Some(current) = self.current else { return true };
-            let next = self.next.unwrap_or(current);
-            let t = self.fraction as f32;
-            out([current[0] + (next[0] - current[0]) * t, current[1] + (next[1] - current[1]) * t]);
-            self.fraction += step;
-            while self.fraction >= 1.0 {
-                self.fraction -= 1.0;
-                self.current = self.next;
-                self.next = if self.current.is_some() { source() } else { None };
-                if self.current.is_none() {
-                    break;
-                }
-            }
-        }
-        self.current.is_none()
-    }
-}
-
 /// The recording's bytes, read by HTTP range in blocks: `Read + Seek` for `hound`.
 struct RangeReader {
     api: Api,
@@ -594,63 +447,5 @@ impl Seek for RangeReader {
         self.position = u64::try_from(position)
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "before the start"))?;
         Ok(self.position)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Resampler, is_an_output};
-
-    #[test]
-    fn alsa_plugins_are_not_offered_as_outputs() {
-        for kept in [
-            "alsa:default",
-            "alsa:pulse",
-            "alsa:hw:CARD=PCH,DEV=0",
-            "alsa:sysdefault:CARD=PCH",
-            "jack:system",
-        ] {
-            assert!(is_an_output(kept), "{kept}");
-        }
-        for dropped in ["alsa:null", "alsa:lavrate", "alsa:upmix", "alsa:vdownmix", "alsa:jack", "alsa:oss"] {
-            assert!(!is_an_output(dropped), "{dropped}");
-        }
-    }
-
-    fn run(resampler: &mut Resampler, frames: usize, output: usize) -> Vec<[f32; 2]> {
-        let mut n = 0;
-        let mut source = || {
-            n += 1;
-            (n <= frames).then(|| [n as f32, -(n as f32)])
-        };
-        let mut out = Vec::new();
-        let exhausted = resampler.fill(&mut source, output, |frame| out.push(frame));
-        assert!(exhausted || out.len() == output);
-        out
-    }
-
-    #[test]
-    fn eight_khz_to_forty_eight_is_six_frames_each_interpolated() {
-        let mut resampler = Resampler::new(8_000, 48_000);
-        let out = run(&mut resampler, 100, 1_000_000);
-        assert!(out.len().abs_diff(600) <= 2, "six output frames per source frame: {}", out.len());
-        assert_eq!(out[0], [1.0, -1.0]);
-        assert!((out[3][0] - 1.5).abs() < 1e-4, "halfway between 1 and 2: {:?}", out[3]);
-        assert!((out[6][0] - 2.0).abs() < 1e-4, "{:?}", out[6]);
-    }
-
-    #[test]
-    fn output_is_produced_in_pieces_without_losing_frames() {
-        let mut whole = Resampler::new(8_000, 44_100);
-        let all = run(&mut whole, 800, 1_000_000);
-        let mut pieces = Resampler::new(8_000, 44_100);
-        let mut n = 0;
-        let mut source = || {
-            n += 1;
-            (n <= 800).then(|| [n as f32, -(n as f32)])
-        };
-        let mut out = Vec::new();
-        while !pieces.fill(&mut source, 333, |frame| out.push(frame)) {}
-        assert_eq!(out, all);
     }
 }

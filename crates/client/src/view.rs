@@ -589,14 +589,14 @@ pub fn audit_rows(entries: Vec<AuditEntry>, snapshot: &SyncSnapshot) -> Vec<Audi
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 pub struct UiError {
     /// From [`ClientError::code`].
-    pub code: String,
+    pub code: crate::error::ErrorCode,
     /// For the user.
     pub message: String,
 }
 
 impl From<ClientError> for UiError {
     fn from(error: ClientError) -> Self {
-        Self { code: error.code().to_owned(), message: error.to_string() }
+        Self { code: error.code(), message: error.to_string() }
     }
 }
 
@@ -777,7 +777,8 @@ mod tests {
             PlayerState::decl(&cfg),
             crate::player::Status::decl(&cfg),
             PlayerCommand::decl(&cfg),
-            crate::player::OutputDevice::decl(&cfg),
+            crate::audio::AudioDevice::decl(&cfg),
+            crate::error::ErrorCode::decl(&cfg),
             AppSettings::decl(&cfg),
             Theme::decl(&cfg),
             AppEvent::decl(&cfg),

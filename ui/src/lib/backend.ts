@@ -15,7 +15,7 @@ import type {
   HistoryWindow,
   LastLogin,
   Me,
-  OutputDevice,
+  AudioDevice,
   PlayerCommand,
   PlayerState,
   RecordingKind,
@@ -49,7 +49,7 @@ export interface Backend {
   adminChange(change: AdminChange): Promise<void>;
   /** The audit log, newest first, 100 entries before `before`. */
   audit(before: number | null): Promise<AuditRow[]>;
-  outputDevices(): Promise<OutputDevice[]>;
+  outputDevices(): Promise<AudioDevice[]>;
   settings(): Promise<AppSettings>;
   saveSettings(settings: AppSettings): Promise<void>;
   /** Calls `handler` with each event the app sends; returns the unsubscribe. */

@@ -300,7 +300,7 @@ position_ms: number, } | { "do": "speed",
  * How fast.
  */
 speed: number, } | { "do": "stop" };
-export type OutputDevice = { 
+export type AudioDevice = { 
 /**
  * Stable id, to choose it again.
  */
@@ -310,9 +310,10 @@ id: string,
  */
 name: string, 
 /**
- * The system's default output.
+ * The system's default one.
  */
 is_default: boolean, };
+export type ErrorCode = "offline" | "log_in_refused" | "session_ended" | "forbidden" | "not_found" | "service" | "keyring" | "file" | "invalid" | "protocol" | "no_microphone" | "no_speaker" | "microphone_failed" | "speaker_failed" | "phone";
 export type AppSettings = { 
 /**
  * The output device's id; the system default when `None`.
@@ -988,7 +989,7 @@ export type UiError = {
 /**
  * From [`ClientError::code`].
  */
-code: string, 
+code: ErrorCode, 
 /**
  * For the user.
  */

@@ -19,7 +19,7 @@ import type {
   HistoryWindow,
   LastLogin,
   Me,
-  OutputDevice,
+  AudioDevice,
   PlayerCommand,
   PlayerState,
   RecordingKind,
@@ -266,7 +266,7 @@ export class MockBackend implements Backend {
       remote_addr: '127.0.0.1', user_agent: 'earshot-desktop/0.1.0',
     }));
   }
-  async outputDevices(): Promise<OutputDevice[]> {
+  async outputDevices(): Promise<AudioDevice[]> {
     return [
       { id: 'alsa:default', name: 'Default output', is_default: true },
       { id: 'alsa:pulse', name: 'PulseAudio', is_default: false },

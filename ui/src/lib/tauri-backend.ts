@@ -15,7 +15,7 @@ import type {
   HistoryWindow,
   LastLogin,
   Me,
-  OutputDevice,
+  AudioDevice,
   PlayerCommand,
   PlayerState,
   RecordingKind,
@@ -71,7 +71,7 @@ export class TauriBackend implements Backend {
   audit(before: number | null): Promise<AuditRow[]> {
     return invoke('audit', { before });
   }
-  outputDevices(): Promise<OutputDevice[]> {
+  outputDevices(): Promise<AudioDevice[]> {
     return invoke('output_devices');
   }
   settings(): Promise<AppSettings> {
