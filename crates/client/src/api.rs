@@ -124,6 +124,15 @@ impl Api {
         self.send(request.json(body)).await.map(drop)
     }
 
+    /// `POST {path}` of `body`, reading the JSON answer.
+    pub async fn post_json<B: serde::Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        read_json(self.send(self.request(Method::POST, path).json(body)).await?).await
+    }
+
     /// `PUT {path}` of `body` (a whole resource without an id: the settings).
     pub async fn put<B: serde::Serialize + Sync>(&self, path: &str, body: &B) -> Result<()> {
         self.send(self.request(Method::PUT, path).json(body)).await.map(drop)

@@ -17,6 +17,7 @@ use crate::events::{self, Feed};
 use crate::history::History;
 use crate::player::Player;
 use crate::session::{Keyring, SignedIn};
+use crate::softphone::{CallRecording, PhoneStatus, PhoneView, SoftPhone};
 use crate::view::{
     self, AdminChange, AdminData, AdminUserView, Analytics, AppEvent, AppSettings, AuditRow, CallDetails,
     Directory, HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState, UnsetMeaning,
@@ -38,7 +39,7 @@ const PLAYER_TICK: Duration = Duration::from_millis(100);
 const EVENT_BACKLOG: usize = 256;
 
 /// A task that stops when this is dropped.
-struct Task(JoinHandle<()>);
+pub(crate) struct Task(pub(crate) JoinHandle<()>);
 
 impl Drop for Task {
     fn drop(&mut self) {
@@ -116,6 +117,9 @@ struct Shared {
     events: broadcast::Sender<AppEvent>,
     cache: Mutex<Option<Cache>>,
     data_dir: PathBuf,
+    /// The phone, beside the session (never behind its lock): signed-in
+    /// users with an extension have one.
+    phone: std::sync::Mutex<Option<Arc<SoftPhone>>>,
 }
 
 /// The desktop app's state.
@@ -147,6 +151,7 @@ impl App {
                 events: broadcast::channel(EVENT_BACKLOG).0,
                 cache: Mutex::new(None),
                 data_dir,
+                phone: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -231,10 +236,10 @@ impl App {
             && let Some(signed_in) =
                 SignedIn::from_keyring(self.keyring().await, &last.server, &last.email, snapshot.me.clone())?
         {
-            return Ok(Some(self.start(signed_in, snapshot).await));
+            return Ok(Some(self.start(signed_in, snapshot, false).await));
         }
         match SignedIn::resume(self.keyring().await, &last.server, &last.email).await? {
-            Some((signed_in, snapshot)) => Ok(Some(self.start(signed_in, snapshot).await)),
+            Some((signed_in, snapshot)) => Ok(Some(self.start(signed_in, snapshot, false).await)),
             None => Ok(None),
         }
     }
@@ -249,10 +254,12 @@ impl App {
         std::fs::create_dir_all(self.data_dir())
             .and_then(|()| std::fs::write(&path, serde_json::to_vec(&last).unwrap_or_default()))
             .map_err(|source| ClientError::File { path, source })?;
-        Ok(self.start(signed_in, snapshot).await)
+        Ok(self.start(signed_in, snapshot, true).await)
     }
 
-    async fn start(&self, signed_in: SignedIn, snapshot: SyncSnapshot) -> Me {
+    /// Opens the signed-in session; `new_session`: just logged in (the
+    /// phone gets new credentials) rather than resumed.
+    async fn start(&self, signed_in: SignedIn, snapshot: SyncSnapshot, new_session: bool) -> Me {
         let account = Account {
             server: signed_in.api().server().to_owned(),
             email: snapshot.me.email.trim().to_lowercase(),
@@ -275,6 +282,9 @@ impl App {
             snapshot.version,
         )));
         self.shared.stop_player(None);
+        if let Some(extension) = snapshot.me.extension.clone() {
+            self.start_phone(&signed_in, &account.email, extension, new_session).await;
+        }
         self.shared.set_snapshot(Some(snapshot));
         *self.shared.session.lock().await = Some(Session {
             signed_in,
@@ -288,10 +298,117 @@ impl App {
         me
     }
 
-    /// Logs out: the session ends, the token and the cache are forgotten.
+    /// Starts the user's phone on its own task; until it is up (or when it
+    /// cannot be) the ui is told where it is.
+    async fn start_phone(&self, signed_in: &SignedIn, email: &str, extension: String, new_session: bool) {
+        let offline = move |detail: String| PhoneView {
+            status: PhoneStatus::Offline,
+            detail: Some(detail),
+            extension: extension.clone(),
+            calls: Vec::new(),
+        };
+        let _ = self.shared.events.send(AppEvent::Phone {
+            phone: PhoneView { status: PhoneStatus::Connecting, ..offline(String::new()) },
+        });
+        let (api, keyring, email) = (signed_in.api().clone(), self.keyring().await.clone(), email.to_owned());
+        let audio = self.settings().call_audio;
+        let shared = Arc::downgrade(&self.shared);
+        let events = self.shared.events.clone();
+        tokio::spawn(async move {
+            let started = SoftPhone::start(&api, &keyring, &email, new_session, audio, events.clone()).await;
+            let Some(shared) = shared.upgrade() else { return };
+            match started {
+                Ok(phone) => {
+                    let old = shared.phone_slot().replace(Arc::new(phone));
+                    drop(old);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the phone did not start");
+                    let detail = format!("The phone is off: {error}");
+                    let _ = events.send(AppEvent::Phone { phone: offline(detail) });
+                }
+            }
+        });
+    }
+
+    /// The phone, when the signed-in user has one running.
+    fn phone(&self) -> Result<Arc<SoftPhone>> {
+        self.shared.phone_slot().clone().ok_or_else(|| ClientError::Phone {
+            detail: "The phone is not ready: it is still connecting, or you have no extension.".into(),
+        })
+    }
+
+    /// Where the phone and its calls are (`None`: no phone).
+    #[must_use]
+    pub fn phone_view(&self) -> Option<PhoneView> {
+        self.shared.phone_slot().as_ref().map(|phone| phone.view())
+    }
+
+    /// Dials a number or extension; the call's id.
+    pub fn dial(&self, target: &str) -> Result<u64> {
+        self.phone()?.dial(target)
+    }
+
+    /// Answers a call ringing here (a connected call is held).
+    pub fn answer(&self, call: u64) -> Result<()> {
+        self.phone()?.answer(call)
+    }
+
+    /// Declines a call ringing here.
+    pub fn decline(&self, call: u64) -> Result<()> {
+        self.phone()?.decline(call)
+    }
+
+    /// Hangs up.
+    pub fn hang_up(&self, call: u64) -> Result<()> {
+        self.phone()?.hang_up(call);
+        Ok(())
+    }
+
+    /// Holds or resumes the other party.
+    pub fn hold(&self, call: u64, on: bool) -> Result<()> {
+        self.phone()?.hold(call, on);
+        Ok(())
+    }
+
+    /// Mutes or unmutes the microphone on a call.
+    pub fn mute(&self, call: u64, on: bool) -> Result<()> {
+        self.phone()?.mute(call, on);
+        Ok(())
+    }
+
+    /// Sends keypad keys on a call (RFC 4733).
+    pub fn send_keys(&self, call: u64, keys: &str) -> Result<()> {
+        self.phone()?.keys(call, keys)
+    }
+
+    /// Pauses the call's recording (`#11#`, as the keypad would).
+    pub fn pause_recording(&self, call: u64) -> Result<()> {
+        self.phone()?.pause_recording(call);
+        Ok(())
+    }
+
+    /// Resumes or starts the call's recording (`#12#`).
+    pub fn resume_recording(&self, call: u64) -> Result<()> {
+        self.phone()?.resume_recording(call);
+        Ok(())
+    }
+
+    /// The microphones a call can use.
+    #[must_use]
+    pub fn input_devices(&self) -> Vec<AudioDevice> {
+        audio::input_devices()
+    }
+
+    /// Logs out: the session ends, the token and the cache are forgotten,
+    /// the phone unregisters and its credentials go.
     pub async fn log_out(&self) -> Result<()> {
         self.shared.stop_player(None);
+        let phone = self.shared.phone_slot().take();
         let Some(session) = self.shared.session.lock().await.take() else { return Ok(()) };
+        if let Some(phone) = phone {
+            phone.stop(session.signed_in.api(), self.keyring().await, &session.account.email);
+        }
         self.shared.set_snapshot(None);
         if let Some(cache) = self.shared.cache().await {
             cache.forget(&session.account).await?;
@@ -606,8 +723,11 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// Keeps the app's own settings.
+    /// Keeps the app's own settings (a call's sound from the next call on).
     pub fn save_settings(&self, settings: &AppSettings) -> Result<()> {
+        if let Some(phone) = self.shared.phone_slot().as_ref() {
+            phone.set_audio(settings.call_audio.clone());
+        }
         let path = self.settings_path();
         std::fs::create_dir_all(self.data_dir())
             .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(settings).unwrap_or_default()))
@@ -616,6 +736,10 @@ impl App {
 }
 
 impl Shared {
+    fn phone_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<SoftPhone>>> {
+        self.phone.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The signed-in session's connection.
     async fn api(&self) -> Result<crate::Api> {
         Ok(self.session.lock().await.as_ref().ok_or_else(ended)?.signed_in.api().clone())
@@ -749,6 +873,9 @@ async fn follow(shared: std::sync::Weak<Shared>, api: crate::Api, mut version: i
         let result = match item {
             Feed::Connected { version: now } => {
                 let _ = shared.events.send(AppEvent::Connection { online: true, message: None });
+                if let Some(phone) = shared.phone_slot().as_ref() {
+                    phone.reconnect();
+                }
                 let stale = now != version
                     || shared.session.lock().await.as_ref().is_some_and(|session| session.from_cache);
                 version = now;
@@ -761,6 +888,23 @@ async fn follow(shared: std::sync::Weak<Shared>, api: crate::Api, mut version: i
                     change if change.changes_rights() => shared.resync().await,
                     Change::Call { call } => {
                         shared.call_changed(call).await;
+                        Ok(())
+                    }
+                    Change::RecordingState { state, .. } => {
+                        let state = match state {
+                            earshot_policy::RecordingState::Recording => CallRecording::Recording,
+                            earshot_policy::RecordingState::Paused => CallRecording::Paused,
+                            earshot_policy::RecordingState::Off => CallRecording::Off,
+                        };
+                        if let Some(phone) = shared.phone_slot().as_ref() {
+                            phone.recording_changed(state);
+                        }
+                        Ok(())
+                    }
+                    Change::RecordingRefused { detail, .. } => {
+                        if let Some(phone) = shared.phone_slot().as_ref() {
+                            phone.recording_refused(&detail);
+                        }
                         Ok(())
                     }
                     _ => Ok(()),
@@ -776,6 +920,8 @@ async fn follow(shared: std::sync::Weak<Shared>, api: crate::Api, mut version: i
         match result {
             Err(ClientError::SessionEnded { detail }) => {
                 shared.stop_player(None);
+                // The service revoked the device's credentials with the session.
+                drop(shared.phone_slot().take());
                 let session = shared.session.lock().await.take();
                 if let Some(session) = &session {
                     let ended = ClientError::SessionEnded { detail: detail.clone() };

@@ -37,12 +37,14 @@ pub mod api;
 pub mod app;
 pub mod audio;
 pub mod cache;
+pub mod call_audio;
 pub mod download;
 pub mod error;
 pub mod events;
 pub mod history;
 pub mod player;
 pub mod session;
+pub mod softphone;
 pub mod stretch;
 pub mod view;
 

@@ -60,6 +60,12 @@ impl Keyring {
         Self { service: service.into() }
     }
 
+    /// Where this device's SIP credentials are kept, beside the tokens.
+    #[must_use]
+    pub fn sip(&self) -> Self {
+        Self { service: format!("{}-sip", self.service) }
+    }
+
     fn entry(&self, server: &str, email: &str) -> Result<keyring::Entry> {
         Ok(keyring::Entry::new(&self.service, &format!("{} on {server}", email.trim().to_lowercase()))?)
     }

@@ -265,6 +265,8 @@ pub enum PlayerCommand {
 pub struct AppSettings {
     /// The output device's id; the system default when `None`.
     pub output_device: Option<String>,
+    /// How calls sound: microphone, speaker, processing.
+    pub call_audio: crate::call_audio::AudioSettings,
     /// `system`, `light` or `dark`.
     pub theme: Theme,
 }
@@ -317,6 +319,11 @@ pub enum AppEvent {
     SessionEnded {
         /// The service's words.
         message: String,
+    },
+    /// The phone or one of its calls moved.
+    Phone {
+        /// The whole phone now.
+        phone: crate::softphone::PhoneView,
     },
 }
 
@@ -779,6 +786,12 @@ mod tests {
             PlayerCommand::decl(&cfg),
             crate::audio::AudioDevice::decl(&cfg),
             crate::error::ErrorCode::decl(&cfg),
+            crate::softphone::PhoneStatus::decl(&cfg),
+            crate::softphone::CallStatus::decl(&cfg),
+            crate::softphone::CallRecording::decl(&cfg),
+            crate::softphone::CallView::decl(&cfg),
+            crate::softphone::PhoneView::decl(&cfg),
+            crate::call_audio::AudioSettings::decl(&cfg),
             AppSettings::decl(&cfg),
             Theme::decl(&cfg),
             AppEvent::decl(&cfg),

@@ -314,11 +314,113 @@ name: string,
  */
 is_default: boolean, };
 export type ErrorCode = "offline" | "log_in_refused" | "session_ended" | "forbidden" | "not_found" | "service" | "keyring" | "file" | "invalid" | "protocol" | "no_microphone" | "no_speaker" | "microphone_failed" | "speaker_failed" | "phone";
+export type PhoneStatus = "connecting" | "ready" | "offline";
+export type CallStatus = "dialing" | "ringing" | "incoming" | "connected" | "ended";
+export type CallRecording = "recording" | "paused" | "off";
+export type CallView = { 
+/**
+ * Which call.
+ */
+id: number, 
+/**
+ * It rang here (we did not place it).
+ */
+incoming: boolean, 
+/**
+ * The other party's number or extension.
+ */
+number: string, 
+/**
+ * Their name, when known.
+ */
+name: string | null, 
+/**
+ * Where it is.
+ */
+status: CallStatus, 
+/**
+ * We hold them.
+ */
+held: boolean, 
+/**
+ * They hold us.
+ */
+held_by_them: boolean, 
+/**
+ * Our microphone is muted.
+ */
+muted: boolean, 
+/**
+ * When it was answered (ms since the epoch).
+ */
+connected_at: number | null, 
+/**
+ * Why it ended, for a person.
+ */
+ended: string | null, 
+/**
+ * A sound device problem the call goes on despite.
+ */
+audio_problem: string | null, 
+/**
+ * Recorded, paused or not, once the service said (after answer).
+ */
+recording: CallRecording | null, 
+/**
+ * Since when it is paused (ms since the epoch), for the reminder.
+ */
+paused_since: number | null, 
+/**
+ * Why the last pause or resume was refused (SPEC §6.2, D4, D5).
+ */
+refused: string | null, };
+export type PhoneView = { 
+/**
+ * Registered or not.
+ */
+status: PhoneStatus, 
+/**
+ * Why not, for a person.
+ */
+detail: string | null, 
+/**
+ * The extension it rings on.
+ */
+extension: string, 
+/**
+ * Every call, oldest first.
+ */
+calls: Array<CallView>, };
+export type AudioSettings = { 
+/**
+ * The microphone's id (`None`: the system's default).
+ */
+microphone: string | null, 
+/**
+ * The speaker's id (`None`: the system's default).
+ */
+speaker: string | null, 
+/**
+ * Cancel the speaker's echo in the microphone.
+ */
+echo_cancellation: boolean, 
+/**
+ * Suppress steady background noise.
+ */
+noise_suppression: boolean, 
+/**
+ * Bring the voice to an even level.
+ */
+gain_control: boolean, };
 export type AppSettings = { 
 /**
  * The output device's id; the system default when `None`.
  */
 output_device: string | null, 
+/**
+ * How calls sound: microphone, speaker, processing.
+ */
+call_audio: AudioSettings, 
 /**
  * `system`, `light` or `dark`.
  */
@@ -356,7 +458,11 @@ message: string | null, } | { "type": "session_ended",
 /**
  * The service's words.
  */
-message: string, };
+message: string, } | { "type": "phone", 
+/**
+ * The whole phone now.
+ */
+phone: PhoneView, };
 export type Breakdown = { 
 /**
  * Inbound calls.

@@ -1,0 +1,255 @@
+//! The app's phone (`App::dial` and friends, the real `SoftPhone` with its
+//! sound through cpal) against a real `earshotd` (HTTP and SIP on
+//! loopback, the demo company), with the device's SIP credentials from the
+//! service kept in the kernel keyring. The far party is Bo: the shared user
+//! agent with a script for a voice. `./x test` gives the run a private
+//! PulseAudio whose default output is the null sink `spk` and whose default
+//! input is the monitor of the null sink `micsink`: speech played into
+//! `micsink` is Ada's microphone, and `spk.monitor` is her speaker.
+
+use earshot_api::{DeviceCredentials, DeviceIn};
+use earshot_client::app::App;
+use earshot_client::softphone::{CallStatus, PhoneStatus, PhoneView};
+use earshot_client::view::AppEvent;
+use earshot_client::{Api, Keyring, KeyringBackend};
+use earshot_sip::phone::{Account, Phone, PhoneConfig, PhoneEvent, ScriptedAudio};
+use earshot_telephony::ua::{CallState, RegistrationState};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+struct Demo {
+    server: String,
+    sip: std::net::SocketAddr,
+    _sip: earshot_service::sip::SipHandle,
+    _dir: tempfile::TempDir,
+}
+
+/// `earshotd` with the demo company, HTTP and SIP on free loopback ports.
+async fn demo() -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let state = earshot_service::AppState::open(dir.path(), None).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
+    let rtp = 40_000 + (std::process::id() % 500) as u16 * 40;
+    let config = earshot_service::sip::SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rtp_ports: rtp..=rtp + 39,
+        trunk: None,
+    };
+    let sip = earshot_service::sip::start(state.clone(), config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let app =
+        earshot_service::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Demo { server, sip: sip.sip.local_addr(), _sip: sip, _dir: dir }
+}
+
+fn keyring() -> Keyring {
+    KeyringBackend::Kernel.install();
+    let suffix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let keyring = Keyring::new(format!("earshot-phone-test-{suffix}"));
+    let works =
+        keyring.save("http://probe", "probe", "probe").and_then(|()| keyring.load("http://probe", "probe"));
+    assert!(matches!(works, Ok(Some(_))), "no kernel keyring here: run through ./x test ({works:?})");
+    keyring.forget("http://probe", "probe").unwrap();
+    keyring
+}
+
+fn speech(clip: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../service/assets/speech").join(format!("{clip}.wav"))
+}
+
+fn samples(clip: &str) -> Vec<i16> {
+    hound::WavReader::open(speech(clip)).unwrap().samples::<i16>().map(Result::unwrap).collect()
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pulse_available() {
+    let available = Command::new("pactl").arg("info").output().is_ok_and(|o| o.status.success());
+    assert!(available, "no PulseAudio: run the tests through ./x test, which starts one");
+}
+
+/// Waits for the app's phone to be as `want` says.
+async fn phone_until(
+    events: &mut broadcast::Receiver<AppEvent>,
+    want: impl Fn(&PhoneView) -> bool,
+) -> PhoneView {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(AppEvent::Phone { phone })) => {
+                if want(&phone) {
+                    return phone;
+                }
+                last = Some(phone);
+            }
+            Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+            _ => panic!("the phone never got there; last {last:?}"),
+        }
+    }
+}
+
+/// Bo, as a scripted phone registered with his own device's credentials.
+async fn bo(demo: &Demo) -> (Phone, tokio::sync::mpsc::UnboundedReceiver<PhoneEvent>) {
+    let (api, _) = Api::log_in(&demo.server, "bo@acme.demo", "demo-bo").await.unwrap();
+    let credentials: DeviceCredentials =
+        api.post_json("/devices", &DeviceIn { name: "Bo's test phone".into() }).await.unwrap();
+    let config = PhoneConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        media_ip: "127.0.0.1".parse().unwrap(),
+        account: Some(Account {
+            registrar: demo.sip,
+            user: credentials.extension,
+            auth_user: Some(credentials.sip_user),
+            password: credentials.password,
+            expires_s: 300,
+        }),
+        user_agent: "bo".into(),
+    };
+    let (phone, mut events) = Phone::start(config).await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Some(PhoneEvent::Registration(RegistrationState::Registered { .. }))) => break,
+            Ok(Some(_)) => {}
+            other => panic!("Bo did not register: {other:?}"),
+        }
+    }
+    (phone, events)
+}
+
+/// The loudness of each 20 ms.
+fn envelope(samples: &[f32], per_20_ms: usize) -> Vec<f32> {
+    samples
+        .chunks(per_20_ms)
+        .map(|chunk| (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32).sqrt())
+        .collect()
+}
+
+/// The best normalized correlation of `probe` within `haystack`, over every lag.
+fn best_match(probe: &[f32], haystack: &[f32]) -> f32 {
+    let norm = |v: &[f32]| {
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        let centred: Vec<f32> = v.iter().map(|x| x - mean).collect();
+        let length = centred.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+        centred.into_iter().map(|x| x / length).collect::<Vec<_>>()
+    };
+    let probe = norm(probe);
+    (0..=haystack.len().saturating_sub(probe.len()))
+        .map(|lag| {
+            let window = norm(&haystack[lag..lag + probe.len()]);
+            probe.iter().zip(&window).map(|(a, b)| a * b).sum::<f32>()
+        })
+        .fold(f32::MIN, f32::max)
+}
+
+fn to_f32(samples: &[i16]) -> Vec<f32> {
+    samples.iter().map(|s| f32::from(*s) / 32_768.0).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
+    pulse_available();
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path().to_owned(), keyring());
+    let mut events = app.events();
+    app.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
+    let ready = phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
+    assert_eq!(ready.extension, "101");
+    let (bo, mut bo_events) = bo(&demo).await;
+
+    // Ada's microphone: the agent's greeting, over and over, from now on.
+    let temp = tempfile::tempdir().unwrap();
+    let heard_path = temp.path().join("ada-speaker.raw");
+    let _mic = Process(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "while true; do paplay --device=micsink {}; done",
+                speech("agent-greeting").display()
+            ))
+            .spawn()
+            .unwrap(),
+    );
+    let _speaker = Process(
+        Command::new("parecord")
+            .args([
+                "--device=spk.monitor",
+                "--channels=1",
+                "--rate=8000",
+                "--format=s16le",
+                "--file-format=wav",
+            ])
+            .arg(&heard_path)
+            .spawn()
+            .unwrap(),
+    );
+    let call = app.dial("102").unwrap();
+    let bo_call = loop {
+        match tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await {
+            Ok(Some(PhoneEvent::Incoming { call, from, .. })) => {
+                assert_eq!(from, "101", "Bo sees Ada's extension");
+                break call;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("Bo's phone did not ring: {other:?}"),
+        }
+    };
+    let bo_voice = ScriptedAudio::default();
+    for _ in 0..3 {
+        bo_voice.say(&samples("caller-hello"));
+        bo_voice.say(&[0; 4_000]);
+    }
+    bo.answer(bo_call, Box::new(bo_voice.clone()));
+    let connected =
+        phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Connected)).await;
+    let ours = connected.calls.iter().find(|c| c.id == call).unwrap();
+    assert!(!ours.incoming);
+    assert_eq!(ours.number, "102");
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    app.hang_up(call).unwrap();
+    let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
+    assert_eq!(ended.calls[0].ended.as_deref(), Some("You hung up."));
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await {
+            Ok(Some(PhoneEvent::Call { state: CallState::Ended(_), .. })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("Bo's call did not end: {other:?}"),
+        }
+    }
+    drop(_speaker);
+
+    // Bo heard Ada's greeting (through her microphone, the echo canceller,
+    // the noise suppressor, 8 kHz, the service's relay).
+    let greeting = envelope(&to_f32(&samples("agent-greeting")), 160);
+    let bo_heard = envelope(&to_f32(&bo_voice.heard()), 160);
+    let loudest = bo_heard.iter().copied().fold(0.0, f32::max);
+    let matched = best_match(&greeting[..100], &bo_heard);
+    assert!(loudest > 0.02 && matched > 0.7, "Bo heard Ada: loudest {loudest}, match {matched}");
+    // Ada's speaker played Bo's hello.
+    let played: Vec<i16> = std::fs::read(&heard_path)
+        .unwrap()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let hello = envelope(&to_f32(&samples("caller-hello")), 160);
+    let ada_heard = envelope(&to_f32(&played), 160);
+    let matched = best_match(&hello[..75], &ada_heard);
+    assert!(matched > 0.7, "Ada's speaker played Bo ({} s recorded, match {matched})", played.len() / 8_000);
+    bo.stop();
+}
