@@ -8,6 +8,7 @@
 //! relative to this crate.
 
 use earshot_client::app::App;
+use earshot_client::softphone::{CallStatus, PhoneView};
 use earshot_client::view::{
     AdminChange, AdminData, Analytics, AppEvent, AppSettings, AuditRow, CallDetails, Directory,
     HistoryFilter, HistoryWindow, LastLogin, Me, PlayerCommand, PlayerState, UiError,
@@ -140,6 +141,18 @@ fn notify_unless_seen(app: &tauri::AppHandle, title: &str, body: &str) {
     }
 }
 
+/// A call ringing here: a desktop notification with who calls, once per
+/// call, when the window is not in front.
+fn ring_notice(app: &tauri::AppHandle, phone: &PhoneView, announced: &mut std::collections::HashSet<u64>) {
+    announced.retain(|id| phone.calls.iter().any(|c| c.id == *id && c.status == CallStatus::Incoming));
+    for call in phone.calls.iter().filter(|c| c.status == CallStatus::Incoming) {
+        if announced.insert(call.id) {
+            let who = call.name.clone().unwrap_or_else(|| call.number.clone());
+            notify_unless_seen(app, "Incoming call", &who);
+        }
+    }
+}
+
 #[tauri::command]
 async fn analytics(app: tauri::State<'_, App>, from: i64, to: i64) -> Reply<Analytics> {
     Ok(app.analytics(from, to).await?)
@@ -163,6 +176,57 @@ async fn audit(app: tauri::State<'_, App>, before: Option<i64>) -> Reply<Vec<Aud
 #[tauri::command]
 fn output_devices(app: tauri::State<'_, App>) -> Vec<AudioDevice> {
     app.output_devices()
+}
+
+#[tauri::command]
+fn input_devices(app: tauri::State<'_, App>) -> Vec<AudioDevice> {
+    app.input_devices()
+}
+
+#[tauri::command]
+fn phone(app: tauri::State<'_, App>) -> Option<PhoneView> {
+    app.phone_view()
+}
+
+#[tauri::command]
+fn dial(app: tauri::State<'_, App>, target: String) -> Reply<u64> {
+    Ok(app.dial(&target)?)
+}
+
+#[tauri::command]
+fn answer(app: tauri::State<'_, App>, call: u64) -> Reply<()> {
+    Ok(app.answer(call)?)
+}
+
+#[tauri::command]
+fn decline(app: tauri::State<'_, App>, call: u64) -> Reply<()> {
+    Ok(app.decline(call)?)
+}
+
+#[tauri::command]
+fn hang_up(app: tauri::State<'_, App>, call: u64) -> Reply<()> {
+    Ok(app.hang_up(call)?)
+}
+
+#[tauri::command]
+fn hold(app: tauri::State<'_, App>, call: u64, on: bool) -> Reply<()> {
+    Ok(app.hold(call, on)?)
+}
+
+#[tauri::command]
+fn mute(app: tauri::State<'_, App>, call: u64, on: bool) -> Reply<()> {
+    Ok(app.mute(call, on)?)
+}
+
+#[tauri::command]
+fn send_keys(app: tauri::State<'_, App>, call: u64, keys: String) -> Reply<()> {
+    Ok(app.send_keys(call, &keys)?)
+}
+
+#[tauri::command]
+fn recording(app: tauri::State<'_, App>, call: u64, paused: bool) -> Reply<()> {
+    let done = if paused { app.pause_recording(call) } else { app.resume_recording(call) };
+    Ok(done?)
 }
 
 #[tauri::command]
@@ -211,11 +275,15 @@ pub fn run() {
             app.manage(state);
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
+                let mut announced = std::collections::HashSet::new();
                 loop {
                     match events.recv().await {
                         Ok(event) => {
                             if let AppEvent::SessionEnded { message } = &event {
                                 notify_unless_seen(&handle, "Signed out of Earshot", message);
+                            }
+                            if let AppEvent::Phone { phone } = &event {
+                                ring_notice(&handle, phone, &mut announced);
                             }
                             let _ = handle.emit(EVENT, event);
                         }
@@ -246,6 +314,16 @@ pub fn run() {
             admin_change,
             audit,
             output_devices,
+            input_devices,
+            phone,
+            dial,
+            answer,
+            decline,
+            hang_up,
+            hold,
+            mute,
+            send_keys,
+            recording,
             settings,
             save_settings
         ])

@@ -260,15 +260,28 @@ pub enum PlayerCommand {
 }
 
 /// The app's own settings, kept on this computer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct AppSettings {
     /// The output device's id; the system default when `None`.
     pub output_device: Option<String>,
     /// How calls sound: microphone, speaker, processing.
     pub call_audio: crate::call_audio::AudioSettings,
+    /// After how many minutes a paused recording reminds the agent (0: never).
+    pub pause_reminder_min: u32,
     /// `system`, `light` or `dark`.
     pub theme: Theme,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            output_device: None,
+            call_audio: crate::call_audio::AudioSettings::default(),
+            pause_reminder_min: 2,
+            theme: Theme::default(),
+        }
+    }
 }
 
 /// The colour theme.

@@ -18,6 +18,7 @@ import type {
   AudioDevice,
   PlayerCommand,
   PlayerState,
+  PhoneView,
   RecordingKind,
 } from './types';
 
@@ -50,6 +51,21 @@ export interface Backend {
   /** The audit log, newest first, 100 entries before `before`. */
   audit(before: number | null): Promise<AuditRow[]>;
   outputDevices(): Promise<AudioDevice[]>;
+  inputDevices(): Promise<AudioDevice[]>;
+  /** The phone and its calls; `null` when the user has no phone (no extension). */
+  phone(): Promise<PhoneView | null>;
+  /** Dials a number or extension (typed or pasted); the call's id. */
+  dial(target: string): Promise<number>;
+  /** Answers a call ringing here; a call in progress is put on hold. */
+  answer(call: number): Promise<void>;
+  decline(call: number): Promise<void>;
+  hangUp(call: number): Promise<void>;
+  hold(call: number, on: boolean): Promise<void>;
+  mute(call: number, on: boolean): Promise<void>;
+  /** Keypad keys, sent as RFC 4733 events. */
+  sendKeys(call: number, keys: string): Promise<void>;
+  /** Pause (`#11#`) or resume (`#12#`) the call's recording: the same events as the keypad. */
+  recording(call: number, paused: boolean): Promise<void>;
   settings(): Promise<AppSettings>;
   saveSettings(settings: AppSettings): Promise<void>;
   /** Calls `handler` with each event the app sends; returns the unsubscribe. */

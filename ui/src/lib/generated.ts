@@ -422,6 +422,10 @@ output_device: string | null,
  */
 call_audio: AudioSettings, 
 /**
+ * After how many minutes a paused recording reminds the agent (0: never).
+ */
+pause_reminder_min: number, 
+/**
  * `system`, `light` or `dark`.
  */
 theme: Theme, };

@@ -22,6 +22,8 @@ import type {
   AudioDevice,
   PlayerCommand,
   PlayerState,
+  PhoneView,
+  CallView,
   RecordingKind,
 } from './types';
 
@@ -32,7 +34,21 @@ export class MockBackend implements Backend {
   me: Me | null = null;
   last: LastLogin | null = { server: 'http://127.0.0.1:8080', email: 'ada@acme.demo' };
   calls: CallRow[];
-  appSettings: AppSettings = { output_device: null, theme: 'system' };
+  appSettings: AppSettings = {
+    output_device: null,
+    call_audio: { microphone: null, speaker: null, echo_cancellation: true, noise_suppression: true, gain_control: true },
+    pause_reminder_min: 2,
+    theme: 'system',
+  };
+  /** The phone of an agent (extension 101); `null` for users without one. */
+  phoneView: PhoneView | null = null;
+  /** How long the mock's far end takes to ring and to answer, ms. */
+  phoneDelay = 300;
+  /** Keys sent, in order, per call. */
+  keysSent: { call: number; keys: string }[] = [];
+  /** When set, the service refuses pause and resume codes with these words (D4). */
+  refuseRecording: string | null = null;
+  private nextCall = 1;
   downloads: { id: number; fileName: string }[] = [];
   company: AdminData = mockAdmin();
   changes: AdminChange[] = [];
@@ -85,10 +101,113 @@ export class MockBackend implements Backend {
       who === 'admin' ? ['Alex Admin', 'admin'] : who === 'sam' ? ['Sam Supervisor', 'supervisor'] : ['Ada Agent', 'agent'];
     this.last = { server, email };
     this.me = { server, email, name, role, company: 'Acme Support' };
+    this.phoneView = role === 'agent' ? { status: 'ready', detail: null, extension: '101', calls: [] } : null;
     return this.me;
   }
   async logOut(): Promise<void> {
     this.me = null;
+    this.phoneView = null;
+  }
+
+  // ------------------------------------------------------------ the phone
+  private publishPhone() {
+    if (this.phoneView) this.emit({ type: 'phone', phone: structuredClone(this.phoneView) });
+  }
+  private call(id: number): CallView {
+    const call = this.phoneView?.calls.find((c) => c.id === id);
+    if (!call) throw { code: 'phone', message: 'That call is over.' };
+    return call;
+  }
+  private end(call: CallView, why: string) {
+    call.status = 'ended';
+    call.ended = why;
+    this.publishPhone();
+    setTimeout(() => {
+      if (!this.phoneView) return;
+      this.phoneView.calls = this.phoneView.calls.filter((c) => c.id !== call.id);
+      this.publishPhone();
+    }, 3 * this.phoneDelay);
+  }
+  private connect(call: CallView) {
+    call.status = 'connected';
+    call.connected_at = Date.now();
+    call.recording = 'recording';
+    this.publishPhone();
+  }
+  async phone(): Promise<PhoneView | null> {
+    return this.phoneView ? structuredClone(this.phoneView) : null;
+  }
+  async inputDevices(): Promise<AudioDevice[]> {
+    return [
+      { id: 'alsa:default', name: 'Default microphone', is_default: true },
+      { id: 'alsa:hw:CARD=Headset,DEV=0', name: 'USB headset', is_default: false },
+    ];
+  }
+  async dial(target: string): Promise<number> {
+    if (!this.phoneView) throw { code: 'phone', message: 'The phone is not ready.' };
+    const number = target.replace(/[\s\-.()/]/g, '');
+    if (!/^\+?[0-9*#]{1,20}$/.test(number)) throw { code: 'invalid', message: `“${target.trim()}” is not a number to call.` };
+    const call: CallView = {
+      id: this.nextCall++, incoming: false, number, name: null, status: 'dialing', held: false, held_by_them: false,
+      muted: false, connected_at: null, ended: null, audio_problem: null, recording: null, paused_since: null, refused: null,
+    };
+    this.phoneView.calls.push(call);
+    this.publishPhone();
+    setTimeout(() => {
+      if (call.status !== 'dialing') return;
+      call.status = 'ringing';
+      this.publishPhone();
+      setTimeout(() => call.status === 'ringing' && this.connect(call), this.phoneDelay);
+    }, this.phoneDelay);
+    return call.id;
+  }
+  /** A call rings here (for tests and previews). */
+  incoming(number: string, name: string | null = null): number {
+    if (!this.phoneView) throw new Error('no phone');
+    const call: CallView = {
+      id: this.nextCall++, incoming: true, number, name, status: 'incoming', held: false, held_by_them: false,
+      muted: false, connected_at: null, ended: null, audio_problem: null, recording: null, paused_since: null, refused: null,
+    };
+    this.phoneView.calls.push(call);
+    this.publishPhone();
+    return call.id;
+  }
+  async answer(id: number): Promise<void> {
+    const call = this.call(id);
+    if (call.status !== 'incoming') throw { code: 'phone', message: 'That call is no longer ringing.' };
+    for (const other of this.phoneView!.calls) if (other !== call && other.status === 'connected') other.held = true;
+    this.connect(call);
+  }
+  async decline(id: number): Promise<void> {
+    this.end(this.call(id), 'You declined the call.');
+  }
+  async hangUp(id: number): Promise<void> {
+    this.end(this.call(id), 'You hung up.');
+  }
+  async hold(id: number, on: boolean): Promise<void> {
+    this.call(id).held = on;
+    this.publishPhone();
+  }
+  async mute(id: number, on: boolean): Promise<void> {
+    this.call(id).muted = on;
+    this.publishPhone();
+  }
+  async sendKeys(id: number, keys: string): Promise<void> {
+    this.call(id);
+    this.keysSent.push({ call: id, keys });
+  }
+  async recording(id: number, paused: boolean): Promise<void> {
+    const call = this.call(id);
+    this.keysSent.push({ call: id, keys: paused ? '#11#' : '#12#' });
+    setTimeout(() => {
+      if (this.refuseRecording) call.refused = this.refuseRecording;
+      else {
+        call.refused = null;
+        call.recording = paused ? 'paused' : 'recording';
+        call.paused_since = paused ? Date.now() : null;
+      }
+      this.publishPhone();
+    }, this.phoneDelay / 3);
   }
   async directory(): Promise<Directory> {
     return {

@@ -18,6 +18,7 @@ import type {
   AudioDevice,
   PlayerCommand,
   PlayerState,
+  PhoneView,
   RecordingKind,
 } from './types';
 
@@ -73,6 +74,36 @@ export class TauriBackend implements Backend {
   }
   outputDevices(): Promise<AudioDevice[]> {
     return invoke('output_devices');
+  }
+  inputDevices(): Promise<AudioDevice[]> {
+    return invoke('input_devices');
+  }
+  phone(): Promise<PhoneView | null> {
+    return invoke('phone');
+  }
+  dial(target: string): Promise<number> {
+    return invoke('dial', { target });
+  }
+  answer(call: number): Promise<void> {
+    return invoke('answer', { call });
+  }
+  decline(call: number): Promise<void> {
+    return invoke('decline', { call });
+  }
+  hangUp(call: number): Promise<void> {
+    return invoke('hang_up', { call });
+  }
+  hold(call: number, on: boolean): Promise<void> {
+    return invoke('hold', { call, on });
+  }
+  mute(call: number, on: boolean): Promise<void> {
+    return invoke('mute', { call, on });
+  }
+  sendKeys(call: number, keys: string): Promise<void> {
+    return invoke('send_keys', { call, keys });
+  }
+  recording(call: number, paused: boolean): Promise<void> {
+    return invoke('recording', { call, paused });
   }
   settings(): Promise<AppSettings> {
     return invoke('settings');

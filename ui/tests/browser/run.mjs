@@ -147,6 +147,59 @@ await test('the theme setting switches to dark', async (page) => {
   await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
 });
 
+// The phone panel, in each state a user meets; EARSHOT_SCREENSHOTS=dir
+// keeps a picture of each (docs/screenshots/phone-*.png).
+const shots = process.env.EARSHOT_SCREENSHOTS;
+const shoot = async (page, name) => {
+  if (shots) await page.screenshot({ path: join(shots, `phone-${name}.png`) });
+};
+
+await test('an agent dials, talks, pauses the recording, and takes a second call', async (page) => {
+  await page.goto(base);
+  await logIn(page, 'ada@acme.demo', 'demo-ada');
+  await page.waitForSelector('[data-testid=phone-status]');
+  check((await page.textContent('[data-testid=phone-status]')).includes('extension 101'), 'the phone is ready');
+  await page.fill('[data-testid=dial-number]', '+44 7700 900123');
+  await shoot(page, 'ready');
+  await page.click('[data-testid=dial]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=call-state]')?.textContent === 'Ringing…');
+  await shoot(page, 'ringing');
+  await page.waitForSelector('[data-testid=pause-recording]');
+  await page.waitForTimeout(1200);
+  await shoot(page, 'in-call');
+  await page.click('[data-testid=pause-recording]');
+  await page.waitForSelector('[data-testid=resume-recording]');
+  await page.evaluate(() => {
+    const mock = window.earshotMock;
+    mock.phoneView.calls[0].paused_since = Date.now() - 150_000;
+    mock.emit({ type: 'phone', phone: structuredClone(mock.phoneView) });
+  });
+  await page.waitForSelector('[data-testid=pause-reminder]');
+  await shoot(page, 'paused');
+  await page.evaluate(() => window.earshotMock.incoming('+442071234567', 'Initrode Ltd'));
+  await page.waitForSelector('[data-testid=incoming-call]');
+  await shoot(page, 'incoming');
+  await page.keyboard.press('Alt+a');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=call]').length === 2);
+  await page.waitForFunction(() => document.querySelector('[data-testid=call-state]')?.textContent.startsWith('On hold'));
+  await shoot(page, 'call-waiting');
+});
+
+await test('a refused pause says why', async (page) => {
+  await page.goto(base);
+  await logIn(page, 'ada@acme.demo', 'demo-ada');
+  await page.evaluate(() => {
+    window.earshotMock.phoneDelay = 50;
+    window.earshotMock.refuseRecording =
+      'You may not pause or resume recordings: recording control is off for you (D4).';
+  });
+  await page.fill('[data-testid=dial-number]', '102');
+  await page.keyboard.press('Enter');
+  await page.click('[data-testid=pause-recording]');
+  await page.waitForSelector('[data-testid=recording-refused]');
+  await shoot(page, 'refused');
+});
+
 await browser.close();
 server.close();
 console.log(`browser: ${passed} passed, ${failed} failed`);

@@ -198,12 +198,28 @@ describe('call details', () => {
 });
 
 describe('settings', () => {
+  it('keeps the microphone, the call speaker and the audio processing switches', async () => {
+    const { backend, user } = await signedIn();
+    await user.click(screen.getByTestId('nav-settings'));
+    await user.selectOptions(await screen.findByTestId('microphone'), 'alsa:hw:CARD=Headset,DEV=0');
+    await user.click(screen.getByTestId('noise-suppression'));
+    await waitFor(() =>
+      expect(backend.appSettings.call_audio).toEqual({
+        microphone: 'alsa:hw:CARD=Headset,DEV=0',
+        speaker: null,
+        echo_cancellation: true,
+        noise_suppression: false,
+        gain_control: true,
+      }),
+    );
+  });
+
   it('keeps the output device and the theme', async () => {
     const { backend, user } = await signedIn();
     await user.click(screen.getByTestId('nav-settings'));
     await user.selectOptions(await screen.findByTestId('output-device'), 'alsa:pulse');
     await user.click(screen.getByLabelText('Dark'));
-    await waitFor(() => expect(backend.appSettings).toEqual({ output_device: 'alsa:pulse', theme: 'dark' }));
+    await waitFor(() => expect(backend.appSettings).toMatchObject({ output_device: 'alsa:pulse', theme: 'dark' }));
     expect(document.documentElement.dataset.theme).toBe('dark');
   });
 });
