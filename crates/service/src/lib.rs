@@ -19,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod calls;
+pub mod carrier;
 pub mod company;
 pub mod config;
 pub mod db;

@@ -49,6 +49,18 @@ enum Command {
         #[command(flatten)]
         sip: SipArgs,
     },
+    /// A demo customer calls one of the company's numbers (through `earshotd
+    /// demo`'s SIP, from its carrier's address), talks, and hangs up.
+    DemoCall {
+        /// The company number to call, e.g. +442071230002 (Support direct).
+        number: String,
+        /// The customer's number.
+        #[arg(long, default_value = "+447700900123")]
+        from: String,
+        /// The service's SIP address.
+        #[arg(long, env = "EARSHOT_SIP", default_value = "127.0.0.1:5060")]
+        sip: SocketAddr,
+    },
     /// Serve the API.
     Serve {
         /// Where the embedded database and the recordings live.
@@ -120,8 +132,27 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("Created company {company} with admin {admin_email}.");
             Ok(())
         }
+        Command::DemoCall { number, from, sip } => {
+            eprintln!("{from} calls {number} through {sip}…");
+            let outcome = earshot_service::carrier::demo_call(sip, &number, &from).await?;
+            eprintln!("The call ended: {outcome}. It is in the history of those allowed to see it.");
+            Ok(())
+        }
         Command::Demo { data_dir, http, database_url, sip } => {
-            let sip = sip.config(&ConfigFile::default())?;
+            let mut sip = sip.config(&ConfigFile::default())?;
+            // The outside world: a demo carrier as the trunk, unless one is given.
+            let mut carrier = None;
+            if let Some(config) = sip.as_mut()
+                && config.trunk.is_none()
+            {
+                let ip =
+                    if config.listen.ip().is_loopback() { config.listen.ip() } else { [127, 0, 0, 1].into() };
+                let started =
+                    earshot_service::carrier::Carrier::start(SocketAddr::new(ip, config.listen.port() + 10))
+                        .await?;
+                config.trunk = Some(format!("sip:{}", started.address));
+                carrier = Some(started);
+            }
             let state = AppState::open(&data_dir, database_url.as_deref()).await?;
             if earshot_service::demo::is_seeded(&state).await? {
                 eprintln!("{} already holds a company; serving it as it is.", data_dir.display());
@@ -154,6 +185,14 @@ async fn main() -> anyhow::Result<()> {
                     "\nSIP on {} (UDP and TCP): register as <extension>@{} with the e-mail as the \
                      authentication user name and the SIP password.",
                     sip.listen, sip.listen
+                );
+            }
+            if let Some(carrier) = &carrier {
+                eprintln!(
+                    "\nThe demo carrier is on {}: call any outside number (e.g. +447700900123) and a \
+                     demo customer answers. To have one call the company, run\n  \
+                     earshotd demo-call +442071230002   (Support direct; +442071230000 is the main line)",
+                    carrier.address
                 );
             }
             eprintln!();

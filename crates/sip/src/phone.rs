@@ -121,7 +121,7 @@ pub enum PhoneError {
 enum Order {
     Register,
     Unregister,
-    Dial { key: CallKey, target: String, audio: Box<dyn AudioPort> },
+    Dial { key: CallKey, target: String, from: Option<String>, audio: Box<dyn AudioPort> },
     Answer { key: CallKey, audio: Box<dyn AudioPort> },
     Decline { key: CallKey, busy: bool },
     HangUp(CallKey),
@@ -207,7 +207,15 @@ impl Phone {
     /// registrar), or a `sip:` URI (straight there). Its audio is `audio`.
     pub fn dial(&self, target: &str, audio: Box<dyn AudioPort>) -> CallKey {
         let key = self.key();
-        self.send(Order::Dial { key, target: target.to_owned(), audio });
+        self.send(Order::Dial { key, target: target.to_owned(), from: None, audio });
+        key
+    }
+
+    /// Places a call as `from` (the user part of its From: a carrier's
+    /// caller, say) rather than as the account.
+    pub fn dial_from(&self, target: &str, from: &str, audio: Box<dyn AudioPort>) -> CallKey {
+        let key = self.key();
+        self.send(Order::Dial { key, target: target.to_owned(), from: Some(from.to_owned()), audio });
         key
     }
 
@@ -294,6 +302,8 @@ struct Slot {
     media_cancel: CancellationToken,
     /// Where a call we place goes.
     target: Option<Uri>,
+    /// Who a call we place is from, when not the account.
+    from: Option<String>,
 }
 
 struct Driver {
@@ -393,7 +403,7 @@ impl Driver {
                     registration.stop(now);
                 }
             }
-            Order::Dial { key, target, audio } => self.dial(key, &target, audio, now),
+            Order::Dial { key, target, from, audio } => self.dial(key, &target, from, audio, now),
             Order::Answer { key, audio } => {
                 if let Some(slot) = self.calls.get_mut(&key)
                     && slot.call.state() == &CallState::Incoming
@@ -435,7 +445,14 @@ impl Driver {
     }
 
     /// Sets up a call we place: its RTP socket, its state machine, its media.
-    fn dial(&mut self, key: CallKey, target: &str, audio: Box<dyn AudioPort>, now: Timestamp) {
+    fn dial(
+        &mut self,
+        key: CallKey,
+        target: &str,
+        from: Option<String>,
+        audio: Box<dyn AudioPort>,
+        now: Timestamp,
+    ) {
         let Some(uri) = self.target_uri(target) else {
             let reason = format!("{target:?} is neither a number nor a SIP address");
             let state = CallState::Ended(earshot_telephony::ua::EndReason::Refused { status: 484, reason });
@@ -466,6 +483,7 @@ impl Driver {
                 media: Some(media),
                 media_cancel,
                 target: Some(uri),
+                from,
             },
         );
     }
@@ -585,6 +603,7 @@ impl Driver {
                 media: None,
                 media_cancel: CancellationToken::new(),
                 target: None,
+                from: None,
             },
         );
     }
@@ -735,8 +754,16 @@ impl Driver {
             match command {
                 Command::Invite { sdp } => {
                     let Some(callee) = slot.target.clone() else { continue };
+                    let caller = match &slot.from {
+                        Some(from) => {
+                            let host = caller.host_with_port.to_string();
+                            Uri::try_from(format!("sip:{from}@{host}").as_str())
+                                .unwrap_or_else(|_| caller.clone())
+                        }
+                        None => caller.clone(),
+                    };
                     let placing = Placing {
-                        caller: caller.clone(),
+                        caller,
                         callee,
                         contact: contact.clone(),
                         offer: sdp,

@@ -390,3 +390,63 @@ async fn only_a_user_with_an_extension_gets_device_credentials() {
     let unauthenticated = device_credentials(&service, "not-a-token").await.unwrap_err();
     assert_eq!(unauthenticated.0, 401);
 }
+
+/// The demo's carrier as this service's trunk, in this process.
+async fn carrier(service: &Service) -> earshot_service::carrier::Carrier {
+    let listen = SocketAddr::from(([127, 0, 0, 1], service.trunk_port));
+    earshot_service::carrier::Carrier::start(listen).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_carrier_answers_an_agents_outside_call_and_talks() {
+    let service = Service::start().await;
+    service.settings(json!({"record_outbound": true})).await;
+    service.agent("Ada", "101", json!({})).await;
+    let _carrier = carrier(&service).await;
+    let (phone, mut events) = phone(Some(&service), "101").await;
+    registered(&mut events).await;
+    let audio = ScriptedAudio::saying(Track::new().talk(0, 3_000).samples());
+    let call = phone.dial("+447700900123", Box::new(audio.clone()));
+    state(&mut events, call, |s| matches!(s, CallState::Ringing)).await;
+    state(&mut events, call, connected).await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    phone.hang_up(call);
+    state(&mut events, call, ended).await;
+    let level = loudest(&audio.heard());
+    assert!(level > 500.0, "the demo customer talked (loudest RMS {level})");
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["direction"], "outbound");
+    assert_eq!(calls[0]["external_number"], "+447700900123");
+    assert!(calls[0]["recording"]["id"].is_i64(), "recorded: {}", calls[0]);
+    phone.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_customer_calls_a_company_number_and_the_agents_phone_rings() {
+    let service = Service::start().await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service.number("+15550100", json!([{"type": "ring_user", "user": ada}])).await;
+    let carrier = carrier(&service).await;
+    let (phone, mut events) = phone(Some(&service), "101").await;
+    registered(&mut events).await;
+    carrier.call("+15550100", "+447700900123", SocketAddr::from(([127, 0, 0, 1], service.sip_port)));
+    let (call, from) = wait_for(&mut events, 10, |e| match e {
+        PhoneEvent::Incoming { call, from, .. } => Some((*call, from.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(from, "+447700900123", "the customer's number shows");
+    let audio = ScriptedAudio::default();
+    phone.answer(call, Box::new(audio.clone()));
+    state(&mut events, call, connected).await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    phone.hang_up(call);
+    state(&mut events, call, ended).await;
+    let level = loudest(&audio.heard());
+    assert!(level > 500.0, "the customer talked (loudest RMS {level})");
+    let calls = service.wait_for_calls(1).await;
+    assert_eq!(calls[0]["direction"], "inbound");
+    assert_eq!(calls[0]["status"], "answered");
+    assert_eq!(calls[0]["parties"], json!([ada]));
+    phone.stop();
+}
