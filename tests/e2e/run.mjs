@@ -115,6 +115,15 @@ const SEL = {
   play: `${DETAILS} [data-testid=play]`,
   download: `${DETAILS} [data-testid=download]`,
   position: `${DETAILS} [data-testid=player-position]`,
+  phoneStatus: '[data-testid=phone-status]',
+  dialNumber: '[data-testid=dial-number]',
+  dial: '[data-testid=dial]',
+  callState: '[data-testid=call-state]',
+  recordingState: '[data-testid=recording-state]',
+  startRecording: '[data-testid=resume-recording]',
+  pauseRecording: '[data-testid=pause-recording]',
+  hangUp: '[data-testid=hang-up]',
+  call: '[data-testid=call]',
 };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -286,7 +295,8 @@ async function withApp(label, fn) {
 
 /**
  * Saves the documentation screenshot `name`.png to E2E_SCREENSHOTS (if set),
- * once the screen has settled: nothing loading (aria-busy, skeletons), fonts
+ * once the screen has settled: nothing loading (aria-busy, skeletons, the
+ * phone still connecting), fonts
  * loaded, no finite animation or transition running, the mouse in the top
  * left corner and nothing focused (no hover, no blinking caret), and two
  * screenshots in a row alike. Screenshots are kept light:
@@ -302,6 +312,7 @@ async function screenshot(session, name) {
       session.execute(
         `return document.fonts.status === 'loaded'
            && !document.querySelector('[aria-busy=true], .skeleton')
+           && !document.querySelector('[data-testid=phone-status]')?.textContent.includes('connecting')
            && document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)`,
       ),
     10000,
@@ -384,6 +395,14 @@ async function rowsMatch(session, expected, timeoutMs = 10000) {
   } catch (error) {
     throw new Error(`history rows differ from the service's\n  expected ${JSON.stringify(expected)}\n  rendered ${JSON.stringify(got)}\n  (${error.message})`);
   }
+}
+
+/** Waits for the phone panel to say it is ready (users with an extension). */
+async function phoneReady(session) {
+  return waitFor(async () => {
+    const text = await (await session.find(SEL.phoneStatus)).getText();
+    return text.includes('Phone ready') ? text : null;
+  }, 20000, 'the phone to be ready');
 }
 
 /** Logs `user` in and waits for their history to equal the service's; notes how long it took. */
@@ -847,7 +866,7 @@ const scenarios = [
           );
           note(`record_internal ${before.record_internal} → ${expected.record_internal}: saved in ${ms(start)} ms`);
           // The "saved" note goes after 2 s; not in the screenshots to come.
-          await waitFor(() => session.execute(`return !document.querySelector('[role=status]')`), 10000, 'the "saved" note to go');
+          await waitFor(() => session.execute(`return !document.querySelector('.content [role=status]')`), 10000, 'the "saved" note to go');
         } finally {
           await api('/settings', { method: 'PUT', token, body: before });
         }
@@ -944,6 +963,65 @@ const scenarios = [
         note(`${first.name}: ${steps} steps (${first.flow.map((step) => step.type).join(' → ')})`);
         await scrollTabToTop(session);
         await screenshot(session, 'admin-flow');
+      });
+    },
+  },
+  {
+    // The app is a phone: Ada dials a demo customer (the demo carrier, the
+    // demo service's trunk), starts, pauses and resumes the recording from
+    // the phone panel, hangs up, and finds the call with its paused span at
+    // the top of her history, and plays it. Needs `earshotd demo --sip`.
+    name: 'phone',
+    async run() {
+      await withApp('phone', async (session) => {
+        await logIn(session, ADA);
+        await historyShown(session, ADA);
+        note((await phoneReady(session)).trim());
+        const before = (await serviceCalls(ADA, 1))[0]?.id;
+        await (await session.find(SEL.dialNumber)).sendKeys('+44 7700 900123');
+        const dialled = performance.now();
+        await (await session.find(SEL.dial)).click();
+        const seen = [];
+        const recording = async (want) =>
+          waitFor(async () => {
+            const states = await session.findAll(SEL.recordingState);
+            const text = states.length ? (await states[0].getText()).trim() : (await (await session.find(SEL.callState)).getText()).trim();
+            if (seen.at(-1) !== text) seen.push(text);
+            return text === want;
+          }, 20000, `"${want}" on the call (seen: ${seen.join(' → ')})`);
+        await recording('Not recorded');
+        note(`answered ${ms(dialled)} ms after dialling: ${seen.join(' → ')}`);
+        await screenshot(session, 'phone-call');
+        // Outbound calls are not recorded in the demo: the agent starts, pauses and resumes it.
+        await (await session.find(SEL.startRecording)).click();
+        await recording('Recording');
+        await sleep(1500);
+        await (await session.find(SEL.pauseRecording)).click();
+        await recording('Recording paused');
+        await sleep(1500);
+        await (await session.find(SEL.startRecording)).click();
+        await recording('Recording');
+        await sleep(1000);
+        await (await session.find(SEL.hangUp)).click();
+        const hungUp = performance.now();
+        const call = await waitFor(async () => {
+          const newest = (await serviceCalls(ADA, 1))[0];
+          return newest && newest.id !== before ? newest : null;
+        }, 10000, 'the call in the service');
+        await rowsMatch(session, [String(call.id), ...idsOf(await serviceCalls(ADA, FIRST_ROWS)).slice(1)], 5000);
+        note(`call ${call.id} at the top of the history ${ms(hungUp)} ms after hanging up`);
+        const details = await api(`/calls/${call.id}?app=calling`, { token: await tokenOf(ADA) });
+        const spans = details.recording?.paused_spans ?? [];
+        check(details.direction === 'outbound' && details.external_number === '+447700900123', `the call: ${JSON.stringify(details).slice(0, 300)}`);
+        check(spans.length === 1, `one paused span: ${JSON.stringify(details.recording)}`);
+        check(details.recording.duration_ms >= 3000, `the recording: ${JSON.stringify(details.recording)}`);
+        note(`recorded ${details.recording.duration_ms} ms, paused ${spans[0].start_ms}–${spans[0].end_ms} ms`);
+        await openCall(session, call.id);
+        await (await session.find(SEL.play)).click();
+        await waitFor(async () => {
+          const position = parsePosition(await (await session.find(SEL.position)).getText());
+          return position && position[0] >= 1;
+        }, 20000, 'the recording to play');
       });
     },
   },

@@ -319,8 +319,12 @@ impl App {
             let Some(shared) = shared.upgrade() else { return };
             match started {
                 Ok(phone) => {
-                    let old = shared.phone_slot().replace(Arc::new(phone));
+                    let phone = Arc::new(phone);
+                    let old = shared.phone_slot().replace(Arc::clone(&phone));
                     drop(old);
+                    // Said again now that `phone_view` can answer: a ui that
+                    // asked before this saw no phone yet.
+                    phone.republish();
                 }
                 Err(error) => {
                     tracing::warn!(%error, "the phone did not start");

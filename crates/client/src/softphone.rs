@@ -132,6 +132,9 @@ struct Entry {
 struct State {
     view: PhoneView,
     calls: BTreeMap<CallKey, Entry>,
+    /// A recording state pushed before its call showed as connected here
+    /// (the push and the SIP answer race), for the call that connects next.
+    early_recording: Option<(CallRecording, std::time::Instant)>,
 }
 
 struct Inner {
@@ -257,13 +260,18 @@ impl SoftPhone {
         };
         let inner = Arc::new(Inner {
             phone,
-            state: Mutex::new(State { view, calls: BTreeMap::new() }),
+            state: Mutex::new(State { view, calls: BTreeMap::new(), early_recording: None }),
             events,
             audio: Mutex::new(audio),
         });
         let driver = crate::app::Task(tokio::spawn(drive(Arc::downgrade(&inner), phone_events)));
         inner.publish();
         Ok(Self { inner, _driver: driver })
+    }
+
+    /// Tells the ui where the phone is, again.
+    pub fn republish(&self) {
+        self.inner.publish();
     }
 
     /// The phone now.
@@ -421,14 +429,10 @@ impl SoftPhone {
     /// service's call, which the phone does not know by that name; a user
     /// talks on one call at a time.)
     pub fn recording_changed(&self, state: CallRecording) {
-        self.on_active_call(|view| {
-            view.paused_since = match state {
-                CallRecording::Paused => view.paused_since.or_else(now_millis),
-                _ => None,
-            };
-            view.recording = Some(state);
-            view.refused = None;
-        });
+        let applied = self.on_active_call(|view| apply_recording(view, state));
+        if !applied {
+            self.inner.lock().early_recording = Some((state, std::time::Instant::now()));
+        }
     }
 
     /// The service refused this user's pause or resume code, saying why.
@@ -436,7 +440,9 @@ impl SoftPhone {
         self.on_active_call(|view| view.refused = Some(detail.to_owned()));
     }
 
-    fn on_active_call(&self, change: impl FnOnce(&mut CallView)) {
+
+    /// Changes the call being talked on; false when there is none.
+    fn on_active_call(&self, change: impl FnOnce(&mut CallView)) -> bool {
         {
             let mut state = self.inner.lock();
             let active = state
@@ -444,10 +450,11 @@ impl SoftPhone {
                 .values_mut()
                 .filter(|e| e.view.status == CallStatus::Connected)
                 .min_by_key(|e| e.view.held);
-            let Some(entry) = active else { return };
+            let Some(entry) = active else { return false };
             change(&mut entry.view);
         }
         self.inner.publish();
+        true
     }
 
     /// The service is back (its push feed reconnected): register again at
@@ -498,7 +505,8 @@ impl Inner {
 
     fn on_event(self: &Arc<Self>, event: PhoneEvent) {
         {
-            let mut state = self.lock();
+            let mut guard = self.lock();
+            let state = &mut *guard;
             match event {
                 PhoneEvent::Registration(registration) => {
                     let (status, detail) = match registration {
@@ -550,6 +558,12 @@ impl Inner {
                         CallState::Connected { hold } => {
                             if view.connected_at.is_none() {
                                 view.connected_at = now_millis();
+                                // The service may have said how it records before SIP said it answered.
+                                if let Some((early, at)) = state.early_recording.take()
+                                    && at.elapsed() < Duration::from_secs(5)
+                                {
+                                    apply_recording(view, early);
+                                }
                             }
                             view.status = CallStatus::Connected;
                             view.held = hold.local;
@@ -575,6 +589,15 @@ impl Inner {
         }
         self.publish();
     }
+}
+
+fn apply_recording(view: &mut CallView, state: CallRecording) {
+    view.paused_since = match state {
+        CallRecording::Paused => view.paused_since.or_else(now_millis),
+        _ => None,
+    };
+    view.recording = Some(state);
+    view.refused = None;
 }
 
 fn now_millis() -> Option<i64> {

@@ -125,6 +125,18 @@ describe('the phone', () => {
     expect((await screen.findByTestId('pause-reminder')).textContent).toContain('paused for 2 minutes');
   });
 
+  it('folds away to a strip, and a call ringing opens it again', async () => {
+    const { backend, user } = await agent();
+    await user.click(await screen.findByTestId('phone-fold'));
+    expect(screen.queryByTestId('dial-number')).toBeNull();
+    backend.incoming('103');
+    expect((await screen.findByTestId('incoming-call')).textContent).toContain('103');
+    await user.click(screen.getByTestId('decline'));
+    await user.click(await screen.findByTestId('phone-fold'));
+    await user.click(screen.getByTestId('phone-unfold'));
+    expect(screen.getByTestId('dial-number')).toBeTruthy();
+  });
+
   it('says when the phone is offline', async () => {
     const { backend } = await agent();
     await screen.findByTestId('phone');
