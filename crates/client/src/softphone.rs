@@ -440,7 +440,6 @@ impl SoftPhone {
         self.on_active_call(|view| view.refused = Some(detail.to_owned()));
     }
 
-
     /// Changes the call being talked on; false when there is none.
     fn on_active_call(&self, change: impl FnOnce(&mut CallView)) -> bool {
         {
