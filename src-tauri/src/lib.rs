@@ -224,6 +224,11 @@ fn send_keys(app: tauri::State<'_, App>, call: u64, keys: String) -> Reply<()> {
 }
 
 #[tauri::command]
+async fn set_available(app: tauri::State<'_, App>, available: bool) -> Reply<()> {
+    Ok(app.set_available(available).await?)
+}
+
+#[tauri::command]
 fn recording(app: tauri::State<'_, App>, call: u64, paused: bool) -> Reply<()> {
     let done = if paused { app.pause_recording(call) } else { app.resume_recording(call) };
     Ok(done?)
@@ -324,6 +329,7 @@ pub fn run() {
             mute,
             send_keys,
             recording,
+            set_available,
             settings,
             save_settings
         ])

@@ -52,6 +52,18 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+const fn available() -> bool {
+    true
+}
+
+/// `PUT /api/v1/me/availability`: whether the caller takes calls.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Availability {
+    /// True: available; false: do not disturb (ring steps pass the user by).
+    pub available: bool,
+}
+
 // ---------------------------------------------------------------- devices
 
 /// `POST /api/v1/devices`: SIP credentials for this signed-in device, so
@@ -397,6 +409,9 @@ pub struct DirectoryEntry {
     pub role: Role,
     /// SIP extension.
     pub extension: Option<String>,
+    /// Takes calls now (false: "Do not disturb").
+    #[serde(default = "available")]
+    pub available: bool,
     /// Groups.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
     pub groups: Vec<GroupId>,

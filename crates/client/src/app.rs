@@ -282,10 +282,11 @@ impl App {
             snapshot.version,
         )));
         self.shared.stop_player(None);
-        if let Some(extension) = snapshot.me.extension.clone() {
+        let extension = snapshot.me.extension.clone();
+        self.shared.set_snapshot(Some(snapshot));
+        if let Some(extension) = extension {
             self.start_phone(&signed_in, &account.email, extension, new_session).await;
         }
-        self.shared.set_snapshot(Some(snapshot));
         *self.shared.session.lock().await = Some(Session {
             signed_in,
             account,
@@ -305,6 +306,7 @@ impl App {
             status: PhoneStatus::Offline,
             detail: Some(detail),
             extension: extension.clone(),
+            available: true,
             calls: Vec::new(),
         };
         let _ = self.shared.events.send(AppEvent::Phone {
@@ -320,6 +322,12 @@ impl App {
             match started {
                 Ok(phone) => {
                     let phone = Arc::new(phone);
+                    phone.set_names(names_by_number(&shared, &api).await);
+                    if let Some(snapshot) = shared.current()
+                        && let Some(me) = snapshot.users.iter().find(|u| u.id == snapshot.me.id)
+                    {
+                        phone.set_available(me.available);
+                    }
                     let old = shared.phone_slot().replace(Arc::clone(&phone));
                     drop(old);
                     // Said again now that `phone_view` can answer: a ui that
@@ -395,6 +403,17 @@ impl App {
     /// Resumes or starts the call's recording (`#12#`).
     pub fn resume_recording(&self, call: u64) -> Result<()> {
         self.phone()?.resume_recording(call);
+        Ok(())
+    }
+
+    /// Available for calls, or "Do not disturb" (kept by the service: ring
+    /// steps pass the user by while it is on).
+    pub async fn set_available(&self, available: bool) -> Result<()> {
+        let api = self.api().await?;
+        api.put("/me/availability", &earshot_api::Availability { available }).await?;
+        if let Some(phone) = self.shared.phone_slot().as_ref() {
+            phone.set_available(available);
+        }
         Ok(())
     }
 
@@ -739,6 +758,30 @@ impl App {
     }
 }
 
+/// Who each number and extension is: colleagues by extension (from the
+/// synced directory) and the company's contacts by their numbers.
+async fn names_by_number(shared: &Shared, api: &crate::Api) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    if let Some(snapshot) = shared.current() {
+        for user in &snapshot.users {
+            if let Some(extension) = &user.extension {
+                names.insert(extension.clone(), user.name.clone());
+            }
+        }
+    }
+    match api.get::<Vec<earshot_api::ContactOut>>("/contacts").await {
+        Ok(contacts) => {
+            for contact in contacts {
+                for number in contact.numbers {
+                    names.entry(number).or_insert_with(|| contact.name.clone());
+                }
+            }
+        }
+        Err(error) => tracing::debug!(%error, "no contact names for the phone"),
+    }
+    names
+}
+
 impl Shared {
     fn phone_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<SoftPhone>>> {
         self.phone.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -765,7 +808,14 @@ impl Shared {
     }
 
     fn set_snapshot(&self, snapshot: Option<SyncSnapshot>) {
+        let available = snapshot
+            .as_ref()
+            .and_then(|s| s.users.iter().find(|u| u.id == s.me.id))
+            .is_none_or(|me| me.available);
         *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = snapshot.map(Arc::new);
+        if let Some(phone) = self.phone_slot().as_ref() {
+            phone.set_available(available);
+        }
     }
 
     /// Closes the player; with `why`, the ui is told it stopped for that reason.

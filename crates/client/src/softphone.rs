@@ -120,6 +120,8 @@ pub struct PhoneView {
     pub detail: Option<String>,
     /// The extension it rings on.
     pub extension: String,
+    /// Takes calls (false: "Do not disturb", kept by the service).
+    pub available: bool,
     /// Every call, oldest first.
     pub calls: Vec<CallView>,
 }
@@ -142,6 +144,8 @@ struct Inner {
     state: Mutex<State>,
     events: broadcast::Sender<AppEvent>,
     audio: Mutex<AudioSettings>,
+    /// Who a number or an extension is (colleagues, contacts).
+    names: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The app's phone. Dropping it hangs up and unregisters.
@@ -256,6 +260,7 @@ impl SoftPhone {
             status: PhoneStatus::Connecting,
             detail: None,
             extension: kept.extension,
+            available: true,
             calls: Vec::new(),
         };
         let inner = Arc::new(Inner {
@@ -263,10 +268,29 @@ impl SoftPhone {
             state: Mutex::new(State { view, calls: BTreeMap::new(), early_recording: None }),
             events,
             audio: Mutex::new(audio),
+            names: Mutex::default(),
         });
         let driver = crate::app::Task(tokio::spawn(drive(Arc::downgrade(&inner), phone_events)));
         inner.publish();
         Ok(Self { inner, _driver: driver })
+    }
+
+    /// Who numbers and extensions are (colleagues' extensions, contacts'
+    /// numbers), to name the caller of a call that rings and the person
+    /// dialled.
+    pub fn set_names(&self, names: std::collections::HashMap<String, String>) {
+        *self.inner.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+    }
+
+    /// Shows whether the user takes calls (as the service keeps it).
+    pub fn set_available(&self, available: bool) {
+        let changed = {
+            let mut state = self.inner.lock();
+            std::mem::replace(&mut state.view.available, available) != available
+        };
+        if changed {
+            self.inner.publish();
+        }
     }
 
     /// Tells the ui where the phone is, again.
@@ -304,11 +328,12 @@ impl SoftPhone {
         let (audio, sound) = CallAudio::open(&self.inner.audio_settings())?;
         let problem = sound.problem().map(|p| p.to_string());
         let key = self.inner.phone.dial(&number, Box::new(audio));
+        let name = self.inner.name_of(&number);
         let view = CallView {
             id: key.0,
             incoming: false,
             number,
-            name: None,
+            name,
             status: CallStatus::Dialing,
             held: false,
             held_by_them: false,
@@ -487,6 +512,13 @@ impl Inner {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The name of `number`, when it is someone's: as given, or with the
+    /// `+` an E.164 number has (a trunk may leave it out).
+    fn name_of(&self, number: &str) -> Option<String> {
+        let names = self.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        names.get(number).or_else(|| names.get(&format!("+{number}"))).cloned()
+    }
+
     fn audio_settings(&self) -> AudioSettings {
         self.audio.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
@@ -529,6 +561,8 @@ impl Inner {
                     state.view.detail = detail;
                 }
                 PhoneEvent::Incoming { call, from, name } => {
+                    // A colleague or a contact by the number, else what the caller's phone says.
+                    let name = self.name_of(&from).or(name);
                     let view = CallView {
                         id: call.0,
                         incoming: true,

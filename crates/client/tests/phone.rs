@@ -68,19 +68,39 @@ fn samples(clip: &str) -> Vec<i16> {
     hound::WavReader::open(speech(clip)).unwrap().samples::<i16>().map(Result::unwrap).collect()
 }
 
-/// A child process killed when dropped.
-struct Process(Child);
+/// A child process killed when dropped; a shell started by [`shell`] with
+/// the children it started (its `paplay` must not go on talking into the
+/// next test's microphone).
+struct Process {
+    child: Child,
+    group: bool,
+}
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if self.group {
+            // The shell leads a process group of its own (`process_group(0)`).
+            let _ = Command::new("kill").arg("-KILL").arg("--").arg(format!("-{}", self.child.id())).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn pulse_available() {
+/// `sh -c script` in a process group of its own.
+fn shell(script: &str) -> Process {
+    use std::os::unix::process::CommandExt as _;
+    let child = Command::new("sh").arg("-c").arg(script).process_group(0).spawn().unwrap();
+    Process { child, group: true }
+}
+
+/// The one microphone and speaker there are: tests take turns with them.
+static SOUND_CARD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn pulse_available() -> tokio::sync::MutexGuard<'static, ()> {
     let available = Command::new("pactl").arg("info").output().is_ok_and(|o| o.status.success());
     assert!(available, "no PulseAudio: run the tests through ./x test, which starts one");
+    SOUND_CARD.lock().await
 }
 
 /// Waits for the app's phone to be as `want` says.
@@ -163,7 +183,7 @@ fn to_f32(samples: &[i16]) -> Vec<f32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
-    pulse_available();
+    let _sound_card = pulse_available().await;
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
     let app = App::new(dir.path().to_owned(), keyring());
@@ -176,29 +196,19 @@ async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
     // Ada's microphone: the agent's greeting, over and over, from now on.
     let temp = tempfile::tempdir().unwrap();
     let heard_path = temp.path().join("ada-speaker.raw");
-    let _mic = Process(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "while true; do paplay --device=micsink {}; done",
-                speech("agent-greeting").display()
-            ))
+    let _mic = shell(&format!(
+        "while true; do paplay --device=micsink {}; done",
+        speech("agent-greeting").display()
+    ));
+    // Raw samples, so killing the recorder loses nothing (a WAV header would be left unfinished).
+    let _speaker = Process {
+        child: Command::new("parec")
+            .args(["--device=spk.monitor", "--channels=1", "--rate=8000", "--format=s16le"])
+            .stdout(std::fs::File::create(&heard_path).unwrap())
             .spawn()
             .unwrap(),
-    );
-    let _speaker = Process(
-        Command::new("parecord")
-            .args([
-                "--device=spk.monitor",
-                "--channels=1",
-                "--rate=8000",
-                "--format=s16le",
-                "--file-format=wav",
-            ])
-            .arg(&heard_path)
-            .spawn()
-            .unwrap(),
-    );
+        group: false,
+    };
     let call = app.dial("102").unwrap();
     let bo_call = loop {
         match tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await {
@@ -221,6 +231,7 @@ async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
     let ours = connected.calls.iter().find(|c| c.id == call).unwrap();
     assert!(!ours.incoming);
     assert_eq!(ours.number, "102");
+    assert_eq!(ours.name.as_deref(), Some("Bo Agent"), "the colleague by name");
     tokio::time::sleep(Duration::from_secs(7)).await;
     app.hang_up(call).unwrap();
     let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
@@ -251,5 +262,156 @@ async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
     let ada_heard = envelope(&to_f32(&played), 160);
     let matched = best_match(&hello[..75], &ada_heard);
     assert!(matched > 0.7, "Ada's speaker played Bo ({} s recorded, match {matched})", played.len() / 8_000);
+    bo.stop();
+}
+
+/// A recording as stereo frames, read from WAV bytes.
+fn frames(wav: &[u8]) -> Vec<[i16; 2]> {
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    assert_eq!(reader.spec().channels, 2);
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    samples.chunks_exact(2).map(|c| [c[0], c[1]]).collect()
+}
+
+fn rms(frames: &[[i16; 2]], channel: usize, from_ms: usize, to_ms: usize) -> f64 {
+    let slice = &frames[(from_ms * 8).min(frames.len())..(to_ms * 8).min(frames.len())];
+    if slice.is_empty() {
+        return 0.0;
+    }
+    (slice.iter().map(|f| f64::from(f[channel]).powi(2)).sum::<f64>() / slice.len() as f64).sqrt()
+}
+
+/// `GET path` as `email`, JSON.
+async fn get_as(demo: &Demo, email: &str, password: &str, path: &str) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    let session: serde_json::Value = client
+        .post(format!("{}/api/v1/session", demo.server))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    let response =
+        client.get(format!("{}/api/v1{path}", demo.server)).bearer_auth(&token).send().await.unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    if path.contains("/download") {
+        let bytes = response.bytes().await.unwrap();
+        serde_json::Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    } else {
+        response.json().await.unwrap()
+    }
+}
+
+/// Waits until Ada's call is as `want` says.
+async fn call_until(
+    events: &mut broadcast::Receiver<AppEvent>,
+    want: impl Fn(&earshot_client::softphone::CallView) -> bool,
+) {
+    phone_until(events, |p| p.calls.iter().any(&want)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_recording_buttons_pause_the_recording_mute_silences_ada_and_bo_hangs_up() {
+    use earshot_client::softphone::CallRecording;
+    let _sound_card = pulse_available().await;
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path().to_owned(), keyring());
+    let mut events = app.events();
+    app.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
+    phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
+    let (bo, mut bo_events) = bo(&demo).await;
+    let _mic =
+        shell(&format!("while true; do paplay --device=micsink {}; done", speech("agent-account").display()));
+    let call = app.dial("102").unwrap();
+    let bo_call = loop {
+        if let Ok(Some(PhoneEvent::Incoming { call, .. })) =
+            tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await
+        {
+            break call;
+        }
+    };
+    let bo_voice = ScriptedAudio::default();
+    for _ in 0..10 {
+        bo_voice.say(&samples("caller-problem"));
+    }
+    bo.answer(bo_call, Box::new(bo_voice.clone()));
+    // Internal calls are not recorded in the demo: Ada starts it, pauses, resumes (SPEC §6.2).
+    call_until(&mut events, |c| c.recording == Some(CallRecording::Off)).await;
+    app.resume_recording(call).unwrap();
+    call_until(&mut events, |c| c.recording == Some(CallRecording::Recording)).await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    app.pause_recording(call).unwrap();
+    call_until(&mut events, |c| c.recording == Some(CallRecording::Paused)).await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    app.resume_recording(call).unwrap();
+    call_until(&mut events, |c| c.recording == Some(CallRecording::Recording)).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    app.hold(call, true).unwrap();
+    call_until(&mut events, |c| c.held).await;
+    app.hold(call, false).unwrap();
+    call_until(&mut events, |c| c.status == CallStatus::Connected && !c.held).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let muted_at = std::time::Instant::now();
+    app.mute(call, true).unwrap();
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    app.mute(call, false).unwrap();
+    let muted_for = muted_at.elapsed();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Bo hangs up.
+    bo.hang_up(bo_call);
+    let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
+    assert_eq!(ended.calls[0].ended.as_deref(), Some("They hung up."));
+
+    // The call is in both histories, with one paused span; nothing of it is in the file.
+    let mut stored = serde_json::Value::Null;
+    for _ in 0..50 {
+        let page = get_as(&demo, "ada@acme.demo", "demo-ada", "/calls?app=calling&limit=1").await;
+        stored = page["calls"][0].clone();
+        if stored["direction"] == "internal" && stored["recording"].is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = stored["id"].as_i64().expect("Ada's call in her history");
+    let bos = get_as(&demo, "bo@acme.demo", "demo-bo", "/calls?app=calling&limit=1").await;
+    assert_eq!(bos["calls"][0]["id"], id, "the call is in Bo's history too");
+    let details = get_as(&demo, "admin@acme.demo", "demo-admin", &format!("/calls/{id}?app=dashboard")).await;
+    let recording = &details["recording"];
+    let spans = recording["paused_spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1, "{recording}");
+    let (start, end) =
+        (spans[0]["start_ms"].as_u64().unwrap() as usize, spans[0]["end_ms"].as_u64().unwrap() as usize);
+    assert!((2_000..4_500).contains(&start) && end - start > 2_000, "paused {start}–{end} ms");
+    let hex = get_as(
+        &demo,
+        "admin@acme.demo",
+        "demo-admin",
+        &format!("/recordings/{}/download?app=dashboard", recording["id"].as_i64().unwrap()),
+    )
+    .await;
+    let hex = hex.as_str().unwrap();
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let file = frames(&bytes);
+    assert!(file[start * 8..end * 8].iter().all(|f| *f == [0, 0]), "speech inside the paused span");
+    for channel in [0, 1] {
+        let before = rms(&file, channel, 0, start);
+        let after = rms(&file, channel, end, end + 2_000);
+        assert!(
+            before > 100.0 && after > 100.0,
+            "channel {channel}: {before:.0} before, {after:.0} after the pause"
+        );
+    }
+    // Mute: Ada's channel goes quiet (what the echo of the file's end tells: the mute began about 4 s after the pause ended).
+    let total = file.len() / 8;
+    let mute_end = total.saturating_sub(1_500);
+    let mute_start = mute_end.saturating_sub(muted_for.as_millis() as usize);
+    let muted = rms(&file, 0, mute_start + 500, mute_end.saturating_sub(500));
+    let talking = rms(&file, 0, end, end + 2_000);
+    assert!(muted < talking / 10.0, "Ada muted: {muted:.0} against {talking:.0} talking");
     bo.stop();
 }

@@ -22,6 +22,16 @@ pub struct CompanySnapshot {
     pub version: i64,
     /// The company as the rules see it.
     pub company: Company,
+    /// Users who set "Do not disturb": calls pass them by.
+    pub do_not_disturb: std::collections::HashSet<UserId>,
+}
+
+impl CompanySnapshot {
+    /// Whether `user` takes calls now.
+    #[must_use]
+    pub fn available(&self, user: UserId) -> bool {
+        !self.do_not_disturb.contains(&user)
+    }
 }
 
 /// Snapshots by company, refreshed when the stored version moves on.
@@ -70,12 +80,17 @@ pub async fn load(db: &Db, company: CompanyId) -> Result<CompanySnapshot, StoreE
         memberships.entry(row.try_get("user_id")?).or_default().push(GroupId(row.try_get("group_id")?));
     }
 
-    let mut query =
-        Query::new("SELECT id, name, email, role, extension, settings FROM users WHERE company_id = ");
+    let mut query = Query::new(
+        "SELECT id, name, email, role, extension, settings, do_not_disturb FROM users WHERE company_id = ",
+    );
     query.bind(company.0).push(" ORDER BY id");
     let mut users = Vec::new();
+    let mut do_not_disturb = std::collections::HashSet::new();
     for row in db.fetch_all(&mut *tx, &query).await? {
         let id: i64 = row.try_get("id")?;
+        if row.try_get::<i64, _>("do_not_disturb")? != 0 {
+            do_not_disturb.insert(UserId(id));
+        }
         users.push(User {
             id: UserId(id),
             company,
@@ -117,7 +132,7 @@ pub async fn load(db: &Db, company: CompanyId) -> Result<CompanySnapshot, StoreE
 
     let company = Company::new(company, settings, users, groups, numbers)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(CompanySnapshot { name, version, company })
+    Ok(CompanySnapshot { name, version, company, do_not_disturb })
 }
 
 /// A stored JSON document; a broken one is our fault, not the caller's.

@@ -66,6 +66,8 @@ export interface Backend {
   sendKeys(call: number, keys: string): Promise<void>;
   /** Pause (`#11#`) or resume (`#12#`) the call's recording: the same events as the keypad. */
   recording(call: number, paused: boolean): Promise<void>;
+  /** Available for calls, or "Do not disturb" (kept by the service). */
+  setAvailable(available: boolean): Promise<void>;
   settings(): Promise<AppSettings>;
   saveSettings(settings: AppSettings): Promise<void>;
   /** Calls `handler` with each event the app sends; returns the unsubscribe. */

@@ -388,6 +388,10 @@ detail: string | null,
  */
 extension: string, 
 /**
+ * Takes calls (false: "Do not disturb", kept by the service).
+ */
+available: boolean, 
+/**
  * Every call, oldest first.
  */
 calls: Array<CallView>, };

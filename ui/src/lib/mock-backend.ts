@@ -101,7 +101,7 @@ export class MockBackend implements Backend {
       who === 'admin' ? ['Alex Admin', 'admin'] : who === 'sam' ? ['Sam Supervisor', 'supervisor'] : ['Ada Agent', 'agent'];
     this.last = { server, email };
     this.me = { server, email, name, role, company: 'Acme Support' };
-    this.phoneView = role === 'agent' ? { status: 'ready', detail: null, extension: '101', calls: [] } : null;
+    this.phoneView = role === 'agent' ? { status: 'ready', detail: null, extension: '101', available: true, calls: [] } : null;
     return this.me;
   }
   async logOut(): Promise<void> {
@@ -160,6 +160,11 @@ export class MockBackend implements Backend {
       setTimeout(() => call.status === 'ringing' && this.connect(call), this.phoneDelay);
     }, this.phoneDelay);
     return call.id;
+  }
+  async setAvailable(available: boolean): Promise<void> {
+    if (!this.phoneView) throw { code: 'phone', message: 'The phone is not ready.' };
+    this.phoneView.available = available;
+    this.publishPhone();
   }
   /** A call rings here (for tests and previews). */
   incoming(number: string, name: string | null = null): number {

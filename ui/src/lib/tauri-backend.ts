@@ -105,6 +105,9 @@ export class TauriBackend implements Backend {
   recording(call: number, paused: boolean): Promise<void> {
     return invoke('recording', { call, paused });
   }
+  setAvailable(available: boolean): Promise<void> {
+    return invoke('set_available', { available });
+  }
   settings(): Promise<AppSettings> {
     return invoke('settings');
   }

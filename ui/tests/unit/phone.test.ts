@@ -137,12 +137,21 @@ describe('the phone', () => {
     expect(screen.getByTestId('dial-number')).toBeTruthy();
   });
 
+  it('sets and clears "Do not disturb"', async () => {
+    const { backend, user } = await agent();
+    await user.click(await screen.findByTestId('do-not-disturb'));
+    await waitFor(() => expect(backend.phoneView?.available).toBe(false));
+    expect(screen.getByText(/calls pass you by/)).toBeTruthy();
+    await user.click(screen.getByTestId('do-not-disturb'));
+    await waitFor(() => expect(backend.phoneView?.available).toBe(true));
+  });
+
   it('says when the phone is offline', async () => {
     const { backend } = await agent();
     await screen.findByTestId('phone');
     backend.emit({
       type: 'phone',
-      phone: { status: 'offline', detail: 'Phone offline: the service cannot be reached. Reconnecting…', extension: '101', calls: [] },
+      phone: { status: 'offline', detail: 'Phone offline: the service cannot be reached. Reconnecting…', extension: '101', available: true, calls: [] },
     });
     await waitFor(() => expect(screen.getByTestId('phone-status').textContent).toContain('cannot be reached'));
     expect((screen.getByTestId('dial') as HTMLButtonElement).disabled).toBe(true);

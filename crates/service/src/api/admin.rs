@@ -18,7 +18,12 @@ use sqlx::Row as _;
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// Bumps the version, commits, and tells connected apps.
-async fn commit_change(state: &AppState, mut tx: Tx, company: CompanyId, change: Change) -> ApiResult<i64> {
+pub(super) async fn commit_change(
+    state: &AppState,
+    mut tx: Tx,
+    company: CompanyId,
+    change: Change,
+) -> ApiResult<i64> {
     let version = bump_version(&state.db, &mut tx, company).await?;
     tx.commit().await?;
     state.events.publish(ChangeEvent { company, version, change });

@@ -1,6 +1,7 @@
-//! `POST /api/v1/devices`: SIP credentials for the signed-in device, so the
-//! desktop app registers as the user's phone without a second password
-//! (SPEC §9). One credential per session: asking again replaces it.
+//! The caller's phone: `POST /api/v1/devices` gives the signed-in device SIP
+//! credentials, so the desktop app registers as the user's phone without a
+//! second password (SPEC §9; one credential per session: asking again
+//! replaces it); `PUT /api/v1/me/availability` sets "Do not disturb".
 
 use super::Json;
 use crate::AppState;
@@ -9,7 +10,7 @@ use crate::db::Query;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 
-pub use earshot_api::{DeviceCredentials, DeviceIn};
+pub use earshot_api::{Availability, DeviceCredentials, DeviceIn};
 
 /// Longest device name kept.
 const MAX_NAME: usize = 100;
@@ -70,4 +71,26 @@ pub async fn issue(
         sip_host,
         sip_port: address.port(),
     }))
+}
+
+/// Sets whether the caller takes calls: with "Do not disturb" ring steps
+/// pass them by and a direct call to them is not put through. Every app
+/// learns it (the directory shows it) through a `users` change.
+#[utoipa::path(put, path = "/api/v1/me/availability", tag = "session", security(("bearer" = [])), request_body = Availability, responses((status = 204, description = "Set")))]
+pub async fn set_availability(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<Availability>,
+) -> ApiResult<axum::http::StatusCode> {
+    let mut tx = state.db.pool().begin().await?;
+    let mut query = Query::new("UPDATE users SET do_not_disturb = ");
+    query
+        .bind(i64::from(!body.available))
+        .push(" WHERE id = ")
+        .bind(caller.id().0)
+        .push(" AND company_id = ")
+        .bind(caller.company().0);
+    state.db.execute(&mut *tx, &query).await?;
+    super::admin::commit_change(&state, tx, caller.company(), earshot_api::Change::Users).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

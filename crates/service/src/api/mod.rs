@@ -28,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/session", post(session::log_in).delete(session::log_out))
         .route("/devices", post(devices::issue))
+        .route("/me/availability", put(devices::set_availability))
         .route("/sync", get(sync::sync))
         .route("/events", get(events::events))
         .route("/settings", get(admin::get_settings).put(admin::put_settings))
@@ -136,6 +137,7 @@ impl From<PathRejection> for ApiError {
         session::log_in,
         session::log_out,
         devices::issue,
+        devices::set_availability,
         sync::sync,
         events::events,
         admin::get_settings,

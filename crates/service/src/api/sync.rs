@@ -29,6 +29,7 @@ pub async fn sync(caller: Caller) -> ApiResult<Json<SyncSnapshot>> {
                 email: user.email.clone(),
                 role: user.role,
                 extension: user.extension.clone(),
+                available: caller.snapshot.available(user.id),
                 groups: user.groups.clone(),
                 settings: admin.then(|| user.settings.clone()),
             })

@@ -230,6 +230,12 @@ impl CallRun {
     async fn internal(mut self, caller: Authed, callee: User) {
         self.call.parties = vec![caller.user.id];
         self.media.send(MediaCommand::User(Side::A, caller.user.clone()));
+        if !caller.snapshot.available(callee.id) {
+            // "Do not disturb": the call is not put through (and not rung).
+            let _ = self.a.reject(StatusCode::TemporarilyUnavailable, Some("do not disturb"));
+            self.finish(&caller.snapshot).await;
+            return;
+        }
         let devices = self.sip.devices(callee.id);
         if devices.is_empty() {
             let _ = self.a.reject(StatusCode::TemporarilyUnavailable, Some("not registered"));
@@ -413,7 +419,8 @@ impl CallRun {
     ) -> bool {
         let mut devices = Vec::new();
         let mut owners = Vec::new();
-        for user in users {
+        // Users on "Do not disturb" are passed by: the flow goes on as if they had no phone.
+        for user in users.iter().filter(|user| snapshot.available(user.id)) {
             let found = self.sip.devices(user.id);
             if !found.is_empty() {
                 for device in found {

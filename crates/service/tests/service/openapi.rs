@@ -7,6 +7,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/session"),
     ("delete", "/api/v1/session"),
     ("post", "/api/v1/devices"),
+    ("put", "/api/v1/me/availability"),
     ("get", "/api/v1/sync"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/settings"),

@@ -450,3 +450,79 @@ async fn a_demo_customer_calls_a_company_number_and_the_agents_phone_rings() {
     assert_eq!(calls[0]["parties"], json!([ada]));
     phone.stop();
 }
+
+/// Sets `email`'s availability through the API, as their app does.
+async fn set_available(service: &Service, email: &str, password: &str, available: bool) {
+    let token = service.log_in(email, password).await;
+    let response = reqwest::Client::new()
+        .put(format!("http://{}/api/v1/me/availability", service.http))
+        .bearer_auth(token)
+        .json(&json!({"available": available}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_disturb_passes_a_user_by_and_the_directory_shows_it() {
+    let service = Service::start().await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service.agent("Bo", "102", json!({})).await;
+    service
+        .number(
+            "+15550100",
+            json!([{"type": "ring_user", "user": ada, "timeout_s": 5}, {"type": "voicemail"}]),
+        )
+        .await;
+    let (phone, mut events) = phone(Some(&service), "101").await;
+    registered(&mut events).await;
+    set_available(&service, "101@acme.test", "password-101", false).await;
+    let directory = service.api(reqwest::Method::GET, "/sync", None).await;
+    let entry = directory["users"].as_array().unwrap().iter().find(|u| u["id"] == ada).unwrap().clone();
+    assert_eq!(entry["available"], false, "{entry}");
+
+    // A colleague's call is not put through; a number's flow goes on to its voicemail step without ringing her.
+    call_ada_refused(&service, 480);
+    let mut caller = Sipp::call(
+        &service,
+        "15550100",
+        None,
+        &Peer { scenario: "call.xml", talk_ms: 2_000, from: "+447700900123", ..Peer::default() },
+    );
+    assert!(caller.wait(), "caller: {}", caller.errors());
+    let calls = service.wait_for_calls(2).await;
+    let inbound = calls.iter().find(|c| c["direction"] == "inbound").unwrap();
+    // (The caller hangs up during the voicemail greeting: a missed call.)
+    assert_eq!(inbound["status"], "missed", "{inbound}");
+    assert_eq!(inbound["rang"], json!([]), "nobody rang: {inbound}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                if let Some(PhoneEvent::Incoming { .. }) = events.recv().await {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_err(),
+        "Ada's phone did not ring"
+    );
+
+    // Available again: her phone rings.
+    set_available(&service, "101@acme.test", "password-101", true).await;
+    let mut caller = Sipp::call(
+        &service,
+        "101",
+        Some("102"),
+        &Peer { scenario: "call.xml", talk_ms: 500, from: "102", ..Peer::default() },
+    );
+    let call = wait_for(&mut events, 10, |e| match e {
+        PhoneEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    phone.answer(call, Box::new(ScriptedAudio::default()));
+    assert!(caller.wait(), "caller: {}", caller.errors());
+    phone.stop();
+}
