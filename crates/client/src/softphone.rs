@@ -78,6 +78,38 @@ pub enum CallRecording {
     Off,
 }
 
+/// How a call sounds, from the phone's jitter buffer: what it lost, how
+/// jittery it is, what delay it adds, and the E-model's MOS estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, TS)]
+pub struct CallQuality {
+    /// Packets lost (never came, or came too late to play), % of expected.
+    pub loss_percent: f64,
+    /// RFC 3550 interarrival jitter, ms.
+    pub jitter_ms: f64,
+    /// The delay the jitter buffer adds now, ms.
+    pub buffer_ms: f64,
+    /// Estimated mean opinion score, 1–4.5 (G.107, one-way delay taken as
+    /// the buffer's plus 60 ms for the network, packetisation and the sound
+    /// cards; round-trip time is not measured yet).
+    pub mos: f64,
+}
+
+impl CallQuality {
+    /// From the call's endpoint counters.
+    #[must_use]
+    pub fn of(stats: &earshot_telephony::endpoint::EndpointStats) -> Option<Self> {
+        let jitter = &stats.jitter;
+        let expected = jitter.received + jitter.lost;
+        if expected < 50 {
+            return None;
+        }
+        let loss_percent = (jitter.lost + jitter.late) as f64 * 100.0 / (expected + jitter.late) as f64;
+        let buffer_ms = jitter.delay_ms.max(0.0);
+        let mos = earshot_telephony::quality::mos(loss_percent, buffer_ms + 60.0);
+        Some(Self { loss_percent, jitter_ms: jitter.jitter_ms, buffer_ms, mos })
+    }
+}
+
 /// One call, as the ui shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, TS)]
 pub struct CallView {
@@ -109,6 +141,8 @@ pub struct CallView {
     pub paused_since: Option<i64>,
     /// Why the last pause or resume was refused (SPEC §6.2, D4, D5).
     pub refused: Option<String>,
+    /// How it sounds (after the first second or so of audio).
+    pub quality: Option<CallQuality>,
 }
 
 /// The phone, as the ui shows it.
@@ -344,6 +378,7 @@ impl SoftPhone {
             recording: None,
             paused_since: None,
             refused: None,
+            quality: None,
         };
         self.inner.lock().calls.insert(key, Entry { view, sound: Some(sound) });
         self.inner.publish();
@@ -523,6 +558,28 @@ impl Inner {
         self.audio.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Reads every connected call's quality; tells the ui when it moved.
+    fn update_quality(&self) {
+        let changed = {
+            let mut state = self.lock();
+            let mut changed = false;
+            for (key, entry) in &mut state.calls {
+                if entry.view.status != CallStatus::Connected {
+                    continue;
+                }
+                let quality = self.phone.stats(*key).as_ref().and_then(CallQuality::of);
+                if quality != entry.view.quality {
+                    entry.view.quality = quality;
+                    changed = true;
+                }
+            }
+            changed
+        };
+        if changed {
+            self.publish();
+        }
+    }
+
     /// Tells the ui where the phone is.
     fn publish(&self) {
         let view = {
@@ -578,6 +635,7 @@ impl Inner {
                         recording: None,
                         paused_since: None,
                         refused: None,
+                        quality: None,
                     };
                     state.calls.insert(call, Entry { view, sound: None });
                 }
@@ -660,10 +718,25 @@ fn ended_because(reason: &EndReason) -> String {
     }
 }
 
-/// The phone's task: the network's events into the view.
+/// How often a call's quality is read again.
+const QUALITY_EVERY: Duration = Duration::from_secs(2);
+
+/// The phone's task: the network's events into the view, and each
+/// connected call's quality every two seconds.
 async fn drive(inner: std::sync::Weak<Inner>, mut events: tokio::sync::mpsc::UnboundedReceiver<PhoneEvent>) {
-    while let Some(event) = events.recv().await {
-        let Some(strong) = inner.upgrade() else { return };
-        strong.on_event(event);
+    let mut quality = tokio::time::interval(QUALITY_EVERY);
+    quality.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { return };
+                let Some(strong) = inner.upgrade() else { return };
+                strong.on_event(event);
+            }
+            _ = quality.tick() => {
+                let Some(strong) = inner.upgrade() else { return };
+                strong.update_quality();
+            }
+        }
     }
 }

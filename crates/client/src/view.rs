@@ -802,6 +802,7 @@ mod tests {
             crate::softphone::PhoneStatus::decl(&cfg),
             crate::softphone::CallStatus::decl(&cfg),
             crate::softphone::CallRecording::decl(&cfg),
+            crate::softphone::CallQuality::decl(&cfg),
             crate::softphone::CallView::decl(&cfg),
             crate::softphone::PhoneView::decl(&cfg),
             crate::call_audio::AudioSettings::decl(&cfg),

@@ -232,7 +232,11 @@ async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
     assert!(!ours.incoming);
     assert_eq!(ours.number, "102");
     assert_eq!(ours.name.as_deref(), Some("Bo Agent"), "the colleague by name");
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // The call's quality, as the phone estimates it, on a clean loopback.
+    let measured = phone_until(&mut events, |p| p.calls.iter().any(|c| c.quality.is_some())).await;
+    let quality = measured.calls[0].quality.unwrap();
+    assert!(quality.loss_percent < 1.0 && quality.mos > 4.0, "{quality:?}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
     app.hang_up(call).unwrap();
     let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
     assert_eq!(ended.calls[0].ended.as_deref(), Some("You hung up."));
@@ -250,8 +254,15 @@ async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
     let greeting = envelope(&to_f32(&samples("agent-greeting")), 160);
     let bo_heard = envelope(&to_f32(&bo_voice.heard()), 160);
     let loudest = bo_heard.iter().copied().fold(0.0, f32::max);
-    let matched = best_match(&greeting[..100], &bo_heard);
-    assert!(loudest > 0.02 && matched > 0.7, "Bo heard Ada: loudest {loudest}, match {matched}");
+    // The best of three 1.5 s stretches of the greeting (the call may have
+    // begun in the middle of one playing, and the loop's restarts are gaps).
+    let matches: Vec<f32> = [0, 50, 100]
+        .iter()
+        .filter(|&&at| at + 75 <= greeting.len())
+        .map(|&at| best_match(&greeting[at..at + 75], &bo_heard))
+        .collect();
+    let matched = matches.iter().copied().fold(f32::MIN, f32::max);
+    assert!(loudest > 0.02 && matched > 0.6, "Bo heard Ada: loudest {loudest}, matches {matches:?}");
     // Ada's speaker played Bo's hello.
     let played: Vec<i16> = std::fs::read(&heard_path)
         .unwrap()

@@ -1,5 +1,5 @@
-//! Earshot's telephony pieces, shared by the service (`earshotd`) and, later,
-//! the desktop app.
+//! Earshot's telephony pieces, shared by the service (`earshotd`) and the
+//! desktop app's phone.
 //!
 //! [`sdp`] offers and answers one G.711 audio stream with RFC 4733 events;
 //! [`rtp`] parses packets and keeps one clean outgoing stream per leg;
@@ -8,7 +8,7 @@
 //! up both parties' audio by RTP timestamp and arrival and leaves out what
 //! was said while recording was paused (SPEC §6.2), and [`wav`], which
 //! writes recordings so that a crash leaves a playable file, and repairs one
-//! left by a crash.
+//! left by a crash. [`quality`] estimates how a call sounds (the E-model).
 //!
 //! ```
 //! use earshot_policy::{PausedAudio, Timestamp};
@@ -29,6 +29,7 @@ pub mod g711;
 pub mod jitter;
 pub mod leg;
 pub mod plc;
+pub mod quality;
 mod recorder;
 pub mod rtp;
 pub mod sdp;

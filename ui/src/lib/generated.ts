@@ -317,6 +317,25 @@ export type ErrorCode = "offline" | "log_in_refused" | "session_ended" | "forbid
 export type PhoneStatus = "connecting" | "ready" | "offline";
 export type CallStatus = "dialing" | "ringing" | "incoming" | "connected" | "ended";
 export type CallRecording = "recording" | "paused" | "off";
+export type CallQuality = { 
+/**
+ * Packets lost (never came, or came too late to play), % of expected.
+ */
+loss_percent: number, 
+/**
+ * RFC 3550 interarrival jitter, ms.
+ */
+jitter_ms: number, 
+/**
+ * The delay the jitter buffer adds now, ms.
+ */
+buffer_ms: number, 
+/**
+ * Estimated mean opinion score, 1–4.5 (G.107, one-way delay taken as
+ * the buffer's plus 60 ms for the network, packetisation and the sound
+ * cards; round-trip time is not measured yet).
+ */
+mos: number, };
 export type CallView = { 
 /**
  * Which call.
@@ -373,7 +392,11 @@ paused_since: number | null,
 /**
  * Why the last pause or resume was refused (SPEC §6.2, D4, D5).
  */
-refused: string | null, };
+refused: string | null, 
+/**
+ * How it sounds (after the first second or so of audio).
+ */
+quality: CallQuality | null, };
 export type PhoneView = { 
 /**
  * Registered or not.

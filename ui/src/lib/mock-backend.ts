@@ -132,6 +132,7 @@ export class MockBackend implements Backend {
     call.status = 'connected';
     call.connected_at = Date.now();
     call.recording = 'recording';
+    call.quality = { loss_percent: 0.4, jitter_ms: 3.2, buffer_ms: 24, mos: 4.3 };
     this.publishPhone();
   }
   async phone(): Promise<PhoneView | null> {
@@ -150,6 +151,7 @@ export class MockBackend implements Backend {
     const call: CallView = {
       id: this.nextCall++, incoming: false, number, name: null, status: 'dialing', held: false, held_by_them: false,
       muted: false, connected_at: null, ended: null, audio_problem: null, recording: null, paused_since: null, refused: null,
+      quality: null,
     };
     this.phoneView.calls.push(call);
     this.publishPhone();
@@ -172,6 +174,7 @@ export class MockBackend implements Backend {
     const call: CallView = {
       id: this.nextCall++, incoming: true, number, name, status: 'incoming', held: false, held_by_them: false,
       muted: false, connected_at: null, ended: null, audio_problem: null, recording: null, paused_since: null, refused: null,
+      quality: null,
     };
     this.phoneView.calls.push(call);
     this.publishPhone();
