@@ -3,6 +3,8 @@
 //! company), with tokens in the kernel keyring. `./x test` runs the tests in
 //! a fresh session keyring (`keyctl session -`).
 
+mod common;
+use common::{best_match, envelope};
 use earshot_api::{CallOut, CallsQuery};
 use earshot_client::{
     Account, Api, Cache, ClientError, Feed, History, Keyring, KeyringBackend, Player, SignedIn, download,
@@ -332,31 +334,6 @@ fn record_speaker(seconds: u64) -> std::process::Child {
         .expect("parecord")
 }
 
-/// The loudness of each 20 ms of mono 8 kHz samples.
-fn envelope(samples: &[f32]) -> Vec<f32> {
-    samples
-        .chunks(160)
-        .map(|chunk| (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32).sqrt())
-        .collect()
-}
-
-/// The best normalized correlation of `probe` within `haystack`, over every lag.
-fn best_match(probe: &[f32], haystack: &[f32]) -> f32 {
-    let norm = |v: &[f32]| {
-        let mean = v.iter().sum::<f32>() / v.len() as f32;
-        let centred: Vec<f32> = v.iter().map(|x| x - mean).collect();
-        let length = centred.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
-        centred.into_iter().map(|x| x / length).collect::<Vec<_>>()
-    };
-    let probe = norm(probe);
-    (0..=haystack.len().saturating_sub(probe.len()))
-        .map(|lag| {
-            let window = norm(&haystack[lag..lag + probe.len()]);
-            probe.iter().zip(&window).map(|(a, b)| a * b).sum::<f32>()
-        })
-        .fold(f32::MIN, f32::max)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playback_sounds_like_the_recording_and_obeys_pause_and_seek() {
     let demo = demo().await;
@@ -426,8 +403,8 @@ async fn playback_sounds_like_the_recording_and_obeys_pause_and_seek() {
             .collect()
     };
     let _ = std::fs::remove_file(&captured_path);
-    let heard = envelope(&captured);
-    let played = envelope(&source[..16_000.min(source.len())]);
+    let heard = envelope(&captured, 160);
+    let played = envelope(&source[..16_000.min(source.len())], 160);
     let similarity = best_match(&played, &heard);
     assert!(similarity > 0.8, "what came out of the speaker is the recording (correlation {similarity:.2})");
 
