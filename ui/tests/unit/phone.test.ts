@@ -147,6 +147,25 @@ describe('the phone', () => {
     await waitFor(() => expect(backend.phoneView?.available).toBe(true));
   });
 
+  it('keeps the numbers dialled last, to dial again', async () => {
+    localStorage.clear();
+    const { user } = await agent();
+    await user.type(await screen.findByTestId('dial-number'), '+44 20 7123 4567{Enter}');
+    await waitFor(() => expect(screen.getAllByTestId('recent-number').map((b) => b.textContent)).toEqual(['+442071234567']));
+    await user.click(screen.getByTestId('hang-up'));
+    await user.click(screen.getAllByTestId('recent-number')[0]);
+    expect((screen.getByTestId('dial-number') as HTMLInputElement).value).toBe('+442071234567');
+  });
+
+  it('calls the other party of a call in the history back', async () => {
+    const { backend, user } = await agent();
+    const outside = backend.calls.find((c) => c.direction !== 'internal' && c.other_party.startsWith('+'))!;
+    const row = screen.getAllByTestId('call-row').find((r) => r.textContent?.includes(outside.other_party));
+    await user.click(row!);
+    await user.click(await screen.findByTestId('call-back'));
+    await waitFor(() => expect(within(screen.getByTestId('call')).getByText(outside.other_party)).toBeTruthy());
+  });
+
   it('says when the phone is offline', async () => {
     const { backend } = await agent();
     await screen.findByTestId('phone');
