@@ -102,6 +102,23 @@ pub fn input_device(id: Option<&str>) -> Result<cpal::Device> {
     })
 }
 
+/// A device's default configuration with about `buffer_ms` buffered in the
+/// sound system (left to itself, PulseAudio buffers 2 s, its default target
+/// length), and its sample format.
+fn buffered(
+    supported: cpal::SupportedStreamConfig,
+    buffer_ms: u32,
+) -> (cpal::SampleFormat, cpal::StreamConfig) {
+    let format = supported.sample_format();
+    let buffer = *supported.buffer_size();
+    let mut config: cpal::StreamConfig = supported.into();
+    if let cpal::SupportedBufferSize::Range { min, max } = buffer {
+        config.buffer_size =
+            cpal::BufferSize::Fixed((config.sample_rate * buffer_ms / 1_000).clamp(min, max));
+    }
+    (format, config)
+}
+
 /// An output stream on `device` at its default rate, buffered about
 /// `buffer_ms` in the sound system; `fill` writes interleaved samples
 /// (`channels` per frame) in −1..1, `on_error` hears of failures (a device
@@ -117,14 +134,7 @@ pub fn output_stream(
     on_error: impl FnMut(cpal::Error) + Send + 'static,
 ) -> std::result::Result<(cpal::Stream, u32, usize), String> {
     let supported = device.default_output_config().map_err(|e| e.to_string())?;
-    let format = supported.sample_format();
-    let buffer = *supported.buffer_size();
-    let mut config: cpal::StreamConfig = supported.into();
-    // Left to itself, PulseAudio buffers 2 s (its default target length).
-    if let cpal::SupportedBufferSize::Range { min, max } = buffer {
-        config.buffer_size =
-            cpal::BufferSize::Fixed((config.sample_rate * buffer_ms / 1_000).clamp(min, max));
-    }
+    let (format, config) = buffered(supported, buffer_ms);
     let (rate, channels) = (config.sample_rate, usize::from(config.channels.max(1)));
     let mut scratch = vec![0.0_f32; 16_384];
     macro_rules! build {
@@ -168,13 +178,7 @@ pub fn input_stream(
     on_error: impl FnMut(cpal::Error) + Send + 'static,
 ) -> std::result::Result<(cpal::Stream, u32), String> {
     let supported = device.default_input_config().map_err(|e| e.to_string())?;
-    let format = supported.sample_format();
-    let buffer = *supported.buffer_size();
-    let mut config: cpal::StreamConfig = supported.into();
-    if let cpal::SupportedBufferSize::Range { min, max } = buffer {
-        config.buffer_size =
-            cpal::BufferSize::Fixed((config.sample_rate * buffer_ms / 1_000).clamp(min, max));
-    }
+    let (format, config) = buffered(supported, buffer_ms);
     let (rate, channels) = (config.sample_rate, usize::from(config.channels.max(1)));
     let mut mono = vec![0.0_f32; 16_384];
     macro_rules! build {
@@ -249,12 +253,6 @@ impl CallResampler {
     #[must_use]
     pub const fn output_len(&self) -> usize {
         self.output
-    }
-
-    /// How many output samples late the output is (the filter's delay).
-    #[must_use]
-    pub fn delay(&self) -> usize {
-        self.inner.output_delay()
     }
 
     /// Resamples one 10 ms piece: `input` ([`Self::input_len`] samples) into

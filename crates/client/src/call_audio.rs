@@ -24,7 +24,7 @@ use earshot_sip::phone::AudioPort;
 use earshot_telephony::plc::FRAME;
 use sonora::config::{EchoCanceller, GainController2, NoiseSuppression};
 use sonora::{AudioProcessing, Config, StreamConfig};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,13 +75,11 @@ impl Default for AudioSettings {
 struct Shared {
     muted: AtomicBool,
     stop: AtomicBool,
-    /// The microphone's level, 0..1 (RMS of the last 10 ms, as f32 bits).
-    level: AtomicU32,
     /// What went wrong with a device, for the ui.
     problem: Mutex<Option<(AudioProblem, String)>>,
 }
 
-/// The app's handle on a call's sound: mute, the level meter, problems.
+/// The app's handle on a call's sound: mute, and device problems.
 /// Dropping it stops the sound.
 #[derive(Debug)]
 pub struct CallSound {
@@ -92,18 +90,6 @@ impl CallSound {
     /// Mutes or unmutes the microphone (silence goes out while muted).
     pub fn set_muted(&self, muted: bool) {
         self.shared.muted.store(muted, Ordering::Release);
-    }
-
-    /// Whether the microphone is muted.
-    #[must_use]
-    pub fn is_muted(&self) -> bool {
-        self.shared.muted.load(Ordering::Acquire)
-    }
-
-    /// The microphone's level now, 0..1.
-    #[must_use]
-    pub fn level(&self) -> f32 {
-        f32::from_bits(self.shared.level.load(Ordering::Acquire))
     }
 
     /// The last device problem, if any (the call goes on).
@@ -424,9 +410,6 @@ fn run(
             if chain.apm.process_capture_f32(&[&chain.mic], &mut [&mut chain.processed]).is_err() {
                 chain.processed.copy_from_slice(&chain.mic);
             }
-            let processed = &chain.processed;
-            let rms = (processed.iter().map(|s| s * s).sum::<f32>() / processed.len() as f32).sqrt();
-            shared.level.store(rms.to_bits(), Ordering::Release);
             chain.down.process(&chain.processed, &mut mic8);
             for sample in mic8 {
                 let _ = mic_out.push((sample.clamp(-1.0, 1.0) * 32_767.0) as i16);

@@ -22,7 +22,7 @@ use crate::error::{ClientError, Result};
 use crate::session::Keyring;
 use crate::view::AppEvent;
 use earshot_api::{DeviceCredentials, DeviceIn};
-use earshot_policy::Key;
+use earshot_policy::{Key, KeypadCode};
 use earshot_sip::phone::{Account, CallKey, Phone, PhoneConfig, PhoneEvent};
 use earshot_telephony::ua::{CallState, EndReason, RegistrationState};
 use serde::Serialize;
@@ -344,21 +344,11 @@ impl SoftPhone {
     /// # Errors
     /// When it is not a number, or the sound cannot be opened.
     pub fn dial(&self, target: &str) -> Result<u64> {
-        let number: String = target
-            .chars()
-            .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '(' | ')' | '/'))
-            .collect();
-        let valid = !number.is_empty()
-            && number.len() <= 20
-            && number
-                .chars()
-                .enumerate()
-                .all(|(i, c)| c.is_ascii_digit() || c == '*' || c == '#' || (i == 0 && c == '+'));
-        if !valid {
+        let Some(number) = earshot_sip::phone::dialable(target) else {
             return Err(ClientError::Invalid {
                 detail: format!("“{}” is not a number to call.", target.trim()),
             });
-        }
+        };
         let (audio, sound) = CallAudio::open(&self.inner.audio_settings())?;
         let problem = sound.problem().map(|p| p.to_string());
         let key = self.inner.phone.dial(&number, Box::new(audio));
@@ -476,12 +466,20 @@ impl SoftPhone {
 
     /// Pauses the call's recording: `#11#`, the same events as the keypad (SPEC §6.2).
     pub fn pause_recording(&self, call: u64) {
-        let _ = self.keys(call, "#11#");
+        self.press_code(call, KeypadCode::Pause);
     }
 
     /// Resumes (or starts) the call's recording: `#12#`.
     pub fn resume_recording(&self, call: u64) {
-        let _ = self.keys(call, "#12#");
+        self.press_code(call, KeypadCode::Resume);
+    }
+
+    /// Sends `code`'s keys (the policy's, so the phone and the service's
+    /// detector agree on them).
+    fn press_code(&self, call: u64, code: KeypadCode) {
+        for key in code.keys() {
+            self.inner.phone.press(CallKey(call), key, KEY_MS);
+        }
     }
 
     /// The service pushed the recording state of this user's call: it is

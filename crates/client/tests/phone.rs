@@ -158,17 +158,27 @@ fn to_f32(samples: &[i16]) -> Vec<f32> {
     samples.iter().map(|s| f32::from(*s) / 32_768.0).collect()
 }
 
+/// Ada signed in to the app, her phone ready, and Bo's scripted phone
+/// registered; the app keeps its files in `dir`.
+async fn ada_and_bo(
+    demo: &Demo,
+    dir: &Path,
+) -> (App, broadcast::Receiver<AppEvent>, Phone, tokio::sync::mpsc::UnboundedReceiver<PhoneEvent>) {
+    let app = App::new(dir.to_owned(), keyring());
+    let mut events = app.events();
+    app.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
+    let ready = phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
+    assert_eq!(ready.extension, "101");
+    let (bo, bo_events) = bo(demo).await;
+    (app, events, bo, bo_events)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
     let _sound_card = pulse_available().await;
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(dir.path().to_owned(), keyring());
-    let mut events = app.events();
-    app.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
-    let ready = phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
-    assert_eq!(ready.extension, "101");
-    let (bo, mut bo_events) = bo(&demo).await;
+    let (app, mut events, bo, mut bo_events) = ada_and_bo(&demo, dir.path()).await;
 
     // Ada's microphone: the agent's greeting, over and over, from now on.
     let temp = tempfile::tempdir().unwrap();
@@ -273,10 +283,9 @@ fn rms(frames: &[[i16; 2]], channel: usize, from_ms: usize, to_ms: usize) -> f64
     (slice.iter().map(|f| f64::from(f[channel]).powi(2)).sum::<f64>() / slice.len() as f64).sqrt()
 }
 
-/// `GET path` as `email`, JSON.
-async fn get_as(demo: &Demo, email: &str, password: &str, path: &str) -> serde_json::Value {
-    let client = reqwest::Client::new();
-    let session: serde_json::Value = client
+/// A bearer token for `email`.
+async fn token_of(demo: &Demo, email: &str, password: &str) -> String {
+    let session: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/api/v1/session", demo.server))
         .json(&serde_json::json!({"email": email, "password": password}))
         .send()
@@ -285,16 +294,25 @@ async fn get_as(demo: &Demo, email: &str, password: &str, path: &str) -> serde_j
         .json()
         .await
         .unwrap();
-    let token = session["token"].as_str().unwrap().to_owned();
-    let response =
-        client.get(format!("{}/api/v1{path}", demo.server)).bearer_auth(&token).send().await.unwrap();
+    session["token"].as_str().unwrap().to_owned()
+}
+
+/// The response to `GET path` as `email`.
+async fn get_as(demo: &Demo, email: &str, password: &str, path: &str) -> reqwest::Response {
+    let token = token_of(demo, email, password).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1{path}", demo.server))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_success(), "{path}: {}", response.status());
-    if path.contains("/download") {
-        let bytes = response.bytes().await.unwrap();
-        serde_json::Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect())
-    } else {
-        response.json().await.unwrap()
-    }
+    response
+}
+
+/// `GET path` as `email`, JSON.
+async fn json_as(demo: &Demo, email: &str, password: &str, path: &str) -> serde_json::Value {
+    get_as(demo, email, password, path).await.json().await.unwrap()
 }
 
 /// Waits until Ada's call is as `want` says.
@@ -311,11 +329,7 @@ async fn the_apps_recording_buttons_pause_the_recording_mute_silences_ada_and_bo
     let _sound_card = pulse_available().await;
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(dir.path().to_owned(), keyring());
-    let mut events = app.events();
-    app.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
-    phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
-    let (bo, mut bo_events) = bo(&demo).await;
+    let (app, mut events, bo, mut bo_events) = ada_and_bo(&demo, dir.path()).await;
     let _mic =
         shell(&format!("while true; do paplay --device=micsink {}; done", speech("agent-account").display()));
     let call = app.dial("102").unwrap();
@@ -361,7 +375,7 @@ async fn the_apps_recording_buttons_pause_the_recording_mute_silences_ada_and_bo
     // The call is in both histories, with one paused span; nothing of it is in the file.
     let mut stored = serde_json::Value::Null;
     for _ in 0..50 {
-        let page = get_as(&demo, "ada@acme.demo", "demo-ada", "/calls?app=calling&limit=1").await;
+        let page = json_as(&demo, "ada@acme.demo", "demo-ada", "/calls?app=calling&limit=1").await;
         stored = page["calls"][0].clone();
         if stored["direction"] == "internal" && stored["recording"].is_object() {
             break;
@@ -369,25 +383,18 @@ async fn the_apps_recording_buttons_pause_the_recording_mute_silences_ada_and_bo
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let id = stored["id"].as_i64().expect("Ada's call in her history");
-    let bos = get_as(&demo, "bo@acme.demo", "demo-bo", "/calls?app=calling&limit=1").await;
+    let bos = json_as(&demo, "bo@acme.demo", "demo-bo", "/calls?app=calling&limit=1").await;
     assert_eq!(bos["calls"][0]["id"], id, "the call is in Bo's history too");
-    let details = get_as(&demo, "admin@acme.demo", "demo-admin", &format!("/calls/{id}?app=dashboard")).await;
+    let details =
+        json_as(&demo, "admin@acme.demo", "demo-admin", &format!("/calls/{id}?app=dashboard")).await;
     let recording = &details["recording"];
     let spans = recording["paused_spans"].as_array().unwrap();
     assert_eq!(spans.len(), 1, "{recording}");
     let (start, end) =
         (spans[0]["start_ms"].as_u64().unwrap() as usize, spans[0]["end_ms"].as_u64().unwrap() as usize);
     assert!((2_000..4_500).contains(&start) && end - start > 2_000, "paused {start}–{end} ms");
-    let hex = get_as(
-        &demo,
-        "admin@acme.demo",
-        "demo-admin",
-        &format!("/recordings/{}/download?app=dashboard", recording["id"].as_i64().unwrap()),
-    )
-    .await;
-    let hex = hex.as_str().unwrap();
-    let bytes: Vec<u8> =
-        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let download = format!("/recordings/{}/download?app=dashboard", recording["id"].as_i64().unwrap());
+    let bytes = get_as(&demo, "admin@acme.demo", "demo-admin", &download).await.bytes().await.unwrap();
     let file = frames(&bytes);
     assert!(file[start * 8..end * 8].iter().all(|f| *f == [0, 0]), "speech inside the paused span");
     for channel in [0, 1] {

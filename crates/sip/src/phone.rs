@@ -120,7 +120,6 @@ pub enum PhoneError {
 /// What the app asks of the phone.
 enum Order {
     Register,
-    Unregister,
     Dial { key: CallKey, target: String, from: Option<String>, audio: Box<dyn AudioPort> },
     Answer { key: CallKey, audio: Box<dyn AudioPort> },
     Decline { key: CallKey, busy: bool },
@@ -198,11 +197,6 @@ impl Phone {
         self.send(Order::Register);
     }
 
-    /// Removes the registration (log-out).
-    pub fn unregister(&self) {
-        self.send(Order::Unregister);
-    }
-
     /// Places a call to `target`: a number or extension (through the
     /// registrar), or a `sip:` URI (straight there). Its audio is `audio`.
     pub fn dial(&self, target: &str, audio: Box<dyn AudioPort>) -> CallKey {
@@ -256,6 +250,22 @@ impl Phone {
     pub fn stop(&self) {
         self.send(Order::Stop);
     }
+}
+
+/// `target` as a number or extension to dial, as typed or pasted (spaces,
+/// dashes, dots, slashes and brackets dropped): digits, `*` and `#`, a `+`
+/// first, at most 20; `None` when it is not one.
+#[must_use]
+pub fn dialable(target: &str) -> Option<String> {
+    let number: String =
+        target.chars().filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '(' | ')' | '/')).collect();
+    let valid = !number.is_empty()
+        && number.len() <= 20
+        && number
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || c == '*' || c == '#' || (i == 0 && c == '+'));
+    valid.then_some(number)
 }
 
 fn next_key(counter: &std::sync::atomic::AtomicU64) -> CallKey {
@@ -398,11 +408,6 @@ impl Driver {
                     registration.start(now);
                 }
             }
-            Order::Unregister => {
-                if let Some(registration) = &mut self.registration {
-                    registration.stop(now);
-                }
-            }
             Order::Dial { key, target, from, audio } => self.dial(key, &target, from, audio, now),
             Order::Answer { key, audio } => {
                 if let Some(slot) = self.calls.get_mut(&key)
@@ -495,16 +500,8 @@ impl Driver {
         if target.starts_with("sip:") {
             return Uri::try_from(target).ok();
         }
-        let number: String = target.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
-        let valid = !number.is_empty()
-            && number
-                .chars()
-                .enumerate()
-                .all(|(i, c)| c.is_ascii_digit() || (i == 0 && c == '+') || c == '*' || c == '#');
+        let number = dialable(target)?;
         let registrar = self.config.account.as_ref()?.registrar;
-        if !valid {
-            return None;
-        }
         Uri::try_from(format!("sip:{number}@{registrar}").as_str()).ok()
     }
 
@@ -892,9 +889,12 @@ fn spawn_media(
                     None => std::future::pending().await,
                 }
             };
+            // The counters are copied out once a frame, not per packet.
+            let mut ticked = false;
             tokio::select! {
                 () = stopped.cancelled() => break,
                 _ = tick.tick() => {
+                    ticked = true;
                     let at = now();
                     audio.capture(&mut frame);
                     if talking {
@@ -925,7 +925,7 @@ fn spawn_media(
             while let Some(edge) = endpoint.poll_key() {
                 let _ = done.send(Done::Key { key, edge });
             }
-            if !stopped.is_cancelled() {
+            if ticked && !stopped.is_cancelled() {
                 stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, endpoint.stats());
             }
         }

@@ -5,18 +5,7 @@ import userEvent from '@testing-library/user-event';
 import App from '../../src/App.svelte';
 import Details from '../../src/components/Details.svelte';
 import { MockBackend } from '../../src/lib/mock-backend';
-
-// jsdom lays nothing out: give the list a height so it renders rows, and a
-// ResizeObserver that reports it once.
-globalThis.ResizeObserver ??= class {
-  constructor(private callback: ResizeObserverCallback) {}
-  observe(target: Element) {
-    this.callback([{ target } as ResizeObserverEntry], this as unknown as ResizeObserver);
-  }
-  unobserve() {}
-  disconnect() {}
-};
-Object.defineProperty(HTMLElement.prototype, 'clientHeight', { configurable: true, get: () => 600 });
+import './jsdom';
 
 async function signedIn(backend = new MockBackend(40), email = 'ada@acme.demo') {
   await backend.logIn('http://127.0.0.1:8080', email, `demo-${email.split('@')[0]}`);

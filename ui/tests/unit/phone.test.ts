@@ -5,16 +5,7 @@ import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from '../../src/App.svelte';
 import { MockBackend } from '../../src/lib/mock-backend';
-
-globalThis.ResizeObserver ??= class {
-  constructor(private callback: ResizeObserverCallback) {}
-  observe(target: Element) {
-    this.callback([{ target } as ResizeObserverEntry], this as unknown as ResizeObserver);
-  }
-  unobserve() {}
-  disconnect() {}
-};
-Object.defineProperty(HTMLElement.prototype, 'clientHeight', { configurable: true, get: () => 600 });
+import './jsdom';
 
 async function agent(email = 'ada@acme.demo') {
   const backend = new MockBackend(10);
