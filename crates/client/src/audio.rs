@@ -14,6 +14,18 @@ use cpal::traits::{DeviceTrait as _, HostTrait as _};
 use rubato::Resampler as _;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 
+/// The sound system: PulseAudio (or PipeWire's PulseAudio server), spoken
+/// to directly, when one is running; ALSA otherwise. Through ALSA's
+/// PulseAudio plugin, cpal's stream threads poll in a tight loop: a call's
+/// two 20 ms streams cost a quarter of a core that way (docs/PERFORMANCE.md).
+fn host() -> cpal::Host {
+    #[cfg(target_os = "linux")]
+    if let Ok(host) = cpal::host_from_id(cpal::HostId::PulseAudio) {
+        return host;
+    }
+    cpal::default_host()
+}
+
 /// A sound device the user can choose (a microphone, a speaker, a headset).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct AudioDevice {
@@ -51,7 +63,7 @@ fn describe(devices: impl Iterator<Item = cpal::Device>, default: Option<String>
 /// The outputs (speakers, headsets) `cpal` finds that a user would choose.
 #[must_use]
 pub fn output_devices() -> Vec<AudioDevice> {
-    let host = cpal::default_host();
+    let host = host();
     let default = host.default_output_device().and_then(|d| d.id().ok()).map(|id| id.to_string());
     host.output_devices().map(|devices| describe(devices, default)).unwrap_or_default()
 }
@@ -59,7 +71,7 @@ pub fn output_devices() -> Vec<AudioDevice> {
 /// The inputs (microphones, headsets) `cpal` finds that a user would choose.
 #[must_use]
 pub fn input_devices() -> Vec<AudioDevice> {
-    let host = cpal::default_host();
+    let host = host();
     let default = host.default_input_device().and_then(|d| d.id().ok()).map(|id| id.to_string());
     host.input_devices().map(|devices| describe(devices, default)).unwrap_or_default()
 }
@@ -69,7 +81,7 @@ pub fn input_devices() -> Vec<AudioDevice> {
 /// # Errors
 /// When there is no output at all.
 pub fn output_device(id: Option<&str>) -> Result<cpal::Device> {
-    let host = cpal::default_host();
+    let host = host();
     // A chosen output that is gone (a headset unplugged, or an id from
     // another sound system) gives way to the default one.
     let chosen = id.and_then(|id| id.parse().ok()).and_then(|id| host.device_by_id(&id));
@@ -89,7 +101,7 @@ pub fn output_device(id: Option<&str>) -> Result<cpal::Device> {
 /// # Errors
 /// When there is no input at all.
 pub fn input_device(id: Option<&str>) -> Result<cpal::Device> {
-    let host = cpal::default_host();
+    let host = host();
     let chosen = id.and_then(|id| id.parse().ok()).and_then(|id| host.device_by_id(&id));
     if chosen.is_none()
         && let Some(id) = id

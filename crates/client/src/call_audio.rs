@@ -8,7 +8,7 @@
 //! takes the microphone 10 ms at a time (its clock paces everything): the
 //! far end's next 10 ms is resampled to the speaker's rate, queued for it
 //! and shown to the echo canceller as what is being played; the
-//! microphone's 10 ms is processed against it, resampled to 8 kHz and
+//! microphone's 10 ms is resampled to 8 kHz, processed against it and
 //! queued for the phone. The phone's media task takes and gives 20 ms
 //! frames through [`CallAudio`], its [`AudioPort`].
 //!
@@ -22,7 +22,7 @@ use crate::error::{AudioProblem, ClientError, Result};
 use cpal::traits::{DeviceTrait as _, StreamTrait as _};
 use earshot_sip::phone::AudioPort;
 use earshot_telephony::plc::FRAME;
-use sonora::config::{EchoCanceller, GainController2, NoiseSuppression};
+use sonora::config::{EchoCanceller, GainController2, NoiseSuppression, TransparentModeType};
 use sonora::{AudioProcessing, Config, StreamConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -260,7 +260,11 @@ fn open_microphone(
     Ok((stream, rate, in_rx))
 }
 
-/// The processing between the devices and the phone, at the devices' rates.
+/// The processing between the devices and the phone. The echo canceller,
+/// noise suppressor and gain control work on the call's own 8 kHz (sonora
+/// runs them at 16 kHz inside): at the devices' 48 kHz, AEC3 splits into
+/// three bands and cost a quarter of a core (docs/PERFORMANCE.md), for
+/// sound a G.711 call cannot carry anyway.
 struct Chain {
     apm: AudioProcessing,
     /// Microphone rate → 8 kHz.
@@ -269,40 +273,33 @@ struct Chain {
     up: CallResampler,
     mic_rate: u32,
     speaker_rate: u32,
-    /// 10 ms at each rate: the microphone's, cleaned, the speaker's, and
-    /// the echo canceller's copy of it.
+    /// 10 ms of the microphone at its rate, and of the speaker at its rate.
     mic: Vec<f32>,
-    processed: Vec<f32>,
     speaker: Vec<f32>,
-    render: Vec<f32>,
 }
 
 impl Chain {
     fn new(settings: &AudioSettings, mic_rate: u32, speaker_rate: u32) -> std::result::Result<Self, String> {
         let config = Config {
-            echo_canceller: settings.echo_cancellation.then(EchoCanceller::default),
+            // Most agents wear headsets, which have no echo: the HMM detector
+            // finds that within seconds, where the legacy counter took ten
+            // seconds of cutting the agent's words whenever the caller spoke.
+            echo_canceller: settings.echo_cancellation.then(|| EchoCanceller {
+                transparent_mode: TransparentModeType::Hmm,
+                ..EchoCanceller::default()
+            }),
             noise_suppression: settings.noise_suppression.then(NoiseSuppression::default),
             gain_controller2: settings.gain_control.then(GainController2::default),
             ..Default::default()
         };
         let apm = AudioProcessing::builder()
             .config(config)
-            .capture_config(StreamConfig::new(mic_rate, 1))
-            .render_config(StreamConfig::new(speaker_rate, 1))
+            .capture_config(StreamConfig::new(RATE, 1))
+            .render_config(StreamConfig::new(RATE, 1))
             .build();
         let (down, up) = (CallResampler::new(mic_rate, RATE)?, CallResampler::new(RATE, speaker_rate)?);
         let (mic, speaker) = (vec![0.0; down.input_len()], vec![0.0; up.output_len()]);
-        Ok(Self {
-            apm,
-            down,
-            up,
-            mic_rate,
-            speaker_rate,
-            processed: mic.clone(),
-            mic,
-            render: speaker.clone(),
-            speaker,
-        })
+        Ok(Self { apm, down, up, mic_rate, speaker_rate, mic, speaker })
     }
 }
 
@@ -326,7 +323,9 @@ fn run(
     let mut clock = Instant::now();
     let mut retry_at = Instant::now() + Duration::from_secs(1);
     let mut far = [0.0_f32; PIECE];
+    let mut render = [0.0_f32; PIECE];
     let mut mic8 = [0.0_f32; PIECE];
+    let mut processed = [0.0_f32; PIECE];
     while !shared.stop.load(Ordering::Acquire) {
         if devices.failed.swap(false, Ordering::AcqRel)
             || (devices.input.is_none() && Instant::now() >= retry_at)
@@ -402,16 +401,16 @@ fn run(
                     let _ = queue.push(*sample);
                 }
             }
-            let _ = chain.apm.process_render_f32(&[&chain.speaker], &mut [&mut chain.render]);
+            let _ = chain.apm.process_render_f32(&[&far], &mut [&mut render]);
             if !have_mic {
                 continue;
             }
-            // The microphone's 10 ms, cleaned, to 8 kHz, to the phone.
-            if chain.apm.process_capture_f32(&[&chain.mic], &mut [&mut chain.processed]).is_err() {
-                chain.processed.copy_from_slice(&chain.mic);
+            // The microphone's 10 ms, to 8 kHz, cleaned, to the phone.
+            chain.down.process(&chain.mic, &mut mic8);
+            if chain.apm.process_capture_f32(&[&mic8], &mut [&mut processed]).is_err() {
+                processed = mic8;
             }
-            chain.down.process(&chain.processed, &mut mic8);
-            for sample in mic8 {
+            for sample in processed {
                 let _ = mic_out.push((sample.clamp(-1.0, 1.0) * 32_767.0) as i16);
             }
         }

@@ -1,0 +1,557 @@
+#!/usr/bin/env python3
+"""The phone's call audio, measured as issue 16 asks (docs/PERFORMANCE.md).
+
+In one run, through one `earshotd demo`, each endpoint on its own PulseAudio
+null sinks (a private PulseAudio: caller `a_mic`/`a_spk`, callee
+`b_mic`/`b_spk`; an endpoint's microphone is the monitor of its mic sink),
+for two pairs:
+
+  app      two headless apps (crates/client/examples/softphone.rs: the app's
+           own App, SoftPhone and call audio), Ada (101) calls Bo (102);
+  baresip  two baresip 1.0 (alsa through the PulseAudio plugin, G.711 µ-law,
+           no echo canceller: baresip here has none), Cy (103) calls Di (104).
+
+Both register with device credentials from POST /api/v1/devices. For each:
+
+  set-up    dial → ringing at the callee; answer → the callee's first sound
+            at the caller's speaker (tone bursts into the callee's mic);
+  latency   mouth to ear, one way: 20 chirps played into the caller's mic
+            sink, found by cross-correlation in the callee's speaker monitor;
+            the same measured from a sink to its own monitor is the
+            loop-back baseline, subtracted;
+  PESQ      narrow-band (PyPI pesq) of 16 s of speech sent caller → callee;
+  echo      the callee's speaker fed back into its microphone (module-loopback,
+            −6 dB, 40 ms): ERLE = the echo's power at the callee's mic over
+            what reaches the caller's speaker, during far-end single talk
+            (after a 3 s convergence);
+  cost      CPU of the endpoint process (utime+stime) in a 10 s window idle
+            (registered) and in a call (speech both ways), and PSS.
+
+Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
+  or:       python3 crates/client/benches/call_audio.py  with EARSHOTD and
+            SOFTPHONE pointing at release binaries.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import wave
+
+import numpy as np
+from pesq import pesq
+
+RATE = 8000
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+EARSHOTD = os.environ.get("EARSHOTD", os.path.join(TARGET, "release", "earshotd"))
+SOFTPHONE = os.environ.get("SOFTPHONE", os.path.join(TARGET, "release", "examples", "softphone"))
+SPEECH = os.path.join(ROOT, "crates", "service", "assets", "speech")
+HTTP, SIP = "127.0.0.1:18580", 18581
+SERVER = f"http://{HTTP}"
+
+work = tempfile.mkdtemp(prefix="earshot-call-audio.")
+env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(work, "pulse"), HOME=os.path.join(work, "home"))
+os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
+os.makedirs(env["HOME"])
+started = []
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def spawn(args, extra=None, **kw):
+    p = subprocess.Popen(args, env=dict(env, **(extra or {})), **kw)
+    started.append(p)
+    return p
+
+
+def pactl(*args):
+    return subprocess.run(["pactl", *args], env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+# ---------------------------------------------------------------- signals
+
+def read_wav(path):
+    with wave.open(path) as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 1
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768
+
+
+def write_wav(path, x):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(RATE)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def chirp(ms=40):
+    t = np.arange(int(RATE * ms / 1000)) / RATE
+    f0, f1 = 300, 3400
+    x = np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t * t / (2 * t[-1])))
+    return 0.5 * x * np.hanning(len(x))
+
+
+CHIRP = chirp()
+CHIRPS_AT = [1.0 + k for k in range(20)]  # seconds into the chirp file
+clips = ["agent-greeting", "caller-hello", "agent-account", "caller-problem"]
+gap = np.zeros(RATE // 2)
+SPEECH_SIGNAL = np.concatenate(sum(([read_wav(os.path.join(SPEECH, c + ".wav")), gap] for c in clips), []))
+
+
+def files():
+    chirps = np.zeros(int(RATE * (CHIRPS_AT[-1] + 1.5)))
+    for at in CHIRPS_AT:
+        chirps[int(at * RATE):int(at * RATE) + len(CHIRP)] += CHIRP
+    write_wav(f"{work}/chirps.wav", chirps)
+    write_wav(f"{work}/speech.wav", np.concatenate([np.zeros(RATE // 2), SPEECH_SIGNAL]))
+    t = np.arange(RATE // 10) / RATE
+    burst = np.where(t < 0.04, 0.3 * np.sin(2 * np.pi * 1000 * t), 0.0)
+    write_wav(f"{work}/bursts.wav", np.tile(burst, 100))
+
+
+# ---------------------------------------------------------------- recording
+
+SOURCES = ["a_mic.monitor", "a_spk.monitor", "b_mic.monitor", "b_spk.monitor"]
+
+
+class Recorder:
+    """A parec of each monitor (8 kHz, one channel), each tied to wall-clock
+    time by watching its file grow: a sample cannot be on disk before it
+    was captured, so the earliest `wall - samples / RATE` seen is when its
+    sample 0 was (parec writes every 10 ms; the file is read every 2 ms)."""
+
+    def __init__(self):
+        self.zero = {}
+        for source in SOURCES:
+            out = open(f"{work}/{source}.raw", "wb")
+            spawn(["parec", f"--device={source}", "--channels=1", f"--rate={RATE}", "--format=s16le",
+                   "--latency-msec=10"], stdout=out)
+            self.zero[source] = float("inf")
+        self.watching = True
+        threading.Thread(target=self.watch, daemon=True).start()
+
+    def watch(self):
+        while self.watching:
+            for source in SOURCES:
+                wall = time.time()
+                try:
+                    frames = os.path.getsize(f"{work}/{source}.raw") // 2
+                except OSError:
+                    frames = 0
+                if frames:
+                    self.zero[source] = min(self.zero[source], wall - frames / RATE)
+            time.sleep(0.002)
+
+    def channels(self):
+        """What has been recorded so far, one array per source, each
+        starting at the same wall-clock instant."""
+        common = max(self.zero.values())
+        out = {}
+        for source in SOURCES:
+            x = np.fromfile(f"{work}/{source}.raw", dtype="<i2").astype(np.float64) / 32768
+            out[source] = x[int(round((common - self.zero[source]) * RATE)):]
+        self.common = common
+        return out
+
+    def at(self, wall):
+        """The sample index of a wall-clock time, in `channels()`."""
+        return int((wall - max(self.zero.values())) * RATE)
+
+    def stop(self):
+        self.watching = False
+
+
+def play(sink, name):
+    """Plays a file into a sink; returns (process, wall-clock start)."""
+    at = time.time()
+    return spawn(["paplay", f"--device={sink}", f"{work}/{name}.wav"]), at
+
+
+def correlate(x, template):
+    n = 1 << int(np.ceil(np.log2(len(x) + len(template))))
+    return np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(template, n)), n)[:len(x)]
+
+
+def arrivals(x, start, end):
+    """Where each chirp is in x[start:end], as sample indexes into x."""
+    c = correlate(x[start:end], CHIRP)
+    found, floor = [], 0.1 * np.dot(CHIRP, CHIRP)
+    i = 0
+    while i < len(c):
+        if c[i] > floor:
+            j = i + int(np.argmax(c[i:i + RATE // 4]))
+            found.append(start + j)
+            i = j + RATE // 2
+        else:
+            i += 1
+    return found
+
+
+def chirp_delays(rec, source, sink_monitor, played_at):
+    """Per chirp, ms from the caller's microphone to `sink_monitor`."""
+    ch = rec.channels()
+    start = max(rec.at(played_at) - RATE // 2, 0)
+    end = start + int(RATE * (CHIRPS_AT[-1] + 4))
+    sent = arrivals(ch[source], start, end)
+    came = arrivals(ch[sink_monitor], start, end + RATE)
+    delays = []
+    for s in sent:
+        later = [c for c in came if 0 <= c - s < RATE // 2]
+        if later:
+            delays.append((later[0] - s) / RATE * 1000)
+    return delays
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pss_mb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_percent(pid, seconds):
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0) * 100
+
+
+def db(x):
+    return 10 * np.log10(max(x, 1e-20))
+
+
+def power(x):
+    return float(np.mean(x * x)) if len(x) else 0.0
+
+
+# ---------------------------------------------------------------- endpoints
+
+def api(method, path, token=None, body=None):
+    req = urllib.request.Request(SERVER + "/api/v1" + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", "Bearer " + token)
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+
+
+class Events:
+    """Lines `<ms> <event>` of an endpoint, timestamped, kept."""
+
+    def __init__(self):
+        self.lines, self.cond = [], threading.Condition()
+
+    def add(self, wall, text):
+        with self.cond:
+            self.lines.append((wall, text))
+            self.cond.notify_all()
+
+    def wait(self, prefix, timeout=20):
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for wall, text in self.lines:
+                    if text.startswith(prefix):
+                        return wall
+                if not self.cond.wait(max(deadline - time.time(), 0)) and time.time() >= deadline:
+                    raise RuntimeError(f"no {prefix!r}: {self.lines}")
+
+
+class App:
+    """The headless app (the softphone example)."""
+
+    def __init__(self, side, email, password):
+        self.events = Events()
+        self.proc = spawn(["keyctl", "session", "-", SOFTPHONE, SERVER, email, password, "--auto-answer", "0",
+                           *(["--processing", os.environ["PROCESSING"]] if "PROCESSING" in os.environ else []),
+                           "--microphone", f"pulseaudio:{side}_mic.monitor", "--speaker", f"pulseaudio:{side}_spk"],
+                          {"PULSE_SOURCE": f"{side}_mic.monitor", "PULSE_SINK": f"{side}_spk", "EARSHOT_LOG": "warn"},
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(f"{work}/{email}.log", "w"),
+                          text=True)
+        threading.Thread(target=self.read, daemon=True).start()
+        self.events.wait("ready")
+        # keyctl session runs the phone as its child: measure the phone.
+        self.pid = int(subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+                       .stdout.split()[0]) if self.child_of_keyctl() else self.proc.pid
+
+    def child_of_keyctl(self):
+        return subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True).returncode == 0
+
+    def read(self):
+        for line in self.proc.stdout:
+            ms, _, text = line.strip().partition(" ")
+            self.events.add(int(ms) / 1000, text)
+
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def dial(self, number):
+        self.send(f"dial {number}")
+
+    def hang_up(self):
+        self.send("hangup")
+
+    def stop(self):
+        self.send("quit")
+        self.proc.wait(timeout=10)
+
+
+class Baresip:
+    """baresip registered with a device credential, driven over ctrl_tcp."""
+
+    def __init__(self, side, email, password, port):
+        token = api("POST", "/session", body={"email": email, "password": password})["token"]
+        cred = api("POST", "/devices", token, {"name": "baresip (benchmark)"})
+        d = f"{work}/baresip-{side}"
+        os.makedirs(d)
+        ctrl = port + 5  # (baresip takes port + 1 for TLS)
+        with open(f"{d}/config", "w") as f:
+            f.write(f"poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n"
+                    "module g711.so\nmodule alsa.so\nmodule_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n"
+                    f"ctrl_tcp_listen 127.0.0.1:{ctrl}\naudio_player alsa,default\naudio_source alsa,default\n"
+                    "audio_alert alsa,default\naudio_buffer 20-160\n")
+        with open(f"{d}/accounts", "w") as f:
+            f.write(f"<sip:{cred['extension']}@127.0.0.1:{cred['sip_port']}>;auth_user={cred['sip_user']};"
+                    f"auth_pass={cred['password']};answermode=auto;regint=300;audio_codecs=PCMU\n")
+        self.events = Events()
+        self.proc = spawn(["baresip", "-f", d], {"PULSE_SOURCE": f"{side}_mic.monitor", "PULSE_SINK": f"{side}_spk"},
+                          stdin=subprocess.DEVNULL, stdout=open(f"{d}/log", "w"), stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        for _ in range(100):
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", ctrl))
+                break
+            except OSError:
+                time.sleep(0.05)
+        threading.Thread(target=self.read, daemon=True).start()
+        for _ in range(200):  # (registered before ctrl_tcp's client connected: read the log)
+            if "200 OK" in open(f"{d}/log").read():
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"baresip did not register: {open(f'{d}/log').read()}")
+
+    def read(self):
+        buf = b""
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                return
+            buf += data
+            while b":" in buf:
+                size, _, rest = buf.partition(b":")
+                if len(rest) < int(size) + 1:
+                    break
+                msg, buf = json.loads(rest[:int(size)]), rest[int(size) + 1:]
+                if msg.get("event"):
+                    self.events.add(time.time(), msg.get("type", ""))
+
+    def send(self, command, params=""):
+        body = json.dumps({"command": command, "params": params, "token": "b"}).encode()
+        self.sock.sendall(str(len(body)).encode() + b":" + body + b",")
+
+    def dial(self, number):
+        self.send("dial", number)
+
+    def hang_up(self):
+        self.send("hangup")
+
+    def stop(self):
+        self.send("quit")
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# ---------------------------------------------------------------- the run
+
+def wait_played(p):
+    p.wait()
+
+
+def baseline(rec):
+    """PulseAudio's own loop-back, the caller's microphone straight to the
+    callee's speaker (module-loopback, 20 ms), measured like a call."""
+    module = pactl("load-module", "module-loopback", "source=a_mic.monitor", "sink=b_spk", "latency_msec=20",
+                   "source_dont_move=true", "sink_dont_move=true")
+    time.sleep(2)
+    p, at = play("a_mic", "chirps")
+    wait_played(p)
+    time.sleep(1)
+    pactl("unload-module", module)
+    return chirp_delays(rec, "a_mic.monitor", "b_spk.monitor", at)
+
+
+def measure(rec, caller, callee, callee_number, ringing_event, answer_event, connected_event):
+    r = {}
+    time.sleep(2)
+    r["cpu_idle"] = cpu_percent(caller.pid, 10)
+    r["idle_pss"] = pss_mb(caller.pid)
+    # The callee is on loudspeakers for the whole call: its speaker is fed
+    # back into its microphone, −6 dB, 40 ms later (the caller wears a headset).
+    module = pactl("load-module", "module-loopback", "source=b_spk.monitor", "sink=b_mic", "latency_msec=40",
+                   "source_dont_move=true", "sink_dont_move=true")
+    for line in pactl("list", "sink-inputs").split("Sink Input #")[1:]:
+        if f"Owner Module: {module}" in line:
+            pactl("set-sink-input-volume", line.split()[0], "-6dB")
+    bursts, _ = play("b_mic", "bursts")
+    time.sleep(0.5)
+    dialled = time.time()
+    caller.dial(callee_number)
+    ringing = callee.events.wait(ringing_event)
+    answered = callee.events.wait(answer_event)
+    caller.events.wait(connected_event)
+    time.sleep(2)
+    bursts.terminate()
+    r["dial_to_ringing_ms"] = (ringing - dialled) * 1000
+    # The callee's first sound at the caller's speaker.
+    a = rec.channels()["a_spk.monitor"]
+    start = rec.at(answered)
+    level = np.sqrt(np.convolve(a[start:] ** 2, np.ones(80) / 80, mode="valid"))
+    loud = np.nonzero(level > 0.01)[0]
+    r["answer_to_audio_ms"] = loud[0] / RATE * 1000 if len(loud) else float("nan")
+    time.sleep(0.5)
+    # Speech both ways for the cost window, with the chirps.
+    talk_b, _ = play("b_mic", "speech")
+    p, chirps_at = play("a_mic", "chirps")
+    if os.environ.get("PERF") and isinstance(caller, App):
+        spawn(["perf", "record", "-g", "-p", str(caller.pid), "-o", os.environ["PERF"], "--", "sleep", "8"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r["cpu_call"] = cpu_percent(caller.pid, 10)
+    r["call_pss"] = pss_mb(caller.pid)
+    wait_played(p)
+    talk_b.terminate()
+    time.sleep(1)
+    r["latency"] = chirp_delays(rec, "a_mic.monitor", "b_spk.monitor", chirps_at)
+    p, speech_at = play("a_mic", "speech")
+    wait_played(p)
+    time.sleep(1.5)
+    # PESQ: the speech as it reached the callee's speaker, aligned.
+    ch = rec.channels()
+    sent, got = ch["a_mic.monitor"], ch["b_spk.monitor"]
+    s0 = max(rec.at(speech_at) - RATE // 2, 0)
+    c = correlate(sent[s0:s0 + 3 * RATE], SPEECH_SIGNAL[:2 * RATE])
+    origin = s0 + int(np.argmax(c[:2 * RATE]))
+    seg = got[origin:origin + len(SPEECH_SIGNAL) + RATE]
+    lag = int(np.argmax(correlate(seg, SPEECH_SIGNAL)[:RATE]))
+    deg = seg[lag:lag + len(SPEECH_SIGNAL)]
+    r["pesq"] = pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb") \
+        if len(deg) == len(SPEECH_SIGNAL) else float("nan")
+    # Echo: far-end single talk, the caller alone speaking into the callee's echo.
+    p, echo_at = play("a_mic", "speech")
+    wait_played(p)
+    time.sleep(1)
+    pactl("unload-module", module)
+    caller.hang_up()
+    time.sleep(1)
+    # ERLE over the far-end speech: all of it, and its worst second.
+    ch = rec.channels()
+    e0 = rec.at(echo_at) + RATE // 2
+    n = len(SPEECH_SIGNAL)
+    mic, heard = ch["b_mic.monitor"][e0:e0 + n], ch["a_spk.monitor"][e0:e0 + n + RATE // 5]
+    r["echo_dbfs"], r["residual_dbfs"] = db(power(mic)), db(power(heard))
+    r["erle_db"] = r["echo_dbfs"] - r["residual_dbfs"]
+    seconds = [(power(mic[i:i + RATE]), power(heard[i:i + RATE + RATE // 5])) for i in range(0, n - RATE, RATE)]
+    r["erle_worst_db"] = min(db(e) - db(h) for e, h in seconds if db(e) > -60)
+    return r
+
+
+def pct(values, q):
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def main():
+    for tool in ["pulseaudio", "pactl", "paplay", "parec", "baresip", "keyctl"]:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing (./x bench-call installs what it needs)")
+    files()
+    subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1", "--system=false"], env=env, check=True)
+    for _ in range(50):
+        if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    # Sinks that never sleep, so the recording runs on a steady clock.
+    pactl("unload-module", "module-suspend-on-idle")
+    for sink in ["a_mic", "a_spk", "b_mic", "b_spk"]:
+        pactl("load-module", "module-null-sink", f"sink_name={sink}", "rate=48000")
+        spawn(["pacat", "--playback", f"--device={sink}", "/dev/zero"])
+    rec = Recorder()
+    spawn([EARSHOTD, "demo", "--data-dir", f"{work}/data", "--http", HTTP, "--sip", f"127.0.0.1:{SIP}",
+           "--rtp-ports", "18600-18699"], {"EARSHOT_LOG": "warn"},
+          stdout=subprocess.DEVNULL, stderr=open(f"{work}/earshotd.log", "w"))
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(SERVER + "/healthz")
+            break
+        except OSError:
+            time.sleep(0.1)
+    time.sleep(1)
+    base = baseline(rec)
+    log(f"loop-back baseline: median {np.median(base):.1f} ms over {len(base)} chirps")
+    results = {}
+    log("app → app …")
+    ada, bo = App("a", "ada@acme.demo", "demo-ada"), App("b", "bo@acme.demo", "demo-bo")
+    results["app"] = measure(rec, ada, bo, "102", "incoming", "answering", "connected")
+    ada.stop(), bo.stop()
+    log("baresip → baresip …")
+    cy, di = Baresip("a", "cy@acme.demo", "demo-cy", 18640), Baresip("b", "di@acme.demo", "demo-di", 18650)
+    results["baresip"] = measure(rec, cy, di, "104", "CALL_REMOTE_SDP", "CALL_ESTABLISHED", "CALL_ESTABLISHED")
+    cy.stop(), di.stop()
+
+    rec.stop()
+    b = float(np.median(base))
+    print(f"loop-back baseline (module-loopback, caller's mic → callee's speaker): "
+          f"median {b:.1f} ms, p95 {pct(base, 95):.1f} ms, {len(base)} / {len(CHIRPS_AT)} chirps")
+    print("| | app → app | baresip → baresip |")
+    print("| --- | --- | --- |")
+    rows = [
+        ("mouth-to-ear, median (minus baseline)", lambda r: f"{np.median(r['latency']) - b:.0f} ms"),
+        ("mouth-to-ear, p95 (minus baseline)", lambda r: f"{pct(r['latency'], 95) - b:.0f} ms"),
+        ("chirps found", lambda r: f"{len(r['latency'])} / {len(CHIRPS_AT)}"),
+        ("PESQ narrow-band", lambda r: f"{r['pesq']:.2f}"),
+        ("echo at the callee's mic", lambda r: f"{r['echo_dbfs']:.1f} dBFS"),
+        ("residual echo at the caller", lambda r: f"{r['residual_dbfs']:.1f} dBFS"),
+        ("ERLE, over the far-end speech", lambda r: f"{r['erle_db']:.1f} dB"),
+        ("ERLE, its worst second", lambda r: f"{r['erle_worst_db']:.1f} dB"),
+        ("CPU idle (caller process)", lambda r: f"{r['cpu_idle']:.2f} %"),
+        ("CPU in call (caller process)", lambda r: f"{r['cpu_call']:.2f} %"),
+        ("PSS idle → in call", lambda r: f"{r['idle_pss']:.1f} → {r['call_pss']:.1f} MB"),
+        ("dial → ringing at the callee", lambda r: f"{r['dial_to_ringing_ms']:.0f} ms"),
+        ("answer → first sound at the caller", lambda r: f"{r['answer_to_audio_ms']:.0f} ms"),
+    ]
+    for label, cell in rows:
+        print(f"| {label} | {cell(results['app'])} | {cell(results['baresip'])} |")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for p in reversed(started):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True)
+        if os.environ.get("KEEP") == "1":
+            log(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
