@@ -11,23 +11,33 @@ for two pairs:
   baresip  two baresip 1.0 (alsa through the PulseAudio plugin, G.711 µ-law,
            no echo canceller: baresip here has none), Cy (103) calls Di (104).
 
-Both register with device credentials from POST /api/v1/devices. For each:
+Both register with device credentials from POST /api/v1/devices. The callee
+is on loudspeakers for the whole call (its speaker fed back into its
+microphone by module-loopback, −6 dB, 40 ms); the caller wears a headset (no
+echo). Every monitor is recorded by its own parec, each tied to the wall
+clock (see Recorder), all four running through the whole run. For each pair:
 
-  set-up    dial → ringing at the callee; answer → the callee's first sound
-            at the caller's speaker (tone bursts into the callee's mic);
-  latency   mouth to ear, one way: 20 chirps played into the caller's mic
-            sink, found by cross-correlation in the callee's speaker monitor;
-            the same measured from a sink to its own monitor is the
-            loop-back baseline, subtracted;
-  PESQ      narrow-band (PyPI pesq) of 16 s of speech sent caller → callee;
-  echo      the callee's speaker fed back into its microphone (module-loopback,
-            −6 dB, 40 ms): ERLE = the echo's power at the callee's mic over
-            what reaches the caller's speaker, during far-end single talk
-            (after a 3 s convergence);
-  cost      CPU of the endpoint process (utime+stime) in a 10 s window idle
-            (registered) and in a call (speech both ways), and PSS.
+  set-up    dial → the callee's phone rings (the app's "incoming"; baresip's
+            CALL_REMOTE_SDP: it answers at once); answer → the callee's first
+            sound (tone bursts into its microphone) at the caller's speaker,
+            which includes the mouth-to-ear latency;
+  latency   mouth to ear, one way: 20 chirps played into the caller's
+            microphone sink, found by cross-correlation on its monitor (what
+            the caller's phone captures) and on the callee's speaker monitor;
+            the same for PulseAudio's own loop-back (module-loopback, 20 ms,
+            the caller's microphone straight to the callee's speaker) is the
+            baseline, subtracted;
+  PESQ      narrow-band (PyPI pesq) of 16 s of speech, caller → callee;
+  echo      ERLE = the echo's power at the callee's microphone over what
+            reaches the caller's speaker, while only the caller speaks: over
+            all 16 s, and its worst second;
+  cost      CPU of the caller's process (utime+stime) in 10 s idle
+            (registered) and 10 s in the call (speech both ways), and PSS.
 
 Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
+  KEEP=1             keeps the recordings of the four monitors and the logs
+  PROCESSING=aec,ns  the apps' audio processing (of aec, ns, agc)
+  PERF=/tmp/app.perf perf profile of the calling app during the call
   or:       python3 crates/client/benches/call_audio.py  with EARSHOTD and
             SOFTPHONE pointing at release binaries.
 """
@@ -451,8 +461,11 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     seg = got[origin:origin + len(SPEECH_SIGNAL) + RATE]
     lag = int(np.argmax(correlate(seg, SPEECH_SIGNAL)[:RATE]))
     deg = seg[lag:lag + len(SPEECH_SIGNAL)]
-    r["pesq"] = pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb") \
-        if len(deg) == len(SPEECH_SIGNAL) else float("nan")
+    try:
+        r["pesq"] = pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb")
+    except Exception as e:  # nothing like speech arrived
+        log(f"no PESQ: {e}")
+        r["pesq"] = float("nan")
     # Echo: far-end single talk, the caller alone speaking into the callee's echo.
     p, echo_at = play("a_mic", "speech")
     wait_played(p)

@@ -69,12 +69,15 @@ fn changes(before: &PhoneView, after: &PhoneView) -> Vec<String> {
             }
         }
         if call.recording.is_some() && was.is_none_or(|w| w.recording != call.recording) {
-            lines.push(format!("recording {:?}", call.recording.unwrap_or(earshot_client::softphone::CallRecording::Off)));
+            lines.push(format!(
+                "recording {:?}",
+                call.recording.unwrap_or(earshot_client::softphone::CallRecording::Off)
+            ));
         }
-        if let Some(problem) = &call.audio_problem {
-            if was.is_none_or(|w| w.audio_problem.as_ref() != Some(problem)) {
-                lines.push(format!("audio-problem {problem}"));
-            }
+        if let Some(problem) = &call.audio_problem
+            && was.is_none_or(|w| w.audio_problem.as_ref() != Some(problem))
+        {
+            lines.push(format!("audio-problem {problem}"));
         }
     }
     lines
@@ -165,17 +168,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(AppEvent::Phone { phone }) => {
                     for line in changes(&seen, &phone) {
                         say(&line);
-                        if line.starts_with("incoming") {
-                            if let Some(delay) = auto_answer {
-                                let app = std::sync::Arc::clone(&app);
-                                tokio::spawn(async move {
-                                    tokio::time::sleep(delay).await;
-                                    say("answering");
-                                    if let Err(e) = run(&app, "answer") {
-                                        say(&format!("error {e}"));
-                                    }
-                                });
-                            }
+                        if line.starts_with("incoming")
+                            && let Some(delay) = auto_answer
+                        {
+                            let app = std::sync::Arc::clone(&app);
+                            tokio::spawn(async move {
+                                tokio::time::sleep(delay).await;
+                                say("answering");
+                                if let Err(e) = run(&app, "answer") {
+                                    say(&format!("error {e}"));
+                                }
+                            });
                         }
                     }
                     seen = phone;
