@@ -164,13 +164,19 @@ async fn ada_and_bo(
     demo: &Demo,
     dir: &Path,
 ) -> (App, broadcast::Receiver<AppEvent>, Phone, tokio::sync::mpsc::UnboundedReceiver<PhoneEvent>) {
+    let (app, events) = ada(demo, dir).await;
+    let (bo, bo_events) = bo(demo).await;
+    (app, events, bo, bo_events)
+}
+
+/// Ada signed in to the app, her phone ready; the app keeps its files in `dir`.
+async fn ada(demo: &Demo, dir: &Path) -> (App, broadcast::Receiver<AppEvent>) {
     let app = App::new(dir.to_owned(), keyring());
     let mut events = app.events();
     app.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
     let ready = phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
     assert_eq!(ready.extension, "101");
-    let (bo, bo_events) = bo(demo).await;
-    (app, events, bo, bo_events)
+    (app, events)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,4 +419,117 @@ async fn the_apps_recording_buttons_pause_the_recording_mute_silences_ada_and_bo
     let talking = rms(&file, 0, end, end + 2_000);
     assert!(muted < talking / 10.0, "Ada muted: {muted:.0} against {talking:.0} talking");
     bo.stop();
+}
+
+/// Bo's baresip, an ordinary SIP phone, registered with a credential for
+/// his device from the service, speaking `clip` (and answering by itself);
+/// quits after `seconds`, running `commands` first.
+async fn baresip(demo: &Demo, clip: &str, seconds: u32, commands: &[&str]) -> (Process, tempfile::TempDir) {
+    let (api, _) = Api::log_in(&demo.server, "bo@acme.demo", "demo-bo").await.unwrap();
+    let credentials: DeviceCredentials =
+        api.post_json("/devices", &DeviceIn { name: "Bo's baresip".into() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = demo.sip.port() + 100;
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n\
+             audio_source aufile,{}\n",
+            speech(clip).display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!(
+            "<sip:{}@127.0.0.1:{}>;auth_user={};auth_pass={};answermode=auto;regint=300;audio_codecs=PCMU\n",
+            credentials.extension, credentials.sip_port, credentials.sip_user, credentials.password
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
+    let mut command = Command::new("baresip");
+    command.arg("-f").arg(dir.path()).args(["-t", &seconds.to_string()]);
+    for c in commands {
+        command.args(["-e", c]);
+    }
+    let child = command.stdin(std::process::Stdio::null()).stdout(log).stderr(std::process::Stdio::null());
+    let process = Process { child: child.spawn().unwrap(), group: false };
+    let log = dir.path().join("baresip.log");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log).unwrap_or_default().contains("200 OK") {
+            return (process, dir);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("baresip did not register: {}", std::fs::read_to_string(&log).unwrap_or_default());
+}
+
+/// Ada's speaker (`spk.monitor`), as raw 8 kHz samples into `path`
+/// (killing the recorder loses nothing).
+fn record_speaker(path: &Path) -> Process {
+    let child = Command::new("parec")
+        .args(["--device=spk.monitor", "--channels=1", "--rate=8000", "--format=s16le"])
+        .stdout(std::fs::File::create(path).unwrap())
+        .spawn()
+        .unwrap();
+    Process { child, group: false }
+}
+
+/// How well what `path` recorded matches `clip`: the best of its first
+/// 1 s stretches (the call's audio may have begun a little into the clip).
+fn heard(path: &Path, clip: &str) -> f32 {
+    let played: Vec<i16> =
+        std::fs::read(path).unwrap().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let said = envelope(&to_f32(&samples(clip)), 160);
+    let played = envelope(&to_f32(&played), 160);
+    [0, 25, 50, 75].iter().map(|&at| best_match(&said[at..at + 50], &played)).fold(f32::MIN, f32::max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_calls_a_baresip_and_hears_it() {
+    let _sound_card = pulse_available().await;
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, mut events) = ada(&demo, dir.path()).await;
+    // (baresip hangs up when its file has been said: 6 s, so Ada hangs up first.)
+    let (_baresip, baresip_dir) = baresip(&demo, "caller-voicemail", 30, &[]).await;
+    let speaker = dir.path().join("speaker.raw");
+    let recorder = record_speaker(&speaker);
+    let call = app.dial("102").unwrap();
+    call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    app.hang_up(call).unwrap();
+    let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
+    assert_eq!(ended.calls[0].ended.as_deref(), Some("You hung up."));
+    drop(recorder);
+    let matched = heard(&speaker, "caller-voicemail");
+    let log = std::fs::read_to_string(baresip_dir.path().join("baresip.log")).unwrap_or_default();
+    assert!(matched > 0.7, "Ada's speaker played baresip's voice (match {matched}); baresip: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baresip_calls_the_app_which_answers_and_hears_it_until_it_hangs_up() {
+    let _sound_card = pulse_available().await;
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, mut events) = ada(&demo, dir.path()).await;
+    let speaker = dir.path().join("speaker.raw");
+    let recorder = record_speaker(&speaker);
+    // baresip dials Ada's extension at once, and hangs up once it has said its file.
+    let (_baresip, _baresip_dir) = baresip(&demo, "caller-problem", 12, &["/dial 101"]).await;
+    let ringing =
+        phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Incoming)).await;
+    let incoming = &ringing.calls[0];
+    assert!(incoming.incoming);
+    assert_eq!(incoming.number, "102");
+    assert_eq!(incoming.name.as_deref(), Some("Bo Agent"), "the colleague by name");
+    app.answer(incoming.id).unwrap();
+    call_until(&mut events, |c| c.status == CallStatus::Connected).await;
+    let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
+    assert_eq!(ended.calls[0].ended.as_deref(), Some("They hung up."));
+    drop(recorder);
+    let matched = heard(&speaker, "caller-problem");
+    assert!(matched > 0.7, "Ada's speaker played baresip's voice (match {matched})");
 }
