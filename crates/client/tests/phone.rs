@@ -533,3 +533,85 @@ async fn a_baresip_calls_the_app_which_answers_and_hears_it_until_it_hangs_up() 
     let matched = heard(&speaker, "caller-problem");
     assert!(matched > 0.7, "Ada's speaker played baresip's voice (match {matched})");
 }
+
+/// `method path` with a JSON body as `email`; the response's JSON.
+async fn send_as(
+    demo: &Demo,
+    email: &str,
+    password: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let token = token_of(demo, email, password).await;
+    let response = reqwest::Client::new()
+        .request(method, format!("{}/api/v1{path}", demo.server))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_recording_control_presses_pause_and_the_recording_goes_on_with_the_reason_shown() {
+    use earshot_client::softphone::CallRecording;
+    let _sound_card = pulse_available().await;
+    let demo = demo().await;
+    let admin = ("admin@acme.demo", "demo-admin");
+    // Internal calls recorded; Ada may not pause or resume a recording (SPEC §6.2).
+    let mut settings = json_as(&demo, admin.0, admin.1, "/settings").await;
+    settings["record_internal"] = true.into();
+    send_as(&demo, admin.0, admin.1, reqwest::Method::PUT, "/settings", &settings).await;
+    let users = json_as(&demo, admin.0, admin.1, "/users").await;
+    let ada = users.as_array().unwrap().iter().find(|u| u["email"] == "ada@acme.demo").unwrap().clone();
+    let mut ada_settings = ada["settings"].clone();
+    ada_settings["recording_control"] = false.into();
+    let write = serde_json::json!({
+        "name": ada["name"], "email": ada["email"], "role": ada["role"], "extension": ada["extension"],
+        "groups": ada["groups"], "settings": ada_settings, "caller_id": ada["caller_id"],
+    });
+    send_as(&demo, admin.0, admin.1, reqwest::Method::PUT, &format!("/users/{}", ada["id"]), &write).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (app, mut events, bo, mut bo_events) = ada_and_bo(&demo, dir.path()).await;
+    let call = app.dial("102").unwrap();
+    let bo_call = loop {
+        if let Ok(Some(PhoneEvent::Incoming { call, .. })) =
+            tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await
+        {
+            break call;
+        }
+    };
+    bo.answer(bo_call, Box::new(ScriptedAudio::default()));
+    call_until(&mut events, |c| c.recording == Some(CallRecording::Recording)).await;
+    // The button sends #11# like the keypad would; the service refuses it and says why.
+    app.pause_recording(call).unwrap();
+    let refused = phone_until(&mut events, |p| p.calls.iter().any(|c| c.refused.is_some())).await;
+    let ours = refused.calls.iter().find(|c| c.id == call).unwrap();
+    assert_eq!(ours.recording, Some(CallRecording::Recording), "the recording goes on");
+    let reason = ours.refused.clone().unwrap();
+    assert!(!reason.is_empty() && reason.ends_with('.'), "a sentence: {reason:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let now = app.phone_view().unwrap();
+    assert_eq!(now.calls.iter().find(|c| c.id == call).unwrap().recording, Some(CallRecording::Recording));
+    app.hang_up(call).unwrap();
+    call_until(&mut events, |c| c.status == CallStatus::Ended).await;
+
+    // The stored recording has no paused span.
+    let mut stored = serde_json::Value::Null;
+    for _ in 0..50 {
+        let page = json_as(&demo, admin.0, admin.1, "/calls?app=dashboard&limit=1").await;
+        stored = page["calls"][0].clone();
+        if stored["direction"] == "internal" && stored["recording"].is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = stored["id"].as_i64().expect("the call in the history");
+    let details = json_as(&demo, admin.0, admin.1, &format!("/calls/{id}?app=dashboard")).await;
+    assert_eq!(details["recording"]["paused_spans"], serde_json::json!([]), "{details}");
+    bo.stop();
+}

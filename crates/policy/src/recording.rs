@@ -198,10 +198,15 @@ pub enum CodeRefusal {
 }
 
 impl CodeRefusal {
-    /// A sentence for the caller's app.
+    /// A sentence for the caller's app: the error's words (lower-case, to
+    /// chain after others) as a sentence of their own.
     #[must_use]
     pub fn message(self) -> String {
-        self.to_string()
+        let words = self.to_string();
+        let mut letters = words.chars();
+        letters
+            .next()
+            .map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), letters.as_str()))
     }
 }
 

@@ -288,3 +288,17 @@ fn d5_flow_decision_is_final_for_the_call() {
 fn s6_2_refusal_messages(#[case] reason: CodeRefusal, #[case] contains: &str) {
     assert!(reason.message().contains(contains), "{}", reason.message());
 }
+
+/// What the agent's app shows when a code is refused is a sentence of its own.
+#[rstest]
+#[case(
+    CodeRefusal::NoRecordingControl,
+    "You may not pause or start recordings: recording control is off for you."
+)]
+#[case(
+    CodeRefusal::DecidedByCallFlow,
+    "This call's recording is set by the number's call flow and can't be changed from the keypad."
+)]
+fn a_refusal_reads_as_a_sentence(#[case] refusal: CodeRefusal, #[case] shown: &str) {
+    assert_eq!(refusal.message(), shown);
+}
