@@ -136,6 +136,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown option {other}").into()),
         }
     }
+    // What the phone logs (EARSHOT_LOG, e.g. "info"), on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("EARSHOT_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     KeyringBackend::Kernel.install();
     let dir = tempfile::tempdir()?;
     let app = std::sync::Arc::new(App::new(

@@ -303,6 +303,50 @@ impl Chain {
     }
 }
 
+/// How long a device may stop moving before the call's audio reopens it
+/// (a stream just opened gets as long again to start: a Bluetooth headset
+/// takes its time).
+const STALL: Duration = Duration::from_secs(1);
+
+/// Notices a stream that stopped without an error: with small buffers a
+/// PulseAudio stream can stop asking for sound after an underrun, and
+/// nothing tells the app (cpal issue 487). A microphone that delivers
+/// nothing, or a speaker that takes nothing, for [`STALL`] is reopened,
+/// rather than leaving a call silent. Sans-IO: it is told what happened and
+/// when.
+#[derive(Debug)]
+struct Watchdog {
+    last_mic: Instant,
+    speaker_full_since: Option<Instant>,
+}
+
+impl Watchdog {
+    fn new(now: Instant) -> Self {
+        Self { last_mic: now + STALL, speaker_full_since: None }
+    }
+
+    /// The microphone gave 10 ms.
+    const fn mic_piece(&mut self, now: Instant) {
+        self.last_mic = now;
+    }
+
+    /// Whether the speaker's queue was full when 10 ms more was ready.
+    fn speaker(&mut self, now: Instant, full: bool) {
+        self.speaker_full_since = if full { self.speaker_full_since.or(Some(now)) } else { None };
+    }
+
+    /// Which device stopped, if one did (`has_mic`: there is a microphone stream).
+    fn stalled(&self, now: Instant, has_mic: bool) -> Option<&'static str> {
+        if has_mic && now.duration_since(self.last_mic) >= STALL {
+            Some("microphone")
+        } else if self.speaker_full_since.is_some_and(|since| now.duration_since(since) >= STALL) {
+            Some("speaker")
+        } else {
+            None
+        }
+    }
+}
+
 /// The call's audio thread.
 fn run(
     settings: &AudioSettings,
@@ -326,19 +370,28 @@ fn run(
     let mut render = [0.0_f32; PIECE];
     let mut mic8 = [0.0_f32; PIECE];
     let mut processed = [0.0_f32; PIECE];
+    let mut watchdog = Watchdog::new(Instant::now());
     while !shared.stop.load(Ordering::Acquire) {
+        let stalled = watchdog.stalled(Instant::now(), devices.input.is_some());
+        if let Some(device) = stalled {
+            tracing::warn!(device, "the call's {device} stopped moving; reopening it");
+        }
         if devices.failed.swap(false, Ordering::AcqRel)
+            || stalled.is_some()
             || (devices.input.is_none() && Instant::now() >= retry_at)
         {
-            // A device went away (or there was no microphone): the system's
-            // default takes over, the call goes on.
+            // A device went away or stopped (or there was no microphone): it
+            // is opened again, the chosen one if it is still there, else the
+            // system's default; the call goes on.
             retry_at = Instant::now() + Duration::from_secs(2);
             let fallback = AudioSettings { microphone: None, speaker: None, ..settings.clone() };
-            if let Ok(reopened) = open_devices(&fallback, shared) {
-                tracing::info!("the call's audio moved to the default devices");
+            if let Ok(reopened) = open_devices(settings, shared).or_else(|_| open_devices(&fallback, shared))
+            {
+                tracing::info!("the call's audio devices were opened again");
                 devices = reopened;
                 chain = None;
             }
+            watchdog = Watchdog::new(Instant::now());
         }
         let mic_rate = devices.input.as_ref().map_or(48_000, |(_, rate, _)| *rate);
         let speaker_rate = devices.output.1;
@@ -368,6 +421,7 @@ fn run(
                         chain.mic[first.len()..].copy_from_slice(second);
                         chunk.commit_all();
                     }
+                    watchdog.mic_piece(Instant::now());
                     true
                 }
                 None => {
@@ -396,6 +450,7 @@ fn run(
             chain.up.process(&far, &mut chain.speaker);
             let (_, _, queue) = &mut devices.output;
             let queued_ms = (queue.buffer().capacity() - queue.slots()) * 1_000 / chain.speaker_rate as usize;
+            watchdog.speaker(Instant::now(), queued_ms >= SPEAKER_MOST_MS);
             if queued_ms < SPEAKER_MOST_MS {
                 for sample in &chain.speaker {
                     let _ = queue.push(*sample);
@@ -417,5 +472,59 @@ fn run(
         if pieces == 0 {
             std::thread::sleep(Duration::from_millis(4));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{STALL, Watchdog};
+    use std::time::{Duration, Instant};
+
+    const TEN_MS: Duration = Duration::from_millis(10);
+
+    #[test]
+    fn devices_that_keep_moving_are_left_alone() {
+        let start = Instant::now();
+        let mut dog = Watchdog::new(start);
+        for piece in 1..200 {
+            let now = start + TEN_MS * piece;
+            dog.mic_piece(now);
+            // The speaker's queue is full now and then, and drains.
+            dog.speaker(now, piece % 7 == 0);
+            assert_eq!(dog.stalled(now, true), None);
+        }
+    }
+
+    #[test]
+    fn a_microphone_that_never_starts_is_given_time_then_noticed() {
+        let start = Instant::now();
+        let dog = Watchdog::new(start);
+        assert_eq!(dog.stalled(start + STALL, true), None);
+        assert_eq!(dog.stalled(start + STALL * 2, true), Some("microphone"));
+    }
+
+    #[test]
+    fn a_microphone_that_stops_delivering_is_noticed() {
+        let start = Instant::now();
+        let mut dog = Watchdog::new(start);
+        dog.mic_piece(start + TEN_MS);
+        assert_eq!(dog.stalled(start + TEN_MS + STALL - TEN_MS, true), None);
+        assert_eq!(dog.stalled(start + TEN_MS + STALL, true), Some("microphone"));
+        // Without a microphone stream there is nothing to wait for.
+        assert_eq!(dog.stalled(start + TEN_MS + STALL, false), None);
+    }
+
+    #[test]
+    fn a_speaker_that_stops_taking_sound_is_noticed() {
+        let start = Instant::now();
+        let mut dog = Watchdog::new(start);
+        let pieces = u32::try_from(STALL.as_millis() / 10).unwrap();
+        for piece in 0..=pieces {
+            let now = start + TEN_MS * piece;
+            dog.mic_piece(now);
+            dog.speaker(now, true);
+        }
+        assert_eq!(dog.stalled(start + STALL - TEN_MS, true), None);
+        assert_eq!(dog.stalled(start + STALL, true), Some("speaker"));
     }
 }
