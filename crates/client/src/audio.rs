@@ -39,9 +39,14 @@ pub struct AudioDevice {
 
 /// Whether a user would choose this device: ALSA also lists its plugins
 /// (rate converters, up- and down-mixers, JACK and OSS bridges, `null`),
-/// which are not places to hear or speak. Kept: the default, the sound
-/// servers, and the cards themselves.
+/// and PulseAudio every output's monitor ("Monitor of …", what a speaker
+/// plays), which are not places to hear or speak. Kept: the default, the
+/// sound servers, and the cards themselves. (A monitor that is the
+/// system's default input is kept by the caller: it is what there is.)
 fn is_a_device(id: &str) -> bool {
+    if let Some(name) = id.strip_prefix("pulseaudio:") {
+        return !name.ends_with(".monitor");
+    }
     let Some(name) = id.strip_prefix("alsa:") else { return true };
     matches!(name, "default" | "pulse" | "pipewire")
         || ["hw:", "plughw:", "front:", "sysdefault:"].iter().any(|card| name.starts_with(card))
@@ -51,7 +56,7 @@ fn describe(devices: impl Iterator<Item = cpal::Device>, default: Option<String>
     devices
         .filter_map(|device| {
             let id = device.id().ok()?.to_string();
-            if !is_a_device(&id) {
+            if !is_a_device(&id) && Some(&id) != default.as_ref() {
                 return None;
             }
             let name = device.description().map_or_else(|_| id.clone(), |d| d.name().to_owned());
@@ -353,17 +358,27 @@ mod tests {
     use super::{CallResampler, Resampler, is_a_device};
 
     #[test]
-    fn alsa_plugins_are_not_offered_as_devices() {
+    fn alsa_plugins_and_pulseaudio_monitors_are_not_offered_as_devices() {
         for kept in [
             "alsa:default",
             "alsa:pulse",
             "alsa:hw:CARD=PCH,DEV=0",
             "alsa:sysdefault:CARD=PCH",
             "jack:system",
+            "pulseaudio:alsa_input.pci-0000_00_1f.3.analog-stereo",
+            "pulseaudio:alsa_output.pci-0000_00_1f.3.analog-stereo",
         ] {
             assert!(is_a_device(kept), "{kept}");
         }
-        for dropped in ["alsa:null", "alsa:lavrate", "alsa:upmix", "alsa:vdownmix", "alsa:jack", "alsa:oss"] {
+        for dropped in [
+            "alsa:null",
+            "alsa:lavrate",
+            "alsa:upmix",
+            "alsa:vdownmix",
+            "alsa:jack",
+            "alsa:oss",
+            "pulseaudio:alsa_output.pci-0000_00_1f.3.analog-stereo.monitor",
+        ] {
             assert!(!is_a_device(dropped), "{dropped}");
         }
     }
