@@ -167,7 +167,6 @@ class Recorder:
         for source in SOURCES:
             x = np.fromfile(f"{work}/{source}.raw", dtype="<i2").astype(np.float64) / 32768
             out[source] = x[int(round((common - self.zero[source]) * RATE)):]
-        self.common = common
         return out
 
     def at(self, wall):
@@ -391,10 +390,6 @@ class Baresip:
 
 # ---------------------------------------------------------------- the run
 
-def wait_played(p):
-    p.wait()
-
-
 def baseline(rec):
     """PulseAudio's own loop-back, the caller's microphone straight to the
     callee's speaker (module-loopback, 20 ms), measured like a call."""
@@ -402,7 +397,7 @@ def baseline(rec):
                    "source_dont_move=true", "sink_dont_move=true")
     time.sleep(2)
     p, at = play("a_mic", "chirps")
-    wait_played(p)
+    p.wait()
     time.sleep(1)
     pactl("unload-module", module)
     return chirp_delays(rec, "a_mic.monitor", "b_spk.monitor", at)
@@ -445,12 +440,12 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     r["cpu_call"] = cpu_percent(caller.pid, 10)
     r["call_pss"] = pss_mb(caller.pid)
-    wait_played(p)
+    p.wait()
     talk_b.terminate()
     time.sleep(1)
     r["latency"] = chirp_delays(rec, "a_mic.monitor", "b_spk.monitor", chirps_at)
     p, speech_at = play("a_mic", "speech")
-    wait_played(p)
+    p.wait()
     time.sleep(1.5)
     # PESQ: the speech as it reached the callee's speaker, aligned.
     ch = rec.channels()
@@ -468,7 +463,7 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
         r["pesq"] = float("nan")
     # Echo: far-end single talk, the caller alone speaking into the callee's echo.
     p, echo_at = play("a_mic", "speech")
-    wait_played(p)
+    p.wait()
     time.sleep(1)
     pactl("unload-module", module)
     caller.hang_up()

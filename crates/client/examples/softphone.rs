@@ -84,15 +84,15 @@ fn changes(before: &PhoneView, after: &PhoneView) -> Vec<String> {
 }
 
 /// The call a command is about: the newest one not over.
-fn current(app: &App) -> Option<(u64, CallStatus)> {
-    app.phone_view()?.calls.iter().rev().find(|c| c.status != CallStatus::Ended).map(|c| (c.id, c.status))
+fn current(app: &App) -> Option<u64> {
+    app.phone_view()?.calls.iter().rev().find(|c| c.status != CallStatus::Ended).map(|c| c.id)
 }
 
 fn run(app: &App, line: &str) -> Result<bool, String> {
     let mut words = line.split_whitespace();
     let command = words.next().unwrap_or_default();
     let argument = words.next().unwrap_or_default();
-    let call = || current(app).map(|(id, _)| id).ok_or_else(|| "no call".to_owned());
+    let call = || current(app).ok_or_else(|| "no call".to_owned());
     let on = argument == "on";
     let result = match command {
         "" => Ok(()),
@@ -201,7 +201,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         }
     }
-    if let Some((call, _)) = current(&app) {
+    if let Some(call) = current(&app) {
         let _ = app.hang_up(call);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

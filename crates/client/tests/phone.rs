@@ -14,7 +14,7 @@ use earshot_client::app::App;
 use earshot_client::softphone::{CallStatus, PhoneStatus, PhoneView};
 use earshot_client::view::AppEvent;
 use earshot_client::{Api, Keyring, KeyringBackend};
-use earshot_sip::phone::{Account, Phone, PhoneConfig, PhoneEvent, ScriptedAudio};
+use earshot_sip::phone::{Account, CallKey, Phone, PhoneConfig, PhoneEvent, ScriptedAudio};
 use earshot_telephony::ua::{CallState, RegistrationState};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -193,15 +193,7 @@ async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
         "while true; do paplay --device=micsink {}; done",
         speech("agent-greeting").display()
     ));
-    // Raw samples, so killing the recorder loses nothing (a WAV header would be left unfinished).
-    let _speaker = Process {
-        child: Command::new("parec")
-            .args(["--device=spk.monitor", "--channels=1", "--rate=8000", "--format=s16le"])
-            .stdout(std::fs::File::create(&heard_path).unwrap())
-            .spawn()
-            .unwrap(),
-        group: false,
-    };
+    let _speaker = record_speaker(&heard_path);
     let call = app.dial("102").unwrap();
     let bo_call = loop {
         match tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await {
@@ -261,11 +253,7 @@ async fn the_apps_phone_calls_a_colleague_and_each_hears_the_other() {
     // under 0.3.
     assert!(loudest > 0.02 && matched > 0.45, "Bo heard Ada: loudest {loudest}, matches {matches:?}");
     // Ada's speaker played Bo's hello.
-    let played: Vec<i16> = std::fs::read(&heard_path)
-        .unwrap()
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
+    let played = read_speaker(&heard_path);
     let hello = envelope(&to_f32(&samples("caller-hello")), 160);
     let ada_heard = envelope(&to_f32(&played), 160);
     let matched = best_match(&hello[..75], &ada_heard);
@@ -339,13 +327,7 @@ async fn the_apps_recording_buttons_pause_the_recording_mute_silences_ada_and_bo
     let _mic =
         shell(&format!("while true; do paplay --device=micsink {}; done", speech("agent-account").display()));
     let call = app.dial("102").unwrap();
-    let bo_call = loop {
-        if let Ok(Some(PhoneEvent::Incoming { call, .. })) =
-            tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await
-        {
-            break call;
-        }
-    };
+    let bo_call = bo_rings(&mut bo_events).await;
     let bo_voice = ScriptedAudio::default();
     for _ in 0..10 {
         bo_voice.say(&samples("caller-problem"));
@@ -379,16 +361,9 @@ async fn the_apps_recording_buttons_pause_the_recording_mute_silences_ada_and_bo
     assert_eq!(ended.calls[0].ended.as_deref(), Some("They hung up."));
 
     // The call is in both histories, with one paused span; nothing of it is in the file.
-    let mut stored = serde_json::Value::Null;
-    for _ in 0..50 {
-        let page = json_as(&demo, "ada@acme.demo", "demo-ada", "/calls?app=calling&limit=1").await;
-        stored = page["calls"][0].clone();
-        if stored["direction"] == "internal" && stored["recording"].is_object() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let id = stored["id"].as_i64().expect("Ada's call in her history");
+    let id = recorded_internal_call(&demo, "ada@acme.demo", "demo-ada", "/calls?app=calling")
+        .await
+        .expect("Ada's call in her history");
     let bos = json_as(&demo, "bo@acme.demo", "demo-bo", "/calls?app=calling&limit=1").await;
     assert_eq!(bos["calls"][0]["id"], id, "the call is in Bo's history too");
     let details =
@@ -477,11 +452,15 @@ fn record_speaker(path: &Path) -> Process {
     Process { child, group: false }
 }
 
+/// What [`record_speaker`] wrote.
+fn read_speaker(path: &Path) -> Vec<i16> {
+    std::fs::read(path).unwrap().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
 /// How well what `path` recorded matches `clip`: the best of its first
 /// 1 s stretches (the call's audio may have begun a little into the clip).
 fn heard(path: &Path, clip: &str) -> f32 {
-    let played: Vec<i16> =
-        std::fs::read(path).unwrap().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let played = read_speaker(path);
     let said = envelope(&to_f32(&samples(clip)), 160);
     let played = envelope(&to_f32(&played), 160);
     [0, 25, 50, 75].iter().map(|&at| best_match(&said[at..at + 50], &played)).fold(f32::MIN, f32::max)
@@ -578,13 +557,7 @@ async fn an_agent_without_recording_control_presses_pause_and_the_recording_goes
     let dir = tempfile::tempdir().unwrap();
     let (app, mut events, bo, mut bo_events) = ada_and_bo(&demo, dir.path()).await;
     let call = app.dial("102").unwrap();
-    let bo_call = loop {
-        if let Ok(Some(PhoneEvent::Incoming { call, .. })) =
-            tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await
-        {
-            break call;
-        }
-    };
+    let bo_call = bo_rings(&mut bo_events).await;
     bo.answer(bo_call, Box::new(ScriptedAudio::default()));
     call_until(&mut events, |c| c.recording == Some(CallRecording::Recording)).await;
     // The button sends #11# like the keypad would; the service refuses it and says why.
@@ -601,17 +574,35 @@ async fn an_agent_without_recording_control_presses_pause_and_the_recording_goes
     call_until(&mut events, |c| c.status == CallStatus::Ended).await;
 
     // The stored recording has no paused span.
-    let mut stored = serde_json::Value::Null;
-    for _ in 0..50 {
-        let page = json_as(&demo, admin.0, admin.1, "/calls?app=dashboard&limit=1").await;
-        stored = page["calls"][0].clone();
-        if stored["direction"] == "internal" && stored["recording"].is_object() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let id = stored["id"].as_i64().expect("the call in the history");
+    let id = recorded_internal_call(&demo, admin.0, admin.1, "/calls?app=dashboard")
+        .await
+        .expect("the call in the history");
     let details = json_as(&demo, admin.0, admin.1, &format!("/calls/{id}?app=dashboard")).await;
     assert_eq!(details["recording"]["paused_spans"], serde_json::json!([]), "{details}");
     bo.stop();
+}
+
+/// Bo's phone ringing: the call's id there.
+async fn bo_rings(bo_events: &mut tokio::sync::mpsc::UnboundedReceiver<PhoneEvent>) -> CallKey {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), bo_events.recv()).await {
+            Ok(Some(PhoneEvent::Incoming { call, .. })) => return call,
+            Ok(Some(_)) => {}
+            other => panic!("Bo's phone did not ring: {other:?}"),
+        }
+    }
+}
+
+/// The newest call of `calls_path`'s history as `email` sees it, once it is
+/// an internal call with its recording stored (within 5 s): its id.
+async fn recorded_internal_call(demo: &Demo, email: &str, password: &str, calls_path: &str) -> Option<i64> {
+    for _ in 0..50 {
+        let page = json_as(demo, email, password, &format!("{calls_path}&limit=1")).await;
+        let newest = &page["calls"][0];
+        if newest["direction"] == "internal" && newest["recording"].is_object() {
+            return newest["id"].as_i64();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
