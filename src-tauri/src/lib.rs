@@ -8,6 +8,7 @@
 //! relative to this crate.
 
 use earshot_client::app::App;
+use earshot_client::device_test::MicrophoneTest;
 use earshot_client::softphone::{CallStatus, PhoneView};
 use earshot_client::view::{
     AdminChange, AdminData, Analytics, AppEvent, AppSettings, AuditRow, CallDetails, Directory,
@@ -184,6 +185,25 @@ fn input_devices(app: tauri::State<'_, App>) -> Vec<AudioDevice> {
 }
 
 #[tauri::command]
+async fn test_speaker(app: tauri::State<'_, App>, speaker: Option<String>) -> Reply<()> {
+    Ok(app.test_speaker(speaker).await?)
+}
+
+#[tauri::command]
+async fn test_microphone(
+    app: tauri::State<'_, App>,
+    microphone: Option<String>,
+    speaker: Option<String>,
+) -> Reply<MicrophoneTest> {
+    Ok(app.test_microphone(microphone, speaker).await?)
+}
+
+#[tauri::command]
+fn take_dial_request(app: tauri::State<'_, App>) -> Option<String> {
+    app.take_dial_request()
+}
+
+#[tauri::command]
 fn phone(app: tauri::State<'_, App>) -> Option<PhoneView> {
     app.phone_view()
 }
@@ -257,8 +277,10 @@ pub fn run() {
         )
         .init();
     tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            // A second start brings the running app forward instead.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // A second start brings the running app forward instead, with
+            // the number of the `tel:`/`sip:` link it was started for.
+            app.state::<App>().open_links(&argv);
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();
                 let _ = window.set_focus();
@@ -277,6 +299,8 @@ pub fn run() {
                 .with_default_server(server)
                 .with_keyring_detection(detecting);
             let mut events = state.events();
+            // Started for a `tel:`/`sip:` link: its number waits for the ui.
+            state.open_links(&std::env::args().skip(1).collect::<Vec<_>>());
             app.manage(state);
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
@@ -320,6 +344,9 @@ pub fn run() {
             audit,
             output_devices,
             input_devices,
+            test_speaker,
+            test_microphone,
+            take_dial_request,
             phone,
             dial,
             answer,

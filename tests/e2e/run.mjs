@@ -56,6 +56,9 @@ const DRIVER_URL = `http://127.0.0.1:${DRIVER_PORT}`;
 const BIN = process.env.EARSHOT_BIN;
 const SERVER = process.env.EARSHOT_SERVER?.replace(/\/+$/, '');
 const SHOTS = process.env.E2E_SCREENSHOTS;
+/** `earshotd` and its SIP address, for a demo customer's call (`earshotd demo-call`). */
+const SERVICE_BIN = process.env.EARSHOTD_BIN;
+const SIP = process.env.EARSHOT_SIP;
 const FAILURES = join(tmpdir(), 'earshot-e2e-failures');
 const DRIVER = process.env.TAURI_DRIVER || join(homedir(), '.cargo/bin/tauri-driver');
 const ONLY = process.env.E2E_ONLY?.split(',').map((name) => name.trim()).filter(Boolean);
@@ -123,6 +126,8 @@ const SEL = {
   startRecording: '[data-testid=resume-recording]',
   pauseRecording: '[data-testid=pause-recording]',
   hangUp: '[data-testid=hang-up]',
+  incoming: '[data-testid=incoming-call]',
+  answer: '[data-testid=answer]',
   call: '[data-testid=call]',
 };
 
@@ -262,13 +267,13 @@ const CATCH_PAGE_ERRORS = `
  * screenshot to FAILURES and adds its path, the page's uncaught errors and
  * the driver's last output to the error.
  */
-async function withApp(label, fn) {
+async function withApp(label, fn, args = []) {
   const home = await mkdtemp(join(tmpdir(), 'earshot-e2e-home-'));
   let driver;
   let session;
   try {
     driver = await startDriver(home);
-    session = await Session.start(DRIVER_URL, BIN);
+    session = await Session.start(DRIVER_URL, BIN, args);
     await session.execute(CATCH_PAGE_ERRORS).catch(() => {});
     return await fn(session);
   } catch (error) {
@@ -1022,7 +1027,58 @@ const scenarios = [
           const position = parsePosition(await (await session.find(SEL.position)).getText());
           return position && position[0] >= 1;
         }, 20000, 'the recording to play');
+
+        // A demo customer calls Sales direct, whose flow rings Sales: Ada's app.
+        const customer = spawn(SERVICE_BIN, ['demo-call', '+442071230001', '--sip', SIP], { stdio: 'ignore' });
+        try {
+          const called = performance.now();
+          const banner = await waitFor(() => session.find(SEL.incoming), 30000, 'the incoming-call banner');
+          const caller = (await banner.getText()).replace(/\s+/g, ' ').trim();
+          check(caller.includes('+447700900123') || caller.includes('is calling you'), `the banner: ${caller}`);
+          note(`the banner ${ms(called)} ms after the customer dialled: ${caller}`);
+          await screenshot(session, 'phone-answer-banner');
+          await (await session.find(SEL.answer)).click();
+          seen.length = 0;
+          // Inbound calls are recorded in the demo; Ada pauses and resumes.
+          await recording('Recording');
+          note(`answered from the banner: ${seen.join(' → ')}`);
+          await (await session.find(SEL.pauseRecording)).click();
+          await recording('Recording paused');
+          await sleep(1000);
+          await (await session.find(SEL.startRecording)).click();
+          await recording('Recording');
+          await screenshot(session, 'phone-answered');
+          await (await session.find(SEL.hangUp)).click();
+          const inbound = await waitFor(async () => {
+            const newest = (await serviceCalls(ADA, 1))[0];
+            return newest && newest.id !== call.id && newest.direction === 'inbound' ? newest : null;
+          }, 10000, 'the inbound call in the service');
+          const answered = await api(`/calls/${inbound.id}?app=calling`, { token: await tokenOf(ADA) });
+          check(answered.external_number === '+447700900123', `the customer's number: ${JSON.stringify(answered).slice(0, 300)}`);
+          check((answered.recording?.paused_spans ?? []).length === 1, `one paused span: ${JSON.stringify(answered.recording)}`);
+          note(`call ${inbound.id}: inbound from ${answered.external_number}, recorded with one paused span`);
+        } finally {
+          customer.kill();
+        }
       });
+    },
+  },
+  {
+    // The desktop starts `earshot tel:…` for a link clicked anywhere: the
+    // number waits in the dial pad (through the log-in), never dialled unasked.
+    name: 'link',
+    async run() {
+      await withApp('link', async (session) => {
+        await logIn(session, ADA);
+        await phoneReady(session);
+        const typed = await waitFor(async () => {
+          const value = await session.execute(`return document.querySelector('[data-testid=dial-number]')?.value ?? ''`);
+          return value ? value : null;
+        }, 10000, 'the link\'s number in the dial pad');
+        check(typed === '+442071234567', `the dial pad holds "${typed}"`);
+        check((await session.findAll(SEL.call)).length === 0, 'a link dialled by itself');
+        note(`tel:+44 20 7123 4567 → the dial pad: ${typed}`);
+      }, ['tel:+44 20 7123 4567']);
     },
   },
   {
@@ -1071,11 +1127,11 @@ const scenarios = [
 
 /** Checks what the run needs; returns a reason it cannot run, or null. */
 async function setupProblem() {
-  const missing = [['EARSHOT_BIN', BIN], ['EARSHOT_SERVER', SERVER], ['DISPLAY (run inside xvfb-run)', process.env.DISPLAY]]
+  const missing = [['EARSHOT_BIN', BIN], ['EARSHOT_SERVER', SERVER], ['EARSHOTD_BIN', SERVICE_BIN], ['EARSHOT_SIP', SIP], ['DISPLAY (run inside xvfb-run)', process.env.DISPLAY]]
     .filter(([, value]) => !value)
     .map(([name]) => name);
   if (missing.length) return `missing ${missing.join(', ')}`;
-  for (const [what, path] of [['EARSHOT_BIN', BIN], ['TAURI_DRIVER', DRIVER]]) {
+  for (const [what, path] of [['EARSHOT_BIN', BIN], ['EARSHOTD_BIN', SERVICE_BIN], ['TAURI_DRIVER', DRIVER]]) {
     try {
       await access(path, constants.X_OK);
     } catch {

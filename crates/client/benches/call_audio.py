@@ -288,7 +288,8 @@ class App:
         self.proc = spawn(["keyctl", "session", "-", SOFTPHONE, SERVER, email, password, "--auto-answer", "0",
                            *(["--processing", os.environ["PROCESSING"]] if "PROCESSING" in os.environ else []),
                            "--microphone", f"pulseaudio:{side}_mic.monitor", "--speaker", f"pulseaudio:{side}_spk"],
-                          {"PULSE_SOURCE": f"{side}_mic.monitor", "PULSE_SINK": f"{side}_spk", "EARSHOT_LOG": "info"},
+                          {"PULSE_SOURCE": f"{side}_mic.monitor", "PULSE_SINK": f"{side}_spk",
+                           "EARSHOT_LOG": os.environ.get("EARSHOT_LOG", "info")},
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(f"{work}/{email}.log", "w"),
                           text=True)
         threading.Thread(target=self.read, daemon=True).start()

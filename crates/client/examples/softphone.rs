@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! keyctl session - cargo run --release -p earshot-client --example softphone -- \
-//!     SERVER EMAIL PASSWORD [--microphone ID] [--speaker ID] [--no-processing | --processing aec,ns,agc] [--auto-answer MS]
+//!     SERVER EMAIL PASSWORD [--microphone ID] [--speaker ID] [--ringer ID] [--no-processing | --processing aec,ns,agc] [--auto-answer MS]
 //! ```
 //!
 //! Device ids are as the app's settings list them (`pulseaudio:NAME` with a
@@ -114,11 +114,11 @@ fn run(app: &App, line: &str) -> Result<bool, String> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [server, email, password, options @ ..] = args.as_slice() else {
-        return Err("usage: softphone SERVER EMAIL PASSWORD [--microphone ID] [--speaker ID] [--no-processing | --processing aec,ns,agc] [--auto-answer MS]".into());
+        return Err("usage: softphone SERVER EMAIL PASSWORD [--microphone ID] [--speaker ID] [--ringer ID] [--no-processing | --processing aec,ns,agc] [--auto-answer MS]".into());
     };
     let mut auto_answer = None;
     let mut processing = [true; 3];
-    let (mut microphone, mut speaker) = (None, None);
+    let (mut microphone, mut speaker, mut ringer) = (None, None, None);
     let mut options = options.iter();
     while let Some(option) = options.next() {
         match option.as_str() {
@@ -130,6 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--microphone" => microphone = Some(options.next().ok_or("--microphone ID")?.clone()),
             "--speaker" => speaker = Some(options.next().ok_or("--speaker ID")?.clone()),
+            "--ringer" => ringer = Some(options.next().ok_or("--ringer ID")?.clone()),
             "--auto-answer" => {
                 auto_answer = Some(Duration::from_millis(options.next().ok_or("--auto-answer MS")?.parse()?));
             }
@@ -155,6 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] = processing;
     settings.call_audio.microphone = microphone;
     settings.call_audio.speaker = speaker;
+    settings.call_audio.ringer = ringer;
     app.save_settings(&settings)?;
     let mut events = app.events();
     app.log_in(server, email, password).await?;
@@ -166,6 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         extension: String::new(),
         available: true,
         calls: Vec::new(),
+        directory: Vec::new(),
     };
     loop {
         tokio::select! {

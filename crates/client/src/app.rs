@@ -130,6 +130,8 @@ pub struct App {
     detecting: std::sync::Mutex<Option<std::thread::JoinHandle<crate::KeyringBackend>>>,
     default_server: Option<String>,
     shared: Arc<Shared>,
+    /// A number a `tel:`/`sip:` link asked for, until the ui takes it.
+    dial_request: std::sync::Mutex<Option<String>>,
 }
 
 fn ended() -> ClientError {
@@ -153,6 +155,7 @@ impl App {
                 data_dir,
                 phone: std::sync::Mutex::new(None),
             }),
+            dial_request: std::sync::Mutex::new(None),
         }
     }
 
@@ -189,6 +192,24 @@ impl App {
     #[must_use]
     pub fn events(&self) -> broadcast::Receiver<AppEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// A start's command line (or a second start's, handed over): a
+    /// `tel:`/`sip:` link in it puts its number in the dial pad (never
+    /// dialled unasked). The ui is told now, and asks at its start
+    /// ([`Self::take_dial_request`]) in case it was not listening yet.
+    /// Whether there was such a link.
+    pub fn open_links(&self, args: &[String]) -> bool {
+        let Some(number) = crate::deep_link::number_in(args) else { return false };
+        *self.dial_request.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(number.clone());
+        let _ = self.shared.events.send(AppEvent::DialRequest { number });
+        true
+    }
+
+    /// The number a link asked to dial, once.
+    #[must_use]
+    pub fn take_dial_request(&self) -> Option<String> {
+        self.dial_request.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     fn data_dir(&self) -> &Path {
@@ -308,6 +329,7 @@ impl App {
             extension: extension.clone(),
             available: true,
             calls: Vec::new(),
+            directory: Vec::new(),
         };
         let _ = self.shared.events.send(AppEvent::Phone {
             phone: PhoneView { status: PhoneStatus::Connecting, ..offline(String::new()) },
@@ -322,14 +344,19 @@ impl App {
             match started {
                 Ok(phone) => {
                     let phone = Arc::new(phone);
-                    phone.set_names(names_by_number(&shared, &api).await);
-                    if let Some(snapshot) = shared.current()
-                        && let Some(me) = snapshot.users.iter().find(|u| u.id == snapshot.me.id)
-                    {
-                        phone.set_available(me.available);
-                    }
+                    // In its slot before anything is awaited: the phone may
+                    // already have said it is ready, and a dial must find it.
                     let old = shared.phone_slot().replace(Arc::clone(&phone));
                     drop(old);
+                    if let Some(snapshot) = shared.current() {
+                        phone.set_directory(directory(&snapshot));
+                        if let Some(me) = snapshot.users.iter().find(|u| u.id == snapshot.me.id) {
+                            phone.set_available(me.available);
+                        }
+                    }
+                    // Colleagues at once, contacts once the service says.
+                    phone.set_names(colleagues_by_extension(&shared));
+                    phone.set_names(names_by_number(&shared, &api).await);
                     // Said again now that `phone_view` can answer: a ui that
                     // asked before this saw no phone yet.
                     phone.republish();
@@ -733,6 +760,34 @@ impl App {
         audio::output_devices()
     }
 
+    /// Plays a test sound on `speaker` (an output's id; the default when
+    /// `None`), for Settings.
+    ///
+    /// # Errors
+    /// When the speaker cannot be used.
+    pub async fn test_speaker(&self, speaker: Option<String>) -> Result<()> {
+        tokio::task::spawn_blocking(move || crate::device_test::play_test_sound(speaker.as_deref()))
+            .await
+            .map_err(|error| ClientError::Protocol(error.to_string()))?
+    }
+
+    /// A test recording: three seconds from `microphone`, played back on
+    /// `speaker`; how loud it was.
+    ///
+    /// # Errors
+    /// When the microphone or the speaker cannot be used.
+    pub async fn test_microphone(
+        &self,
+        microphone: Option<String>,
+        speaker: Option<String>,
+    ) -> Result<crate::device_test::MicrophoneTest> {
+        tokio::task::spawn_blocking(move || {
+            crate::device_test::test_microphone(microphone.as_deref(), speaker.as_deref(), 3.0)
+        })
+        .await
+        .map_err(|error| ClientError::Protocol(error.to_string()))?
+    }
+
     fn settings_path(&self) -> PathBuf {
         self.data_dir().join("settings.json")
     }
@@ -761,14 +816,7 @@ impl App {
 /// Who each number and extension is: colleagues by extension (from the
 /// synced directory) and the company's contacts by their numbers.
 async fn names_by_number(shared: &Shared, api: &crate::Api) -> HashMap<String, String> {
-    let mut names = HashMap::new();
-    if let Some(snapshot) = shared.current() {
-        for user in &snapshot.users {
-            if let Some(extension) = &user.extension {
-                names.insert(extension.clone(), user.name.clone());
-            }
-        }
-    }
+    let mut names = colleagues_by_extension(shared);
     match api.get::<Vec<earshot_api::ContactOut>>("/contacts").await {
         Ok(contacts) => {
             for contact in contacts {
@@ -780,6 +828,29 @@ async fn names_by_number(shared: &Shared, api: &crate::Api) -> HashMap<String, S
         Err(error) => tracing::debug!(%error, "no contact names for the phone"),
     }
     names
+}
+
+/// The phone's directory: everyone else with an extension, and whether
+/// they take calls now.
+fn directory(snapshot: &SyncSnapshot) -> Vec<crate::softphone::Colleague> {
+    snapshot
+        .users
+        .iter()
+        .filter(|user| user.id != snapshot.me.id)
+        .filter_map(|user| {
+            Some(crate::softphone::Colleague {
+                name: user.name.clone(),
+                extension: user.extension.clone()?,
+                available: user.available,
+            })
+        })
+        .collect()
+}
+
+/// The colleagues' names by extension, from the last snapshot.
+fn colleagues_by_extension(shared: &Shared) -> HashMap<String, String> {
+    let users = shared.current().map(|snapshot| snapshot.users.clone()).unwrap_or_default();
+    users.into_iter().filter_map(|user| Some((user.extension?, user.name))).collect()
 }
 
 impl Shared {
@@ -812,9 +883,11 @@ impl Shared {
             .as_ref()
             .and_then(|s| s.users.iter().find(|u| u.id == s.me.id))
             .is_none_or(|me| me.available);
+        let colleagues = snapshot.as_ref().map(directory).unwrap_or_default();
         *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = snapshot.map(Arc::new);
         if let Some(phone) = self.phone_slot().as_ref() {
             phone.set_available(available);
+            phone.set_directory(colleagues);
         }
     }
 
@@ -967,6 +1040,12 @@ async fn follow(shared: std::sync::Weak<Shared>, api: crate::Api, mut version: i
             Feed::Disconnected { reason, .. } => {
                 let message = format!("Offline: {reason}. Showing what was last synced.");
                 let _ = shared.events.send(AppEvent::Connection { online: false, message: Some(message) });
+                // The service may be gone: the phone finds out now (a
+                // REGISTER that goes unanswered says "Phone offline"), not
+                // at its next refresh minutes away.
+                if let Some(phone) = shared.phone_slot().as_ref() {
+                    phone.reconnect();
+                }
                 Ok(())
             }
             Feed::SessionEnded { detail } => Err(ClientError::SessionEnded { detail }),

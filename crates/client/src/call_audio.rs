@@ -5,12 +5,19 @@
 //!
 //! One thread per call owns the `cpal` streams (they are not `Send`). The
 //! device callbacks only move samples through lock-free rings; the thread
-//! takes the microphone 10 ms at a time (its clock paces everything): the
-//! far end's next 10 ms is resampled to the speaker's rate, queued for it
-//! and shown to the echo canceller as what is being played; the
-//! microphone's 10 ms is resampled to 8 kHz, processed against it and
-//! queued for the phone. The phone's media task takes and gives 20 ms
-//! frames through [`CallAudio`], its [`AudioPort`].
+//! sleeps until the microphone delivers or the phone hands over sound. It
+//! takes the microphone 10 ms at a time, resampled to 8 kHz and processed,
+//! and once a 20 ms frame is there it wakes the phone's media task, which
+//! sends it at once (the microphone's clock paces the call: there is no
+//! second timer to wait for, [`AudioPort::clock`]). The far end's frame the
+//! media task hands back in the same breath is shown to the echo canceller
+//! as what is being played, resampled to the speaker's rate and queued for
+//! it straight away. The media task takes and gives 20 ms frames through
+//! [`CallAudio`], its [`AudioPort`].
+//!
+//! The speaker's queue only grows (a hiccup leaves its extra sound queued),
+//! so a queue that stayed above [`SPEAKER_SLACK_MS`] for a whole second is
+//! brought down by leaving out a quiet 10 ms of the far end's.
 //!
 //! A microphone that cannot be opened leaves the call going (silence goes
 //! out, the far end is still heard, paced by the clock) and says so; a
@@ -42,6 +49,26 @@ const FAR_MOST: usize = 1_600;
 const FAR_KEEP: usize = 320;
 /// Most audio queued for the speaker, in ms.
 const SPEAKER_MOST_MS: usize = 150;
+/// The speaker stream's first period: PulseAudio keeps two of them (cpal's
+/// double buffer), the largest part of the way out. A speaker that cannot
+/// keep up with it (a busy machine: the sound server plays silence when the
+/// app is late) is reopened with twice the period, up to
+/// [`SPEAKER_BUFFER_MOST_MS`].
+const SPEAKER_BUFFER_MS: u32 = 10;
+const SPEAKER_BUFFER_MOST_MS: u32 = 40;
+/// A speaker asking for less than this share of its rate over
+/// [`PACE_WINDOW`] is falling behind.
+const SPEAKER_BEHIND: f64 = 0.9;
+const PACE_WINDOW: Duration = Duration::from_secs(2);
+/// Least audio the speaker's queue keeps over a second before 10 ms is
+/// left out (its callback takes a period at a time, at moments of its own,
+/// and the phone hands over 20 ms at a time).
+const SPEAKER_SLACK_MS: usize = 20;
+/// Pieces of 10 ms over which the speaker queue's low mark is watched.
+const SLACK_WINDOW: u32 = 100;
+/// Below this level (about −46 dBFS) a far-end piece is quiet enough to
+/// leave out; after [`SLACK_WINDOW`] pieces without one, any piece is.
+const QUIET: f32 = 0.005;
 
 /// How a call sounds: which devices, which processing.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
@@ -50,6 +77,10 @@ pub struct AudioSettings {
     pub microphone: Option<String>,
     /// The speaker's id (`None`: the system's default).
     pub speaker: Option<String>,
+    /// Where the ringtone plays: an output's id (`None`: the system's
+    /// default), which may be another than the call's speaker.
+    #[serde(default)]
+    pub ringer: Option<String>,
     /// Cancel the speaker's echo in the microphone.
     pub echo_cancellation: bool,
     /// Suppress steady background noise.
@@ -63,6 +94,7 @@ impl Default for AudioSettings {
         Self {
             microphone: None,
             speaker: None,
+            ringer: None,
             echo_cancellation: true,
             noise_suppression: true,
             gain_control: true,
@@ -111,6 +143,10 @@ pub struct CallAudio {
     mic: rtrb::Consumer<i16>,
     far: rtrb::Producer<i16>,
     shared: Arc<Shared>,
+    /// Notified by the audio thread when a frame is captured.
+    clock: Arc<tokio::sync::Notify>,
+    /// The audio thread, woken when the far end's sound is handed over.
+    thread: std::thread::Thread,
 }
 
 impl CallAudio {
@@ -124,14 +160,18 @@ impl CallAudio {
         let (mic_in, mic) = rtrb::RingBuffer::new(8_000);
         let (far, far_out) = rtrb::RingBuffer::new(8_000);
         let (ready, started) = std::sync::mpsc::channel();
+        let clock = Arc::new(tokio::sync::Notify::new());
+        let ends = Ends { mic_out: mic_in, far_in: far_out, clock: Arc::clone(&clock) };
         let thread_shared = Arc::clone(&shared);
         let settings = settings.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("earshot-call-audio".into())
-            .spawn(move || run(&settings, mic_in, far_out, &thread_shared, &ready))
-            .map_err(|error| ClientError::Protocol(error.to_string()))?;
+            .spawn(move || run(&settings, ends, &thread_shared, &ready))
+            .map_err(|error| ClientError::Protocol(error.to_string()))?
+            .thread()
+            .clone();
         started.recv().map_err(|_| ClientError::Protocol("the call's audio thread stopped".into()))??;
-        Ok((Self { mic, far, shared: Arc::clone(&shared) }, CallSound { shared }))
+        Ok((Self { mic, far, shared: Arc::clone(&shared), clock, thread }, CallSound { shared }))
     }
 }
 
@@ -165,13 +205,33 @@ impl AudioPort for CallAudio {
             second.copy_from_slice(&frame[split..]);
             chunk.commit_all();
         }
+        self.thread.unpark();
+    }
+
+    fn clock(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(Arc::clone(&self.clock))
+    }
+
+    fn ready(&self) -> usize {
+        self.mic.slots() / FRAME
     }
 }
 
 impl Drop for CallAudio {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
+        self.thread.unpark();
     }
+}
+
+/// The audio thread's ends of the rings to and from the phone.
+struct Ends {
+    /// The microphone, processed, at 8 kHz.
+    mic_out: rtrb::Producer<i16>,
+    /// The far end's sound, at 8 kHz.
+    far_in: rtrb::Consumer<i16>,
+    /// Notified when a whole frame is in `mic_out`.
+    clock: Arc<tokio::sync::Notify>,
 }
 
 /// The devices of a call, open.
@@ -182,19 +242,38 @@ struct Devices {
     output: (cpal::Stream, u32, rtrb::Producer<f32>),
     /// Set by a stream's error callback (a device unplugged).
     failed: Arc<AtomicBool>,
+    /// Set by the speaker's callback when it had less than it needed.
+    starved: Arc<AtomicBool>,
+    /// Frames the speaker asked for, all told.
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+    /// The speaker's period, in ms.
+    period_ms: u32,
 }
 
-fn open_devices(settings: &AudioSettings, shared: &Shared) -> Result<Devices> {
+fn open_devices(
+    settings: &AudioSettings,
+    shared: &Shared,
+    audio_thread: &std::thread::Thread,
+    period_ms: u32,
+) -> Result<Devices> {
     let failed = Arc::new(AtomicBool::new(false));
     let speaker = output_device(settings.speaker.as_deref())?;
     let channels = speaker.default_output_config().map_or(1, |c| usize::from(c.channels().max(1)));
     let (out_tx, mut out_rx) = rtrb::RingBuffer::<f32>::new(48_000);
     let output_failed = Arc::clone(&failed);
+    let starved = Arc::new(AtomicBool::new(false));
+    let speaker_starved = Arc::clone(&starved);
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let speaker_asked = Arc::clone(&asked);
     let (stream, out_rate, _) = output_stream(
         &speaker,
-        20,
+        period_ms,
         move |out: &mut [f32]| {
+            speaker_asked.fetch_add(out.len() / channels, Ordering::Relaxed);
             // Mono to every channel; nothing queued is silence.
+            if out_rx.slots() * channels < out.len() {
+                speaker_starved.store(true, Ordering::Release);
+            }
             for frame in out.chunks_mut(channels) {
                 frame.fill(out_rx.pop().unwrap_or(0.0));
             }
@@ -212,7 +291,7 @@ fn open_devices(settings: &AudioSettings, shared: &Shared) -> Result<Devices> {
         code: AudioProblem::SpeakerFailed,
         detail: format!("The speaker cannot be started: {error}"),
     })?;
-    let input = match open_microphone(settings, &failed) {
+    let input = match open_microphone(settings, &failed, audio_thread) {
         Ok(input) => {
             *shared.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             Some(input)
@@ -224,16 +303,18 @@ fn open_devices(settings: &AudioSettings, shared: &Shared) -> Result<Devices> {
         }
         Err(other) => return Err(other),
     };
-    Ok(Devices { input, output: (stream, out_rate, out_tx), failed })
+    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, starved, asked, period_ms })
 }
 
 fn open_microphone(
     settings: &AudioSettings,
     failed: &Arc<AtomicBool>,
+    audio_thread: &std::thread::Thread,
 ) -> Result<(cpal::Stream, u32, rtrb::Consumer<f32>)> {
     let microphone = input_device(settings.microphone.as_deref())?;
     let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(96_000);
     let input_failed = Arc::clone(failed);
+    let audio_thread = audio_thread.clone();
     let (stream, rate) = input_stream(
         &microphone,
         20,
@@ -243,6 +324,7 @@ fn open_microphone(
                     break;
                 }
             }
+            audio_thread.unpark();
         },
         move |error| {
             tracing::warn!(%error, "the call's microphone failed");
@@ -347,15 +429,79 @@ impl Watchdog {
     }
 }
 
+/// Decides when the speaker's queue has more sound waiting than it needs,
+/// and which 10 ms of the far end's to leave out for it. Sans-IO: it is
+/// told the queue's level, the piece's loudness and whether the speaker
+/// went short since the last piece.
+#[derive(Debug)]
+struct Slack {
+    /// The queue's lowest level in this window, in ms.
+    low: usize,
+    pieces: u32,
+    /// Waiting for a quiet piece to leave out, for this many pieces.
+    shrinking: Option<u32>,
+}
+
+impl Slack {
+    const fn new() -> Self {
+        Self { low: usize::MAX, pieces: 0, shrinking: None }
+    }
+
+    /// Whether to leave this piece out (neither played nor shown to the
+    /// echo canceller), given `queued_ms` waiting for the speaker before it.
+    fn leave_out(&mut self, queued_ms: usize, level: f32, starved: bool) -> bool {
+        if starved {
+            // The speaker went short: what is queued is what it needs.
+            *self = Self::new();
+            return false;
+        }
+        if let Some(waited) = self.shrinking.as_mut() {
+            *waited += 1;
+            if level < QUIET || *waited >= SLACK_WINDOW {
+                *self = Self::new();
+                return true;
+            }
+            return false;
+        }
+        self.low = self.low.min(queued_ms);
+        self.pieces += 1;
+        if self.pieces >= SLACK_WINDOW {
+            if self.low > SPEAKER_SLACK_MS {
+                tracing::debug!(low_ms = self.low, "the speaker's queue has sound to spare");
+                self.shrinking = Some(0);
+            }
+            self.low = usize::MAX;
+            self.pieces = 0;
+        }
+        false
+    }
+}
+
+/// The speaker's next period, when it asked for `asked` frames over
+/// `over` at `rate` with a period of `period_ms` and fell behind (less than
+/// [`SPEAKER_BEHIND`] of its rate); `None` when it keeps up or cannot be
+/// given longer.
+fn longer_period(asked: usize, over: Duration, rate: u32, period_ms: u32) -> Option<u32> {
+    let asked_rate = asked as f64 / over.as_secs_f64().max(f64::EPSILON);
+    (asked_rate < f64::from(rate) * SPEAKER_BEHIND && period_ms < SPEAKER_BUFFER_MOST_MS)
+        .then_some(period_ms * 2)
+}
+
+/// Root mean square of a piece.
+fn level(piece: &[f32]) -> f32 {
+    (piece.iter().map(|s| s * s).sum::<f32>() / piece.len().max(1) as f32).sqrt()
+}
+
 /// The call's audio thread.
 fn run(
     settings: &AudioSettings,
-    mut mic_out: rtrb::Producer<i16>,
-    mut far_in: rtrb::Consumer<i16>,
+    ends: Ends,
     shared: &Arc<Shared>,
     ready: &std::sync::mpsc::Sender<Result<()>>,
 ) {
-    let mut devices = match open_devices(settings, shared) {
+    let Ends { mut mic_out, mut far_in, clock: phone_clock } = ends;
+    let me = std::thread::current();
+    let mut devices = match open_devices(settings, shared, &me, SPEAKER_BUFFER_MS) {
         Ok(devices) => devices,
         Err(error) => {
             let _ = ready.send(Err(error));
@@ -371,13 +517,42 @@ fn run(
     let mut mic8 = [0.0_f32; PIECE];
     let mut processed = [0.0_f32; PIECE];
     let mut watchdog = Watchdog::new(Instant::now());
+    let mut slack = Slack::new();
+    let mut pace_since = Instant::now();
+    // What moved, told every 5 s at debug level: the devices' real rates.
+    let (mut counted_since, mut mic_count, mut far_count, mut left_out) =
+        (Instant::now(), 0_usize, 0_usize, 0_usize);
     while !shared.stop.load(Ordering::Acquire) {
+        if counted_since.elapsed() >= Duration::from_secs(5) {
+            let seconds = counted_since.elapsed().as_secs_f64();
+            tracing::debug!(
+                microphone_hz = (mic_count as f64 / seconds).round(),
+                far_hz = (far_count as f64 / seconds).round(),
+                left_out,
+                "the call's sound moved"
+            );
+            (counted_since, mic_count, far_count, left_out) = (Instant::now(), 0, 0, 0);
+        }
         let stalled = watchdog.stalled(Instant::now(), devices.input.is_some());
         if let Some(device) = stalled {
             tracing::warn!(device, "the call's {device} stopped moving; reopening it");
         }
+        let mut period_ms = devices.period_ms;
+        if pace_since.elapsed() >= PACE_WINDOW {
+            let asked = devices.asked.swap(0, Ordering::Relaxed);
+            if let Some(longer) = longer_period(asked, pace_since.elapsed(), devices.output.1, period_ms) {
+                tracing::warn!(
+                    asked,
+                    period_ms = longer,
+                    "the speaker falls behind; reopening it with a longer period"
+                );
+                period_ms = longer;
+            }
+            pace_since = Instant::now();
+        }
         if devices.failed.swap(false, Ordering::AcqRel)
             || stalled.is_some()
+            || period_ms != devices.period_ms
             || (devices.input.is_none() && Instant::now() >= retry_at)
         {
             // A device went away or stopped (or there was no microphone): it
@@ -385,13 +560,16 @@ fn run(
             // system's default; the call goes on.
             retry_at = Instant::now() + Duration::from_secs(2);
             let fallback = AudioSettings { microphone: None, speaker: None, ..settings.clone() };
-            if let Ok(reopened) = open_devices(settings, shared).or_else(|_| open_devices(&fallback, shared))
+            if let Ok(reopened) = open_devices(settings, shared, &me, period_ms)
+                .or_else(|_| open_devices(&fallback, shared, &me, period_ms))
             {
                 tracing::info!("the call's audio devices were opened again");
                 devices = reopened;
                 chain = None;
             }
             watchdog = Watchdog::new(Instant::now());
+            slack = Slack::new();
+            pace_since = Instant::now();
         }
         let mic_rate = devices.input.as_ref().map_or(48_000, |(_, rate, _)| *rate);
         let speaker_rate = devices.output.1;
@@ -406,78 +584,79 @@ fn run(
             }
         }
         let Some(chain) = chain.as_mut() else { continue };
+        let mut moved = false;
+        // The far end's sound, as soon as the phone hands it over: shown to
+        // the echo canceller as what is played, and queued for the speaker.
+        if far_in.slots() > FAR_MOST
+            && let Ok(chunk) = far_in.read_chunk(far_in.slots() - FAR_KEEP)
+        {
+            chunk.commit_all();
+        }
+        while let Ok(chunk) = far_in.read_chunk(PIECE) {
+            for (slot, sample) in far.iter_mut().zip(chunk) {
+                *slot = f32::from(sample) / 32_768.0;
+            }
+            moved = true;
+            let (_, _, queue) = &mut devices.output;
+            let queued_ms = (queue.buffer().capacity() - queue.slots()) * 1_000 / chain.speaker_rate as usize;
+            watchdog.speaker(Instant::now(), queued_ms >= SPEAKER_MOST_MS);
+            let starved = devices.starved.swap(false, Ordering::AcqRel);
+            far_count += PIECE;
+            if queued_ms >= SPEAKER_MOST_MS || slack.leave_out(queued_ms, level(&far), starved) {
+                left_out += 1;
+                continue;
+            }
+            chain.up.process(&far, &mut chain.speaker);
+            for sample in &chain.speaker {
+                let _ = queue.push(*sample);
+            }
+            let _ = chain.apm.process_render_f32(&[&far], &mut [&mut render]);
+        }
+        // The microphone, 10 ms at a time: to 8 kHz, cleaned, to the phone.
         let piece_in = chain.down.input_len();
-        let mut pieces = 0;
         loop {
-            // The microphone's clock paces the call; without one, the wall clock.
-            let have_mic = match devices.input.as_mut() {
+            match devices.input.as_mut() {
                 Some((_, _, raw)) => {
-                    if raw.slots() < piece_in {
-                        break;
-                    }
-                    if let Ok(chunk) = raw.read_chunk(piece_in) {
-                        let (first, second) = chunk.as_slices();
-                        chain.mic[..first.len()].copy_from_slice(first);
-                        chain.mic[first.len()..].copy_from_slice(second);
-                        chunk.commit_all();
-                    }
+                    let Ok(chunk) = raw.read_chunk(piece_in) else { break };
+                    let (first, second) = chunk.as_slices();
+                    chain.mic[..first.len()].copy_from_slice(first);
+                    chain.mic[first.len()..].copy_from_slice(second);
+                    chunk.commit_all();
+                    mic_count += piece_in;
                     watchdog.mic_piece(Instant::now());
-                    true
+                    chain.down.process(&chain.mic, &mut mic8);
+                    if chain.apm.process_capture_f32(&[&mic8], &mut [&mut processed]).is_err() {
+                        processed = mic8;
+                    }
                 }
                 None => {
+                    // No microphone: silence, on the wall clock's time.
                     if clock.elapsed() < Duration::from_millis(10) {
                         break;
                     }
                     clock += Duration::from_millis(10);
-                    chain.mic.fill(0.0);
-                    false
-                }
-            };
-            pieces += 1;
-            // The far end's next 10 ms, to the speaker and to the echo canceller.
-            if far_in.slots() > FAR_MOST
-                && let Ok(chunk) = far_in.read_chunk(far_in.slots() - FAR_KEEP)
-            {
-                chunk.commit_all();
-            }
-            far.fill(0.0);
-            let take = far_in.slots().min(PIECE);
-            if let Ok(chunk) = far_in.read_chunk(take) {
-                for (slot, sample) in far.iter_mut().zip(chunk) {
-                    *slot = f32::from(sample) / 32_768.0;
+                    processed.fill(0.0);
                 }
             }
-            chain.up.process(&far, &mut chain.speaker);
-            let (_, _, queue) = &mut devices.output;
-            let queued_ms = (queue.buffer().capacity() - queue.slots()) * 1_000 / chain.speaker_rate as usize;
-            watchdog.speaker(Instant::now(), queued_ms >= SPEAKER_MOST_MS);
-            if queued_ms < SPEAKER_MOST_MS {
-                for sample in &chain.speaker {
-                    let _ = queue.push(*sample);
-                }
-            }
-            let _ = chain.apm.process_render_f32(&[&far], &mut [&mut render]);
-            if !have_mic {
-                continue;
-            }
-            // The microphone's 10 ms, to 8 kHz, cleaned, to the phone.
-            chain.down.process(&chain.mic, &mut mic8);
-            if chain.apm.process_capture_f32(&[&mic8], &mut [&mut processed]).is_err() {
-                processed = mic8;
-            }
+            moved = true;
             for sample in processed {
                 let _ = mic_out.push((sample.clamp(-1.0, 1.0) * 32_767.0) as i16);
             }
         }
-        if pieces == 0 {
-            std::thread::sleep(Duration::from_millis(4));
+        if mic_out.buffer().capacity() - mic_out.slots() >= FRAME {
+            phone_clock.notify_one();
+        }
+        if !moved {
+            // Woken by the microphone's callback, by the phone handing over
+            // sound, or to keep the watchdog and the wall clock going.
+            std::thread::park_timeout(Duration::from_millis(5));
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{STALL, Watchdog};
+    use super::{QUIET, SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack, Watchdog, longer_period};
     use std::time::{Duration, Instant};
 
     const TEN_MS: Duration = Duration::from_millis(10);
@@ -526,5 +705,63 @@ mod tests {
         }
         assert_eq!(dog.stalled(start + STALL - TEN_MS, true), None);
         assert_eq!(dog.stalled(start + STALL, true), Some("speaker"));
+    }
+
+    const LOUD: f32 = 0.1;
+
+    #[test]
+    fn a_speaker_that_falls_behind_gets_a_longer_period_up_to_40_ms() {
+        let two_s = Duration::from_secs(2);
+        // Keeping up (a little ahead at the start is normal): left alone.
+        assert_eq!(longer_period(96_000, two_s, 48_000, 10), None);
+        assert_eq!(longer_period(90_000, two_s, 48_000, 10), None);
+        // 27 000 a second of 48 000: twice the period, and again, then no more.
+        assert_eq!(longer_period(54_000, two_s, 48_000, 10), Some(20));
+        assert_eq!(longer_period(74_000, two_s, 48_000, 20), Some(40));
+        assert_eq!(longer_period(74_000, two_s, 48_000, 40), None);
+    }
+
+    /// Pieces of a window at `queued_ms`, loud; how many were left out.
+    fn window(slack: &mut Slack, queued_ms: usize) -> usize {
+        (0..SLACK_WINDOW).filter(|_| slack.leave_out(queued_ms, LOUD, false)).count()
+    }
+
+    #[test]
+    fn a_queue_at_what_the_speaker_needs_is_left_alone() {
+        let mut slack = Slack::new();
+        for _ in 0..10 {
+            assert_eq!(window(&mut slack, SPEAKER_SLACK_MS), 0);
+        }
+    }
+
+    #[test]
+    fn a_queue_with_sound_to_spare_loses_the_next_quiet_piece() {
+        let mut slack = Slack::new();
+        assert_eq!(window(&mut slack, SPEAKER_SLACK_MS + 20), 0);
+        // Loud pieces are kept while a quiet one is waited for...
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, LOUD, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, LOUD, false));
+        // ...and the quiet one goes.
+        assert!(slack.leave_out(SPEAKER_SLACK_MS + 20, QUIET / 2.0, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, QUIET / 2.0, false));
+    }
+
+    #[test]
+    fn without_a_quiet_piece_one_goes_after_a_window() {
+        let mut slack = Slack::new();
+        window(&mut slack, 100);
+        let left_out: Vec<bool> = (0..SLACK_WINDOW).map(|_| slack.leave_out(100, LOUD, false)).collect();
+        assert_eq!(left_out.iter().filter(|out| **out).count(), 1);
+        assert!(left_out[usize::try_from(SLACK_WINDOW).unwrap() - 1]);
+    }
+
+    #[test]
+    fn a_speaker_that_went_short_keeps_all_that_is_queued() {
+        let mut slack = Slack::new();
+        for piece in 0..SLACK_WINDOW * 3 {
+            // Short once a window: the queue is what it needs.
+            let starved = piece % (SLACK_WINDOW / 2) == 0;
+            assert!(!slack.leave_out(100, QUIET / 2.0, starved));
+        }
     }
 }

@@ -145,6 +145,18 @@ pub struct CallView {
     pub quality: Option<CallQuality>,
 }
 
+/// A colleague in the phone's directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+pub struct Colleague {
+    /// Their name.
+    pub name: String,
+    /// The extension to dial.
+    pub extension: String,
+    /// Takes calls now (false: "Do not disturb": a call to them goes to
+    /// voicemail or is missed, per the flow).
+    pub available: bool,
+}
+
 /// The phone, as the ui shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, TS)]
 pub struct PhoneView {
@@ -158,6 +170,8 @@ pub struct PhoneView {
     pub available: bool,
     /// Every call, oldest first.
     pub calls: Vec<CallView>,
+    /// The colleagues one can dial, by name (not oneself).
+    pub directory: Vec<Colleague>,
 }
 
 struct Entry {
@@ -171,6 +185,8 @@ struct State {
     /// A recording state pushed before its call showed as connected here
     /// (the push and the SIP answer race), for the call that connects next.
     early_recording: Option<(CallRecording, std::time::Instant)>,
+    /// The ringtone, while a call rings here.
+    ringer: Option<crate::ringer::Ringer>,
 }
 
 struct Inner {
@@ -296,10 +312,11 @@ impl SoftPhone {
             extension: kept.extension,
             available: true,
             calls: Vec::new(),
+            directory: Vec::new(),
         };
         let inner = Arc::new(Inner {
             phone,
-            state: Mutex::new(State { view, calls: BTreeMap::new(), early_recording: None }),
+            state: Mutex::new(State { view, calls: BTreeMap::new(), early_recording: None, ringer: None }),
             events,
             audio: Mutex::new(audio),
             names: Mutex::default(),
@@ -311,9 +328,21 @@ impl SoftPhone {
 
     /// Who numbers and extensions are (colleagues' extensions, contacts'
     /// numbers), to name the caller of a call that rings and the person
-    /// dialled.
+    /// dialled. A call already shown without a name gets its name now.
     pub fn set_names(&self, names: std::collections::HashMap<String, String>) {
         *self.inner.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+        let named = {
+            let mut state = self.inner.lock();
+            let mut named = false;
+            for entry in state.calls.values_mut().filter(|e| e.view.name.is_none()) {
+                entry.view.name = self.inner.name_of(&entry.view.number);
+                named |= entry.view.name.is_some();
+            }
+            named
+        };
+        if named {
+            self.inner.publish();
+        }
     }
 
     /// Shows whether the user takes calls (as the service keeps it).
@@ -321,6 +350,18 @@ impl SoftPhone {
         let changed = {
             let mut state = self.inner.lock();
             std::mem::replace(&mut state.view.available, available) != available
+        };
+        if changed {
+            self.inner.publish();
+        }
+    }
+
+    /// The colleagues to show in the phone's directory.
+    pub fn set_directory(&self, mut directory: Vec<Colleague>) {
+        directory.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.extension.cmp(&b.extension)));
+        let changed = {
+            let mut state = self.inner.lock();
+            std::mem::replace(&mut state.view.directory, directory) != state.view.directory
         };
         if changed {
             self.inner.publish();
@@ -514,8 +555,9 @@ impl SoftPhone {
         true
     }
 
-    /// The service is back (its push feed reconnected): register again at
-    /// once rather than at the next refresh, in case it restarted.
+    /// The service is back (its push feed reconnected), or may be gone (the
+    /// feed dropped): register again at once rather than at the next
+    /// refresh, in case it restarted or to find out it is unreachable.
     pub fn reconnect(&self) {
         self.inner.phone.register();
     }
@@ -584,6 +626,13 @@ impl Inner {
             let mut state = self.lock();
             let calls = state.calls.values().map(|e| e.view.clone()).collect();
             state.view.calls = calls;
+            // The ringtone plays while a call rings here, and only then.
+            let ringing = state.calls.values().any(|e| e.view.status == CallStatus::Incoming);
+            if ringing && state.ringer.is_none() {
+                state.ringer = Some(crate::ringer::Ringer::start(self.audio_settings().ringer));
+            } else if !ringing {
+                state.ringer = None;
+            }
             state.view.clone()
         };
         let _ = self.events.send(AppEvent::Phone { phone: view });

@@ -338,6 +338,11 @@ pub enum AppEvent {
         /// The whole phone now.
         phone: crate::softphone::PhoneView,
     },
+    /// A `tel:`/`sip:` link asks for this number in the dial pad.
+    DialRequest {
+        /// The number, cleaned.
+        number: String,
+    },
 }
 
 /// Counts of calls, by direction and by status.
@@ -804,6 +809,8 @@ mod tests {
             crate::softphone::CallRecording::decl(&cfg),
             crate::softphone::CallQuality::decl(&cfg),
             crate::softphone::CallView::decl(&cfg),
+            crate::softphone::Colleague::decl(&cfg),
+            crate::device_test::MicrophoneTest::decl(&cfg),
             crate::softphone::PhoneView::decl(&cfg),
             crate::call_audio::AudioSettings::decl(&cfg),
             AppSettings::decl(&cfg),

@@ -52,7 +52,7 @@ enum Command {
     /// A demo customer calls one of the company's numbers (through `earshotd
     /// demo`'s SIP, from its carrier's address), talks, and hangs up.
     DemoCall {
-        /// The company number to call, e.g. +442071230002 (Support direct).
+        /// The company number to call, e.g. +442071230001 (Sales direct, which rings Ada).
         number: String,
         /// The customer's number.
         #[arg(long, default_value = "+447700900123")]
@@ -191,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
                 eprintln!(
                     "\nThe demo carrier is on {}: call any outside number (e.g. +447700900123) and a \
                      demo customer answers. To have one call the company, run\n  \
-                     earshotd demo-call +442071230002   (Support direct; +442071230000 is the main line)",
+                     earshotd demo-call +442071230001   (Sales direct, rings Ada; +442071230000 is the main line)",
                     carrier.address
                 );
             }

@@ -3,7 +3,8 @@
 //! [`Call`]'s state machine, rsipstack's transactions and dialogs); each
 //! call's media runs on a task of its own, an [`AudioEndpoint`] between a
 //! UDP socket and an [`AudioPort`] (a sound card in the app, a script in the
-//! demo's carrier and the tests), ticking every 20 ms.
+//! demo's carrier and the tests), ticking every 20 ms: on its own timer,
+//! or on the sound card's clock when the port has one ([`AudioPort::clock`]).
 //!
 //! The state machines decide; this module only carries out their commands
 //! and feeds back what the network said. The app talks to a [`Phone`]
@@ -73,7 +74,30 @@ pub trait AudioPort: Send + 'static {
     fn capture(&mut self, frame: &mut [i16; FRAME]);
     /// 20 ms for the speaker.
     fn play(&mut self, frame: &[i16; FRAME]);
+    /// The port's own clock (a sound card's), if it has one: notified each
+    /// time a frame has been captured. The media task then sends each frame
+    /// the moment it is there and hands over the far end's at once, instead
+    /// of on a timer of its own whose phase against the sound card's would
+    /// add up to a frame's wait each way; its timer only stands in when the
+    /// port's clock is late by more than [`CLOCK_GRACE`] (a microphone that
+    /// stalled), so the far end is still heard.
+    fn clock(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+    /// Whole frames captured and not taken yet (ports with a clock).
+    fn ready(&self) -> usize {
+        0
+    }
 }
+
+/// How late a port's clock may be, beyond a frame, before the media task's
+/// timer stands in for it (a sound card delivers in uneven pieces).
+pub const CLOCK_GRACE: Duration = Duration::from_millis(15);
+/// A frame's time.
+const FRAME_TIME: Duration = Duration::from_millis(20);
+/// Most frames taken on one notification (a late wake-up catches up, a
+/// burst beyond this is left to the port's own limits).
+const MOST_AT_ONCE: usize = 5;
 
 /// Which call, for as long as the phone runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -873,8 +897,11 @@ fn spawn_media(
         let clock = Instant::now();
         let now = || Timestamp(i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX));
         let mut endpoint = AudioEndpoint::new(rand::random(), rand::random());
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let port_clock = audio.clock();
+        // The next frame's time on the media task's own clock: each 20 ms
+        // without a port clock; a frame and the grace after the port's last
+        // tick with one.
+        let mut next_tick = tokio::time::Instant::now();
         let mut buffer = vec![0_u8; 2_048];
         let mut frame = [0_i16; FRAME];
         let mut talking = false;
@@ -893,15 +920,28 @@ fn spawn_media(
             let mut ticked = false;
             tokio::select! {
                 () = stopped.cancelled() => break,
-                _ = tick.tick() => {
+                () = tokio::time::sleep_until(next_tick) => {
                     ticked = true;
-                    let at = now();
-                    audio.capture(&mut frame);
-                    if talking {
-                        endpoint.send_audio(at, &frame);
+                    // Behind (the task was not run): up to three missed
+                    // frames are caught up at once, more are skipped.
+                    next_tick += FRAME_TIME;
+                    let late = tokio::time::Instant::now();
+                    if next_tick + FRAME_TIME * 3 < late {
+                        next_tick = late;
                     }
-                    endpoint.pull_audio(at, &mut frame);
-                    audio.play(&frame);
+                    exchange(&mut endpoint, &mut *audio, &mut frame, now(), talking);
+                }
+                () = notified(port_clock.as_deref()) => {
+                    // None ready: the timer took it a moment ago.
+                    let ready = audio.ready().min(MOST_AT_ONCE);
+                    if ready > 0 {
+                        ticked = true;
+                        next_tick = tokio::time::Instant::now() + FRAME_TIME + CLOCK_GRACE;
+                        let at = now();
+                        for _ in 0..ready {
+                            exchange(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                        }
+                    }
                 }
                 received = socket.recv_from(&mut buffer) => {
                     if let Ok((length, from)) = received {
@@ -931,6 +971,30 @@ fn spawn_media(
         }
     });
     (control_tx, cancel)
+}
+
+/// One frame each way between the port and the endpoint.
+fn exchange(
+    endpoint: &mut AudioEndpoint,
+    audio: &mut dyn AudioPort,
+    frame: &mut [i16; FRAME],
+    at: Timestamp,
+    talking: bool,
+) {
+    audio.capture(frame);
+    if talking {
+        endpoint.send_audio(at, frame);
+    }
+    endpoint.pull_audio(at, frame);
+    audio.play(frame);
+}
+
+/// The port's clock ticking, or never.
+async fn notified(clock: Option<&tokio::sync::Notify>) {
+    match clock {
+        Some(clock) => clock.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// An [`AudioPort`] that plays samples it was given (then silence) and

@@ -16,6 +16,7 @@ import type {
   LastLogin,
   Me,
   AudioDevice,
+  MicrophoneTest,
   PlayerCommand,
   PlayerState,
   PhoneView,
@@ -52,6 +53,12 @@ export interface Backend {
   audit(before: number | null): Promise<AuditRow[]>;
   outputDevices(): Promise<AudioDevice[]>;
   inputDevices(): Promise<AudioDevice[]>;
+  /** The number a `tel:`/`sip:` link asked for, once (null: none). */
+  takeDialRequest(): Promise<string | null>;
+  /** Plays a test sound on `speaker` (an output's id; the default when null). */
+  testSpeaker(speaker: string | null): Promise<void>;
+  /** Records three seconds from `microphone`, plays them back on `speaker`: how loud. */
+  testMicrophone(microphone: string | null, speaker: string | null): Promise<MicrophoneTest>;
   /** The phone and its calls; `null` when the user has no phone (no extension). */
   phone(): Promise<PhoneView | null>;
   /** Dials a number or extension (typed or pasted); the call's id. */

@@ -397,6 +397,33 @@ refused: string | null,
  * How it sounds (after the first second or so of audio).
  */
 quality: CallQuality | null, };
+export type Colleague = { 
+/**
+ * Their name.
+ */
+name: string, 
+/**
+ * The extension to dial.
+ */
+extension: string, 
+/**
+ * Takes calls now (false: "Do not disturb": a call to them goes to
+ * voicemail or is missed, per the flow).
+ */
+available: boolean, };
+export type MicrophoneTest = { 
+/**
+ * The loudest sample, in dB below full scale.
+ */
+peak_dbfs: number, 
+/**
+ * The average level, in dB below full scale.
+ */
+rms_dbfs: number, 
+/**
+ * Whether it heard anything like a voice (the peak above −50 dBFS).
+ */
+heard: boolean, };
 export type PhoneView = { 
 /**
  * Registered or not.
@@ -417,7 +444,11 @@ available: boolean,
 /**
  * Every call, oldest first.
  */
-calls: Array<CallView>, };
+calls: Array<CallView>, 
+/**
+ * The colleagues one can dial, by name (not oneself).
+ */
+directory: Array<Colleague>, };
 export type AudioSettings = { 
 /**
  * The microphone's id (`None`: the system's default).
@@ -427,6 +458,11 @@ microphone: string | null,
  * The speaker's id (`None`: the system's default).
  */
 speaker: string | null, 
+/**
+ * Where the ringtone plays: an output's id (`None`: the system's
+ * default), which may be another than the call's speaker.
+ */
+ringer: string | null, 
 /**
  * Cancel the speaker's echo in the microphone.
  */
@@ -493,7 +529,11 @@ message: string, } | { "type": "phone",
 /**
  * The whole phone now.
  */
-phone: PhoneView, };
+phone: PhoneView, } | { "type": "dial_request", 
+/**
+ * The number, cleaned.
+ */
+number: string, };
 export type Breakdown = { 
 /**
  * Inbound calls.

@@ -20,6 +20,7 @@ import type {
   LastLogin,
   Me,
   AudioDevice,
+  MicrophoneTest,
   PlayerCommand,
   PlayerState,
   PhoneView,
@@ -29,6 +30,12 @@ import type {
 
 const USERS = ['Ada Agent', 'Bo Agent', 'Cy Agent', 'Sam Supervisor'];
 const DAY = 86_400_000;
+/** The phone's directory as Ada sees it: colleagues with an extension. */
+const DIRECTORY = [
+  { name: 'Bo Agent', extension: '102', available: true },
+  { name: 'Cy Agent', extension: '103', available: false },
+  { name: 'Sam Supervisor', extension: '110', available: true },
+];
 
 export class MockBackend implements Backend {
   me: Me | null = null;
@@ -36,7 +43,7 @@ export class MockBackend implements Backend {
   calls: CallRow[];
   appSettings: AppSettings = {
     output_device: null,
-    call_audio: { microphone: null, speaker: null, echo_cancellation: true, noise_suppression: true, gain_control: true },
+    call_audio: { microphone: null, speaker: null, ringer: null, echo_cancellation: true, noise_suppression: true, gain_control: true },
     pause_reminder_min: 2,
     theme: 'system',
   };
@@ -101,7 +108,7 @@ export class MockBackend implements Backend {
       who === 'admin' ? ['Alex Admin', 'admin'] : who === 'sam' ? ['Sam Supervisor', 'supervisor'] : ['Ada Agent', 'agent'];
     this.last = { server, email };
     this.me = { server, email, name, role, company: 'Acme Support' };
-    this.phoneView = role === 'agent' ? { status: 'ready', detail: null, extension: '101', available: true, calls: [] } : null;
+    this.phoneView = role === 'agent' ? { status: 'ready', detail: null, extension: '101', available: true, calls: [], directory: DIRECTORY.map((c) => ({ ...c })) } : null;
     return this.me;
   }
   async logOut(): Promise<void> {
@@ -138,6 +145,30 @@ export class MockBackend implements Backend {
   async phone(): Promise<PhoneView | null> {
     return this.phoneView ? structuredClone(this.phoneView) : null;
   }
+  /** A number a `tel:`/`sip:` link asked for (`openLink`), until taken. */
+  dialRequest: string | null = null;
+  /** What the app does with a link: the number waits, and the ui is told. */
+  openLink(number: string) {
+    this.dialRequest = number;
+    this.emit({ type: 'dial_request', number });
+  }
+  async takeDialRequest(): Promise<string | null> {
+    const asked = this.dialRequest;
+    this.dialRequest = null;
+    return asked;
+  }
+  /** The devices tried from Settings, in order: `speaker:ID` or `microphone:ID`. */
+  devicesTried: string[] = [];
+  async testSpeaker(speaker: string | null): Promise<void> {
+    this.devicesTried.push(`speaker:${speaker ?? 'default'}`);
+    await new Promise((done) => setTimeout(done, 20));
+  }
+  async testMicrophone(microphone: string | null): Promise<MicrophoneTest> {
+    this.devicesTried.push(`microphone:${microphone ?? 'default'}`);
+    await new Promise((done) => setTimeout(done, 20));
+    // The headset hears a voice; the laptop's default microphone is muted.
+    return microphone === null ? { peak_dbfs: -120, rms_dbfs: -120, heard: false } : { peak_dbfs: -10.25, rms_dbfs: -27.25, heard: true };
+  }
   async inputDevices(): Promise<AudioDevice[]> {
     return [
       { id: 'alsa:default', name: 'Default microphone', is_default: true },
@@ -148,8 +179,9 @@ export class MockBackend implements Backend {
     if (!this.phoneView) throw { code: 'phone', message: 'The phone is not ready.' };
     const number = target.replace(/[\s\-.()/]/g, '');
     if (!/^\+?[0-9*#]{1,20}$/.test(number)) throw { code: 'invalid', message: `“${target.trim()}” is not a number to call.` };
+    const name = this.phoneView.directory.find((c) => c.extension === number)?.name ?? null;
     const call: CallView = {
-      id: this.nextCall++, incoming: false, number, name: null, status: 'dialing', held: false, held_by_them: false,
+      id: this.nextCall++, incoming: false, number, name, status: 'dialing', held: false, held_by_them: false,
       muted: false, connected_at: null, ended: null, audio_problem: null, recording: null, paused_since: null, refused: null,
       quality: null,
     };

@@ -16,6 +16,7 @@ import type {
   LastLogin,
   Me,
   AudioDevice,
+  MicrophoneTest,
   PlayerCommand,
   PlayerState,
   PhoneView,
@@ -77,6 +78,15 @@ export class TauriBackend implements Backend {
   }
   inputDevices(): Promise<AudioDevice[]> {
     return invoke('input_devices');
+  }
+  takeDialRequest(): Promise<string | null> {
+    return invoke('take_dial_request');
+  }
+  testSpeaker(speaker: string | null): Promise<void> {
+    return invoke('test_speaker', { speaker });
+  }
+  testMicrophone(microphone: string | null, speaker: string | null): Promise<MicrophoneTest> {
+    return invoke('test_microphone', { microphone, speaker });
   }
   phone(): Promise<PhoneView | null> {
     return invoke('phone');

@@ -200,6 +200,16 @@ await test('a refused pause says why', async (page) => {
   await shoot(page, 'refused');
 });
 
+await test('Settings try the microphone and the speaker before a call', async (page) => {
+  await page.goto(base);
+  await logIn(page, 'ada@acme.demo', 'demo-ada');
+  await page.click('[data-testid=nav-settings]');
+  await page.selectOption('[data-testid=microphone]', 'alsa:hw:CARD=Headset,DEV=0');
+  await page.click('[data-testid=test-microphone]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=device-test]')?.textContent.startsWith('Heard you'));
+  if (shots) await page.screenshot({ path: join(shots, 'settings-devices.png') });
+});
+
 await browser.close();
 server.close();
 console.log(`browser: ${passed} passed, ${failed} failed`);

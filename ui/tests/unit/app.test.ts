@@ -187,20 +187,38 @@ describe('call details', () => {
 });
 
 describe('settings', () => {
-  it('keeps the microphone, the call speaker and the audio processing switches', async () => {
+  it('keeps the microphone, the call speaker, the ringer and the audio processing switches', async () => {
     const { backend, user } = await signedIn();
     await user.click(screen.getByTestId('nav-settings'));
     await user.selectOptions(await screen.findByTestId('microphone'), 'alsa:hw:CARD=Headset,DEV=0');
+    await user.selectOptions(screen.getByTestId('ringer'), 'alsa:pulse');
     await user.click(screen.getByTestId('noise-suppression'));
     await waitFor(() =>
       expect(backend.appSettings.call_audio).toEqual({
         microphone: 'alsa:hw:CARD=Headset,DEV=0',
         speaker: null,
+        ringer: 'alsa:pulse',
         echo_cancellation: true,
         noise_suppression: false,
         gain_control: true,
       }),
     );
+  });
+
+  it('plays a test sound and makes a test recording, and says what it heard', async () => {
+    const { backend, user } = await signedIn();
+    await user.click(screen.getByTestId('nav-settings'));
+    await user.click(await screen.findByTestId('test-speaker'));
+    await waitFor(() => expect(screen.getByTestId('device-test').textContent).toContain('Did you hear two tones?'));
+    // The default microphone (muted, in the mock) hears nothing; the headset hears a voice.
+    await user.click(screen.getByTestId('test-microphone'));
+    await waitFor(() => expect(screen.getByTestId('device-test').textContent).toContain('Heard nothing'));
+    await user.selectOptions(screen.getByTestId('microphone'), 'alsa:hw:CARD=Headset,DEV=0');
+    await user.click(screen.getByTestId('test-microphone'));
+    await waitFor(() => expect(screen.getByTestId('device-test').textContent).toBe(
+      'Heard you: loudest at -10 dBFS, and played it back as your callers will hear it.',
+    ));
+    expect(backend.devicesTried).toEqual(['speaker:default', 'microphone:default', 'microphone:alsa:hw:CARD=Headset,DEV=0']);
   });
 
   it('keeps the output device and the theme', async () => {

@@ -157,12 +157,44 @@ describe('the phone', () => {
     await waitFor(() => expect(within(screen.getByTestId('call')).getByText(outside.other_party)).toBeTruthy());
   });
 
+  it('lists the colleagues with whether they take calls, finds one, and calls them', async () => {
+    const { user } = await agent();
+    const rows = () => screen.getAllByTestId('colleague').map((b) => b.textContent?.replace(/\s+/g, ' ').trim());
+    await waitFor(() => expect(rows()).toEqual([
+      'Bo Agent 102 Available',
+      'Cy Agent 103 Do not disturb',
+      'Sam Supervisor 110 Available',
+    ]));
+    await user.type(screen.getByTestId('directory-search'), 'cy');
+    expect(rows()).toEqual(['Cy Agent 103 Do not disturb']);
+    await user.clear(screen.getByTestId('directory-search'));
+    await user.type(screen.getByTestId('directory-search'), '11');
+    expect(rows()).toEqual(['Sam Supervisor 110 Available']);
+    await user.clear(screen.getByTestId('directory-search'));
+    await user.type(screen.getByTestId('directory-search'), 'nobody');
+    expect(screen.getByTestId('directory').textContent).toContain('No colleague matches “nobody”.');
+    await user.clear(screen.getByTestId('directory-search'));
+    await user.click(screen.getAllByTestId('colleague')[0]);
+    const call = await screen.findByTestId('call');
+    expect(within(call).getByText('Bo Agent')).toBeTruthy();
+    await waitFor(() => expect(screen.getAllByTestId('recent-number')[0].textContent).toBe('102'));
+  });
+
+  it('puts the number of a tel: link in the dial pad, and does not dial it', async () => {
+    const { backend } = await agent();
+    await screen.findByTestId('phone');
+    backend.openLink('+442071234567');
+    await waitFor(() => expect((screen.getByTestId('dial-number') as HTMLInputElement).value).toBe('+442071234567'));
+    expect(screen.queryByTestId('call')).toBeNull();
+    expect(backend.dialRequest).toBeNull();
+  });
+
   it('says when the phone is offline', async () => {
     const { backend } = await agent();
     await screen.findByTestId('phone');
     backend.emit({
       type: 'phone',
-      phone: { status: 'offline', detail: 'Phone offline: the service cannot be reached. Reconnecting…', extension: '101', available: true, calls: [] },
+      phone: { status: 'offline', detail: 'Phone offline: the service cannot be reached. Reconnecting…', extension: '101', available: true, calls: [], directory: [] },
     });
     await waitFor(() => expect(screen.getByTestId('phone-status').textContent).toContain('cannot be reached'));
     expect((screen.getByTestId('dial') as HTMLButtonElement).disabled).toBe(true);
