@@ -105,7 +105,10 @@ impl CallQuality {
         }
         let loss_percent = (jitter.lost + jitter.late) as f64 * 100.0 / (expected + jitter.late) as f64;
         let buffer_ms = jitter.delay_ms.max(0.0);
-        let mos = earshot_telephony::quality::mos(loss_percent, buffer_ms + 60.0);
+        let mos = earshot_telephony::quality::mos(
+            loss_percent,
+            buffer_ms + earshot_telephony::quality::OTHER_DELAY_MS,
+        );
         Some(Self { loss_percent, jitter_ms: jitter.jitter_ms, buffer_ms, mos })
     }
 }

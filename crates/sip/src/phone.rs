@@ -929,6 +929,7 @@ fn spawn_media(
                     if next_tick + FRAME_TIME * 3 < late {
                         next_tick = late;
                     }
+                    take_arrived(&socket, &mut endpoint, &mut buffer, now());
                     exchange(&mut endpoint, &mut *audio, &mut frame, now(), talking);
                 }
                 () = notified(port_clock.as_deref()) => {
@@ -938,6 +939,7 @@ fn spawn_media(
                         ticked = true;
                         next_tick = tokio::time::Instant::now() + FRAME_TIME + CLOCK_GRACE;
                         let at = now();
+                        take_arrived(&socket, &mut endpoint, &mut buffer, at);
                         for _ in 0..ready {
                             exchange(&mut endpoint, &mut *audio, &mut frame, at, talking);
                         }
@@ -971,6 +973,15 @@ fn spawn_media(
         }
     });
     (control_tx, cancel)
+}
+
+/// Hands the endpoint what has arrived and not been read yet, before a
+/// frame is pulled: a packet that came the moment its frame is due (two
+/// sound cards in step) is played, not lost to which wake-up ran first.
+fn take_arrived(socket: &UdpSocket, endpoint: &mut AudioEndpoint, buffer: &mut [u8], at: Timestamp) {
+    while let Ok((length, from)) = socket.try_recv_from(buffer) {
+        endpoint.handle_datagram(at, from, &buffer[..length]);
+    }
 }
 
 /// One frame each way between the port and the endpoint.

@@ -10,13 +10,19 @@
 //!   duplicates and packets later than their place are dropped and counted);
 //! - keeps the least delay that keeps late packets rare. Each packet's
 //!   *relative delay* (arrival in samples minus its timestamp) goes into a
-//!   window of the last [`WINDOW`] packets; the target delay is the
-//!   [`TARGET_QUANTILE`] quantile of how far they came after the fastest.
+//!   window of the last [`WINDOW`] packets; the target delay is the one,
+//!   among how far they came after the fastest, that the E-model
+//!   ([`crate::quality`]) rates best: each packet it would let be late
+//!   costs as much as the delay it would take to wait for it, so a rare
+//!   spike of a frame or two (a sender's sound card that delivers two
+//!   frames at once now and then) is waited for, and a rare long one is
+//!   not.
 //!   The delay grows when a frame is due and not there yet while the delay
 //!   is under target (the frame is waited for, and a substitution plays:
-//!   *expand*), and shrinks back when it is well over target, by leaving
-//!   out a quiet frame (or any frame, when far over), cross-faded
-//!   (*accelerate*);
+//!   *expand*), and shrinks back when it is over target, by leaving out a
+//!   frame, cross-faded (*accelerate*): a quiet one when two frames over or
+//!   after a second a frame over, any one when five over or after three
+//!   seconds a frame over (speech without a pause);
 //! - conceals a frame that is due, missing, and can no longer come in time
 //!   with [`crate::plc::Concealer`] (pitch-based waveform substitution,
 //!   fading over longer gaps) instead of playing silence;
@@ -32,7 +38,9 @@
 //! near-silent noise, and skips a single lost frame; it orders timestamps
 //! without wrap-around. `rustrtc` 0.4's buffer only reorders, with fixed
 //! delays and a global clock, and no concealment. What we took from them is
-//! ideas: a quantile of recent delays as the target (NetEQ), and restarting
+//! ideas: recent delays as the target, and waiting for peaks that recur
+//! (NetEQ's delay manager and peak detector, which we fold into one
+//! E-model cost), and restarting
 //! on a new SSRC or a large timestamp jump (rustrtc).
 //!
 //! ```
@@ -61,8 +69,6 @@ use std::collections::VecDeque;
 
 /// Packets whose relative delays make the target.
 pub const WINDOW: usize = 500;
-/// The share of recent packets the target delay lets arrive in time.
-pub const TARGET_QUANTILE: f64 = 0.97;
 /// Samples per millisecond.
 const PER_MS: i64 = 8;
 /// Frame length in samples, signed.
@@ -73,6 +79,12 @@ const RESTART_JUMP: i64 = 16_000;
 const SHRINK_QUIET: i64 = 2 * FRAME_I;
 /// Over target by this much, any frame is left out (100 ms).
 const SHRINK_ANY: i64 = 5 * FRAME_I;
+/// Pulls in a row a frame or more over target after which a quiet frame
+/// is left out (1 s: the delay has settled high, not a burst's phase).
+const SETTLED_OVER: u32 = 50;
+/// Pulls in a row a frame or more over target after which any frame is
+/// left out (3 s of speech without a pause).
+const LONG_OVER: u32 = 150;
 /// The most the buffer holds ahead of playout, in samples (2 s).
 const MAX_AHEAD: i64 = 16_000;
 /// Frames without audio after which the stream counts as silent (60 ms:
@@ -166,6 +178,8 @@ pub struct JitterBuffer {
     level: f64,
     /// Frames in a row that were not audio.
     gap: u64,
+    /// Pulls in a row that found the delay a frame or more over target.
+    frames_over: u32,
     /// The timestamp of a packet that said the stream started over,
     /// waiting for a second to agree.
     restart_candidate: Option<u32>,
@@ -203,6 +217,7 @@ impl JitterBuffer {
             last_transit: None,
             level: 0.0,
             gap: 0,
+            frames_over: 0,
             restart_candidate: None,
             packets: 0,
             lost_before: 0,
@@ -281,6 +296,7 @@ impl JitterBuffer {
             FrameKind::Concealed => {
                 self.stats.concealed_frames += 1;
                 self.gap += 1;
+                self.frames_over = 0;
             }
             FrameKind::Silence => self.gap += 1,
         }
@@ -315,10 +331,17 @@ impl JitterBuffer {
             self.playing = true;
         }
         if self.frame_complete() {
+            // Over target by much, at once; by a frame, once it has stayed
+            // so (a pause's quiet frame first, any after a longer while).
             let over = delay - self.target;
-            if (over >= SHRINK_ANY || (over >= SHRINK_QUIET && self.frame_is_quiet())) && self.drop_frame(out)
-            {
+            self.frames_over = if over >= FRAME_I { self.frames_over + 1 } else { 0 };
+            let quiet = self.frame_is_quiet();
+            let leave_out = over >= SHRINK_ANY
+                || (quiet && (over >= SHRINK_QUIET || self.frames_over >= SETTLED_OVER))
+                || self.frames_over >= LONG_OVER;
+            if leave_out && self.drop_frame(out) {
                 self.stats.dropped_frames += 1;
+                self.frames_over = 0;
                 return FrameKind::Audio;
             }
             self.take_frame(out);
@@ -440,6 +463,7 @@ impl JitterBuffer {
         self.packets = 0;
         self.last_transit = None;
         self.gap = 0;
+        self.frames_over = 0;
         self.concealer.reset();
     }
 
@@ -468,14 +492,39 @@ impl JitterBuffer {
         self.delays.push_back(transit);
         self.since_target += 1;
         // A packet later than the target raises it at once; otherwise the
-        // quantile is worked out every 10 packets (it only moves slowly).
+        // target is worked out every 10 packets (it only moves slowly).
         let fastest = self.delays.iter().copied().min().unwrap_or(transit);
         if transit - fastest > self.target || self.since_target >= 10 {
             self.since_target = 0;
             let mut sorted: Vec<i64> = self.delays.iter().map(|d| d - fastest).collect();
             sorted.sort_unstable();
-            let index = ((sorted.len() as f64 - 1.0) * TARGET_QUANTILE).round() as usize;
-            self.target = sorted[index.min(sorted.len() - 1)];
+            self.target = best_target(&sorted);
         }
     }
+}
+
+/// The target the E-model rates best for packets that came `sorted` (in
+/// samples after the fastest, ascending): each candidate is a packet's
+/// delay, which lets the packets after it in `sorted` be late.
+fn best_target(sorted: &[i64]) -> i64 {
+    let count = sorted.len() as f64;
+    let rating = |index: usize| {
+        // A late packet is lost to the listener.
+        let late = (sorted.len() - 1 - index) as f64;
+        let delay_ms = sorted[index] as f64 / PER_MS as f64 + crate::quality::OTHER_DELAY_MS;
+        crate::quality::r_factor(late * 100.0 / count, delay_ms)
+    };
+    let mut best = (0, f64::MIN);
+    for index in 0..sorted.len() {
+        // Only the last of equal delays: it lets none of them be late.
+        if sorted.get(index + 1) == Some(&sorted[index]) {
+            continue;
+        }
+        // A tie goes to the shorter target.
+        let r = rating(index);
+        if r > best.1 {
+            best = (index, r);
+        }
+    }
+    sorted.get(best.0).copied().unwrap_or(0)
 }

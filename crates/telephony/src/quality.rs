@@ -14,6 +14,11 @@
 //! assert!((mos(0.0, 20.0) - 4.4).abs() < 0.05);
 //! ```
 
+/// The one-way delay of a call beyond its jitter buffer's, in ms, as the
+/// phone assumes it (packetisation, the network, the sound cards): what
+/// the buffer's own delay is added to for the E-model.
+pub const OTHER_DELAY_MS: f64 = 60.0;
+
 /// R with the G.107 defaults and nothing impaired.
 const R_DEFAULT: f64 = 93.2;
 /// G.711's equipment impairment (G.113 Appendix I).

@@ -323,3 +323,63 @@ fn one_stray_packet_far_off_does_not_throw_the_stream_away() {
     assert_eq!(stats.restarts, 0, "{stats:?}");
     assert!(stats.concealed_frames <= 3, "{stats:?}");
 }
+
+/// Packets sent every 20 ms that arrive `late_ms(n)` after they were sent,
+/// pulled every 20 ms 7 ms after a send; what played and the delays.
+fn paced(packets: u64, late_ms: impl Fn(u64) -> i64) -> Run {
+    let mut buffer = JitterBuffer::new();
+    let mut arrivals: Vec<(i64, u64)> = (0..packets).map(|n| (n as i64 * 20 + late_ms(n), n)).collect();
+    arrivals.sort_unstable();
+    let mut arrivals = arrivals.into_iter().peekable();
+    let (mut frames, mut delays) = (Vec::new(), Vec::new());
+    for tick in 0..packets + DRAIN {
+        let pull_at = tick as i64 * 20 + 7;
+        while let Some((at, n)) = arrivals.next_if(|(at, _)| *at <= pull_at) {
+            let samples: Vec<i16> = (0..FRAME as u64).map(|i| signal(n * FRAME as u64 + i)).collect();
+            let arrival = Arrival { sequence: n as u16, timestamp: (n * FRAME as u64) as u32, ssrc: 9 };
+            buffer.handle_packet(Timestamp(at), arrival, &samples);
+        }
+        let mut frame = [0; FRAME];
+        frames.push((buffer.pull(Timestamp(pull_at), &mut frame), frame));
+        delays.push(buffer.stats().delay_ms);
+    }
+    Run { frames, stats: buffer.stats(), delays }
+}
+
+#[test]
+fn a_frame_late_once_a_second_is_waited_for_after_the_first_time() {
+    // A sender on a sound card that now and then hands over two frames at
+    // once: one packet a second comes a frame late, with the next.
+    let run = paced(1_500, |n| if n % 50 == 25 { 20 } else { 0 });
+    // The first one is late (nothing said it could be), none after.
+    assert!(run.stats.late <= 1, "{:?}", run.stats);
+    assert_eq!(run.stats.lost, 0);
+    // Waiting for them costs the frame, no more.
+    let mean = run.delays[500..1_500].iter().sum::<f64>() / 1_000.0;
+    assert!((15.0..45.0).contains(&mean), "mean delay {mean:.1} ms: {:?}", run.stats);
+}
+
+#[test]
+fn a_rare_long_spike_is_not_waited_for() {
+    // One packet in ten seconds 200 ms late: waiting would cost every
+    // other packet 200 ms; losing it costs a frame.
+    let run = paced(1_500, |n| if n % 500 == 250 { 200 } else { 0 });
+    assert!(run.stats.late <= 3, "{:?}", run.stats);
+    let mean = run.delays[500..1_500].iter().sum::<f64>() / 1_000.0;
+    assert!(mean < 20.0, "mean delay {mean:.1} ms: {:?}", run.stats);
+}
+
+#[test]
+fn a_delay_grown_by_one_spike_comes_back_in_unbroken_speech() {
+    // A 60 ms spike teaches the buffer to wait for the next, which grows
+    // the delay; the signal never goes quiet, so only the settled rule can
+    // bring it back once the spikes have left the window.
+    let run = paced(1_500, |n| if n == 100 || n == 150 { 60 } else { 0 });
+    let before = run.delays[200];
+    let after = run.delays[1_000..1_500].iter().copied().fold(f64::MIN, f64::max);
+    assert!(before >= 40.0, "before {before:.1} ms: {:?}", run.stats);
+    // Back under a frame once the spike left the window, a frame or two
+    // left out on the way.
+    assert!(after < 20.0, "after {after:.1} ms: {:?}", run.stats);
+    assert!((1..=4).contains(&run.stats.dropped_frames), "{:?}", run.stats);
+}
