@@ -185,6 +185,17 @@ fn input_devices(app: tauri::State<'_, App>) -> Vec<AudioDevice> {
 }
 
 #[tauri::command]
+async fn start_level_meter(app: tauri::State<'_, App>, microphone: Option<String>) -> Reply<()> {
+    Ok(app.start_level_meter(microphone).await?)
+}
+
+#[tauri::command]
+async fn stop_level_meter(app: tauri::State<'_, App>) -> Reply<()> {
+    app.stop_level_meter().await;
+    Ok(())
+}
+
+#[tauri::command]
 async fn test_speaker(app: tauri::State<'_, App>, speaker: Option<String>) -> Reply<()> {
     Ok(app.test_speaker(speaker).await?)
 }
@@ -346,6 +357,8 @@ pub fn run() {
             input_devices,
             test_speaker,
             test_microphone,
+            start_level_meter,
+            stop_level_meter,
             take_dial_request,
             phone,
             dial,

@@ -132,6 +132,8 @@ pub struct App {
     shared: Arc<Shared>,
     /// A number a `tel:`/`sip:` link asked for, until the ui takes it.
     dial_request: std::sync::Mutex<Option<String>>,
+    /// The microphone's live level, while Settings shows it.
+    meter: std::sync::Mutex<Option<crate::device_test::LevelMeter>>,
 }
 
 fn ended() -> ClientError {
@@ -156,6 +158,7 @@ impl App {
                 phone: std::sync::Mutex::new(None),
             }),
             dial_request: std::sync::Mutex::new(None),
+            meter: std::sync::Mutex::new(None),
         }
     }
 
@@ -786,6 +789,38 @@ impl App {
         })
         .await
         .map_err(|error| ClientError::Protocol(error.to_string()))?
+    }
+
+    /// Reports `microphone`'s level (its id; the default when `None`) as
+    /// [`AppEvent::MicrophoneLevel`] ten times a second, instead of any
+    /// microphone it reported before, until [`Self::stop_level_meter`].
+    ///
+    /// # Errors
+    /// When there is no microphone, or it cannot be opened.
+    pub async fn start_level_meter(&self, microphone: Option<String>) -> Result<()> {
+        self.stop_level_meter().await;
+        let events = self.shared.events.clone();
+        let meter = tokio::task::spawn_blocking(move || {
+            crate::device_test::LevelMeter::start(microphone.as_deref(), move |levels| {
+                let _ = events.send(AppEvent::MicrophoneLevel {
+                    peak_dbfs: levels.peak_dbfs,
+                    rms_dbfs: levels.rms_dbfs,
+                });
+            })
+        })
+        .await
+        .map_err(|error| ClientError::Protocol(error.to_string()))??;
+        *self.meter.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(meter);
+        Ok(())
+    }
+
+    /// Stops the level meter, if it runs.
+    pub async fn stop_level_meter(&self) {
+        let meter = self.meter.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(meter) = meter {
+            // Closing a stream waits for the sound server: off the runtime.
+            let _ = tokio::task::spawn_blocking(move || drop(meter)).await;
+        }
     }
 
     fn settings_path(&self) -> PathBuf {

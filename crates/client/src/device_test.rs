@@ -5,6 +5,10 @@
 //!
 //! Both block for as long as the sound lasts; the app runs them on a
 //! blocking thread. The levels are decided by [`Levels::of`] (sans-IO).
+//!
+//! And a live level meter ([`LevelMeter`]): the microphone's level ten
+//! times a second for as long as Settings shows it, cut into blocks by
+//! [`LevelBlocks`] (sans-IO) on the device's own thread.
 
 use crate::audio::{input_device, input_stream, output_device, output_stream};
 use crate::error::{AudioProblem, ClientError, Result};
@@ -51,6 +55,123 @@ impl Levels {
         let power =
             samples.iter().map(|s| f64::from(*s) * f64::from(*s)).sum::<f64>() / samples.len().max(1) as f64;
         Self { peak_dbfs: db(f64::from(peak)), rms_dbfs: db(power.sqrt()) }
+    }
+}
+
+/// How often the level meter reports, in ms.
+pub const METER_EVERY_MS: u32 = 100;
+
+/// Cuts a stream of samples into blocks of a set length and gives the
+/// levels of each.
+#[derive(Clone, Debug)]
+pub struct LevelBlocks {
+    length: usize,
+    block: Vec<f32>,
+}
+
+impl LevelBlocks {
+    /// Blocks of `length` samples.
+    #[must_use]
+    pub fn new(length: usize) -> Self {
+        Self { length: length.max(1), block: Vec::with_capacity(length.max(1)) }
+    }
+
+    /// Takes `samples`; calls `done` with the levels of each block filled.
+    pub fn take(&mut self, samples: &[f32], mut done: impl FnMut(Levels)) {
+        for chunk in samples.chunks(self.length) {
+            let room = self.length - self.block.len();
+            let (now, later) = chunk.split_at(room.min(chunk.len()));
+            self.block.extend_from_slice(now);
+            if self.block.len() == self.length {
+                done(Levels::of(&self.block));
+                self.block.clear();
+            }
+            self.block.extend_from_slice(later);
+        }
+    }
+}
+
+/// A microphone's level, reported every [`METER_EVERY_MS`] until dropped.
+/// The stream lives on a thread of its own (cpal streams stay on the
+/// thread that made them).
+#[derive(Debug)]
+pub struct LevelMeter {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LevelMeter {
+    /// Opens `microphone` (its id; the system's default when `None` or
+    /// gone) and calls `report` with its levels from then on.
+    ///
+    /// # Errors
+    /// When there is no microphone, or it cannot be opened.
+    pub fn start(microphone: Option<&str>, report: impl Fn(Levels) + Send + 'static) -> Result<Self> {
+        let failed = |detail: String| ClientError::Audio {
+            code: AudioProblem::MicrophoneFailed,
+            detail: format!("The microphone cannot be used: {detail}"),
+        };
+        let microphone = microphone.map(str::to_owned);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (opened, open) = std::sync::mpsc::channel::<Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name("level-meter".into())
+            .spawn(move || {
+                let started = input_device(microphone.as_deref()).and_then(|device| {
+                    let mut blocks: Option<LevelBlocks> = None;
+                    let rate = Arc::new(std::sync::atomic::AtomicU32::new(0));
+                    let known = Arc::clone(&rate);
+                    let (stream, opened_rate) = input_stream(
+                        &device,
+                        20,
+                        move |samples: &[f32]| {
+                            // The rate is known once the stream is made.
+                            let rate = known.load(std::sync::atomic::Ordering::Relaxed);
+                            if rate == 0 {
+                                return;
+                            }
+                            let blocks = blocks.get_or_insert_with(|| {
+                                LevelBlocks::new((rate * METER_EVERY_MS / 1_000) as usize)
+                            });
+                            blocks.take(samples, &report);
+                        },
+                        |error| tracing::warn!(%error, "the microphone failed under the level meter"),
+                    )
+                    .map_err(failed)?;
+                    rate.store(opened_rate, std::sync::atomic::Ordering::Relaxed);
+                    stream.play().map_err(|e| failed(e.to_string()))?;
+                    Ok(stream)
+                });
+                match started {
+                    Ok(stream) => {
+                        let _ = opened.send(Ok(()));
+                        // Until stopped, or the meter is dropped.
+                        let _ = stopped.recv();
+                        drop(stream);
+                    }
+                    Err(error) => {
+                        let _ = opened.send(Err(error));
+                    }
+                }
+            })
+            .map_err(|e| failed(e.to_string()))?;
+        match open.recv() {
+            Ok(Ok(())) => Ok(Self { stop: Some(stop), thread: Some(thread) }),
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                Err(error)
+            }
+            Err(_) => Err(failed("its thread ended".into())),
+        }
+    }
+}
+
+impl Drop for LevelMeter {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -159,7 +280,26 @@ fn play(speaker: Option<&str>, make: impl FnOnce(u32) -> Vec<f32>) -> Result<()>
 
 #[cfg(test)]
 mod tests {
-    use super::{Levels, resample};
+    use super::{LevelBlocks, Levels, resample};
+
+    #[test]
+    fn level_blocks_report_each_full_block_whatever_the_pieces() {
+        let mut blocks = LevelBlocks::new(800);
+        let mut reported = Vec::new();
+        // Pieces of 300 of a loud then a silent stretch: 1000 loud, 700 silent.
+        let samples: Vec<f32> = (0..1_700).map(|n| if n < 1_000 { 0.5 } else { 0.0 }).collect();
+        for piece in samples.chunks(300) {
+            blocks.take(piece, |levels| reported.push(levels));
+        }
+        assert_eq!(reported.len(), 2);
+        assert!((reported[0].peak_dbfs + 6.02).abs() < 0.01, "{reported:?}");
+        // The second block: 200 loud of 800.
+        assert!((reported[1].rms_dbfs + 12.04).abs() < 0.01, "{reported:?}");
+        // One piece longer than a block gives a report for each block in it.
+        let mut more = 0;
+        LevelBlocks::new(100).take(&[0.1; 350], |_| more += 1);
+        assert_eq!(more, 3);
+    }
 
     #[test]
     fn levels_of_silence_a_full_scale_tone_and_nothing() {

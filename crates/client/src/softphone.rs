@@ -88,9 +88,13 @@ pub struct CallQuality {
     pub jitter_ms: f64,
     /// The delay the jitter buffer adds now, ms.
     pub buffer_ms: f64,
-    /// Estimated mean opinion score, 1–4.5 (G.107, one-way delay taken as
-    /// the buffer's plus 60 ms for the network, packetisation and the sound
-    /// cards; round-trip time is not measured yet).
+    /// The round-trip time to the service's media relay (RTCP), ms; none
+    /// until its first report echoed ours (five seconds or so).
+    pub round_trip_ms: Option<f64>,
+    /// Estimated mean opinion score, 1–4.5 (G.107, the one-way delay taken
+    /// as the buffer's, half the round trip and 40 ms for packetisation and
+    /// the sound cards; 60 ms beyond the buffer before the round trip is
+    /// known).
     pub mos: f64,
 }
 
@@ -98,6 +102,7 @@ impl CallQuality {
     /// From the call's endpoint counters.
     #[must_use]
     pub fn of(stats: &earshot_telephony::endpoint::EndpointStats) -> Option<Self> {
+        use earshot_telephony::quality;
         let jitter = &stats.jitter;
         let expected = jitter.received + jitter.lost;
         if expected < 50 {
@@ -105,11 +110,10 @@ impl CallQuality {
         }
         let loss_percent = (jitter.lost + jitter.late) as f64 * 100.0 / (expected + jitter.late) as f64;
         let buffer_ms = jitter.delay_ms.max(0.0);
-        let mos = earshot_telephony::quality::mos(
-            loss_percent,
-            buffer_ms + earshot_telephony::quality::OTHER_DELAY_MS,
-        );
-        Some(Self { loss_percent, jitter_ms: jitter.jitter_ms, buffer_ms, mos })
+        let round_trip_ms = stats.round_trip_ms;
+        let beyond = round_trip_ms.map_or(quality::OTHER_DELAY_MS, |rtt| rtt / 2.0 + quality::LOCAL_DELAY_MS);
+        let mos = quality::mos(loss_percent, buffer_ms + beyond);
+        Some(Self { loss_percent, jitter_ms: jitter.jitter_ms, buffer_ms, round_trip_ms, mos })
     }
 }
 

@@ -343,6 +343,13 @@ pub enum AppEvent {
         /// The number, cleaned.
         number: String,
     },
+    /// The level meter's microphone, over the last tenth of a second.
+    MicrophoneLevel {
+        /// The loudest sample, dB below full scale.
+        peak_dbfs: f64,
+        /// The average level, dB below full scale.
+        rms_dbfs: f64,
+    },
 }
 
 /// Counts of calls, by direction and by status.

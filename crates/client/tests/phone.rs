@@ -329,6 +329,13 @@ async fn ada_calls_bos_app_and_each_hears_the_other_until_she_hangs_up() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let quality = app.phone_view().unwrap().calls[0].quality.unwrap();
     assert!(quality.loss_percent < 1.0 && quality.mos > 4.0, "{quality:?}");
+    // The round trip to the service, once its RTCP report echoed Ada's.
+    let measured = phone_until(&mut events, |p| {
+        p.calls.iter().any(|c| c.quality.is_some_and(|q| q.round_trip_ms.is_some()))
+    })
+    .await;
+    let round_trip = measured.calls[0].quality.unwrap().round_trip_ms.unwrap();
+    assert!((0.0..60.0).contains(&round_trip), "round trip {round_trip} ms on loopback");
     app.hang_up(call).unwrap();
     let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
     assert_eq!(ended.calls[0].ended.as_deref(), Some("You hung up."));
@@ -907,8 +914,9 @@ async fn on_a_call_whose_recording_the_flow_decided_a_pause_is_refused_with_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn settings_test_sound_plays_on_the_speaker_and_the_test_recording_hears_the_microphone() {
-    use earshot_client::device_test::{play_test_sound, test_microphone};
+async fn settings_test_sound_plays_on_the_speaker_the_test_recording_and_the_level_meter_hear_the_microphone()
+{
+    use earshot_client::device_test::{LevelMeter, Levels, play_test_sound, test_microphone};
     let _sound_card = pulse_available().await;
     let temp = tempfile::tempdir().unwrap();
     // The speaker (`spk`) kept running, so its recording keeps time.
@@ -937,4 +945,33 @@ async fn settings_test_sound_plays_on_the_speaker_and_the_test_recording_hears_t
     tokio::time::sleep(Duration::from_millis(500)).await;
     let test = tokio::task::spawn_blocking(|| test_microphone(None, None, 1.0)).await.unwrap().unwrap();
     assert!(!test.heard, "{test:?}");
+
+    // The live level meter: ten reports a second, speech loud, then silence.
+    let _awake_mic = shell("pacat --device=micsink --playback /dev/zero");
+    let mic = shell(&format!(
+        "while true; do paplay --device=micsink {}; done",
+        speech("agent-greeting").display()
+    ));
+    let (report, reports) = std::sync::mpsc::channel();
+    let meter = tokio::task::spawn_blocking(move || {
+        LevelMeter::start(None, move |levels| {
+            let _ = report.send(levels);
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    drop(mic);
+    let speaking: Vec<Levels> = reports.try_iter().collect();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::task::spawn_blocking(move || drop(meter)).await.unwrap();
+    let after: Vec<Levels> = reports.try_iter().collect();
+    assert!((12..=21).contains(&speaking.len()), "{} reports in 2 s", speaking.len());
+    assert!(speaking.iter().filter(|l| l.rms_dbfs > -40.0).count() >= 5, "{speaking:?}");
+    assert!(after.len() >= 8, "{} reports in 1.5 s", after.len());
+    assert!(after[after.len() - 5..].iter().all(|l| l.peak_dbfs < -50.0), "{after:?}");
+    // Stopped: no more.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reports.try_iter().count(), 0);
 }

@@ -56,6 +56,9 @@ pub struct EndpointStats {
     pub garbage_packets: u64,
     /// What the jitter buffer did.
     pub jitter: JitterStats,
+    /// The round-trip time to the peer from its RTCP reports, in ms
+    /// (none until a report echoed ours, or if the peer sends none).
+    pub round_trip_ms: Option<f64>,
 }
 
 /// One call's media at a phone.
@@ -102,7 +105,7 @@ impl AudioEndpoint {
     /// A datagram from `from`, received at `now`.
     pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
         let receives = self.leg.direction().receives();
-        match self.leg.accept(from, data) {
+        match self.leg.accept(from, data, now) {
             Incoming::Audio(view) => {
                 self.stats.received_packets += 1;
                 if receives {
@@ -115,6 +118,7 @@ impl AudioEndpoint {
             Incoming::Event(view, event) => {
                 self.keys.extend(self.receiver.handle(view.timestamp, event, now));
             }
+            Incoming::Control => {}
             Incoming::Foreign => self.stats.foreign_packets += 1,
             Incoming::Garbage => self.stats.garbage_packets += 1,
         }
@@ -163,8 +167,8 @@ impl AudioEndpoint {
         }
     }
 
-    /// When [`Self::handle_timeout`] is next due (keys sounding, or a key
-    /// from the peer that never ended), if ever.
+    /// When [`Self::handle_timeout`] is next due (keys sounding, a key
+    /// from the peer that never ended, our next RTCP report), if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         [self.leg.poll_timeout(), self.receiver.poll_timeout()].into_iter().flatten().min()
@@ -183,14 +187,14 @@ impl AudioEndpoint {
     /// What was counted so far.
     #[must_use]
     pub fn stats(&self) -> EndpointStats {
-        EndpointStats { jitter: self.jitter.stats(), ..self.stats }
+        EndpointStats { jitter: self.jitter.stats(), round_trip_ms: self.leg.round_trip_ms(), ..self.stats }
     }
 
     fn flush_keys(&mut self, now: Timestamp) {
         let timestamp = self.clock_at(now);
         let mut out = Vec::new();
         self.leg.handle_timeout(timestamp, now, &mut out);
-        self.stats.sent_packets += out.len() as u64;
+        self.stats.sent_packets += out.iter().filter(|t| !crate::rtcp::is_rtcp(&t.payload)).count() as u64;
         self.transmits.extend(out);
     }
 

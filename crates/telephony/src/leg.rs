@@ -12,6 +12,7 @@
 //! ```
 //! use earshot_telephony::leg::{Incoming, MediaLeg};
 //! use earshot_telephony::sdp::AudioSession;
+//! use earshot_policy::Timestamp;
 //!
 //! let offer = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 //! let mut leg = MediaLeg::new(0x1234, 1);
@@ -19,12 +20,13 @@
 //! // The phone sends from another port than it described: latched.
 //! let packet = [0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9, 0xff, 0xff];
 //! let from = "192.0.2.7:4002".parse().unwrap();
-//! assert!(matches!(leg.accept(from, &packet), Incoming::Audio(_)));
+//! assert!(matches!(leg.accept(from, &packet, Timestamp(0)), Incoming::Audio(_)));
 //! assert_eq!(leg.destination(), Some(from));
 //! ```
 
 use crate::dtmf::{DtmfSender, TelephoneEvent};
 use crate::g711::G711;
+use crate::rtcp::RtcpSession;
 use crate::rtp::{OutgoingStream, RtpView};
 use crate::sdp::{AudioSession, MediaDirection};
 use earshot_policy::{Key, Timestamp};
@@ -46,6 +48,9 @@ pub enum Incoming<'a> {
     Audio(RtpView<'a>),
     /// An RFC 4733 keypad event.
     Event(RtpView<'a>, TelephoneEvent),
+    /// An RTCP report from the peer, taken in by the leg (on the RTP
+    /// port, when both agreed to `a=rtcp-mux`).
+    Control,
     /// From an address that is not the leg's peer (or no peer yet).
     Foreign,
     /// Not RTP, or a payload type or event the leg did not agree to.
@@ -65,6 +70,9 @@ pub struct MediaLeg {
     direction: MediaDirection,
     out: OutgoingStream,
     sender: DtmfSender,
+    /// RTCP, when the peer agreed to send it on the RTP port.
+    rtcp: RtcpSession,
+    rtcp_mux: bool,
 }
 
 impl MediaLeg {
@@ -80,6 +88,8 @@ impl MediaLeg {
             direction: MediaDirection::SendRecv,
             out: OutgoingStream::new(ssrc, first_sequence),
             sender: DtmfSender::new(),
+            rtcp: RtcpSession::new(ssrc, &format!("{ssrc:08x}@earshot")),
+            rtcp_mux: false,
         }
     }
 
@@ -89,6 +99,7 @@ impl MediaLeg {
     pub fn set_peer(&mut self, theirs: AudioSession) {
         self.codec = theirs.codec();
         self.direction = theirs.direction.answer();
+        self.rtcp_mux = theirs.rtcp_mux;
         if self.peer.as_ref().is_none_or(|p| p.addr != theirs.addr) {
             self.latched = None;
             self.latched_ssrc = None;
@@ -121,7 +132,8 @@ impl MediaLeg {
         self.peer.as_ref().and_then(|p| p.telephone_event)
     }
 
-    /// What the datagram `data` from `from` is. Symmetric RTP: the first
+    /// What the datagram `data` from `from`, received at `now`, is; a
+    /// report from the peer is taken in here. Symmetric RTP: the first
     /// source heard sending RTP the leg agreed to is latched (a phone
     /// behind NAT, or one that describes another interface than it sends
     /// from); after that only the latched source, or the address the peer
@@ -129,9 +141,16 @@ impl MediaLeg {
     /// stray packet on a reused port can't take the call's media. The same
     /// stream (its SSRC) from a new address is the peer's NAT having moved
     /// it: latched again, so the call's audio follows.
-    pub fn accept<'a>(&mut self, from: SocketAddr, data: &'a [u8]) -> Incoming<'a> {
+    pub fn accept<'a>(&mut self, from: SocketAddr, data: &'a [u8], now: Timestamp) -> Incoming<'a> {
         let Some(peer) = &self.peer else { return Incoming::Foreign };
         let known = from == peer.addr || self.latched == Some(from);
+        if self.rtcp_mux && crate::rtcp::is_rtcp(data) {
+            return match (known, self.rtcp.handle_report(now, data)) {
+                (false, _) => Incoming::Foreign,
+                (true, Ok(())) => Incoming::Control,
+                (true, Err(_)) => Incoming::Garbage,
+            };
+        }
         let Ok(view) = RtpView::parse(data) else {
             return if known || self.latched.is_none() { Incoming::Garbage } else { Incoming::Foreign };
         };
@@ -153,6 +172,7 @@ impl MediaLeg {
             self.latched = Some(from);
         }
         self.latched_ssrc = Some(view.ssrc);
+        self.rtcp.received(now, view.ssrc, view.sequence, view.timestamp);
         incoming
     }
 
@@ -160,11 +180,10 @@ impl MediaLeg {
     /// none while our direction does not send, or the peer gave no address.
     #[must_use]
     pub fn destination(&self) -> Option<SocketAddr> {
-        let peer = self.peer.as_ref()?;
         if !self.direction.sends() {
             return None;
         }
-        self.latched.or((peer.addr.port() != 0 && !peer.addr.ip().is_unspecified()).then_some(peer.addr))
+        self.rtcp_destination()
     }
 
     /// Rewrites a packet from another leg (already parsed as `view`) into
@@ -174,6 +193,8 @@ impl MediaLeg {
     pub fn relay(&mut self, data: &mut [u8], view: &RtpView<'_>) -> Option<SocketAddr> {
         let destination = self.destination()?;
         self.out.relay(data, view);
+        let timestamp = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+        self.rtcp.sent(timestamp, view.payload.len());
         Some(destination)
     }
 
@@ -200,6 +221,7 @@ impl MediaLeg {
         let payload = self.codec.encode(samples);
         let mut packet = Vec::with_capacity(12 + payload.len());
         self.out.packet(self.codec.payload_type(), marker, timestamp, &payload, &mut packet);
+        self.rtcp.sent(timestamp, payload.len());
         Some(Transmit { destination, payload: packet })
     }
 
@@ -243,14 +265,36 @@ impl MediaLeg {
             let (Some(pt), Some(destination)) = (pt, destination) else { continue };
             let mut packet = Vec::with_capacity(16);
             self.out.packet(pt, event.marker, event.press, &event.event.to_bytes(), &mut packet);
+            self.rtcp.sent(event.press, 4);
             out.push(Transmit { destination, payload: packet });
+        }
+        // Reports go on while on hold (RFC 3264 §5.1), to where RTP would.
+        if self.rtcp_mux
+            && let Some(report) = self.rtcp.handle_timeout(now)
+            && let Some(destination) = self.rtcp_destination()
+        {
+            out.push(Transmit { destination, payload: report });
         }
     }
 
-    /// When [`Self::handle_timeout`] is next due, if a key is sounding.
+    /// When [`Self::handle_timeout`] is next due: a key sounding, or our
+    /// next RTCP report.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.sender.poll_timeout()
+        let report = self.rtcp_mux.then(|| self.rtcp.poll_timeout());
+        [self.sender.poll_timeout(), report].into_iter().flatten().min()
+    }
+
+    /// The round-trip time to the peer, from its RTCP reports, in ms.
+    #[must_use]
+    pub fn round_trip_ms(&self) -> Option<f64> {
+        self.rtcp.round_trip_ms()
+    }
+
+    /// Where RTCP goes: where RTP would, whatever our direction.
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        let peer = self.peer.as_ref()?;
+        self.latched.or((peer.addr.port() != 0 && !peer.addr.ip().is_unspecified()).then_some(peer.addr))
     }
 
     /// Whether a key is sounding or waiting to.

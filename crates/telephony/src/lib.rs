@@ -31,6 +31,7 @@ pub mod leg;
 pub mod plc;
 pub mod quality;
 mod recorder;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod sim;

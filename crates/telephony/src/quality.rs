@@ -18,6 +18,10 @@
 /// phone assumes it (packetisation, the network, the sound cards): what
 /// the buffer's own delay is added to for the E-model.
 pub const OTHER_DELAY_MS: f64 = 60.0;
+/// The part of [`OTHER_DELAY_MS`] that is not the network's
+/// (packetisation and the sound cards), for when RTCP measured the round
+/// trip: the one-way delay is then the buffer's, this, and half of it.
+pub const LOCAL_DELAY_MS: f64 = 40.0;
 
 /// R with the G.107 defaults and nothing impaired.
 const R_DEFAULT: f64 = 93.2;

@@ -112,6 +112,8 @@ pub struct AudioSession {
     pub events: EventSet,
     /// Which way media flows.
     pub direction: MediaDirection,
+    /// RTCP shares the RTP port (`a=rtcp-mux`, RFC 5761).
+    pub rtcp_mux: bool,
     /// The other `m=` lines of an offer, before and after the audio one,
     /// as an answer refuses them (port 0): an answer has as many `m=`
     /// lines as its offer, in the same order (RFC 3264 §6).
@@ -202,6 +204,7 @@ impl AudioSession {
             telephone_event,
             events,
             direction,
+            rtcp_mux: media.rtcp_mux,
             refused,
         })
     }
@@ -219,6 +222,8 @@ impl AudioSession {
             telephone_event,
             events: if telephone_event.is_some() { events } else { EventSet::NONE },
             direction: offer.direction.answer(),
+            // Only where offered (RFC 5761 §5.1.1).
+            rtcp_mux: offer.rtcp_mux,
             refused: offer.refused.clone(),
         }
     }
@@ -254,6 +259,9 @@ impl AudioSession {
             let _ = write!(out, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} {}\r\n", self.events);
         }
         let _ = write!(out, "a=ptime:20\r\na={}\r\n", self.direction.attribute());
+        if self.rtcp_mux {
+            out.push_str("a=rtcp-mux\r\n");
+        }
         for line in &self.refused.after {
             let _ = write!(out, "m={line}\r\n");
         }
@@ -455,6 +463,7 @@ impl Negotiation {
             telephone_event: Some(TELEPHONE_EVENT_PT),
             events: EventSet::OURS,
             direction,
+            rtcp_mux: true,
             refused: RefusedMedia::default(),
         };
         self.offering = true;

@@ -59,6 +59,9 @@ export interface Backend {
   testSpeaker(speaker: string | null): Promise<void>;
   /** Records three seconds from `microphone`, plays them back on `speaker`: how loud. */
   testMicrophone(microphone: string | null, speaker: string | null): Promise<MicrophoneTest>;
+  /** Reports `microphone`'s level as `microphone_level` events, ten a second, until stopped. */
+  startLevelMeter(microphone: string | null): Promise<void>;
+  stopLevelMeter(): Promise<void>;
   /** The phone and its calls; `null` when the user has no phone (no extension). */
   phone(): Promise<PhoneView | null>;
   /** Dials a number or extension (typed or pasted); the call's id. */

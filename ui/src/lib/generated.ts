@@ -331,9 +331,15 @@ jitter_ms: number,
  */
 buffer_ms: number, 
 /**
- * Estimated mean opinion score, 1–4.5 (G.107, one-way delay taken as
- * the buffer's plus 60 ms for the network, packetisation and the sound
- * cards; round-trip time is not measured yet).
+ * The round-trip time to the service's media relay (RTCP), ms; none
+ * until its first report echoed ours (five seconds or so).
+ */
+round_trip_ms: number | null, 
+/**
+ * Estimated mean opinion score, 1–4.5 (G.107, the one-way delay taken
+ * as the buffer's, half the round trip and 40 ms for packetisation and
+ * the sound cards; 60 ms beyond the buffer before the round trip is
+ * known).
  */
 mos: number, };
 export type CallView = { 
@@ -533,7 +539,15 @@ phone: PhoneView, } | { "type": "dial_request",
 /**
  * The number, cleaned.
  */
-number: string, };
+number: string, } | { "type": "microphone_level", 
+/**
+ * The loudest sample, dB below full scale.
+ */
+peak_dbfs: number, 
+/**
+ * The average level, dB below full scale.
+ */
+rms_dbfs: number, };
 export type Breakdown = { 
 /**
  * Inbound calls.

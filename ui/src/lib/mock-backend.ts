@@ -139,7 +139,7 @@ export class MockBackend implements Backend {
     call.status = 'connected';
     call.connected_at = Date.now();
     call.recording = 'recording';
-    call.quality = { loss_percent: 0.4, jitter_ms: 3.2, buffer_ms: 24, mos: 4.3 };
+    call.quality = { loss_percent: 0.4, jitter_ms: 3.2, buffer_ms: 24, round_trip_ms: 18, mos: 4.3 };
     this.publishPhone();
   }
   async phone(): Promise<PhoneView | null> {
@@ -168,6 +168,26 @@ export class MockBackend implements Backend {
     await new Promise((done) => setTimeout(done, 20));
     // The headset hears a voice; the laptop's default microphone is muted.
     return microphone === null ? { peak_dbfs: -120, rms_dbfs: -120, heard: false } : { peak_dbfs: -10.25, rms_dbfs: -27.25, heard: true };
+  }
+  /** The microphone the level meter listens to (undefined: none). */
+  meterOn: string | null | undefined = undefined;
+  private meterTimer: ReturnType<typeof setInterval> | null = null;
+  private meterStep = 0;
+  async startLevelMeter(microphone: string | null): Promise<void> {
+    await this.stopLevelMeter();
+    this.meterOn = microphone;
+    // The headset hears someone talking (a level that comes and goes); the
+    // laptop's default microphone is muted.
+    this.meterTimer = setInterval(() => {
+      const talking = microphone !== null && this.meterStep++ % 10 < 7;
+      const rms = microphone === null ? -120 : talking ? -24 - (this.meterStep % 3) * 3 : -58;
+      this.emit({ type: 'microphone_level', peak_dbfs: rms + 12, rms_dbfs: rms });
+    }, 100);
+  }
+  async stopLevelMeter(): Promise<void> {
+    if (this.meterTimer) clearInterval(this.meterTimer);
+    this.meterTimer = null;
+    this.meterOn = undefined;
   }
   async inputDevices(): Promise<AudioDevice[]> {
     return [

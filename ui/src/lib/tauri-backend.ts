@@ -88,6 +88,12 @@ export class TauriBackend implements Backend {
   testMicrophone(microphone: string | null, speaker: string | null): Promise<MicrophoneTest> {
     return invoke('test_microphone', { microphone, speaker });
   }
+  startLevelMeter(microphone: string | null): Promise<void> {
+    return invoke('start_level_meter', { microphone });
+  }
+  stopLevelMeter(): Promise<void> {
+    return invoke('stop_level_meter');
+  }
   phone(): Promise<PhoneView | null> {
     return invoke('phone');
   }

@@ -221,6 +221,22 @@ describe('settings', () => {
     expect(backend.devicesTried).toEqual(['speaker:default', 'microphone:default', 'microphone:alsa:hw:CARD=Headset,DEV=0']);
   });
 
+  it('shows the chosen microphone’s level live, and stops listening when Settings closes', async () => {
+    const { backend, user } = await signedIn();
+    await user.click(screen.getByTestId('nav-settings'));
+    // The default microphone (muted, in the mock) is silent.
+    await waitFor(() => expect(screen.getByTestId('mic-level-text').textContent).toContain('Silent'));
+    expect(backend.meterOn).toBeNull();
+    // The headset hears someone: the meter moves.
+    await user.selectOptions(screen.getByTestId('microphone'), 'alsa:hw:CARD=Headset,DEV=0');
+    await waitFor(() => expect(screen.getByTestId('mic-level-text').textContent).toMatch(/^-\d+ dBFS$/));
+    expect(backend.meterOn).toBe('alsa:hw:CARD=Headset,DEV=0');
+    const meter = screen.getByRole('meter', { name: 'Microphone level' });
+    expect(Number(meter.getAttribute('aria-valuenow'))).toBeGreaterThan(-40);
+    await user.click(screen.getByTestId('nav-history'));
+    await waitFor(() => expect(backend.meterOn).toBeUndefined());
+  });
+
   it('keeps the output device and the theme', async () => {
     const { backend, user } = await signedIn();
     await user.click(screen.getByTestId('nav-settings'));

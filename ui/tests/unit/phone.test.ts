@@ -38,7 +38,7 @@ describe('the phone', () => {
     await waitFor(() => expect(screen.getByTestId('call-state').textContent).toBe('Ringing…'));
     await waitFor(() => expect(screen.getByTestId('recording-state').textContent).toContain('Recording'));
     expect((screen.getByTestId('dial-number') as HTMLInputElement).value).toBe('');
-    expect(screen.getByTestId('call-quality').textContent).toContain('Excellent sound · MOS 4.3 · loss 0.4 %');
+    expect(screen.getByTestId('call-quality').textContent).toContain('Excellent sound · MOS 4.3 · loss 0.4 % · jitter 3 ms · round trip 18 ms');
 
     await user.click(screen.getByTestId('pause-recording'));
     await waitFor(() => expect(screen.getByTestId('recording-state').textContent).toContain('Recording paused'));

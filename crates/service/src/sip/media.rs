@@ -573,13 +573,14 @@ impl Relay {
         let state = &mut self.legs[leg.index()];
         // The leg latches its peer's source and says what the datagram is
         // (symmetric RTP; strangers and garbage are counted and dropped).
-        let view = match state.leg.accept(from, data) {
+        let view = match state.leg.accept(from, data, now()) {
             Incoming::Audio(view) => view,
             Incoming::Event(view, event) => {
                 let (rtp, view) = (view.timestamp, RtpView { payload: &[], ..view });
                 self.on_event(leg, rtp, event, data, &view, now());
                 return;
             }
+            Incoming::Control => return,
             Incoming::Foreign => {
                 self.stats.foreign_packets.fetch_add(1, Ordering::Relaxed);
                 return;

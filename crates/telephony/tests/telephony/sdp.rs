@@ -78,3 +78,23 @@ fn audio_only_over_srtp_is_refused_with_its_reason() {
     let srtp = SIPP_OFFER.replace("RTP/AVP 8 0 101", "RTP/SAVP 8 0 101");
     assert_eq!(AudioSession::parse(srtp.as_bytes()), Err(SdpError::EncryptedOnly));
 }
+
+#[test]
+fn rtcp_shares_the_rtp_port_only_where_both_said_so_rfc_5761() {
+    use earshot_telephony::sdp::Negotiation;
+    // Our offers say a=rtcp-mux, and it parses back.
+    let mut ours = Negotiation::new("127.0.0.1:20000".parse().unwrap(), 1);
+    let offer = ours.offer(MediaDirection::SendRecv);
+    assert!(offer.contains("a=rtcp-mux\r\n"), "{offer}");
+    assert!(AudioSession::parse(offer.as_bytes()).unwrap().rtcp_mux);
+    // An offer without it is answered without it (sipp's, baresip's by default).
+    let plain = AudioSession::parse(SIPP_OFFER.as_bytes()).unwrap();
+    assert!(!plain.rtcp_mux);
+    let answer = AudioSession::answer_to(&plain, "127.0.0.1:20000".parse().unwrap());
+    assert!(!answer.render(7, 1).contains("rtcp-mux"));
+    // One with it is answered with it.
+    let muxed = AudioSession::parse(format!("{SIPP_OFFER}a=rtcp-mux\r\n").as_bytes()).unwrap();
+    assert!(muxed.rtcp_mux);
+    let answer = AudioSession::answer_to(&muxed, "127.0.0.1:20000".parse().unwrap());
+    assert!(answer.render(7, 1).contains("a=rtcp-mux\r\n"));
+}
