@@ -207,6 +207,8 @@ await test('Settings try the microphone and the speaker before a call', async (p
   await page.selectOption('[data-testid=microphone]', 'alsa:hw:CARD=Headset,DEV=0');
   await page.click('[data-testid=test-microphone]');
   await page.waitForFunction(() => document.querySelector('[data-testid=device-test]')?.textContent.startsWith('Heard you'));
+  // The level meter moves while someone talks into the headset.
+  await page.waitForFunction(() => /dBFS$/.test(document.querySelector('[data-testid=mic-level-text]')?.textContent.trim()));
   if (shots) await page.screenshot({ path: join(shots, 'settings-devices.png') });
 });
 
