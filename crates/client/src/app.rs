@@ -1076,10 +1076,10 @@ async fn follow(shared: std::sync::Weak<Shared>, api: crate::Api, mut version: i
                 let message = format!("Offline: {reason}. Showing what was last synced.");
                 let _ = shared.events.send(AppEvent::Connection { online: false, message: Some(message) });
                 // The service may be gone: the phone finds out now (a
-                // REGISTER that goes unanswered says "Phone offline"), not
-                // at its next refresh minutes away.
+                // REGISTER that goes unanswered for a few seconds says
+                // "Phone offline"), not at its next refresh minutes away.
                 if let Some(phone) = shared.phone_slot().as_ref() {
-                    phone.reconnect();
+                    phone.service_lost();
                 }
                 Ok(())
             }

@@ -194,7 +194,17 @@ struct State {
     early_recording: Option<(CallRecording, std::time::Instant)>,
     /// The ringtone, while a call rings here.
     ringer: Option<crate::ringer::Ringer>,
+    /// Since when a REGISTER sent because the service's push feed dropped
+    /// has gone unanswered.
+    probe: Option<std::time::Instant>,
 }
+
+/// How long a REGISTER sent when the push feed dropped may go unanswered
+/// before the phone says it is offline (a UDP REGISTER only gives up after
+/// 32 s; its retransmissions reach a service that came back before that).
+const PROBE_WAIT: Duration = Duration::from_secs(3);
+/// What the phone says while the service cannot be reached.
+const UNREACHABLE: &str = "Phone offline: the service cannot be reached. Reconnecting…";
 
 struct Inner {
     phone: Phone,
@@ -323,7 +333,13 @@ impl SoftPhone {
         };
         let inner = Arc::new(Inner {
             phone,
-            state: Mutex::new(State { view, calls: BTreeMap::new(), early_recording: None, ringer: None }),
+            state: Mutex::new(State {
+                view,
+                calls: BTreeMap::new(),
+                early_recording: None,
+                ringer: None,
+                probe: None,
+            }),
             events,
             audio: Mutex::new(audio),
             names: Mutex::default(),
@@ -569,6 +585,15 @@ impl SoftPhone {
         self.inner.phone.register();
     }
 
+    /// The service's push feed dropped: the service may be gone. The phone
+    /// registers again at once, and says it is offline if that goes
+    /// unanswered for [`PROBE_WAIT`], instead of ringing for calls that
+    /// cannot come until its registration would have run out.
+    pub fn service_lost(&self) {
+        self.inner.lock().probe.get_or_insert_with(std::time::Instant::now);
+        self.inner.phone.register();
+    }
+
     /// Sets how calls sound from the next call on.
     pub fn set_audio(&self, audio: AudioSettings) {
         *self.inner.audio.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = audio;
@@ -610,6 +635,13 @@ impl Inner {
         let changed = {
             let mut state = self.lock();
             let mut changed = false;
+            if state.probe.is_some_and(|since| since.elapsed() >= PROBE_WAIT)
+                && matches!(state.view.status, PhoneStatus::Ready | PhoneStatus::Connecting)
+            {
+                state.view.status = PhoneStatus::Offline;
+                state.view.detail = Some(UNREACHABLE.to_owned());
+                changed = true;
+            }
             for (key, entry) in &mut state.calls {
                 if entry.view.status != CallStatus::Connected {
                     continue;
@@ -651,6 +683,11 @@ impl Inner {
             let state = &mut *guard;
             match event {
                 PhoneEvent::Registration(registration) => {
+                    // Answered (or given up on): no longer probing.
+                    let answered = matches!(
+                        registration,
+                        RegistrationState::Registered { .. } | RegistrationState::Failed { .. }
+                    );
                     let (status, detail) = match registration {
                         RegistrationState::Registered { .. } => (PhoneStatus::Ready, None),
                         RegistrationState::Registering => (PhoneStatus::Connecting, None),
@@ -659,7 +696,7 @@ impl Inner {
                         }
                         RegistrationState::Failed { status, reason, .. } => {
                             let why = if status == 0 {
-                                "Phone offline: the service cannot be reached. Reconnecting…".to_owned()
+                                UNREACHABLE.to_owned()
                             } else {
                                 format!(
                                     "Phone offline: the service refused it ({status} {reason}). Reconnecting…"
@@ -668,6 +705,9 @@ impl Inner {
                             (PhoneStatus::Offline, Some(why))
                         }
                     };
+                    if answered {
+                        state.probe = None;
+                    }
                     state.view.status = status;
                     state.view.detail = detail;
                 }

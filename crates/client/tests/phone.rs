@@ -975,3 +975,130 @@ async fn settings_test_sound_plays_on_the_speaker_the_test_recording_and_the_lev
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(reports.try_iter().count(), 0);
 }
+
+/// `earshotd` on a runtime and thread of its own, so that stopping it
+/// drops every socket and connection at once, as a crash would; started
+/// again on the same ports and the same data, it is a restart.
+struct RunningService {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningService {
+    /// Starts it on `http` and `sip` (port 0: any) with its data in `dir`
+    /// (the demo company seeded when `seed`); where it listens.
+    fn start(
+        dir: &Path,
+        http: std::net::SocketAddr,
+        sip: std::net::SocketAddr,
+        seed: bool,
+    ) -> (Self, std::net::SocketAddr, std::net::SocketAddr) {
+        let dir = dir.to_owned();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (listening, at) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let state = earshot_service::AppState::open(&dir, None).await.unwrap();
+                if seed {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis();
+                    earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
+                }
+                let rtp = 41_000 + (std::process::id() % 500) as u16 * 40;
+                let config =
+                    earshot_service::sip::SipConfig { listen: sip, rtp_ports: rtp..=rtp + 39, trunk: None };
+                let handle = earshot_service::sip::start(state.clone(), config).await.unwrap();
+                let listener = tokio::net::TcpListener::bind(http).await.unwrap();
+                let app =
+                    earshot_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+                listening.send((listener.local_addr().unwrap(), handle.sip.local_addr())).unwrap();
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+                let _ = stopped.await;
+                handle.stop();
+            });
+            // Every task, socket and connection goes with the runtime.
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        });
+        let (http, sip) = at.recv().unwrap();
+        (Self { stop: Some(stop), thread: Some(thread) }, http, sip)
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_says_it_is_offline_while_the_service_restarts_and_registers_again() {
+    let data = tempfile::tempdir().unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (service, http, sip) = RunningService::start(data.path(), any, any, true);
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path().to_owned(), keyring());
+    let mut events = app.events();
+    app.log_in(&format!("http://{http}"), "ada@acme.demo", "demo-ada").await.unwrap();
+    phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
+
+    // The service goes away: within seconds, not at the registration's
+    // end, the phone says so.
+    drop(service);
+    let offline = phone_until(&mut events, |p| p.status == PhoneStatus::Offline).await;
+    assert_eq!(
+        offline.detail.as_deref(),
+        Some("Phone offline: the service cannot be reached. Reconnecting…")
+    );
+    // Back on the same ports, with the same data: the phone registers
+    // again by itself (the device's credentials were kept by both sides).
+    let (_service, _, _) = RunningService::start(data.path(), http, sip, false);
+    let back = phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
+    assert_eq!(back.detail, None);
+    assert_eq!(back.extension, "101");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_survives_a_short_media_outage_and_its_audio_comes_back() {
+    let _sound_card = pulse_available().await;
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, mut events) = ada(&demo, dir.path()).await;
+    let mut bo = BoApp::start(&demo, 300).await;
+    let temp = tempfile::tempdir().unwrap();
+    let ada_heard = temp.path().join("ada-speaker.raw");
+    let _bo_mic =
+        shell(&format!("while true; do paplay --device=bo_mic {}; done", speech("caller-hello").display()));
+    let call = app.dial("102").unwrap();
+    bo.until("connected").await;
+    call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Bo's app stops dead for two seconds (a network outage, as Ada's
+    // phone sees it: nothing arrives), then goes on.
+    let pid = bo._process.child.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    // Ada's speaker from a second after the outage: Bo again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let speaker = record_speaker(&ada_heard);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(speaker);
+    let view = app.phone_view().unwrap();
+    let ours = view.calls.iter().find(|c| c.id == call).unwrap();
+    assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
+    let matched = heard(&ada_heard, "caller-hello");
+    assert!(matched > 0.7, "Ada hears Bo after the outage (match {matched})");
+    app.hang_up(call).unwrap();
+    assert_eq!(bo.until("ended").await, "ended They hung up.");
+}
