@@ -971,6 +971,8 @@ fn spawn_media(
                 stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, endpoint.stats());
             }
         }
+        // What the call's media went through, for whoever reads the log.
+        tracing::info!(call = key.0, stats = ?endpoint.stats(), "the call's media ended");
     });
     (control_tx, cancel)
 }

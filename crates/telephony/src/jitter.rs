@@ -14,9 +14,10 @@
 //!   among how far they came after the fastest, that the E-model
 //!   ([`crate::quality`]) rates best: each packet it would let be late
 //!   costs as much as the delay it would take to wait for it, so a rare
-//!   spike of a frame or two (a sender's sound card that delivers two
-//!   frames at once now and then) is waited for, and a rare long one is
-//!   not.
+//!   spike of a frame (a sender's sound card that delivers two frames at
+//!   once now and then) is waited for, and a rare long one is not; and at
+//!   most a frame beyond the delay [`TARGET_QUANTILE`] of them came
+//!   within, so that spikes do not cost every word the latency.
 //!   The delay grows when a frame is due and not there yet while the delay
 //!   is under target (the frame is waited for, and a substitution plays:
 //!   *expand*), and shrinks back when it is over target, by leaving out a
@@ -73,6 +74,9 @@ pub const WINDOW: usize = 500;
 const PER_MS: i64 = 8;
 /// Frame length in samples, signed.
 const FRAME_I: i64 = FRAME as i64;
+/// The share of recent packets whose delay bounds the target: it is at
+/// most a frame beyond theirs.
+pub const TARGET_QUANTILE: f64 = 0.97;
 /// A timestamp this far from where the stream is starts it over, in samples.
 const RESTART_JUMP: i64 = 16_000;
 /// Over target by this much, a quiet frame is left out (40 ms).
@@ -498,7 +502,11 @@ impl JitterBuffer {
             self.since_target = 0;
             let mut sorted: Vec<i64> = self.delays.iter().map(|d| d - fastest).collect();
             sorted.sort_unstable();
-            self.target = best_target(&sorted);
+            // The E-model's choice, but at most a frame beyond the delay 97 %
+            // of packets came within: a frame-long spike is waited for,
+            // longer ones cost the latency agents talk through all call.
+            let quantile = sorted[((sorted.len() - 1) as f64 * TARGET_QUANTILE).round() as usize];
+            self.target = best_target(&sorted).min(quantile + FRAME_I);
         }
     }
 }

@@ -377,9 +377,20 @@ fn a_delay_grown_by_one_spike_comes_back_in_unbroken_speech() {
     let run = paced(1_500, |n| if n == 100 || n == 150 { 60 } else { 0 });
     let before = run.delays[200];
     let after = run.delays[1_000..1_500].iter().copied().fold(f64::MIN, f64::max);
-    assert!(before >= 40.0, "before {before:.1} ms: {:?}", run.stats);
+    assert!(before >= 25.0, "before {before:.1} ms: {:?}", run.stats);
     // Back under a frame once the spike left the window, a frame or two
     // left out on the way.
     assert!(after < 20.0, "after {after:.1} ms: {:?}", run.stats);
     assert!((1..=4).contains(&run.stats.dropped_frames), "{:?}", run.stats);
+}
+
+#[test]
+fn waiting_for_spikes_costs_at_most_a_frame_more() {
+    // 60 ms late once a second: the E-model alone would wait for them all
+    // (2 % lost against 60 ms); the buffer waits at most a frame beyond
+    // where the other 98 % came, and lets the spikes be late.
+    let run = paced(1_500, |n| if n % 50 == 25 { 60 } else { 0 });
+    let most = run.delays[500..1_500].iter().copied().fold(f64::MIN, f64::max);
+    assert!(most < 45.0, "most delay {most:.1} ms: {:?}", run.stats);
+    assert!(run.stats.late >= 20, "{:?}", run.stats);
 }
