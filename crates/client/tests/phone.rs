@@ -322,13 +322,15 @@ async fn ada_calls_bos_app_and_each_hears_the_other_until_she_hangs_up() {
     assert_eq!(ours.number, "102");
     assert_eq!(ours.name.as_deref(), Some("Bo Agent"), "the colleague by name");
     // The call's quality, as the phone estimates it, on a clean loopback
-    // (over the whole call so far: Bo's frames leave on his sound card's
-    // uneven beat, and the jitter buffer may let one be late while it
-    // settles in the first second).
+    // (over the whole call so far). Bo's frames leave on his sound card's
+    // uneven beat: now and then two at once, a frame late. The jitter
+    // buffer lets up to 3 % of packets be late and conceals them (its
+    // target is the 97th percentile), which `./x bench-call` rates better
+    // than waiting for them (PERFORMANCE.md): up to 1.7 % measured here.
     phone_until(&mut events, |p| p.calls.iter().any(|c| c.quality.is_some())).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let quality = app.phone_view().unwrap().calls[0].quality.unwrap();
-    assert!(quality.loss_percent < 1.0 && quality.mos > 4.0, "{quality:?}");
+    assert!(quality.loss_percent < 3.0 && quality.mos > 4.0, "{quality:?}");
     // The round trip to the service, once its RTCP report echoed Ada's.
     let measured = phone_until(&mut events, |p| {
         p.calls.iter().any(|c| c.quality.is_some_and(|q| q.round_trip_ms.is_some()))
