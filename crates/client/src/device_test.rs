@@ -118,27 +118,17 @@ impl LevelMeter {
             .name("level-meter".into())
             .spawn(move || {
                 let started = input_device(microphone.as_deref()).and_then(|device| {
-                    let mut blocks: Option<LevelBlocks> = None;
-                    let rate = Arc::new(std::sync::atomic::AtomicU32::new(0));
-                    let known = Arc::clone(&rate);
-                    let (stream, opened_rate) = input_stream(
+                    // The stream runs at the device's default rate.
+                    let rate =
+                        device.default_input_config().map_err(|e| failed(e.to_string()))?.sample_rate();
+                    let mut blocks = LevelBlocks::new((rate * METER_EVERY_MS / 1_000) as usize);
+                    let (stream, _) = input_stream(
                         &device,
                         20,
-                        move |samples: &[f32]| {
-                            // The rate is known once the stream is made.
-                            let rate = known.load(std::sync::atomic::Ordering::Relaxed);
-                            if rate == 0 {
-                                return;
-                            }
-                            let blocks = blocks.get_or_insert_with(|| {
-                                LevelBlocks::new((rate * METER_EVERY_MS / 1_000) as usize)
-                            });
-                            blocks.take(samples, &report);
-                        },
+                        move |samples: &[f32]| blocks.take(samples, &report),
                         |error| tracing::warn!(%error, "the microphone failed under the level meter"),
                     )
                     .map_err(failed)?;
-                    rate.store(opened_rate, std::sync::atomic::Ordering::Relaxed);
                     stream.play().map_err(|e| failed(e.to_string()))?;
                     Ok(stream)
                 });

@@ -40,24 +40,37 @@ async fn demo() -> Demo {
 /// Likewise, with `trunk` (`sip:host:port`) as its carrier.
 async fn demo_with_trunk(trunk: Option<String>) -> Demo {
     let dir = tempfile::tempdir().unwrap();
-    let state = earshot_service::AppState::open(dir.path(), None).await.unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
-    earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
     let rtp = 40_000 + (std::process::id() % 500) as u16 * 40;
-    let config = earshot_service::sip::SipConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rtp_ports: rtp..=rtp + 39,
-        trunk,
-    };
+    let (sip, http) = serve(dir.path(), any, any, rtp, trunk, true).await;
+    Demo { server: format!("http://{http}"), sip: sip.sip.local_addr(), _sip: sip, _dir: dir }
+}
+
+/// `earshotd` with its data in `dir` (the demo company seeded when
+/// `seed`): SIP on `sip` with RTP from `rtp`, HTTP on `http` (port 0: any);
+/// its SIP, and where HTTP listens.
+async fn serve(
+    dir: &Path,
+    http: std::net::SocketAddr,
+    sip: std::net::SocketAddr,
+    rtp: u16,
+    trunk: Option<String>,
+    seed: bool,
+) -> (earshot_service::sip::SipHandle, std::net::SocketAddr) {
+    let state = earshot_service::AppState::open(dir, None).await.unwrap();
+    if seed {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
+    }
+    let config = earshot_service::sip::SipConfig { listen: sip, rtp_ports: rtp..=rtp + 39, trunk };
     let sip = earshot_service::sip::start(state.clone(), config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let app =
-        earshot_service::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = tokio::net::TcpListener::bind(http).await.unwrap();
+    let http = listener.local_addr().unwrap();
+    let app = earshot_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Demo { server, sip: sip.sip.local_addr(), _sip: sip, _dir: dir }
+    (sip, http)
 }
 
 fn keyring() -> Keyring {
@@ -265,9 +278,14 @@ async fn ada_and_bo(
 
 /// Ada signed in to the app, her phone ready; the app keeps its files in `dir`.
 async fn ada(demo: &Demo, dir: &Path) -> (App, broadcast::Receiver<AppEvent>) {
+    ada_at(&demo.server, dir).await
+}
+
+/// [`ada`], signed in to the service at `server`.
+async fn ada_at(server: &str, dir: &Path) -> (App, broadcast::Receiver<AppEvent>) {
     let app = App::new(dir.to_owned(), keyring());
     let mut events = app.events();
-    app.log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
+    app.log_in(server, "ada@acme.demo", "demo-ada").await.unwrap();
     let ready = phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
     assert_eq!(ready.extension, "101");
     (app, events)
@@ -1002,25 +1020,9 @@ impl RunningService {
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             runtime.block_on(async move {
-                let state = earshot_service::AppState::open(&dir, None).await.unwrap();
-                if seed {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_millis();
-                    earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
-                }
                 let rtp = 41_000 + (std::process::id() % 500) as u16 * 40;
-                let config =
-                    earshot_service::sip::SipConfig { listen: sip, rtp_ports: rtp..=rtp + 39, trunk: None };
-                let handle = earshot_service::sip::start(state.clone(), config).await.unwrap();
-                let listener = tokio::net::TcpListener::bind(http).await.unwrap();
-                let app =
-                    earshot_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-                listening.send((listener.local_addr().unwrap(), handle.sip.local_addr())).unwrap();
-                tokio::spawn(async move {
-                    let _ = axum::serve(listener, app).await;
-                });
+                let (handle, http) = serve(&dir, http, sip, rtp, None, seed).await;
+                listening.send((http, handle.sip.local_addr())).unwrap();
                 let _ = stopped.await;
                 handle.stop();
             });
@@ -1049,10 +1051,7 @@ async fn the_phone_says_it_is_offline_while_the_service_restarts_and_registers_a
     let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (service, http, sip) = RunningService::start(data.path(), any, any, true);
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(dir.path().to_owned(), keyring());
-    let mut events = app.events();
-    app.log_in(&format!("http://{http}"), "ada@acme.demo", "demo-ada").await.unwrap();
-    phone_until(&mut events, |p| p.status == PhoneStatus::Ready).await;
+    let (_app, mut events) = ada_at(&format!("http://{http}"), dir.path()).await;
 
     // The service goes away: within seconds, not at the registration's
     // end, the phone says so.

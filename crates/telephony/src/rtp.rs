@@ -29,8 +29,11 @@ pub struct RtpView<'a> {
 }
 
 impl<'a> RtpView<'a> {
-    /// Parses `data`; RTCP (payload types 72–76 with the marker, RFC 5761) is refused too.
+    /// Parses `data`; RTCP ([`crate::rtcp::is_rtcp`], RFC 5761) is refused too.
     pub fn parse(data: &'a [u8]) -> Result<Self, RtpError> {
+        if crate::rtcp::is_rtcp(data) {
+            return Err(RtpError::Malformed("RTCP on the RTP port".into()));
+        }
         let packet = rtp_types::RtpPacket::parse(data).map_err(|e| RtpError::Malformed(format!("{e:?}")))?;
         let view = Self {
             payload_type: packet.payload_type(),
@@ -40,9 +43,6 @@ impl<'a> RtpView<'a> {
             ssrc: packet.ssrc(),
             payload: &data[packet.payload_offset()..packet.payload_offset() + packet.payload_len()],
         };
-        if (72..=76).contains(&view.payload_type) {
-            return Err(RtpError::Malformed("RTCP on the RTP port".into()));
-        }
         Ok(view)
     }
 }
