@@ -17,7 +17,8 @@
 //!
 //! The speaker's queue only grows (a hiccup leaves its extra sound queued),
 //! so a queue that stayed above [`SPEAKER_SLACK_MS`] for a whole second is
-//! brought down by leaving out a quiet 10 ms of the far end's.
+//! brought down by leaving out what it had to spare, a quiet 10 ms of the
+//! far end's at a time.
 //!
 //! A microphone that cannot be opened leaves the call going (silence goes
 //! out, the far end is still heard, paced by the clock) and says so; a
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 const RATE: u32 = 8_000;
 /// Samples of a 10 ms piece at 8 kHz.
 const PIECE: usize = 80;
+const PIECE_MS: usize = 10;
 /// Most microphone audio waiting for the phone before the oldest is
 /// dropped (the media task's clock and the sound card's drift apart).
 const MIC_MOST: usize = 800;
@@ -389,6 +391,9 @@ impl Chain {
 /// (a stream just opened gets as long again to start: a Bluetooth headset
 /// takes its time).
 const STALL: Duration = Duration::from_secs(1);
+/// Longest the audio thread sleeps when nothing wakes it: the watchdog's
+/// beat, well within [`STALL`].
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// Notices a stream that stopped without an error: with small buffers a
 /// PulseAudio stream can stop asking for sound after an underrun, and
@@ -438,8 +443,15 @@ struct Slack {
     /// The queue's lowest level in this window, in ms.
     low: usize,
     pieces: u32,
-    /// Waiting for a quiet piece to leave out, for this many pieces.
-    shrinking: Option<u32>,
+    /// Leaving out what was to spare: pieces still to go, and how long the
+    /// next one has been waited for.
+    shrinking: Option<Shrink>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Shrink {
+    left: usize,
+    waited: u32,
 }
 
 impl Slack {
@@ -449,16 +461,27 @@ impl Slack {
 
     /// Whether to leave this piece out (neither played nor shown to the
     /// echo canceller), given `queued_ms` waiting for the speaker before it.
+    /// All that was to spare goes, a quiet piece at a time: a hiccup that
+    /// left 60 ms queued is undone within the next quiet moments, not over
+    /// four seconds of a listener hearing the other side late.
     fn leave_out(&mut self, queued_ms: usize, level: f32, starved: bool) -> bool {
         if starved {
             // The speaker went short: what is queued is what it needs.
             *self = Self::new();
             return false;
         }
-        if let Some(waited) = self.shrinking.as_mut() {
-            *waited += 1;
-            if level < QUIET || *waited >= SLACK_WINDOW {
+        if let Some(shrink) = self.shrinking.as_mut() {
+            if queued_ms <= SPEAKER_SLACK_MS {
                 *self = Self::new();
+                return false;
+            }
+            shrink.waited += 1;
+            if level < QUIET || shrink.waited >= SLACK_WINDOW {
+                shrink.left -= 1;
+                shrink.waited = 0;
+                if shrink.left == 0 {
+                    *self = Self::new();
+                }
                 return true;
             }
             return false;
@@ -467,8 +490,9 @@ impl Slack {
         self.pieces += 1;
         if self.pieces >= SLACK_WINDOW {
             if self.low > SPEAKER_SLACK_MS {
-                tracing::debug!(low_ms = self.low, "the speaker's queue has sound to spare");
-                self.shrinking = Some(0);
+                let left = ((self.low - SPEAKER_SLACK_MS) / PIECE_MS).max(1);
+                tracing::debug!(low_ms = self.low, left, "the speaker's queue has sound to spare");
+                self.shrinking = Some(Shrink { left, waited: 0 });
             }
             self.low = usize::MAX;
             self.pieces = 0;
@@ -647,9 +671,16 @@ fn run(
             phone_clock.notify_one();
         }
         if !moved {
-            // Woken by the microphone's callback, by the phone handing over
-            // sound, or to keep the watchdog and the wall clock going.
-            std::thread::park_timeout(Duration::from_millis(5));
+            // Woken by the microphone's callback or by the phone handing
+            // over sound; else at the wall clock's next 10 ms when there is
+            // no microphone, or to keep the watchdog going (every wake-up is
+            // a thread switch: a short timeout here was a fifth of the call's).
+            let wait = if devices.input.is_some() {
+                IDLE_WAIT
+            } else {
+                (clock + Duration::from_millis(10)).saturating_duration_since(Instant::now())
+            };
+            std::thread::park_timeout(wait);
         }
     }
 }
@@ -735,15 +766,27 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_with_sound_to_spare_loses_the_next_quiet_piece() {
+    fn a_queue_with_sound_to_spare_loses_it_at_the_next_quiet_pieces() {
         let mut slack = Slack::new();
         assert_eq!(window(&mut slack, SPEAKER_SLACK_MS + 20), 0);
         // Loud pieces are kept while a quiet one is waited for...
         assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, LOUD, false));
         assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, LOUD, false));
-        // ...and the quiet one goes.
+        // ...and the 20 ms to spare go, a quiet piece at a time.
         assert!(slack.leave_out(SPEAKER_SLACK_MS + 20, QUIET / 2.0, false));
-        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, QUIET / 2.0, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 10, LOUD, false));
+        assert!(slack.leave_out(SPEAKER_SLACK_MS + 10, QUIET / 2.0, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS, QUIET / 2.0, false));
+    }
+
+    #[test]
+    fn a_queue_that_drained_meanwhile_keeps_the_rest() {
+        let mut slack = Slack::new();
+        window(&mut slack, SPEAKER_SLACK_MS + 40);
+        assert!(slack.leave_out(SPEAKER_SLACK_MS + 40, QUIET / 2.0, false));
+        // The speaker took more than the phone gave: nothing more goes.
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS, QUIET / 2.0, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 30, QUIET / 2.0, false));
     }
 
     #[test]

@@ -73,14 +73,7 @@ impl CascadedBiQuadFilter {
             let mut m_y_1 = bq.y[1];
             for v in y.iter_mut() {
                 let tmp = *v;
-                // Use mul_add chains to emit fmadd/fmsub instructions.
-                *v = c_b_0.mul_add(
-                    tmp,
-                    c_b_1.mul_add(
-                        m_x_0,
-                        c_b_2.mul_add(m_x_1, (-c_a_0).mul_add(m_y_0, -c_a_1 * m_y_1)),
-                    ),
-                );
+                *v = section(c_b_0, c_b_1, c_b_2, c_a_0, c_a_1, tmp, m_x_0, m_x_1, m_y_0, m_y_1);
                 m_x_1 = m_x_0;
                 m_x_0 = tmp;
                 m_y_1 = m_y_0;
@@ -105,13 +98,7 @@ impl CascadedBiQuadFilter {
             let mut m_y_1 = bq.y[1];
             for v in y.iter_mut() {
                 let tmp = *v;
-                *v = c_b_0.mul_add(
-                    tmp,
-                    c_b_1.mul_add(
-                        m_x_0,
-                        c_b_2.mul_add(m_x_1, (-c_a_0).mul_add(m_y_0, -c_a_1 * m_y_1)),
-                    ),
-                );
+                *v = section(c_b_0, c_b_1, c_b_2, c_a_0, c_a_1, tmp, m_x_0, m_x_1, m_y_0, m_y_1);
                 m_x_1 = m_x_0;
                 m_x_0 = tmp;
                 m_y_1 = m_y_0;
@@ -142,13 +129,7 @@ impl CascadedBiQuadFilter {
         let mut m_y_1 = bq.y[1];
         for (xi, yi) in x.iter().zip(y.iter_mut()) {
             let tmp = *xi;
-            *yi = c_b_0.mul_add(
-                tmp,
-                c_b_1.mul_add(
-                    m_x_0,
-                    c_b_2.mul_add(m_x_1, (-c_a_0).mul_add(m_y_0, -c_a_1 * m_y_1)),
-                ),
-            );
+            *yi = section(c_b_0, c_b_1, c_b_2, c_a_0, c_a_1, tmp, m_x_0, m_x_1, m_y_0, m_y_1);
             m_x_1 = m_x_0;
             m_x_0 = tmp;
             m_y_1 = m_y_0;
@@ -239,5 +220,30 @@ mod tests {
         filter.process(&input, &mut output);
         // Two stages should further smooth the impulse response.
         assert!(output[0].abs() < 0.25);
+    }
+}
+
+/// One biquad section's output. With FMA in the build's target features this
+/// is a chain of fused multiply-adds; without it, `f32::mul_add` is a call
+/// into libm per operation (it must round once), several per sample, so the
+/// plain products and sums are used, as in WebRTC's C++ filter.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn section(
+    b0: f32,
+    b1: f32,
+    b2: f32,
+    a0: f32,
+    a1: f32,
+    x: f32,
+    x_1: f32,
+    x_2: f32,
+    y_1: f32,
+    y_2: f32,
+) -> f32 {
+    if cfg!(target_feature = "fma") {
+        b0.mul_add(x, b1.mul_add(x_1, b2.mul_add(x_2, (-a0).mul_add(y_1, -a1 * y_2))))
+    } else {
+        b0 * x + (b1 * x_1 + (b2 * x_2 + (-a0 * y_1 + -a1 * y_2)))
     }
 }
