@@ -576,8 +576,8 @@ fn run(
     let mut slack = Slack::new();
     let mut pace_since = Instant::now();
     // What moved, told every 5 s at debug level: the devices' real rates.
-    let (mut counted_since, mut mic_count, mut far_count, mut left_out) =
-        (Instant::now(), 0_usize, 0_usize, 0_usize);
+    let (mut counted_since, mut mic_count, mut far_count, mut left_out, mut queued_sum) =
+        (Instant::now(), 0_usize, 0_usize, 0_usize, 0_usize);
     while !shared.stop.load(Ordering::Acquire) {
         if counted_since.elapsed() >= Duration::from_secs(5) {
             let seconds = counted_since.elapsed().as_secs_f64();
@@ -585,9 +585,10 @@ fn run(
                 microphone_hz = (mic_count as f64 / seconds).round(),
                 far_hz = (far_count as f64 / seconds).round(),
                 left_out,
+                speaker_queue_ms = queued_sum / (far_count / PIECE).max(1),
                 "the call's sound moved"
             );
-            (counted_since, mic_count, far_count, left_out) = (Instant::now(), 0, 0, 0);
+            (counted_since, mic_count, far_count, left_out, queued_sum) = (Instant::now(), 0, 0, 0, 0);
         }
         let stalled = watchdog.stalled(Instant::now(), devices.input.is_some());
         if let Some(device) = stalled {
@@ -658,6 +659,7 @@ fn run(
             watchdog.speaker(Instant::now(), queued_ms >= SPEAKER_MOST_MS);
             let starved = devices.starved.swap(false, Ordering::AcqRel);
             far_count += PIECE;
+            queued_sum += queued_ms;
             if queued_ms >= SPEAKER_MOST_MS || slack.leave_out(queued_ms, level(&far), starved) {
                 left_out += 1;
                 continue;

@@ -646,7 +646,19 @@ impl Inner {
                 if entry.view.status != CallStatus::Connected {
                     continue;
                 }
-                let quality = self.phone.stats(*key).as_ref().and_then(CallQuality::of);
+                let stats = self.phone.stats(*key);
+                if let Some(stats) = &stats {
+                    // What the buffer holds, every 2 s, for whoever measures
+                    // where a call's delay goes (docs/PERFORMANCE.md).
+                    tracing::debug!(
+                        delay_ms = stats.jitter.delay_ms,
+                        target_ms = stats.jitter.target_ms,
+                        late = stats.jitter.late,
+                        concealed = stats.jitter.concealed_frames,
+                        "the call's jitter buffer"
+                    );
+                }
+                let quality = stats.as_ref().and_then(CallQuality::of);
                 if quality != entry.view.quality {
                     entry.view.quality = quality;
                     changed = true;
