@@ -38,6 +38,9 @@ Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
   KEEP=1             keeps the recordings of the four monitors and the logs
   PROCESSING=aec,ns  the apps' audio processing (of aec, ns, agc)
   PERF=/tmp/app.perf perf profile of the calling app during the call
+  APP_ONLY=1         the app's call only (no baresip: quicker, for trying
+                     a change); the table then has the app's column alone
+  EARSHOT_LOG=...    the apps' log filter (their logs are kept with KEEP=1)
   or:       python3 crates/client/benches/call_audio.py  with EARSHOTD and
             SOFTPHONE pointing at release binaries.
 """
@@ -261,7 +264,7 @@ def cpu_percent(pid, seconds):
         rows.append((name, tid, (cpu - cpu0) / elapsed * 100, (switches - switches0) / elapsed))
     for name, tid, cpu, wakes in sorted(rows, key=lambda row: -row[3]):
         if wakes >= 1:
-            log(f"  thread {name} ({tid}): {cpu:.2f} % CPU, {wakes:.0f} switches/s")
+            log(f"  thread {name} ({tid}): {cpu:.1f} % CPU, {wakes:.0f} switches/s")
     return (cpu_seconds(pid) - c0) / elapsed * 100
 
 
@@ -545,10 +548,7 @@ def main():
     ada, bo = App("a", "ada@acme.demo", "demo-ada"), App("b", "bo@acme.demo", "demo-bo")
     results["app"] = measure(rec, ada, bo, "102", "incoming", "answering", "connected")
     ada.stop(), bo.stop()
-    if os.environ.get("APP_ONLY") == "1":
-        results["baresip"] = results["app"]
-        log("APP_ONLY=1: baresip not measured (its column repeats the app's)")
-    else:
+    if os.environ.get("APP_ONLY") != "1":
         log("baresip → baresip …")
         cy, di = Baresip("a", "cy@acme.demo", "demo-cy", 18640), Baresip("b", "di@acme.demo", "demo-di", 18650)
         results["baresip"] = measure(rec, cy, di, "104", "CALL_REMOTE_SDP", "CALL_ESTABLISHED", "CALL_ESTABLISHED")
@@ -558,8 +558,9 @@ def main():
     b = float(np.median(base))
     print(f"loop-back baseline (module-loopback, caller's mic → callee's speaker): "
           f"median {b:.1f} ms, p95 {pct(base, 95):.1f} ms, {len(base)} / {len(CHIRPS_AT)} chirps")
-    print("| | app → app | baresip → baresip |")
-    print("| --- | --- | --- |")
+    app_only = os.environ.get("APP_ONLY") == "1"
+    print("| | app → app |" + ("" if app_only else " baresip → baresip |"))
+    print("| --- | --- |" + ("" if app_only else " --- |"))
     rows = [
         ("mouth-to-ear, median (minus baseline)", lambda r: f"{np.median(r['latency']) - b:.0f} ms"),
         ("mouth-to-ear, p95 (minus baseline)", lambda r: f"{pct(r['latency'], 95) - b:.0f} ms"),
@@ -576,7 +577,7 @@ def main():
         ("answer → first sound at the caller", lambda r: f"{r['answer_to_audio_ms']:.0f} ms"),
     ]
     for label, cell in rows:
-        print(f"| {label} | {cell(results['app'])} | {cell(results['baresip'])} |")
+        print(f"| {label} | {cell(results['app'])} |" + ("" if app_only else f" {cell(results['baresip'])} |"))
 
 
 if __name__ == "__main__":

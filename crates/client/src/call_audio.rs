@@ -432,7 +432,8 @@ impl NoiseFloor {
     pub fn add(&mut self, piece: &mut [f32]) {
         for sample in piece {
             self.state = self.state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let unit = f32::from(u16::try_from(self.state >> 16).unwrap_or(0)) / 32_768.0 - 1.0;
+            // Centred on the steps, so never zero and not biased.
+            let unit = (f32::from(u16::try_from(self.state >> 16).unwrap_or(0)) + 0.5) / 32_768.0 - 1.0;
             *sample += unit * Self::PEAK;
         }
     }
@@ -623,6 +624,9 @@ fn run(
                 tracing::info!("the call's audio devices were opened again");
                 devices = reopened;
                 chain = None;
+                // Without a microphone, silence goes out from now on, not
+                // for the time the device was gone.
+                clock = Instant::now();
             }
             watchdog = Watchdog::new(Instant::now());
             slack = Slack::new();

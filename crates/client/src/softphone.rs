@@ -651,6 +651,7 @@ impl Inner {
                     // What the buffer holds, every 2 s, for whoever measures
                     // where a call's delay goes (docs/PERFORMANCE.md).
                     tracing::debug!(
+                        call = key.0,
                         delay_ms = stats.jitter.delay_ms,
                         target_ms = stats.jitter.target_ms,
                         late = stats.jitter.late,
