@@ -15,6 +15,7 @@ use std::time::Instant;
 
 /// 10 ms at 8 kHz.
 const PIECE: usize = 80;
+
 fn main() {
     let seconds = if std::env::args().any(|arg| arg == "--test") { 3 } else { 30 };
     let speech_then_silence = |k: usize| {

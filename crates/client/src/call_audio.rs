@@ -29,6 +29,7 @@ use crate::error::{AudioProblem, ClientError, Result};
 use cpal::traits::{DeviceTrait as _, StreamTrait as _};
 use earshot_sip::phone::AudioPort;
 use earshot_telephony::plc::FRAME;
+use earshot_telephony::sim::Weather;
 use sonora::config::{EchoCanceller, GainController2, NoiseSuppression, TransparentModeType};
 use sonora::{AudioProcessing, Config, StreamConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -406,7 +407,8 @@ pub fn processing(settings: &AudioSettings) -> AudioProcessing {
 /// the thread computes. The floor vanishes in the 16-bit samples sent.
 #[derive(Debug)]
 pub struct NoiseFloor {
-    state: u32,
+    /// The telephony core's small deterministic generator.
+    noise: Weather,
 }
 
 impl Default for NoiseFloor {
@@ -422,19 +424,16 @@ impl NoiseFloor {
 
     /// A floor with its generator at a fixed start (any start will do).
     #[must_use]
-    pub const fn new() -> Self {
-        Self { state: 0x2545_f491 }
+    pub fn new() -> Self {
+        Self { noise: Weather::new(0x2545_f491) }
     }
 
-    /// Adds the floor to `piece`: white noise (a linear congruential
-    /// generator's top bits) within ±[`Self::PEAK`], so no filter in the
-    /// chain, high-pass or band-split, can take it out entirely.
+    /// Adds the floor to `piece`: white noise within ±[`Self::PEAK`], so no
+    /// filter in the chain, high-pass or band-split, can take it out
+    /// entirely.
     pub fn add(&mut self, piece: &mut [f32]) {
         for sample in piece {
-            self.state = self.state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            // Centred on the steps, so never zero and not biased.
-            let unit = (f32::from(u16::try_from(self.state >> 16).unwrap_or(0)) + 0.5) / 32_768.0 - 1.0;
-            *sample += unit * Self::PEAK;
+            *sample += (self.noise.unit() * 2.0 - 1.0) as f32 * Self::PEAK;
         }
     }
 }
