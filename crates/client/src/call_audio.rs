@@ -10,14 +10,15 @@
 //! and once a 20 ms frame is there it wakes the phone's media task, which
 //! sends it at once (the microphone's clock paces the call: there is no
 //! second timer to wait for, [`AudioPort::clock`]). The far end's frame the
-//! media task hands back in the same breath is shown to the echo canceller
-//! as what is being played, resampled to the speaker's rate and queued for
-//! it straight away. The media task takes and gives 20 ms frames through
-//! [`CallAudio`], its [`AudioPort`].
+//! media task hands back in the same breath is resampled to the speaker's
+//! rate and queued for it straight away, and shown to the echo canceller
+//! when the speaker's callback takes it ([`Reference`]). The media task
+//! takes and gives 20 ms frames through [`CallAudio`], its [`AudioPort`].
 //!
 //! The speaker's queue only grows (a hiccup leaves its extra sound queued),
 //! so a queue that stayed above [`SPEAKER_SLACK_MS`] for a whole second is
-//! brought down by leaving out a quiet 10 ms of the far end's.
+//! brought down by leaving out quiet 10 ms pieces of the far end's
+//! ([`Slack`]).
 //!
 //! A microphone that cannot be opened leaves the call going (silence goes
 //! out, the far end is still heard, paced by the clock) and says so; a
@@ -243,8 +244,9 @@ struct Devices {
     output: (cpal::Stream, u32, rtrb::Producer<f32>),
     /// Set by a stream's error callback (a device unplugged).
     failed: Arc<AtomicBool>,
-    /// Set by the speaker's callback when it had less than it needed.
-    starved: Arc<AtomicBool>,
+    /// What the speaker's callback played, callback by callback: samples
+    /// from the queue, then samples of silence (the queue ran dry).
+    played: rtrb::Consumer<(u16, u16)>,
     /// Frames the speaker asked for, all told.
     asked: Arc<std::sync::atomic::AtomicUsize>,
     /// The speaker's period, in ms.
@@ -262,8 +264,7 @@ fn open_devices(
     let channels = speaker.default_output_config().map_or(1, |c| usize::from(c.channels().max(1)));
     let (out_tx, mut out_rx) = rtrb::RingBuffer::<f32>::new(48_000);
     let output_failed = Arc::clone(&failed);
-    let starved = Arc::new(AtomicBool::new(false));
-    let speaker_starved = Arc::clone(&starved);
+    let (mut played_tx, played) = rtrb::RingBuffer::<(u16, u16)>::new(1_024);
     let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let speaker_asked = Arc::clone(&asked);
     let (stream, out_rate, _) = output_stream(
@@ -272,12 +273,18 @@ fn open_devices(
         move |out: &mut [f32]| {
             speaker_asked.fetch_add(out.len() / channels, Ordering::Relaxed);
             // Mono to every channel; nothing queued is silence.
-            if out_rx.slots() * channels < out.len() {
-                speaker_starved.store(true, Ordering::Release);
+            let frames = out.len() / channels;
+            let real = out_rx.slots().min(frames);
+            for (index, frame) in out.chunks_mut(channels).enumerate() {
+                frame.fill(if index < real { out_rx.pop().unwrap_or(0.0) } else { 0.0 });
             }
-            for frame in out.chunks_mut(channels) {
-                frame.fill(out_rx.pop().unwrap_or(0.0));
-            }
+            // Told to the audio thread, which shows the echo canceller what
+            // was played when it was played (if it is a second behind, the
+            // ring is full and the echo canceller misses this piece).
+            let _ = played_tx.push((
+                u16::try_from(real).unwrap_or(u16::MAX),
+                u16::try_from(frames - real).unwrap_or(u16::MAX),
+            ));
         },
         move |error| {
             tracing::warn!(%error, "the call's speaker failed");
@@ -304,7 +311,7 @@ fn open_devices(
         }
         Err(other) => return Err(other),
     };
-    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, starved, asked, period_ms })
+    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, played, asked, period_ms })
 }
 
 fn open_microphone(
@@ -486,9 +493,14 @@ impl Watchdog {
 }
 
 /// Decides when the speaker's queue has more sound waiting than it needs,
-/// and which 10 ms of the far end's to leave out for it. Sans-IO: it is
-/// told the queue's level, the piece's loudness and whether the speaker
-/// went short since the last piece.
+/// and which 10 ms of the far end's to leave out for it: as many quiet
+/// pieces as the queue's low mark over a second was above
+/// [`SPEAKER_SLACK_MS`] (at least one), so a hiccup's 100 ms is gone in
+/// the next pauses, not over ten seconds. The echo canceller is shown what
+/// the speaker plays as it plays it ([`Reference`]), so a piece left out
+/// does not move the echo it has to find. Sans-IO: it is told the queue's
+/// level, the piece's loudness and whether the speaker went short since
+/// the last piece.
 #[derive(Debug)]
 struct Slack {
     /// The queue's lowest level in this window, in ms.
@@ -496,11 +508,13 @@ struct Slack {
     pieces: u32,
     /// Waiting for a quiet piece to leave out, for this many pieces.
     shrinking: Option<u32>,
+    /// Pieces still to leave out.
+    to_shed: usize,
 }
 
 impl Slack {
     const fn new() -> Self {
-        Self { low: usize::MAX, pieces: 0, shrinking: None }
+        Self { low: usize::MAX, pieces: 0, shrinking: None, to_shed: 0 }
     }
 
     /// Whether to leave this piece out (neither played nor shown to the
@@ -514,7 +528,12 @@ impl Slack {
         if let Some(waited) = self.shrinking.as_mut() {
             *waited += 1;
             if level < QUIET || *waited >= SLACK_WINDOW {
-                *self = Self::new();
+                self.to_shed -= 1;
+                if self.to_shed == 0 {
+                    *self = Self::new();
+                } else {
+                    self.shrinking = Some(0);
+                }
                 return true;
             }
             return false;
@@ -525,11 +544,68 @@ impl Slack {
             if self.low > SPEAKER_SLACK_MS {
                 tracing::debug!(low_ms = self.low, "the speaker's queue has sound to spare");
                 self.shrinking = Some(0);
+                self.to_shed = ((self.low - SPEAKER_SLACK_MS) / 10).max(1);
             }
             self.low = usize::MAX;
             self.pieces = 0;
         }
         false
+    }
+}
+
+/// The echo canceller's reference: the far end's sound as the speaker
+/// played it, when it played it. Pieces queued for the speaker wait here
+/// (at 8 kHz) until its callback says it took them; silence it played
+/// because the queue ran dry is shown as silence. The echo's delay behind
+/// this reference is then the sound server's and the room's alone, the
+/// same all call long, whatever the queue holds (handed over at queueing
+/// time, every hiccup and every piece left out moved it, and the canceller
+/// let echo through while it found it again). Sans-IO.
+#[derive(Debug, Default)]
+struct Reference {
+    /// Queued for the speaker, at 8 kHz, not yet played.
+    queued: std::collections::VecDeque<f32>,
+    /// Played, not yet a whole piece.
+    staged: Vec<f32>,
+    /// Samples at the speaker's rate played from the queue, and as silence.
+    real: u64,
+    silence: u64,
+    /// The same at 8 kHz, as taken so far.
+    real8: u64,
+    silence8: u64,
+}
+
+impl Reference {
+    /// 10 ms queued for the speaker (at 8 kHz).
+    fn queue(&mut self, piece: &[f32]) {
+        self.queued.extend(piece);
+    }
+
+    /// The speaker at `rate` played `real` queued samples, then `silence`;
+    /// `render` is given each whole piece now played.
+    fn played(&mut self, real: usize, silence: usize, rate: u32, mut render: impl FnMut(&[f32])) {
+        let rate = u64::from(rate.max(1));
+        self.real += real as u64;
+        let real8 = self.real * u64::from(RATE) / rate;
+        for _ in self.real8..real8 {
+            let sample = self.queued.pop_front().unwrap_or(0.0);
+            self.stage(sample, &mut render);
+        }
+        self.real8 = real8;
+        self.silence += silence as u64;
+        let silence8 = self.silence * u64::from(RATE) / rate;
+        for _ in self.silence8..silence8 {
+            self.stage(0.0, &mut render);
+        }
+        self.silence8 = silence8;
+    }
+
+    fn stage(&mut self, sample: f32, render: &mut impl FnMut(&[f32])) {
+        self.staged.push(sample);
+        if self.staged.len() == PIECE {
+            render(&self.staged);
+            self.staged.clear();
+        }
     }
 }
 
@@ -574,6 +650,7 @@ fn run(
     let mut processed = [0.0_f32; PIECE];
     let mut watchdog = Watchdog::new(Instant::now());
     let mut slack = Slack::new();
+    let mut reference = Reference::default();
     let mut pace_since = Instant::now();
     // What moved, told every 5 s at debug level: the devices' real rates.
     let (mut counted_since, mut mic_count, mut far_count, mut left_out, mut queued_sum) =
@@ -629,6 +706,7 @@ fn run(
             }
             watchdog = Watchdog::new(Instant::now());
             slack = Slack::new();
+            reference = Reference::default();
             pace_since = Instant::now();
         }
         let mic_rate = devices.input.as_ref().map_or(48_000, |(_, rate, _)| *rate);
@@ -645,8 +723,19 @@ fn run(
         }
         let Some(chain) = chain.as_mut() else { continue };
         let mut moved = false;
-        // The far end's sound, as soon as the phone hands it over: shown to
-        // the echo canceller as what is played, and queued for the speaker.
+        // What the speaker played since: shown to the echo canceller now.
+        let mut starved = false;
+        while let Ok((real, silence)) = devices.played.pop() {
+            starved |= silence > 0;
+            let (apm, floor) = (&mut chain.apm, &mut chain.floor);
+            reference.played(usize::from(real), usize::from(silence), speaker_rate, |piece| {
+                far.copy_from_slice(piece);
+                floor.add(&mut far);
+                let _ = apm.process_render_f32(&[&far], &mut [&mut render]);
+            });
+        }
+        // The far end's sound, as soon as the phone hands it over: queued
+        // for the speaker.
         if far_in.slots() > FAR_MOST
             && let Ok(chunk) = far_in.read_chunk(far_in.slots() - FAR_KEEP)
         {
@@ -660,10 +749,11 @@ fn run(
             let (_, _, queue) = &mut devices.output;
             let queued_ms = (queue.buffer().capacity() - queue.slots()) * 1_000 / chain.speaker_rate as usize;
             watchdog.speaker(Instant::now(), queued_ms >= SPEAKER_MOST_MS);
-            let starved = devices.starved.swap(false, Ordering::AcqRel);
             far_count += PIECE;
             queued_sum += queued_ms;
-            if queued_ms >= SPEAKER_MOST_MS || slack.leave_out(queued_ms, level(&far), starved) {
+            if queued_ms >= SPEAKER_MOST_MS
+                || slack.leave_out(queued_ms, level(&far), std::mem::take(&mut starved))
+            {
                 left_out += 1;
                 continue;
             }
@@ -671,8 +761,7 @@ fn run(
             for sample in &chain.speaker {
                 let _ = queue.push(*sample);
             }
-            chain.floor.add(&mut far);
-            let _ = chain.apm.process_render_f32(&[&far], &mut [&mut render]);
+            reference.queue(&far);
         }
         // The microphone, 10 ms at a time: to 8 kHz, cleaned, to the phone.
         let piece_in = chain.down.input_len();
@@ -726,7 +815,10 @@ fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::{NoiseFloor, QUIET, SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack, Watchdog, longer_period};
+    use super::{
+        NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack, Watchdog,
+        longer_period,
+    };
     use std::time::{Duration, Instant};
 
     const TEN_MS: Duration = Duration::from_millis(10);
@@ -822,13 +914,66 @@ mod tests {
     #[test]
     fn a_queue_with_sound_to_spare_loses_the_next_quiet_piece() {
         let mut slack = Slack::new();
-        assert_eq!(window(&mut slack, SPEAKER_SLACK_MS + 20), 0);
+        assert_eq!(window(&mut slack, SPEAKER_SLACK_MS + 10), 0);
         // Loud pieces are kept while a quiet one is waited for...
-        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, LOUD, false));
-        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, LOUD, false));
-        // ...and the quiet one goes.
-        assert!(slack.leave_out(SPEAKER_SLACK_MS + 20, QUIET / 2.0, false));
-        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 20, QUIET / 2.0, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 10, LOUD, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 10, LOUD, false));
+        // ...and the quiet one goes, and no more.
+        assert!(slack.leave_out(SPEAKER_SLACK_MS + 10, QUIET / 2.0, false));
+        assert!(!slack.leave_out(SPEAKER_SLACK_MS + 10, QUIET / 2.0, false));
+    }
+
+    #[test]
+    fn a_hiccups_backlog_goes_in_the_next_quiet_pieces() {
+        let mut slack = Slack::new();
+        // 90 ms over what the speaker needs for a whole second.
+        assert_eq!(window(&mut slack, SPEAKER_SLACK_MS + 90), 0);
+        let mut shed = 0;
+        for piece in 0..40 {
+            // Speech, with a quiet piece every fourth.
+            let level = if piece % 4 == 3 { QUIET / 2.0 } else { LOUD };
+            let out = slack.leave_out(SPEAKER_SLACK_MS + 90 - 10 * shed, level, false);
+            assert!(!out || level < QUIET, "a loud piece went at {piece}");
+            shed += usize::from(out);
+        }
+        // Nine quiet pieces, in the next 40 pieces: 90 ms, none of it speech.
+        assert_eq!(shed, 9);
+    }
+
+    #[test]
+    fn the_reference_is_what_was_played_when_it_was_played() {
+        let mut reference = Reference::default();
+        let mut rendered: Vec<Vec<f32>> = Vec::new();
+        // Silence before anything is queued is shown as silence.
+        reference.played(0, 480, 48_000, |piece| rendered.push(piece.to_vec()));
+        assert_eq!(rendered, vec![vec![0.0; PIECE]]);
+        // Two pieces queued: nothing is shown until the speaker takes them.
+        let (one, two) = ([0.1_f32; PIECE], [0.2_f32; PIECE]);
+        reference.queue(&one);
+        reference.queue(&two);
+        reference.played(0, 0, 48_000, |piece| rendered.push(piece.to_vec()));
+        assert_eq!(rendered.len(), 1);
+        // The speaker takes the first and half the second, then runs dry
+        // for 5 ms: the reference has the first, then half the second and
+        // the silence, in the order they were played.
+        reference.played(720, 240, 48_000, |piece| rendered.push(piece.to_vec()));
+        assert_eq!(rendered.len(), 3);
+        assert_eq!(rendered[1], one.to_vec());
+        let mut expected = vec![0.2_f32; PIECE / 2];
+        expected.extend([0.0; PIECE / 2]);
+        assert_eq!(rendered[2], expected);
+        // The rest of the second piece, whenever it is played.
+        reference.played(240, 0, 48_000, |piece| rendered.push(piece.to_vec()));
+        assert_eq!(rendered.len(), 3);
+        reference.played(0, 240, 48_000, |piece| rendered.push(piece.to_vec()));
+        assert_eq!(rendered.len(), 4);
+        assert!(rendered[3][..PIECE / 2].iter().all(|s| *s == 0.2));
+        // At 44.1 kHz, 441 samples are 10 ms.
+        let mut reference = Reference::default();
+        let mut count = 0;
+        reference.queue(&one);
+        reference.played(441, 0, 44_100, |_| count += 1);
+        assert_eq!(count, 1);
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! per leg, from the configured port range), relays audio between them, plays
 //! prompts, collects menu keys, takes voicemail, and taps both directions
 //! into the call's one recording (SPEC §6). Relays run on one thread per
-//! core that goes round its calls every [`RELAY_TICK`] (with hundreds, a
-//! slice of them at a time across the tick, so no peer gets them all in one
-//! burst) and empties every socket with batched reads (`recvmmsg`, through
-//! `nix`); see docs/PERFORMANCE.md for why. What the SDP agreed,
+//! core that relays each packet as it arrives (epoll, batched reads with
+//! `recvmmsg`, through `nix`) and goes round its calls every
+//! [`RELAY_TICK`] for their commands and paced work; see
+//! docs/PERFORMANCE.md for why. What the SDP agreed,
 //! latching, the outgoing streams and keys out are each leg's
 //! `earshot_telephony::leg::MediaLeg`, the same the app's phone uses.
 //!
@@ -23,6 +23,7 @@ use earshot_telephony::rtp::RtpView;
 use earshot_telephony::sdp::AudioSession;
 use earshot_telephony::wav::RecordingWriter;
 use earshot_telephony::{Channel, Recorder};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
@@ -230,18 +231,14 @@ struct Voicemail {
     frames: u64,
 }
 
-/// How often a relay thread goes round its calls: every readable socket is
-/// emptied, paced work (prompts, keypad events) is sent, recordings are fed.
-/// Audio waits at most this long in the relay; one tick is one RTP packet
-/// time, so a socket mostly holds one packet when it is read.
+/// How often a relay thread does each call's commands and paced work
+/// (prompts, keypad events, recordings fed to disk). Audio does not wait
+/// for it: a packet is relayed when it arrives ([`relay_thread`]).
 pub const RELAY_TICK: Duration = Duration::from_millis(20);
 
-/// The threads relays run on: one per core, each going round all of its
-/// calls every [`RELAY_TICK`] on non-blocking sockets (in slices of at most
-/// [`CALLS_PER_SLICE`] calls). Waking per tick, not per packet, is what
-/// makes a call cheap (docs/PERFORMANCE.md): a thread wakes 50 times a
-/// second (a few times more with hundreds of calls), where a task per call
-/// woke for every one of 100 packets a second per call.
+/// The threads relays run on: one per core, each relaying its calls'
+/// packets as they arrive (epoll), and going round all of its calls every
+/// [`RELAY_TICK`] for their commands and paced work.
 #[derive(Debug)]
 pub struct Relays {
     threads: Vec<std::sync::mpsc::Sender<Relay>>,
@@ -255,9 +252,10 @@ impl Relays {
         let mut threads = Vec::with_capacity(cores);
         for index in 0..cores {
             let (sender, receiver) = std::sync::mpsc::channel::<Relay>();
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(std::io::Error::from)?;
             std::thread::Builder::new()
                 .name(format!("earshot-media-{index}"))
-                .spawn(move || relay_thread(&receiver))?;
+                .spawn(move || relay_thread(&receiver, &epoll))?;
             threads.push(sender);
         }
         Ok(Self { threads, next: AtomicU64::new(0) })
@@ -300,9 +298,9 @@ impl Relays {
 /// Packets read from a socket per `recvmmsg` call.
 const BATCH: usize = 8;
 
-/// Packets read from one socket per tick at most, so one flooded socket
-/// can't starve the other calls; the rest waits for the next tick.
-const READS_PER_TICK: usize = 256;
+/// Packets read from one socket per wake-up at most, so one flooded
+/// socket can't starve the other calls; the rest waits for the next.
+const READS_PER_WAKE: usize = 256;
 
 /// Buffers for one batched read.
 struct Batch {
@@ -344,71 +342,111 @@ fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
     address.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
-/// The most calls a thread serves at once: with more, the tick is cut in
-/// slices of at most this many calls, served one after another across the
-/// tick. A peer that takes many calls on one socket (a carrier's border
-/// controller, `sipp -rtp_echo`) then gets a steady stream instead of every
-/// call's packet in one burst a tick, which overflowed its receive buffer
-/// (docs/PERFORMANCE.md); a thread with fewer calls wakes once a tick, as
-/// waking costs more than it spreads. Every socket is still read once a tick.
-const CALLS_PER_SLICE: usize = 50;
-/// The most slices a tick is cut in (2 ms each).
-const MAX_SLICES: usize = 10;
+/// Wake-ups a relay thread takes in [`BUSY_WINDOW`] before it counts as
+/// busy (about one per packet for 10 calls: 1 000 a second).
+const BUSY_WAKES: u32 = 100;
+const BUSY_WINDOW: Duration = Duration::from_millis(100);
+/// A busy thread's least time between wake-ups: what arrived meanwhile is
+/// read in one go. The most a packet waits in the relay for it.
+const BUSY_GAP: Duration = Duration::from_millis(2);
 
-/// One relay thread: takes new calls and, every tick, reads every socket (in
-/// batches: one `recvmmsg` mostly empties a socket, as a socket holds about
-/// one packet a tick), then does each call's commands and paced work; with
-/// many calls, a slice of them at a time across the tick.
+/// One relay thread: relays each packet as it arrives, and every
+/// [`RELAY_TICK`] does each call's commands and paced work.
 ///
-/// There is no epoll: nearly every socket has a packet each tick, so asking
-/// which do saves no reads, and a socket watched by epoll pays a wake-up
-/// callback on every packet it receives and every packet it sends (the
-/// kernel's write-space wake-up); measured, the blind reads cost about 13 %
-/// less (docs/PERFORMANCE.md). A socket with nothing waiting costs one
-/// failed `recvmmsg` a tick.
-fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>) {
-    let mut relays: Vec<Relay> = Vec::new();
+/// The sockets are in an epoll set (level-triggered; each event says which
+/// call and leg), and a readable socket is emptied in batches (`recvmmsg`).
+/// A thread with few calls wakes for each packet: its audio waits for
+/// nothing. A busy one (over [`BUSY_WAKES`] wake-ups in [`BUSY_WINDOW`])
+/// waits [`BUSY_GAP`] between wake-ups and reads all that came meanwhile,
+/// so its wake-ups stay near 500 a second however many calls it has.
+///
+/// Reading every socket on the tick instead, without epoll, cost about
+/// 13 % less CPU per call, but held each packet up to a tick: measured on
+/// the wire, it added a 20 ms step to the jitter of one packet in ten and
+/// more as the senders' clocks slid past the tick, the largest jitter of a
+/// call on loopback and the one the phones' jitter buffers most often
+/// failed to wait for (docs/PERFORMANCE.md).
+fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>, epoll: &Epoll) {
+    // Slots of calls; an epoll event's data is its slot × 2 + its leg.
+    let mut relays: Vec<Option<Relay>> = Vec::new();
+    let mut live = 0_usize;
     let mut batch = Batch::new();
-    let mut next = std::time::Instant::now();
+    let mut events = vec![EpollEvent::empty(); 256];
+    let mut next_tick = std::time::Instant::now();
+    let (mut window_start, mut wakes, mut busy) = (std::time::Instant::now(), 0_u32, false);
+    let mut last_wake = std::time::Instant::now();
     loop {
-        if relays.is_empty() {
+        if live == 0 {
             match new.recv() {
-                Ok(relay) => relays.push(relay),
+                Ok(relay) => add_relay(epoll, &mut relays, &mut live, relay),
                 Err(_) => return,
             }
-            next = std::time::Instant::now();
+            next_tick = std::time::Instant::now();
         }
-        relays.extend(new.try_iter());
-        let slices = relays.len().div_ceil(CALLS_PER_SLICE).clamp(1, MAX_SLICES);
-        let per_slice = relays.len().div_ceil(slices);
-        let tick = next;
-        for (slice, calls) in relays.chunks_mut(per_slice).enumerate() {
-            if slice > 0 {
-                sleep_until(tick + RELAY_TICK * slice as u32 / slices as u32);
-            }
-            let mut relayed = 0;
-            for relay in calls.iter_mut() {
-                for leg in [Leg::A, Leg::B] {
-                    relay.read(leg, &mut batch);
-                }
-                relayed += std::mem::take(&mut relay.relayed);
-            }
-            if let Some(relay) = calls.first() {
-                relay.stats.relayed_packets.fetch_add(relayed, Ordering::Relaxed);
-            }
-            for relay in calls.iter_mut() {
-                relay.round();
-            }
+        for relay in new.try_iter() {
+            add_relay(epoll, &mut relays, &mut live, relay);
         }
-        relays.retain(|relay| !relay.finished);
-        next += RELAY_TICK;
+        if busy {
+            sleep_until(last_wake + BUSY_GAP);
+        }
+        let wait = next_tick.saturating_duration_since(std::time::Instant::now());
+        let wait_ms = u16::try_from(wait.as_micros().div_ceil(1_000)).unwrap_or(u16::MAX);
+        let ready = match epoll.wait(&mut events, EpollTimeout::from(wait_ms)) {
+            Ok(ready) => ready,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(error) => {
+                tracing::error!(%error, "waiting for RTP failed");
+                std::thread::sleep(RELAY_TICK);
+                0
+            }
+        };
         let now = std::time::Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            next = now;
+        last_wake = now;
+        wakes += 1;
+        if now.duration_since(window_start) >= BUSY_WINDOW {
+            busy = wakes > BUSY_WAKES;
+            (window_start, wakes) = (now, 0);
+        }
+        for event in &events[..ready] {
+            let data = event.data();
+            let leg = if data & 1 == 0 { Leg::A } else { Leg::B };
+            if let Some(Some(relay)) = usize::try_from(data >> 1).ok().and_then(|slot| relays.get_mut(slot)) {
+                relay.read(leg, &mut batch);
+            }
+        }
+        if now + Duration::from_millis(1) >= next_tick {
+            for slot in &mut relays {
+                let Some(relay) = slot else { continue };
+                relay.stats.relayed_packets.fetch_add(std::mem::take(&mut relay.relayed), Ordering::Relaxed);
+                relay.round();
+                if relay.finished {
+                    for leg in &relay.legs {
+                        let _ = epoll.delete(&leg.socket);
+                    }
+                    *slot = None;
+                    live -= 1;
+                }
+            }
+            next_tick = (next_tick + RELAY_TICK).max(now);
         }
     }
+}
+
+/// Puts `relay` in a free slot and its sockets in the epoll set.
+fn add_relay(epoll: &Epoll, relays: &mut Vec<Option<Relay>>, live: &mut usize, relay: Relay) {
+    let slot = relays.iter().position(Option::is_none).unwrap_or_else(|| {
+        relays.push(None);
+        relays.len() - 1
+    });
+    for (leg, state) in relay.legs.iter().enumerate() {
+        let data = (slot as u64) << 1 | leg as u64;
+        if let Err(error) = epoll.add(&state.socket, EpollEvent::new(EpollFlags::EPOLLIN, data)) {
+            // The call goes on without audio on that leg; it is said.
+            tracing::error!(%error, "cannot watch an RTP socket");
+        }
+    }
+    relays[slot] = Some(relay);
+    *live += 1;
 }
 
 fn sleep_until(at: std::time::Instant) {
@@ -456,10 +494,10 @@ fn now() -> Timestamp {
 
 impl Relay {
     /// Reads what waits on one leg's socket, in batches, up to
-    /// [`READS_PER_TICK`]; what is left waits for the next tick.
+    /// [`READS_PER_WAKE`]; what is left waits for the next wake-up.
     fn read(&mut self, leg: Leg, batch: &mut Batch) {
         let mut read = 0;
-        while read < READS_PER_TICK {
+        while read < READS_PER_WAKE {
             let count = match batch.recv(&self.legs[leg.index()].socket) {
                 Ok(count) => count,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return,
