@@ -13,8 +13,8 @@ for two pairs:
 
 Both register with device credentials from POST /api/v1/devices. The callee
 is on loudspeakers for the whole call (its speaker fed back into its
-microphone by module-loopback, −6 dB, 40 ms); the caller wears a headset (no
-echo). Every monitor is recorded by its own parec, each tied to the wall
+microphone by module-loopback, −6 dB, a fixed 40 ms: adjust_time=0); the
+caller wears a headset (no echo). Every monitor is recorded by its own parec, each tied to the wall
 clock (see Recorder), all four running through the whole run. For each pair:
 
   set-up    dial → the callee's phone rings (the app's "incoming"; baresip's
@@ -272,6 +272,19 @@ def db(x):
     return 10 * np.log10(max(x, 1e-20))
 
 
+# Below this a 16-bit recording is digital silence (its least step is −90 dBFS).
+SILENT_DBFS = -120
+
+
+def residual(dbfs):
+    return "digital silence" if dbfs < SILENT_DBFS else f"{dbfs:.1f} dBFS"
+
+
+def erle(value_db):
+    """ERLE as printed: past 90 dB the residual was digital silence."""
+    return "> 90 dB (silence)" if value_db > 90 else f"{value_db:.1f} dB"
+
+
 def power(x):
     return float(np.mean(x * x)) if len(x) else 0.0
 
@@ -441,8 +454,11 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     r["idle_pss"] = pss_mb(caller.pid)
     # The callee is on loudspeakers for the whole call: its speaker is fed
     # back into its microphone, −6 dB, 40 ms later (the caller wears a headset).
+    # A fixed 40 ms: module-loopback otherwise resamples every 10 s to hold
+    # its latency (adjust_time), an echo path whose delay slides, which no
+    # room has; the echo canceller's ERLE with it spread over 15–54 dB.
     module = pactl("load-module", "module-loopback", "source=b_spk.monitor", "sink=b_mic", "latency_msec=40",
-                   "source_dont_move=true", "sink_dont_move=true")
+                   "adjust_time=0", "source_dont_move=true", "sink_dont_move=true")
     for line in pactl("list", "sink-inputs").split("Sink Input #")[1:]:
         if f"Owner Module: {module}" in line:
             pactl("set-sink-input-volume", line.split()[0], "-6dB")
@@ -567,9 +583,9 @@ def main():
         ("chirps found", lambda r: f"{len(r['latency'])} / {len(CHIRPS_AT)}"),
         ("PESQ narrow-band", lambda r: f"{r['pesq']:.2f}"),
         ("echo at the callee's mic", lambda r: f"{r['echo_dbfs']:.1f} dBFS"),
-        ("residual echo at the caller", lambda r: f"{r['residual_dbfs']:.1f} dBFS"),
-        ("ERLE, over the far-end speech", lambda r: f"{r['erle_db']:.1f} dB"),
-        ("ERLE, its worst second", lambda r: f"{r['erle_worst_db']:.1f} dB"),
+        ("residual echo at the caller", lambda r: residual(r['residual_dbfs'])),
+        ("ERLE, over the far-end speech", lambda r: erle(r['erle_db'])),
+        ("ERLE, its worst second", lambda r: erle(r['erle_worst_db'])),
         ("CPU idle (caller process)", lambda r: f"{r['cpu_idle']:.2f} %"),
         ("CPU in call (caller process)", lambda r: f"{r['cpu_call']:.2f} %"),
         ("PSS idle → in call", lambda r: f"{r['idle_pss']:.1f} → {r['call_pss']:.1f} MB"),
