@@ -512,7 +512,7 @@ async fn baresip(demo: &Demo, clip: &str, seconds: u32, commands: &[&str]) -> (P
     let credentials: DeviceCredentials =
         api.post_json("/devices", &DeviceIn { name: "Bo's baresip".into() }).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = demo.sip.port() + 100;
+    let port = free_sip_port();
     std::fs::write(
         dir.path().join("config"),
         format!(
@@ -744,6 +744,22 @@ async fn recorded_internal_call(demo: &Demo, email: &str, password: &str, calls_
 /// A free UDP port on loopback (free a moment ago).
 fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A port baresip can listen on: free for UDP and TCP, and the next one
+/// too (its TLS transport takes port + 1). Asked of the kernel, not taken
+/// at an offset from another port: that met a port in use now and then.
+fn free_sip_port() -> u16 {
+    loop {
+        let port = free_port();
+        let free = |p: u16| {
+            std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        };
+        if port < u16::MAX && free(port) && free(port + 1) {
+            return port;
+        }
+    }
 }
 
 /// The carrier beyond the trunk, at `port`: a sipp (tests/sipp/uas_stream.xml)

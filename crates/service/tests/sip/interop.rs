@@ -8,6 +8,22 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// A port baresip can listen on: free for UDP and TCP, and the next one
+/// too (its TLS transport takes port + 1). Asked of the kernel, not taken
+/// at an offset from another port: that met a port in use now and then.
+fn free_sip_port() -> u16 {
+    loop {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let free = |p: u16| {
+            std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        };
+        if port < u16::MAX && free(port) && free(port + 1) {
+            return port;
+        }
+    }
+}
+
 /// baresip registered as `extension`, speaking the demo's agent greeting,
 /// answering automatically; quits after `seconds`, running `commands`.
 pub(super) fn baresip(
@@ -17,7 +33,7 @@ pub(super) fn baresip(
     commands: &[&str],
 ) -> (Process, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let port = service.sip_port + 60;
+    let port = free_sip_port();
     let speech = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/speech/agent-greeting.wav");
     std::fs::write(
         dir.path().join("config"),
