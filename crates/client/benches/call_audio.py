@@ -14,8 +14,9 @@ for two pairs:
 Both register with device credentials from POST /api/v1/devices. The callee
 is on loudspeakers for the whole call (its speaker fed back into its
 microphone by module-loopback, −6 dB, a fixed 40 ms: adjust_time=0); the
-caller wears a headset (no echo). Every monitor is recorded by its own parec, each tied to the wall
-clock (see Recorder), all four running through the whole run. For each pair:
+caller wears a headset (no echo). Every monitor is recorded by its own
+parec, each tied to the wall clock (see Recorder), all four running through
+the whole run. For each pair:
 
   set-up    dial → the callee's phone rings (the app's "incoming"; baresip's
             CALL_REMOTE_SDP: it answers at once); answer → the callee's first

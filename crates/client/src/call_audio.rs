@@ -567,12 +567,27 @@ struct Reference {
     queued: std::collections::VecDeque<f32>,
     /// Played, not yet a whole piece.
     staged: Vec<f32>,
-    /// Samples at the speaker's rate played from the queue, and as silence.
-    real: u64,
-    silence: u64,
-    /// The same at 8 kHz, as taken so far.
-    real8: u64,
-    silence8: u64,
+    /// What was played from the queue, and as silence.
+    real: Played,
+    silence: Played,
+}
+
+/// Samples played, all told, at the speaker's rate and as taken at 8 kHz.
+#[derive(Debug, Default)]
+struct Played {
+    at_rate: u64,
+    at_8k: u64,
+}
+
+impl Played {
+    /// `more` played at `rate`: how many more samples that is at 8 kHz.
+    fn add(&mut self, more: usize, rate: u32) -> u64 {
+        self.at_rate += more as u64;
+        let at_8k = self.at_rate * u64::from(RATE) / u64::from(rate.max(1));
+        let new = at_8k - self.at_8k;
+        self.at_8k = at_8k;
+        new
+    }
 }
 
 impl Reference {
@@ -584,20 +599,13 @@ impl Reference {
     /// The speaker at `rate` played `real` queued samples, then `silence`;
     /// `render` is given each whole piece now played.
     fn played(&mut self, real: usize, silence: usize, rate: u32, mut render: impl FnMut(&[f32])) {
-        let rate = u64::from(rate.max(1));
-        self.real += real as u64;
-        let real8 = self.real * u64::from(RATE) / rate;
-        for _ in self.real8..real8 {
+        for _ in 0..self.real.add(real, rate) {
             let sample = self.queued.pop_front().unwrap_or(0.0);
             self.stage(sample, &mut render);
         }
-        self.real8 = real8;
-        self.silence += silence as u64;
-        let silence8 = self.silence * u64::from(RATE) / rate;
-        for _ in self.silence8..silence8 {
+        for _ in 0..self.silence.add(silence, rate) {
             self.stage(0.0, &mut render);
         }
-        self.silence8 = silence8;
     }
 
     fn stage(&mut self, sample: f32, render: &mut impl FnMut(&[f32])) {

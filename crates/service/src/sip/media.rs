@@ -369,22 +369,21 @@ const BUSY_GAP: Duration = Duration::from_millis(2);
 fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>, epoll: &Epoll) {
     // Slots of calls; an epoll event's data is its slot × 2 + its leg.
     let mut relays: Vec<Option<Relay>> = Vec::new();
-    let mut live = 0_usize;
     let mut batch = Batch::new();
     let mut events = vec![EpollEvent::empty(); 256];
     let mut next_tick = std::time::Instant::now();
     let (mut window_start, mut wakes, mut busy) = (std::time::Instant::now(), 0_u32, false);
     let mut last_wake = std::time::Instant::now();
     loop {
-        if live == 0 {
+        if relays.iter().all(Option::is_none) {
             match new.recv() {
-                Ok(relay) => add_relay(epoll, &mut relays, &mut live, relay),
+                Ok(relay) => add_relay(epoll, &mut relays, relay),
                 Err(_) => return,
             }
             next_tick = std::time::Instant::now();
         }
         for relay in new.try_iter() {
-            add_relay(epoll, &mut relays, &mut live, relay);
+            add_relay(epoll, &mut relays, relay);
         }
         if busy {
             sleep_until(last_wake + BUSY_GAP);
@@ -424,7 +423,6 @@ fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>, epoll: &Epoll) {
                         let _ = epoll.delete(&leg.socket);
                     }
                     *slot = None;
-                    live -= 1;
                 }
             }
             next_tick = (next_tick + RELAY_TICK).max(now);
@@ -433,7 +431,7 @@ fn relay_thread(new: &std::sync::mpsc::Receiver<Relay>, epoll: &Epoll) {
 }
 
 /// Puts `relay` in a free slot and its sockets in the epoll set.
-fn add_relay(epoll: &Epoll, relays: &mut Vec<Option<Relay>>, live: &mut usize, relay: Relay) {
+fn add_relay(epoll: &Epoll, relays: &mut Vec<Option<Relay>>, relay: Relay) {
     let slot = relays.iter().position(Option::is_none).unwrap_or_else(|| {
         relays.push(None);
         relays.len() - 1
@@ -446,7 +444,6 @@ fn add_relay(epoll: &Epoll, relays: &mut Vec<Option<Relay>>, live: &mut usize, r
         }
     }
     relays[slot] = Some(relay);
-    *live += 1;
 }
 
 fn sleep_until(at: std::time::Instant) {
