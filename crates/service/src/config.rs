@@ -12,6 +12,12 @@
 //!
 //! [trunk]
 //! uri = "sip:carrier.example.net:5060"   # where calls to outside numbers go, and whose calls come in
+//!
+//! [recordings]                   # default: on the local disk, under data_dir/recordings
+//! store = "s3"                   # credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+//! endpoint = "https://s3.eu-west-1.amazonaws.com"
+//! bucket = "acme-recordings"
+//! region = "eu-west-1"
 //! ```
 
 use anyhow::Context as _;
@@ -37,6 +43,8 @@ pub struct ConfigFile {
     pub rtp_ports: Option<String>,
     /// The carrier.
     pub trunk: Option<Trunk>,
+    /// Where recordings are kept.
+    pub recordings: Option<crate::store::StoreConfig>,
 }
 
 /// The `[trunk]` section: the carrier for external numbers.

@@ -164,6 +164,28 @@ impl From<crate::db::StoreError> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            // A recording row without its bytes is our fault: logged, and a 500.
+            StoreError::NotFound => {
+                Self::internal(&"a recording's file is in neither the spool nor the store")
+            }
+            StoreError::Store(cause) => {
+                tracing::warn!(%cause, "the recordings store failed a read");
+                Self {
+                    retry_after: Some(30),
+                    ..Self::unavailable(
+                        "The recordings store cannot be reached just now. Nothing is lost; please try again \
+                         in a little while.",
+                    )
+                }
+            }
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
         Self::internal(&format!("{error:#}"))

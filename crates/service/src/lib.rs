@@ -29,6 +29,7 @@ pub mod events;
 pub mod metrics;
 pub mod sip;
 pub mod snapshot;
+pub mod store;
 
 use crate::db::Db;
 use crate::events::Events;
@@ -43,8 +44,11 @@ pub use api::app;
 pub struct AppState {
     /// The database.
     pub db: Db,
-    /// Recordings live under `data_dir/recordings/`.
+    /// The embedded database, the calls-in-progress journal and the
+    /// recordings' spool (`data_dir/recordings/`) live here.
     pub data_dir: PathBuf,
+    /// Where recordings are kept: the spool, and the object store behind it when configured.
+    pub recordings: Arc<store::Recordings>,
     /// Company snapshots for the rules.
     pub snapshots: Arc<Snapshots>,
     /// Change notifications for connected apps.
@@ -65,19 +69,36 @@ impl AppState {
     /// State over the database at `database_url`, or the embedded SQLite in `data_dir`.
     pub async fn open(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
         let db = Db::open(data_dir, database_url).await?;
-        Ok(Self::new(db, data_dir))
+        let recordings = store::Recordings::local(&data_dir.join("recordings"))?;
+        Ok(Self::with_recordings(db, data_dir, recordings))
     }
 
-    /// State over an open database.
+    /// State over an open database, recordings on the local disk.
+    ///
+    /// # Panics
+    /// When `data_dir/recordings` cannot be created ([`Self::open`] says so as an error).
     #[must_use]
     pub fn new(db: Db, data_dir: &Path) -> Self {
+        let recordings =
+            store::Recordings::local(&data_dir.join("recordings")).unwrap_or_else(|error| panic!("{error}"));
+        Self::with_recordings(db, data_dir, recordings)
+    }
+
+    /// State over an open database and recordings kept as `recordings` says.
+    #[must_use]
+    pub fn with_recordings(db: Db, data_dir: &Path, recordings: store::Recordings) -> Self {
+        let metrics = metrics::Metrics::default();
+        if let Some(stats) = recordings.upload_stats() {
+            let _ = metrics.uploads.set(stats);
+        }
         Self {
             db,
             data_dir: data_dir.to_owned(),
+            recordings: Arc::new(recordings),
             snapshots: Arc::default(),
             events: Events::new(),
             session_ttl_ms: 12 * 60 * 60 * 1000,
-            metrics: Arc::default(),
+            metrics: Arc::new(metrics),
             unknown_logins: Arc::default(),
             registrations: Arc::default(),
             password_checks: Arc::new(tokio::sync::Semaphore::new(
@@ -86,10 +107,11 @@ impl AppState {
         }
     }
 
-    /// Where recordings are stored.
+    /// Where recordings are written while they are recorded (the spool):
+    /// a recording's file name is its path under it.
     #[must_use]
     pub fn recordings_dir(&self) -> PathBuf {
-        self.data_dir.join("recordings")
+        self.recordings.spool().to_owned()
     }
 }
 

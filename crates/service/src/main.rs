@@ -205,7 +205,11 @@ async fn main() -> anyhow::Result<()> {
                 .context("give --data-dir (or data_dir in the config file)")?;
             let http = http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let database_url = database_url.or_else(|| file.database_url.clone());
-            let mut state = AppState::open(&data_dir, database_url.as_deref()).await?;
+            let db = earshot_service::db::Db::open(&data_dir, database_url.as_deref()).await?;
+            let store = file.recordings.clone().unwrap_or_default();
+            let recordings =
+                earshot_service::store::Recordings::open(&data_dir.join("recordings"), &store).await?;
+            let mut state = AppState::with_recordings(db, &data_dir, recordings);
             state.session_ttl_ms = i64::from(session_hours.or(file.session_hours).unwrap_or(12)) * 3_600_000;
             let sip = sip.config(&file)?;
             serve(state, http, sip).await
@@ -222,6 +226,11 @@ async fn serve(
     let recovered = earshot_service::sip::recover(&state).await?;
     if recovered > 0 {
         tracing::warn!(calls = recovered, "stored calls left in progress by a crash");
+    }
+    // What a crash, a stop or an unreachable store left on this machine goes up now.
+    let spooled = state.recordings.upload_spooled();
+    if spooled > 0 {
+        tracing::info!(recordings = spooled, "recordings on this machine queued for upload to the store");
     }
     let _sip = match sip {
         Some(config) => Some(earshot_service::sip::start(state.clone(), config).await?),

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub event_streams: AtomicI64,
     /// SIP's counters, once SIP is serving.
     pub sip: std::sync::OnceLock<std::sync::Arc<crate::sip::SipStats>>,
+    /// The recordings' uploads, when they go to an object store.
+    pub uploads: std::sync::OnceLock<std::sync::Arc<crate::store::UploadStats>>,
 }
 
 impl Metrics {
@@ -95,6 +97,30 @@ impl Metrics {
                     "earshot_rtp_garbage_packets_total",
                     "Datagrams on RTP ports that were not RTP we negotiated, dropped.",
                     &sip.media.garbage_packets,
+                ),
+            ];
+            for (name, help, counter) in counters {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+            }
+        }
+        if let Some(uploads) = self.uploads.get() {
+            let _ = writeln!(
+                out,
+                "# HELP earshot_recording_uploads_pending Recordings on this machine waiting for their upload to the store.\n# TYPE earshot_recording_uploads_pending gauge"
+            );
+            let _ = writeln!(
+                out,
+                "earshot_recording_uploads_pending {}",
+                uploads.pending.load(Ordering::Relaxed)
+            );
+            let counters = [
+                ("earshot_recording_uploads_total", "Recordings uploaded to the store.", &uploads.uploaded),
+                ("earshot_recording_upload_bytes_total", "Bytes of recordings uploaded.", &uploads.bytes),
+                (
+                    "earshot_recording_upload_failures_total",
+                    "Upload attempts that failed (each is retried; the recording stays on this machine).",
+                    &uploads.failures,
                 ),
             ];
             for (name, help, counter) in counters {

@@ -2,6 +2,9 @@
 //! socket) and the library, on SQLite and, when `EARSHOT_TEST_POSTGRES_URL`
 //! names a server, on PostgreSQL too. One binary, a module per topic.
 
+#[path = "common/s3.rs"]
+mod s3;
+
 mod service {
     pub mod support;
 
@@ -17,5 +20,6 @@ mod service {
     mod import;
     mod openapi;
     mod recordings;
+    mod store;
     mod tenants;
 }

@@ -6,6 +6,9 @@
 //! drives sipp with the scenarios committed in `tests/sipp/`, baresip, and
 //! the user agent the app's phone runs (`earshot_sip::phone`).
 
+#[path = "common/s3.rs"]
+mod s3;
+
 mod sip {
     mod audio;
     mod bad_input;

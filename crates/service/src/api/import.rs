@@ -344,12 +344,15 @@ pub async fn import(
         }
         let version = crate::company::bump_version(&state.db, &mut tx, company.id()).await?;
         tx.commit().await?;
-        Ok::<_, ApiError>((ids, version))
+        Ok::<_, ApiError>((ids, version, files_per_call))
     }
     .await;
     match result {
-        Ok((ids, version)) => {
+        Ok((ids, version, files_per_call)) => {
             written.0.clear();
+            for file in files_per_call.iter().flatten() {
+                state.recordings.finished(&file.file_name);
+            }
             for id in &ids {
                 state.events.publish(ChangeEvent {
                     company: company.id(),

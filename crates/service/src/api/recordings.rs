@@ -22,7 +22,6 @@ use earshot_policy::{AppContext, Call, RecordingId, RecordingKind};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 /// Query of the audio and download endpoints.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -66,22 +65,26 @@ impl<S: Send + Sync> FromRequestParts<S> for RemoteAddr {
 struct Allowed {
     call: Call,
     kind: RecordingKind,
-    path: std::path::PathBuf,
+    /// Its key in the spool and the store.
+    file_name: String,
     recording: RecordingId,
 }
 
 impl Allowed {
-    /// The recording's file and its size. A missing file is our fault: logged, and a 500.
-    async fn open(&self) -> ApiResult<(tokio::fs::File, u64)> {
-        let file = tokio::fs::File::open(&self.path).await.map_err(|e| {
-            ApiError::internal(&format!(
-                "recording {} is missing its file {}: {e}",
-                self.recording,
-                self.path.display()
-            ))
-        })?;
-        let size = file.metadata().await?.len();
-        Ok((file, size))
+    /// The recording's size. A missing file is our fault: logged, and a
+    /// 500; a store that does not answer, a 503.
+    async fn size(&self, state: &AppState) -> ApiResult<u64> {
+        state.recordings.size(&self.file_name).await.map_err(|error| {
+            if matches!(error, crate::store::StoreError::NotFound) {
+                tracing::error!(recording = %self.recording, file = self.file_name, "a recording is missing its file");
+            }
+            ApiError::from(error)
+        })
+    }
+
+    /// Bytes `first..=last` of the recording (none when `length` is 0), as a body.
+    async fn body(&self, state: &AppState, first: u64, length: u64) -> ApiResult<Body> {
+        Ok(Body::from_stream(state.recordings.read(&self.file_name, first..first + length).await?))
     }
 }
 
@@ -118,12 +121,7 @@ async fn authorize(
             AuditAction::Download => "You may not download this recording.",
         }));
     }
-    Ok(Allowed {
-        call,
-        kind: recording.kind,
-        path: state.recordings_dir().join(file_name),
-        recording: recording.id,
-    })
+    Ok(Allowed { call, kind: recording.kind, file_name, recording: recording.id })
 }
 
 async fn audit(
@@ -213,7 +211,7 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
 
 /// `GET /api/v1/recordings/{id}/audio`: `audio/wav`, whole or one byte range.
 /// Every play is in the audit log; a player's seeks within five minutes are the same play.
-#[utoipa::path(get, path = "/api/v1/recordings/{id}/audio", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery, ("Range" = Option<String>, Header, description = "bytes=START-END, one range")), responses((status = 200, description = "The WAV", content_type = "audio/wav"), (status = 206, description = "One byte range of the WAV", content_type = "audio/wav"), (status = 403, description = "Visible, but you may not play it"), (status = 404, description = "No such recording you may see"), (status = 416, description = "Range outside the file")))]
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/audio", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery, ("Range" = Option<String>, Header, description = "bytes=START-END, one range")), responses((status = 200, description = "The WAV", content_type = "audio/wav"), (status = 206, description = "One byte range of the WAV", content_type = "audio/wav"), (status = 403, description = "Visible, but you may not play it"), (status = 404, description = "No such recording you may see"), (status = 416, description = "Range outside the file"), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
 pub async fn audio(
     State(state): State<AppState>,
     caller: Caller,
@@ -224,24 +222,23 @@ pub async fn audio(
 ) -> ApiResult<Response> {
     let allowed =
         authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Play).await?;
-    let (mut file, size) = allowed.open().await?;
+    let size = allowed.size(&state).await?;
     let range = match headers.get(header::RANGE).map(|v| v.to_str()) {
         Some(Ok(value)) => parse_range(value, size)?,
         Some(Err(_)) => return Err(ApiError::bad_request("The Range header is malformed.")),
         None => None,
     };
-    // Every play is audited. A player asks for many ranges as it seeks; those within five
-    // minutes of the user's last logged play of this recording are one play, not many.
-    if !played_recently(&state, &caller, &allowed).await? {
-        audit(&state, &caller, &allowed, AuditAction::Play, remote, &headers).await?;
-    }
     let (status, first, last) = match range {
         Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last),
         None => (StatusCode::OK, 0, size.saturating_sub(1)),
     };
     let length = if size == 0 { 0 } else { last - first + 1 };
-    file.seek(std::io::SeekFrom::Start(first)).await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(length)));
+    let body = allowed.body(&state, first, length).await?;
+    // Every play is audited. A player asks for many ranges as it seeks; those within five
+    // minutes of the user's last logged play of this recording are one play, not many.
+    if !played_recently(&state, &caller, &allowed).await? {
+        audit(&state, &caller, &allowed, AuditAction::Play, remote, &headers).await?;
+    }
     let mut response = (status, body).into_response();
     let headers = wav_headers(&mut response, length);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -272,7 +269,7 @@ pub struct PeaksQuery {
 /// `GET /api/v1/recordings/{id}/peaks`: the recording's loudness in `buckets`
 /// equal slices of time, for a player's waveform. Asks the right to play
 /// (it shows the shape of the audio), but is not a play: not audited.
-#[utoipa::path(get, path = "/api/v1/recordings/{id}/peaks", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), PeaksQuery), responses((status = 200, body = Peaks), (status = 403), (status = 404), (status = 422, description = "buckets outside 1..=2000")))]
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/peaks", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), PeaksQuery), responses((status = 200, body = Peaks), (status = 403), (status = 404), (status = 422, description = "buckets outside 1..=2000"), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
 pub async fn peaks(
     State(state): State<AppState>,
     caller: Caller,
@@ -285,9 +282,9 @@ pub async fn peaks(
     }
     let allowed =
         authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Play).await?;
-    let path = allowed.path.clone();
+    let reader = state.recordings.reader(&allowed.file_name).await?;
     let peaks = tokio::task::spawn_blocking(move || {
-        let reader = hound::WavReader::open(&path)?;
+        let reader = hound::WavReader::new(std::io::BufReader::with_capacity(64 * 1024, reader))?;
         let spec = reader.spec();
         let frames = u64::from(reader.duration());
         let samples = reader.into_samples::<i16>().map_while(Result::ok);
@@ -331,7 +328,7 @@ fn wav_headers(response: &mut Response, length: u64) -> &mut HeaderMap {
 pub use earshot_api::{civil_from_days, download_name};
 
 /// `GET /api/v1/recordings/{id}/download`: the `.wav` as an attachment named after the call.
-#[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery), responses((status = 200, description = "The WAV as an attachment named after the call", content_type = "audio/wav"), (status = 403), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery), responses((status = 200, description = "The WAV as an attachment named after the call", content_type = "audio/wav"), (status = 403), (status = 404), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,11 +340,11 @@ pub async fn download(
     let allowed =
         authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Download)
             .await?;
-    let (file, size) = allowed.open().await?;
+    let size = allowed.size(&state).await?;
+    let body = allowed.body(&state, 0, size).await?;
     audit(&state, &caller, &allowed, AuditAction::Download, remote, &headers).await?;
     let name = download_name(&allowed.call, allowed.kind);
-    let mut response =
-        (StatusCode::OK, Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response();
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = wav_headers(&mut response, size);
     let disposition = format!("attachment; filename=\"{name}\"");
     headers.insert(

@@ -778,8 +778,15 @@ impl CallRun {
             self.call.status = CallStatus::Unanswered;
         }
         match store(&self.sip, snapshot.version, &self.call, &files).await {
-            Ok(()) if self.journal.is_some() => journal::remove(&self.sip.state, &self.key),
-            Ok(()) => {}
+            Ok(()) => {
+                if self.journal.is_some() {
+                    journal::remove(&self.sip.state, &self.key);
+                }
+                // Only now: until the call is stored, its journal needs the file in the spool.
+                for file in &files {
+                    self.sip.state.recordings.finished(&file.file_name);
+                }
+            }
             Err(error) => tracing::error!(%error, "cannot store a finished call"),
         }
     }

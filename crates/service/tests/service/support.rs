@@ -1,5 +1,6 @@
 //! A service on a fresh database, and requests to it.
 
+pub use crate::s3::{S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, S3Server};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use earshot_policy::{
@@ -46,15 +47,27 @@ pub async fn fresh_postgres(server_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+async fn open_db(backend: &Option<String>, dir: &std::path::Path) -> Db {
+    match backend {
+        None => Db::open(dir, None).await.unwrap(),
+        Some(server) => Db::connect(&fresh_postgres(server).await).await.unwrap(),
+    }
+}
+
 impl TestService {
     /// A service on `backend` (None: SQLite).
     pub async fn start(backend: &Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = match backend {
-            None => Db::open(dir.path(), None).await.unwrap(),
-            Some(server) => Db::connect(&fresh_postgres(server).await).await.unwrap(),
-        };
+        let db = open_db(backend, dir.path()).await;
         Self { state: AppState::new(db, dir.path()), _dir: dir }
+    }
+
+    /// A service on SQLite whose recordings go to `s3` (which need not be up).
+    pub async fn start_with_s3(s3: &S3Server) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_db(&None, dir.path()).await;
+        let recordings = s3.recordings(&dir.path().join("recordings")).await;
+        Self { state: AppState::with_recordings(db, dir.path(), recordings), _dir: dir }
     }
 
     /// Creates a company with an admin `admin@<slug>.test` / `admin-password`.

@@ -43,11 +43,22 @@ async fn scripted_call(
     ada_settings: Value,
     flow_prefix: Vec<Value>,
 ) -> (Service, Value, String) {
-    call_with_tracks(company, ada_settings, flow_prefix, &agent_track(), &caller_track(), 12_000).await
+    scripted_call_on(Service::start().await, company, ada_settings, flow_prefix).await
 }
 
-/// The same call with these tracks, the caller staying `talk_ms`.
-async fn call_with_tracks(
+/// [`scripted_call`] through `service`.
+async fn scripted_call_on(
+    service: Service,
+    company: Value,
+    ada_settings: Value,
+    flow_prefix: Vec<Value>,
+) -> (Service, Value, String) {
+    call_on(service, company, ada_settings, flow_prefix, &agent_track(), &caller_track(), 12_000).await
+}
+
+/// The same call through `service` with these tracks, the caller staying `talk_ms`.
+async fn call_on(
+    service: Service,
     company: Value,
     ada_settings: Value,
     flow_prefix: Vec<Value>,
@@ -55,7 +66,6 @@ async fn call_with_tracks(
     caller_track: &Track,
     talk_ms: u64,
 ) -> (Service, Value, String) {
-    let service = Service::start().await;
     service.settings(company).await;
     let ada = service.agent("Ada", "101", ada_settings).await;
     let mut flow = flow_prefix;
@@ -120,7 +130,40 @@ fn assert_no_leak(heard: &Heard) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
-    let (service, call, pushed) = scripted_call(
+    pause_and_resume(Service::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_recordings_in_s3_a_call_is_uploaded_at_hang_up_and_plays_from_the_store() {
+    let s3 = crate::s3::S3Server::start().await;
+    let service = pause_and_resume(Service::start_with_s3(&s3).await).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let metrics = loop {
+        let metrics = service.metrics().await;
+        if metrics.contains("earshot_recording_uploads_total 1") || std::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(metrics.contains("earshot_recording_uploads_total 1"), "{metrics}\n{}", service.log());
+    assert!(metrics.contains("earshot_recording_uploads_pending 0"), "{metrics}");
+    let calls = service.calls().await;
+    let recording = calls[0]["recording"]["id"].as_i64().unwrap();
+    let company = std::fs::read_dir(s3.object("")).unwrap().next().unwrap().unwrap().path();
+    let stored = std::fs::read_dir(&company).unwrap().next().unwrap().unwrap().path();
+    assert!(service.download(recording).await == std::fs::read(stored).unwrap(), "played from the store");
+    assert_eq!(
+        std::fs::read_dir(service.dir.path().join("recordings").join(company.file_name().unwrap()))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+/// The call of the test above; its checks hold wherever recordings are kept.
+async fn pause_and_resume(service: Service) -> Service {
+    let (service, call, pushed) = scripted_call_on(
+        service,
         json!({"record_inbound": true, "paused_audio": "silence"}),
         json!({"recording_control": true}),
         vec![],
@@ -148,6 +191,7 @@ async fn s6_2_pause_and_resume_leave_exact_silence_and_no_leak() {
     assert!(paused.iter().all(|f| *f == [0, 0]), "audio inside the paused span");
     assert_no_leak(&heard);
     assert!(heard.duration_ms() >= 11_000, "silence keeps the timeline: {} ms", heard.duration_ms());
+    service
 }
 
 /// A call whose agent talks without a break while keying `#11#` (its keys
@@ -188,7 +232,8 @@ async fn exact_call(paused_audio: &str, gap_11: usize, gap_12: usize) -> Exact {
     let spans = agent.key_spans();
     assert_eq!(spans.len(), 8);
     let (pause, resume) = (spans[3].1, spans[4].0);
-    let (service, call, _) = call_with_tracks(
+    let (service, call, _) = call_on(
+        Service::start().await,
         json!({"record_inbound": true, "paused_audio": paused_audio}),
         json!({"recording_control": true}),
         vec![],
@@ -329,7 +374,40 @@ async fn s6_2_hash_12_starts_a_recording_the_company_had_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_call_leaves_a_playable_recording_and_the_call_in_history() {
-    let mut service = Service::start().await;
+    crash_mid_call(Service::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_recordings_in_s3_a_crash_mid_call_is_repaired_then_uploaded_at_restart() {
+    let s3 = crate::s3::S3Server::start().await;
+    let service = crash_mid_call(Service::start_with_s3(&s3).await).await;
+    // The repaired recording leaves this machine for the store once the call is stored.
+    let spool = service.dir.path().join("recordings");
+    let wavs = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|company| std::fs::read_dir(company.path()).into_iter().flatten().flatten())
+            .map(|file| file.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "wav"))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !wavs(&spool).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(wavs(&spool).is_empty(), "still on this machine: {:?}\n{}", wavs(&spool), service.log());
+    let stored = wavs(&s3.object(""));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let calls = service.calls().await;
+    let recording = calls[0]["recording"]["id"].as_i64().unwrap();
+    let from_store = service.download(recording).await;
+    assert!(from_store == std::fs::read(&stored[0]).unwrap(), "the download is the stored object");
+    assert!(Heard::read(&from_store).duration_ms() >= 6_000);
+}
+
+async fn crash_mid_call(mut service: Service) -> Service {
     service.settings(json!({"record_inbound": true, "agent_recording_control": true})).await;
     let ada = service.agent("Ada", "101", json!({})).await;
     service.number("+15550100", json!([{"type": "ring_user", "user": ada}])).await;
@@ -381,4 +459,5 @@ async fn a_crash_mid_call_leaves_a_playable_recording_and_the_call_in_history() 
         assert!(heard.rms(channel, start, end) == 0.0, "channel {channel} is silent in the span");
     }
     assert_eq!(trace_events(call), ["decided", "paused", "resumed"], "the codes survive the crash: {call}");
+    service
 }

@@ -46,6 +46,8 @@ pub struct Service {
     rtp: String,
     client: reqwest::Client,
     pub token: String,
+    /// A config file's `[recordings]` (recordings in S3), if any.
+    store: Option<String>,
 }
 
 pub const ADMIN: (&str, &str) = ("boss@acme.test", "boss-password");
@@ -53,6 +55,15 @@ pub const ADMIN: (&str, &str) = ("boss@acme.test", "boss-password");
 impl Service {
     /// `earshotd init` then `serve --sip … --trunk sip:127.0.0.1:<trunk_port>`.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// As [`Self::start`], with recordings kept in `s3`.
+    pub async fn start_with_s3(s3: &crate::s3::S3Server) -> Self {
+        Self::start_with(Some(s3.config_toml())).await
+    }
+
+    async fn start_with(store: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_earshotd");
         let status = Command::new(binary)
@@ -74,6 +85,7 @@ impl Service {
             rtp: format!("{rtp_low}-{}", rtp_low + 99),
             client: reqwest::Client::new(),
             token: String::new(),
+            store,
         };
         service.launch().await;
         service.token = service.log_in(ADMIN.0, ADMIN.1).await;
@@ -82,16 +94,29 @@ impl Service {
 
     /// Starts (or restarts) the binary on the same data dir and ports.
     pub async fn launch(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("earshotd.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_earshotd"))
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("earshotd.log"))
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_earshotd"));
+        command
             .args(["serve", "--data-dir"])
             .arg(self.dir.path())
             .args(["--http", &self.http, "--sip", &format!("127.0.0.1:{}", self.sip_port)])
             .args(["--rtp-ports", &self.rtp, "--trunk", &format!("sip:127.0.0.1:{}", self.trunk_port)])
             .env("EARSHOT_LOG", "info,earshot_service=debug,rsipstack=warn")
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        if let Some(store) = &self.store {
+            let config = self.dir.path().join("earshot.toml");
+            std::fs::write(&config, store).unwrap();
+            command
+                .arg("--config")
+                .arg(config)
+                .env("AWS_ACCESS_KEY_ID", crate::s3::S3_ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", crate::s3::S3_SECRET_KEY);
+        }
+        let child = command.spawn().unwrap();
         self.process = Some(Process(child));
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -229,6 +254,12 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(format!("http://{}/metrics", self.http)).send().await.unwrap();
+        response.text().await.unwrap()
     }
 
     /// A recording's WAV, through the download endpoint (as the admin).

@@ -1,0 +1,547 @@
+//! Where recordings are kept: the local disk (the default) or an
+//! S3-compatible object store, both through `object_store` (Apache Arrow's
+//! crate: one interface over local files, S3, GCS and Azure, with SigV4,
+//! multipart uploads, range reads and retries built in and kept by a large
+//! project; a home-made S3 client would have to do all of that again).
+//!
+//! A call's WAV is always written to the local *spool*
+//! (`data_dir/recordings/`), where it stays while the call lasts: a crash
+//! mid-call leaves a file the journal repairs (`sip::journal`). With only
+//! the local disk the spool is the store, and nothing more happens. With S3,
+//! a finished recording (a call at hang-up, a voicemail, an import at commit,
+//! whatever a crash or a failed upload left in the spool at start-up) is
+//! queued for upload; the local copy is deleted only once the store holds
+//! the same number of bytes. An upload that fails is retried with back-off
+//! (1 s doubling to 5 min) for as long as it takes; the file stays in the
+//! spool meanwhile, so a restart picks it up again, and a reader is served
+//! from it. Nothing is ever lost to an unreachable store.
+//!
+//! Reads ([`Recordings::size`], [`Recordings::read`]) look in the spool
+//! first, then in the store: the key of a recording is its file name
+//! (`<company>/<call>-call.wav`) in both.
+//!
+//! Invariant: a recording's bytes are in the spool, or in the store, or both
+//! (during the moment between an upload's check and the local delete); never
+//! in neither.
+
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as Key;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, WriteMultipart};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::mpsc;
+
+/// The size of each part of a multipart upload (S3's smallest but the
+/// last); a recording larger than one part (about 2 min 44 s of a call) is
+/// uploaded in parts, several at once.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Above this size a recording is uploaded in parts.
+const MULTIPART_ABOVE: u64 = PART_SIZE as u64;
+/// Parts in flight at once.
+const PARTS_AT_ONCE: usize = 4;
+/// The first retry's wait; each failure doubles it, up to [`LONGEST_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts of one upload.
+const LONGEST_WAIT: Duration = Duration::from_secs(300);
+
+/// The `[recordings]` section of the config file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `local` (the default) or `s3`.
+    #[serde(default)]
+    pub store: StoreKind,
+    /// The S3 endpoint, e.g. `https://s3.eu-west-1.amazonaws.com` or
+    /// `http://127.0.0.1:9000` (plain HTTP only when the URL says so).
+    pub endpoint: Option<String>,
+    /// The bucket, which must exist.
+    pub bucket: Option<String>,
+    /// The region (default `us-east-1`).
+    pub region: Option<String>,
+}
+
+/// Where recordings are kept.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// On this machine's disk, under `data_dir/recordings/`.
+    #[default]
+    Local,
+    /// In an S3-compatible object store; credentials from the environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    S3,
+}
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such recording in the spool or the store.
+    #[error("no such recording")]
+    NotFound,
+    /// The store did not answer, or answered with an error.
+    #[error("the recordings store failed: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+/// Counters of the uploads, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UploadStats {
+    /// Recordings waiting in the spool for their upload (or its retry).
+    pub pending: AtomicI64,
+    /// Recordings uploaded (and their local copy deleted).
+    pub uploaded: AtomicU64,
+    /// Bytes uploaded.
+    pub bytes: AtomicU64,
+    /// Attempts that failed (each is retried).
+    pub failures: AtomicU64,
+}
+
+/// The recordings of every company: the spool, and the store behind it.
+#[derive(Debug)]
+pub struct Recordings {
+    spool: PathBuf,
+    local: Arc<LocalFileSystem>,
+    remote: Option<Remote>,
+}
+
+#[derive(Debug)]
+struct Remote {
+    store: Arc<dyn ObjectStore>,
+    queue: mpsc::UnboundedSender<String>,
+    stats: Arc<UploadStats>,
+}
+
+impl Recordings {
+    /// Recordings on the local disk only, under `spool` (created if need be).
+    ///
+    /// # Errors
+    /// The spool cannot be created.
+    pub fn local(spool: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(spool).map_err(|e| {
+            anyhow::anyhow!("cannot create the recordings directory {}: {e}", spool.display())
+        })?;
+        let local = LocalFileSystem::new_with_prefix(spool)?;
+        Ok(Self { spool: spool.to_owned(), local: Arc::new(local), remote: None })
+    }
+
+    /// Recordings kept as `config` says, spooled under `spool`; an S3
+    /// store's credentials come from the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, or an instance's role). The store is tried
+    /// at once (a small object written, read and deleted), so wrong
+    /// credentials, a missing bucket or an unreachable endpoint stop the
+    /// start-up with a sentence saying which. Starts the uploader (call
+    /// [`Self::upload_spooled`] once what a crash left is repaired).
+    ///
+    /// # Errors
+    /// The configuration is incomplete, or the store refuses or cannot be reached.
+    pub async fn open(spool: &Path, config: &StoreConfig) -> anyhow::Result<Self> {
+        if config.store == StoreKind::Local {
+            return Self::local(spool);
+        }
+        let result = Self::open_s3(spool, config, object_store::aws::AmazonS3Builder::from_env()).await;
+        match result {
+            Err(error) if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() => {
+                Err(error.context("AWS_ACCESS_KEY_ID is not set in earshotd's environment"))
+            }
+            result => result,
+        }
+    }
+
+    /// As [`Self::open`] for S3, with the credentials given rather than
+    /// taken from the environment.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_s3_with(
+        spool: &Path,
+        config: &StoreConfig,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> anyhow::Result<Self> {
+        let mut recordings = Self::local(spool)?;
+        let store = s3_client(config, access_key_id, secret_access_key)?;
+        recordings.probe_and_start(store, config).await?;
+        Ok(recordings)
+    }
+
+    async fn open_s3(
+        spool: &Path,
+        config: &StoreConfig,
+        builder: object_store::aws::AmazonS3Builder,
+    ) -> anyhow::Result<Self> {
+        let mut recordings = Self::local(spool)?;
+        recordings.probe_and_start(s3(config, builder)?, config).await?;
+        Ok(recordings)
+    }
+
+    async fn probe_and_start(
+        &mut self,
+        store: Arc<dyn ObjectStore>,
+        config: &StoreConfig,
+    ) -> anyhow::Result<()> {
+        let endpoint = config.endpoint.as_deref().unwrap_or("AWS S3");
+        let bucket = config.bucket.as_deref().unwrap_or_default();
+        probe(store.as_ref()).await.map_err(|error| explain(&error, endpoint, bucket))?;
+        self.remote = Some(Remote::start(store, self.spool.clone()));
+        Ok(())
+    }
+
+    /// Recordings spooled under `spool` and uploaded to `store`, with no
+    /// probe (tests, and stores built by hand).
+    ///
+    /// # Errors
+    /// The spool cannot be created.
+    pub fn with_store(spool: &Path, store: Arc<dyn ObjectStore>) -> anyhow::Result<Self> {
+        let mut recordings = Self::local(spool)?;
+        recordings.remote = Some(Remote::start(store, recordings.spool.clone()));
+        Ok(recordings)
+    }
+
+    /// The directory recordings are written to while they are recorded.
+    #[must_use]
+    pub fn spool(&self) -> &Path {
+        &self.spool
+    }
+
+    /// The upload counters, when recordings go to an object store.
+    #[must_use]
+    pub fn upload_stats(&self) -> Option<Arc<UploadStats>> {
+        self.remote.as_ref().map(|remote| Arc::clone(&remote.stats))
+    }
+
+    /// `name` (a recording's file name, `<company>/<file>.wav`) is finished:
+    /// nothing will write to it again. With an object store it is queued
+    /// for upload; on the local disk it already is where it stays.
+    pub fn finished(&self, name: &str) {
+        if let Some(remote) = &self.remote {
+            let _ = remote.queue.send(name.to_owned());
+        }
+    }
+
+    /// Queues every recording in the spool for upload: what a crash, a
+    /// failed upload or a stop left there. Call it at start-up once the
+    /// journal has repaired the calls a crash left in progress, and before
+    /// calls are taken. Returns how many were queued.
+    pub fn upload_spooled(&self) -> usize {
+        if self.remote.is_none() {
+            return 0;
+        }
+        let mut queued = 0;
+        for company in std::fs::read_dir(&self.spool).into_iter().flatten().flatten() {
+            let Ok(files) = std::fs::read_dir(company.path()) else { continue };
+            for file in files.flatten() {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "wav") && path.is_file() {
+                    let name = format!(
+                        "{}/{}",
+                        company.file_name().to_string_lossy(),
+                        file.file_name().to_string_lossy()
+                    );
+                    self.finished(&name);
+                    queued += 1;
+                }
+            }
+        }
+        queued
+    }
+
+    /// The recording's size in bytes.
+    ///
+    /// # Errors
+    /// It is in neither the spool nor the store, or the store failed.
+    pub async fn size(&self, name: &str) -> Result<u64, StoreError> {
+        let key = Key::from(name);
+        match self.local.head(&key).await {
+            Ok(meta) => return Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        let remote = self.remote.as_ref().ok_or(StoreError::NotFound)?;
+        match remote.store.head(&key).await {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The bytes `range` of the recording, as they come. An empty range
+    /// gives an empty stream.
+    ///
+    /// # Errors
+    /// It is in neither the spool nor the store, or the store failed.
+    pub async fn read(
+        &self,
+        name: &str,
+        range: Range<u64>,
+    ) -> Result<BoxStream<'static, Result<bytes::Bytes, std::io::Error>>, StoreError> {
+        if range.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let key = Key::from(name);
+        let options =
+            || GetOptions { range: Some(GetRange::Bounded(range.clone())), ..GetOptions::default() };
+        // The spool first; a copy deleted after its upload a moment ago is in the store.
+        let result = match self.local.get_opts(&key, options()).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                let remote = self.remote.as_ref().ok_or(StoreError::NotFound)?;
+                match remote.store.get_opts(&key, options()).await {
+                    Ok(result) => result,
+                    Err(object_store::Error::NotFound { .. }) => return Err(StoreError::NotFound),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        };
+        Ok(result.into_stream().map(|chunk| chunk.map_err(std::io::Error::other)).boxed())
+    }
+
+    /// The whole recording as a blocking reader, for parsing it on a
+    /// blocking thread (the waveform's peaks). Call from a blocking task.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub async fn reader(&self, name: &str) -> Result<impl std::io::Read + Send + 'static, StoreError> {
+        let size = self.size(name).await?;
+        let stream = self.read(name, 0..size).await?;
+        Ok(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))
+    }
+}
+
+impl Remote {
+    fn start(store: Arc<dyn ObjectStore>, spool: PathBuf) -> Self {
+        let (queue, orders) = mpsc::unbounded_channel();
+        let stats = Arc::new(UploadStats::default());
+        tokio::spawn(upload_all(Arc::clone(&store), spool, orders, Arc::clone(&stats)));
+        Self { store, queue, stats }
+    }
+}
+
+/// An S3 client for `config` with these credentials, not tried yet (the
+/// tests' and benchmarks' way to a store; the service goes through
+/// [`Recordings::open`]).
+///
+/// # Errors
+/// The configuration is incomplete.
+pub fn s3_client(
+    config: &StoreConfig,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    s3(
+        config,
+        object_store::aws::AmazonS3Builder::new()
+            .with_access_key_id(access_key_id)
+            .with_secret_access_key(secret_access_key),
+    )
+}
+
+/// An S3 client for `config`, on `builder`'s credentials.
+fn s3(
+    config: &StoreConfig,
+    builder: object_store::aws::AmazonS3Builder,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let bucket = config
+        .bucket
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("[recordings] store = \"s3\" needs a bucket"))?;
+    // TLS to the store through rustls, with ring as its cryptography (the
+    // `reqwest13` dependency turns rustls on in object_store's reqwest).
+    // The certificate is verified against the system's roots, always.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = builder
+        .with_bucket_name(bucket)
+        .with_region(config.region.as_deref().unwrap_or("us-east-1"))
+        .with_retry(object_store::RetryConfig {
+            backoff: object_store::BackoffConfig::default(),
+            max_retries: 3,
+            // A read waits this long at most before the user is told the
+            // store is down; uploads retry on their own, much longer.
+            retry_timeout: Duration::from_secs(15),
+        })
+        .with_client_options(
+            object_store::ClientOptions::new()
+                .with_connect_timeout(Duration::from_secs(5))
+                .with_timeout(Duration::from_secs(120)),
+        );
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+    }
+    Ok(Arc::new(builder.build()?))
+}
+
+/// Lists, writes, reads back and deletes a small object: the bucket
+/// exists, the credentials may do all four (`s3:ListBucket`,
+/// `s3:PutObject`, `s3:GetObject`, `s3:DeleteObject`), the endpoint answers.
+async fn probe(store: &dyn ObjectStore) -> object_store::Result<()> {
+    let key = Key::from("earshot-probe");
+    // A listing first: a missing bucket is "not found" here, where some
+    // servers would take the write below and make the bucket.
+    store.list_with_delimiter(Some(&key)).await?;
+    let text = b"earshotd checks it may write here; deleted at once";
+    store.put(&key, text.as_slice().into()).await?;
+    let read = store.get(&key).await?.bytes().await?;
+    if read.as_ref() != text {
+        return Err(object_store::Error::Generic {
+            store: "S3",
+            source: "the store gave back other bytes than were written".into(),
+        });
+    }
+    store.delete(&key).await
+}
+
+/// The probe's failure, in a sentence. Some of the store's answers come
+/// wrapped as generic errors (a listing's), so the status and S3's error
+/// code in the text decide too.
+fn explain(error: &object_store::Error, endpoint: &str, bucket: &str) -> anyhow::Error {
+    let text = error.to_string();
+    let refused = matches!(
+        error,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) || [
+        "403 Forbidden",
+        "401 Unauthorized",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AccessDenied",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign));
+    let no_bucket = matches!(error, object_store::Error::NotFound { .. }) || text.contains("NoSuchBucket");
+    if refused {
+        anyhow::anyhow!(
+            "the recordings store at {endpoint} refused the credentials in AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY for bucket {bucket:?} ({error})"
+        )
+    } else if no_bucket {
+        anyhow::anyhow!("the recordings store at {endpoint} has no bucket {bucket:?} ({error})")
+    } else {
+        anyhow::anyhow!("cannot use the recordings store at {endpoint}, bucket {bucket:?}: {error}")
+    }
+}
+
+/// One upload waiting for its turn.
+struct Waiting {
+    name: String,
+    attempts: u32,
+    at: tokio::time::Instant,
+}
+
+/// The uploader: takes finished recordings from `orders` and uploads them
+/// one at a time (each in parallel parts when large), retrying each failure.
+async fn upload_all(
+    store: Arc<dyn ObjectStore>,
+    spool: PathBuf,
+    mut orders: mpsc::UnboundedReceiver<String>,
+    stats: Arc<UploadStats>,
+) {
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut known: HashSet<String> = HashSet::new();
+    loop {
+        let next = waiting.iter().map(|w| w.at).min();
+        let due = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            order = orders.recv() => match order {
+                Some(name) => {
+                    if known.insert(name.clone()) {
+                        stats.pending.fetch_add(1, Ordering::Relaxed);
+                        waiting.push(Waiting { name, attempts: 0, at: tokio::time::Instant::now() });
+                    }
+                }
+                None => return,
+            },
+            () = due => {
+                let now = tokio::time::Instant::now();
+                let Some(index) = waiting.iter().position(|w| w.at <= now) else { continue };
+                let mut upload = waiting.swap_remove(index);
+                match upload_one(store.as_ref(), &spool, &upload.name).await {
+                    Ok(Some(bytes)) => {
+                        stats.uploaded.fetch_add(1, Ordering::Relaxed);
+                        stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+                        stats.pending.fetch_sub(1, Ordering::Relaxed);
+                        known.remove(&upload.name);
+                        tracing::debug!(name = upload.name, bytes, "recording uploaded");
+                    }
+                    Ok(None) => {
+                        // Gone from the spool: uploaded before, or deleted with its call.
+                        stats.pending.fetch_sub(1, Ordering::Relaxed);
+                        known.remove(&upload.name);
+                    }
+                    Err(error) => {
+                        stats.failures.fetch_add(1, Ordering::Relaxed);
+                        let wait = FIRST_WAIT.saturating_mul(1 << upload.attempts.min(16)).min(LONGEST_WAIT);
+                        tracing::warn!(
+                            name = upload.name,
+                            attempt = upload.attempts + 1,
+                            retry_in_s = wait.as_secs(),
+                            %error,
+                            "a recording's upload failed; it stays on this machine and is retried"
+                        );
+                        upload.attempts += 1;
+                        upload.at = tokio::time::Instant::now() + wait;
+                        waiting.push(upload);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Uploads `name` from the spool, checks the store holds as many bytes,
+/// and deletes the local copy. `None` when it is no longer in the spool.
+async fn upload_one(store: &dyn ObjectStore, spool: &Path, name: &str) -> anyhow::Result<Option<u64>> {
+    let path = spool.join(name);
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let size = file.metadata().await?.len();
+    let key = Key::from(name);
+    if size <= MULTIPART_ABOVE {
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or_default());
+        file.read_to_end(&mut bytes).await?;
+        store.put(&key, bytes.into()).await?;
+    } else {
+        let mut writer = WriteMultipart::new_with_chunk_size(store.put_multipart(&key).await?, PART_SIZE);
+        let mut buffer = vec![0_u8; 1024 * 1024];
+        let written = async {
+            loop {
+                let read = file.read(&mut buffer).await?;
+                if read == 0 {
+                    break;
+                }
+                writer.wait_for_capacity(PARTS_AT_ONCE).await?;
+                writer.write(&buffer[..read]);
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        match written {
+            Ok(()) => {
+                writer.finish().await?;
+            }
+            Err(error) => {
+                let _ = writer.abort().await;
+                return Err(error);
+            }
+        }
+    }
+    let stored = store.head(&key).await?.size;
+    anyhow::ensure!(stored == size, "the store holds {stored} bytes of {name}, not {size}");
+    tokio::fs::remove_file(&path).await?;
+    Ok(Some(size))
+}
