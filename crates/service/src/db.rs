@@ -155,6 +155,17 @@ impl Query {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    url: Url,
+}
+
+/// The URL the pool connects to (its `Debug` hides the password).
+#[derive(Clone)]
+struct Url(std::sync::Arc<str>);
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -214,7 +225,14 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("running the database migrations")?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, url: Url(url.into()) })
+    }
+
+    /// The URL it was opened with (for a connection of its own, such as
+    /// the change listener's; it may hold a password, never show it).
+    #[must_use]
+    pub(crate) fn url(&self) -> &str {
+        &self.url.0
     }
 
     /// Which database this is.

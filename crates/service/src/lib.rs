@@ -91,12 +91,13 @@ impl AppState {
         if let Some(stats) = recordings.upload_stats() {
             let _ = metrics.uploads.set(stats);
         }
+        let events = Events::over(&db);
         Self {
             db,
             data_dir: data_dir.to_owned(),
             recordings: Arc::new(recordings),
             snapshots: Arc::default(),
-            events: Events::new(),
+            events,
             session_ttl_ms: 12 * 60 * 60 * 1000,
             metrics: Arc::new(metrics),
             unknown_logins: Arc::default(),

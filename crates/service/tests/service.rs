@@ -18,6 +18,7 @@ mod service {
     mod end_to_end;
     mod events;
     mod import;
+    mod instances;
     mod openapi;
     mod recordings;
     mod store;

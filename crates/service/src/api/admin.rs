@@ -25,8 +25,10 @@ pub(super) async fn commit_change(
     change: Change,
 ) -> ApiResult<i64> {
     let version = bump_version(&state.db, &mut tx, company).await?;
+    let event = ChangeEvent { company, version, change };
+    state.events.stage(&mut tx, &event).await?;
     tx.commit().await?;
-    state.events.publish(ChangeEvent { company, version, change });
+    state.events.committed(event);
     Ok(version)
 }
 

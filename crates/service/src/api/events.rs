@@ -6,7 +6,7 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::calls::find_call;
-use crate::events::{Change, ChangeEvent};
+use crate::events::{Change, ChangeEvent, Notice};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use earshot_policy::AppContext;
@@ -21,7 +21,9 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    // Subscribe first, then read the version: a change in between is both counted and sent.
+    // Subscribe first (once changes reach this instance), then read the
+    // version: a change in between is both counted and sent.
+    state.events.ready(Duration::from_secs(5)).await;
     let receiver = state.events.subscribe();
     let open = StreamGuard::new(&state);
     let version = match state.snapshots.get(&state.db, caller.company()).await {
@@ -47,9 +49,10 @@ pub async fn events(
                 }
                 let Some(received) = received else { continue };
                 let change = match received {
-                    Ok(change) => change,
-                    Err(RecvError::Lagged(_)) => {
-                        // Too slow to keep up: tell the app to sync everything again.
+                    Ok(Notice::Change(change)) => change,
+                    // Too slow to keep up, or changes missed while the instances'
+                    // link was down: tell the app to sync everything again.
+                    Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
                         let event = Event::default().event("resync").data("{}");
                         return Some((Ok(event), (None, receiver, state, caller, open)));
                     }

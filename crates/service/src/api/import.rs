@@ -343,6 +343,10 @@ pub async fn import(
             ids.push(insert_call(&state.db, &mut tx, &c.call, files).await?);
         }
         let version = crate::company::bump_version(&state.db, &mut tx, company.id()).await?;
+        for id in &ids {
+            let event = ChangeEvent { company: company.id(), version, change: Change::Call { call: *id } };
+            state.events.stage(&mut tx, &event).await?;
+        }
         tx.commit().await?;
         Ok::<_, ApiError>((ids, version, files_per_call))
     }
@@ -354,7 +358,7 @@ pub async fn import(
                 state.recordings.finished(&file.file_name);
             }
             for id in &ids {
-                state.events.publish(ChangeEvent {
+                state.events.committed(ChangeEvent {
                     company: company.id(),
                     version,
                     change: Change::Call { call: *id },

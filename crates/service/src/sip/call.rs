@@ -819,12 +819,10 @@ async fn store(
     let db = &sip.state.db;
     let mut tx = db.pool().begin().await?;
     let id = insert_call(db, &mut tx, call, files).await?;
+    let event = ChangeEvent { company: call.company, version, change: Change::Call { call: id } };
+    sip.state.events.stage(&mut tx, &event).await?;
     tx.commit().await?;
     sip.stats.calls_written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    sip.state.events.publish(ChangeEvent {
-        company: call.company,
-        version,
-        change: Change::Call { call: id },
-    });
+    sip.state.events.committed(event);
     Ok(())
 }

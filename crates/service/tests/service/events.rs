@@ -7,7 +7,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// Serves `service` on a loopback port; returns its base URL.
-async fn serve(service: &TestService) -> String {
+pub(super) async fn serve(service: &TestService) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = app(service.state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -15,14 +15,21 @@ async fn serve(service: &TestService) -> String {
     format!("http://{address}")
 }
 
+/// An outbound call on the Support line that `party` placed and nobody answered, to import.
+pub(super) fn unanswered_call(party: &str) -> serde_json::Value {
+    json!({"direction": "outbound", "status": "unanswered", "started_at": 1763960000000i64,
+           "ended_at": 1763960030000i64, "number": "+442070000011", "external_number": "+15550111",
+           "parties": [party]})
+}
+
 /// The events of one connection, as (event, data) pairs.
-struct Listener {
+pub(super) struct Listener {
     stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buffer: String,
 }
 
 impl Listener {
-    async fn connect(base: &str, token: &str) -> Self {
+    pub(super) async fn connect(base: &str, token: &str) -> Self {
         let response = reqwest::Client::new()
             .get(format!("{base}/api/v1/events"))
             .bearer_auth(token)
@@ -35,7 +42,7 @@ impl Listener {
     }
 
     /// The next event other than keep-alives, or None after `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<(String, serde_json::Value)> {
+    pub(super) async fn next(&mut self, wait: Duration) -> Option<(String, serde_json::Value)> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -106,14 +113,8 @@ async fn call_events_go_only_to_those_who_may_see_the_call() {
         }
         // A call only Bo is on.
         let (status, body) = service
-        .post(
-            "/api/v1/calls/import",
-            &a.admin,
-            json!({"calls": [{"direction": "outbound", "status": "unanswered", "started_at": 1763960000000i64,
-                              "ended_at": 1763960030000i64, "number": "+442070000011", "external_number": "+15550111",
-                              "parties": ["bo@acme.test"]}]}),
-        )
-        .await;
+            .post("/api/v1/calls/import", &a.admin, json!({"calls": [unanswered_call("bo@acme.test")]}))
+            .await;
         assert_eq!(status, 201, "{body}");
         let (event, change) = bo.next(Duration::from_secs(1)).await.expect("Bo hears of his call");
         assert_eq!((event.as_str(), change["kind"].as_str()), ("change", Some("call")));

@@ -62,6 +62,21 @@ impl TestService {
         Self { state: AppState::new(db, dir.path()), _dir: dir }
     }
 
+    /// Two instances on one fresh PostgreSQL database of the server at
+    /// `server_url`, each with a data directory of its own, as two
+    /// `earshotd` machines behind a load balancer.
+    pub async fn pair_on_postgres(server_url: &str) -> (Self, Self) {
+        let url = fresh_postgres(server_url).await;
+        let mut pair = Vec::new();
+        for _ in 0..2 {
+            let dir = tempfile::tempdir().unwrap();
+            let db = Db::connect(&url).await.unwrap();
+            pair.push(Self { state: AppState::new(db, dir.path()), _dir: dir });
+        }
+        let b = pair.pop().unwrap();
+        (pair.pop().unwrap(), b)
+    }
+
     /// A service on SQLite whose recordings go to `s3` (which need not be up).
     pub async fn start_with_s3(s3: &S3Server) -> Self {
         let dir = tempfile::tempdir().unwrap();
