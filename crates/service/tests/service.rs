@@ -2,6 +2,8 @@
 //! socket) and the library, on SQLite and, when `EARSHOT_TEST_POSTGRES_URL`
 //! names a server, on PostgreSQL too. One binary, a module per topic.
 
+#[path = "common/postgres.rs"]
+mod postgres;
 #[path = "common/s3.rs"]
 mod s3;
 

@@ -6,6 +6,8 @@
 //! drives sipp with the scenarios committed in `tests/sipp/`, baresip, and
 //! the user agent the app's phone runs (`earshot_sip::phone`).
 
+#[path = "common/postgres.rs"]
+mod postgres;
 #[path = "common/s3.rs"]
 mod s3;
 
@@ -13,6 +15,7 @@ mod sip {
     mod audio;
     mod bad_input;
     mod calls;
+    mod instances;
     mod interop;
     mod phone;
     mod recording;

@@ -317,6 +317,10 @@ pub struct Placing {
     pub caller: Uri,
     /// Whom (the Request-URI and To).
     pub callee: Uri,
+    /// The proxies the INVITE goes through first (`Route`, e.g. a
+    /// registration's Path), as name-addr values, first hop first; empty:
+    /// straight to `callee`.
+    pub route: Vec<String>,
     /// Where we take requests within the dialog.
     pub contact: Uri,
     /// The SDP offer.
@@ -394,6 +398,13 @@ impl Dialogs {
         placing: Placing,
         events: &LegEventSender,
     ) -> Result<(Leg, impl Future<Output = Outcome> + Send + 'static), Error> {
+        let mut route_set = Vec::with_capacity(placing.route.len());
+        for hop in &placing.route {
+            match rsipstack::sip::typed::Route::parse(hop) {
+                Ok(route) => route_set.push(route),
+                Err(error) => return Err(rsipstack::Error::Error(format!("the route {hop}: {error}")).into()),
+            }
+        }
         let option = InviteOption {
             caller: placing.caller,
             callee: placing.callee,
@@ -401,6 +412,7 @@ impl Dialogs {
             content_type: Some("application/sdp".into()),
             offer: Some(placing.offer),
             credential: placing.credential.as_ref().map(Credentials::to_stack),
+            route_set,
             ..Default::default()
         };
         let (dialog, handle) = self.0.do_invite_async(option, events.0.clone())?;

@@ -786,6 +786,7 @@ impl Driver {
                     let placing = Placing {
                         caller,
                         callee,
+                        route: Vec::new(),
                         contact: contact.clone(),
                         offer: sdp,
                         credential: credential.clone(),

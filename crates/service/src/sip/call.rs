@@ -236,7 +236,7 @@ impl CallRun {
             self.finish(&caller.snapshot).await;
             return;
         }
-        let devices = self.sip.devices(callee.id);
+        let devices = self.sip.devices(callee.id).await;
         if devices.is_empty() {
             let _ = self.a.reject(StatusCode::TemporarilyUnavailable, Some("not registered"));
             self.finish(&caller.snapshot).await;
@@ -261,7 +261,8 @@ impl CallRun {
         let Some((trunk, _)) = self.sip.trunk.clone() else { return };
         let mut target = trunk;
         target.auth = Some(earshot_sip::message::Auth { user: number, password: None });
-        self.dial(&caller.snapshot, &[target], &from, CallStart::Outbound, None).await;
+        let trunk = super::Device { contact: target, route: Vec::new() };
+        self.dial(&caller.snapshot, &[trunk], &from, CallStart::Outbound, None).await;
     }
 
     /// Rings `targets` for a user's call; bridges on answer (recording as
@@ -270,7 +271,7 @@ impl CallRun {
     async fn dial(
         mut self,
         snapshot: &Arc<CompanySnapshot>,
-        targets: &[Uri],
+        targets: &[super::Device],
         from: &str,
         start: CallStart<'_>,
         callee: Option<User>,
@@ -421,10 +422,10 @@ impl CallRun {
         let mut owners = Vec::new();
         // Users on "Do not disturb" are passed by: the flow goes on as if they had no phone.
         for user in users.iter().filter(|user| snapshot.available(user.id)) {
-            let found = self.sip.devices(user.id);
+            let found = self.sip.devices(user.id).await;
             if !found.is_empty() {
                 for device in found {
-                    owners.push((device.to_string(), user.clone()));
+                    owners.push((device.contact.to_string(), user.clone()));
                     devices.push(device);
                 }
                 if !self.call.rang.contains(&user.id) {
@@ -552,7 +553,7 @@ impl CallRun {
     }
 
     /// Places B legs to every target at once; the first to answer wins, the rest are cancelled.
-    async fn ring(&mut self, targets: &[Uri], from: &str, timeout: Duration) -> Ring {
+    async fn ring(&mut self, targets: &[super::Device], from: &str, timeout: Duration) -> Ring {
         // Each ring is a new session of its own (a flow may ring several times).
         let codecs = self.sdp[1].codecs().to_vec();
         self.sdp[1] = Negotiation::with_codecs(self.media.local[1], rand::random::<u32>().into(), codecs);
@@ -563,14 +564,15 @@ impl CallRun {
                 format!("sip:{from}@{}", self.sip.local).as_str().try_into().unwrap_or_default();
             let placing = Placing {
                 caller,
-                callee: target.clone(),
+                callee: target.contact.clone(),
+                route: target.route.clone(),
                 contact: self.sip.contact("earshot"),
                 offer: offer.clone(),
                 credential: None,
             };
             match self.sip.dialogs.place(placing, &self.states_tx) {
                 Ok((leg, outcome)) => pending.push((leg, outcome)),
-                Err(error) => tracing::info!(%error, %target, "cannot place a leg"),
+                Err(error) => tracing::info!(%error, target = %target.contact, "cannot place a leg"),
             }
         }
         if pending.is_empty() {

@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+
 use tokio_util::sync::CancellationToken;
 
 pub use journal::recover;
@@ -62,21 +62,21 @@ pub struct SipConfig {
     pub trunk: Option<String>,
 }
 
-/// One registered device.
+/// One registered device: where it is, and the way there.
 #[derive(Clone, Debug)]
-struct Binding {
-    contact: Uri,
-    expires_at: Instant,
-    /// The device credential it registered with (`None`: the user's SIP
-    /// password, an ordinary phone).
-    device: Option<String>,
+pub(crate) struct Device {
+    /// Its Contact.
+    pub contact: Uri,
+    /// The Path it registered through (RFC 3327), first hop first: the
+    /// Route of a call to it.
+    pub route: Vec<String>,
 }
 
-/// Who is registered where: the registrar's bindings, shared with the API
-/// so that revoking a device's credential drops its registration at once.
+/// Who is registered where: the registrar's bindings, in the database
+/// (table `registrations`), so that every instance on one database reaches
+/// every device, and the API revokes a device's registration at once.
 #[derive(Debug, Default)]
 pub struct Registrations {
-    bindings: Mutex<HashMap<UserId, Vec<Binding>>>,
     /// Where SIP listens, once it does (told to devices).
     address: std::sync::OnceLock<SocketAddr>,
 }
@@ -88,32 +88,50 @@ impl Registrations {
         self.address.get().copied()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Vec<Binding>>> {
-        self.bindings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Keeps of `user`'s device registrations only those made with one of
     /// `devices` (the credentials still valid); all of them go when
     /// `enabled` is false. Registrations with the SIP password stay while
     /// the user is enabled.
-    pub fn retain(&self, user: UserId, enabled: bool, devices: &[String]) {
-        let mut bindings = self.lock();
-        if let Some(list) = bindings.get_mut(&user) {
-            let before = list.len();
-            list.retain(|b| enabled && b.device.as_ref().is_none_or(|d| devices.contains(d)));
-            if list.len() != before {
-                tracing::info!(user = user.0, dropped = before - list.len(), "registrations revoked");
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn retain(
+        &self,
+        db: &crate::db::Db,
+        user: UserId,
+        enabled: bool,
+        devices: &[String],
+    ) -> Result<(), StoreError> {
+        let mut query = Query::new("DELETE FROM registrations WHERE user_id = ");
+        query.bind(user.0);
+        if enabled {
+            query.push(" AND device IS NOT NULL");
+            if !devices.is_empty() {
+                query.push(" AND device NOT IN ").bind_list(devices.iter().cloned());
             }
         }
+        let dropped = db.execute(db.pool(), &query).await?;
+        if dropped > 0 {
+            tracing::info!(user = user.0, dropped, "registrations revoked");
+        }
+        Ok(())
     }
 
     /// The registered devices of `user`, now.
-    fn devices(&self, user: UserId) -> Vec<Uri> {
-        let now = Instant::now();
-        self.lock()
-            .get(&user)
-            .map(|list| list.iter().filter(|b| b.expires_at > now).map(|b| b.contact.clone()).collect())
-            .unwrap_or_default()
+    async fn devices(&self, db: &crate::db::Db, user: UserId) -> Result<Vec<Device>, StoreError> {
+        let mut query = Query::new("SELECT contact, path FROM registrations WHERE user_id = ");
+        query.bind(user.0).push(" AND expires_at > ").bind(crate::now_millis()).push(" ORDER BY contact");
+        let mut devices = Vec::new();
+        for row in db.fetch_all(db.pool(), &query).await? {
+            let contact: String = row.try_get("contact")?;
+            let Ok(contact) = Uri::try_from(contact.as_str()) else {
+                tracing::warn!(%contact, "a stored registration's contact does not parse; skipped");
+                continue;
+            };
+            let route = serde_json::from_str(&row.try_get::<String, _>("path")?)?;
+            devices.push(Device { contact, route });
+        }
+        Ok(devices)
     }
 }
 
@@ -141,8 +159,7 @@ pub async fn revalidate(state: &AppState, user: UserId) -> Result<(), StoreError
         .iter()
         .map(|row| row.try_get::<String, _>("sip_user"))
         .collect::<Result<Vec<_>, _>>()?;
-    state.registrations.retain(user, enabled, &devices);
-    Ok(())
+    state.registrations.retain(db, user, enabled, &devices).await
 }
 
 /// Counters for `/metrics` and the tests.
@@ -391,53 +408,99 @@ impl Sip {
                 Some((raw, typed.uri, expires))
             })
             .collect();
-        let now = Instant::now();
-        let headers = self.bind(&authed, &contacts, expires_header, now);
+        // The proxies it came through (RFC 3327), first hop first: calls to it go back that way.
+        let path: Vec<String> = tx
+            .request()
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("Path"))
+            .flat_map(|h| split_contacts(h.value()))
+            .collect();
+        let headers = match self.bind(&authed, &contacts, expires_header, &path).await {
+            Ok(headers) => headers,
+            Err(error) => {
+                tracing::error!(%error, user = %authed.user.email, "the store failed while registering");
+                return tx.reply_with(StatusCode::ServerInternalError, vec![retry_after(5)], None).await;
+            }
+        };
         tracing::info!(user = %authed.user.email, devices = headers.len(), "registered");
         tx.reply_with(StatusCode::OK, headers, None).await
     }
 
-    /// Applies a REGISTER's contacts; the Contact headers of the answer. A
-    /// device credential's registration ends with its session at the latest.
-    fn bind(
+    /// Applies a REGISTER's contacts, in one transaction; the Contact
+    /// headers of the answer. A device credential's registration ends with
+    /// its session at the latest.
+    async fn bind(
         &self,
         authed: &Authed,
         contacts: &[(String, Uri, Option<u64>)],
         expires_header: Option<u64>,
-        now: Instant,
-    ) -> Vec<Header> {
-        let session_left = authed.device.as_ref().map(|(_, until)| {
-            u64::try_from((until - crate::now_millis()) / 1000).unwrap_or(0).max(MIN_EXPIRES)
-        });
+        path: &[String],
+    ) -> Result<Vec<Header>, StoreError> {
+        let now = crate::now_millis();
+        let session_left = authed
+            .device
+            .as_ref()
+            .map(|(_, until)| u64::try_from((until - now) / 1000).unwrap_or(0).max(MIN_EXPIRES));
         let device = authed.device.as_ref().map(|(name, _)| name.clone());
-        let mut bindings = self.state.registrations.lock();
-        let list = bindings.entry(authed.user.id).or_default();
-        list.retain(|b| b.expires_at > now);
+        let user = authed.user.id.0;
+        let db = &self.state.db;
+        let mut tx = db.pool().begin().await?;
+        let mut query = Query::new("DELETE FROM registrations WHERE user_id = ");
+        query.bind(user).push(" AND expires_at <= ").bind(now);
+        db.execute(&mut *tx, &query).await?;
         for (raw, uri, expires) in contacts {
             let expires = expires.or(expires_header).unwrap_or(MAX_EXPIRES);
-            if raw.trim() == "*" {
-                list.clear();
+            let mut query = Query::new("DELETE FROM registrations WHERE user_id = ");
+            query.bind(user);
+            if raw.trim() != "*" {
+                query.push(" AND contact = ").bind(uri.to_string());
+            }
+            db.execute(&mut *tx, &query).await?;
+            if raw.trim() == "*" || expires == 0 {
                 continue;
             }
-            list.retain(|b| b.contact.to_string() != uri.to_string());
-            if expires > 0 {
-                let expires =
-                    expires.clamp(MIN_EXPIRES, MAX_EXPIRES).min(session_left.unwrap_or(MAX_EXPIRES));
-                let expires_at = now + Duration::from_secs(expires);
-                list.push(Binding { contact: uri.clone(), expires_at, device: device.clone() });
-            }
+            let expires = expires.clamp(MIN_EXPIRES, MAX_EXPIRES).min(session_left.unwrap_or(MAX_EXPIRES));
+            let mut query = Query::new(
+                "INSERT INTO registrations (user_id, contact, path, instance, device, expires_at) VALUES (",
+            );
+            query
+                .bind(user)
+                .push(", ")
+                .bind(uri.to_string())
+                .push(", ")
+                .bind(serde_json::to_string(path)?)
+                .push(", ")
+                .bind(self.local.to_string())
+                .push(", ")
+                .bind(device.clone())
+                .push(", ")
+                .bind(now + i64::try_from(expires).unwrap_or(0) * 1_000)
+                .push(")");
+            db.execute(&mut *tx, &query).await?;
         }
-        list.iter()
-            .map(|b| {
-                let left = b.expires_at.saturating_duration_since(now).as_secs();
-                Header::Contact(format!("<{}>;expires={left}", b.contact).into())
-            })
-            .collect()
+        let mut query = Query::new("SELECT contact, expires_at FROM registrations WHERE user_id = ");
+        query.bind(user).push(" ORDER BY contact");
+        let rows = db.fetch_all(&mut *tx, &query).await?;
+        tx.commit().await?;
+        let mut headers = Vec::with_capacity(rows.len());
+        for row in rows {
+            let left = (row.try_get::<i64, _>("expires_at")? - now) / 1_000;
+            let contact: String = row.try_get("contact")?;
+            headers.push(Header::Contact(format!("<{contact}>;expires={left}").into()));
+        }
+        Ok(headers)
     }
 
-    /// The registered devices of `user`, now.
-    fn devices(&self, user: UserId) -> Vec<Uri> {
-        self.state.registrations.devices(user)
+    /// The registered devices of `user`, now; none when the store fails (logged).
+    async fn devices(&self, user: UserId) -> Vec<Device> {
+        match self.state.registrations.devices(&self.state.db, user).await {
+            Ok(devices) => devices,
+            Err(error) => {
+                tracing::error!(%error, user = user.0, "the store failed while looking up a user's devices");
+                Vec::new()
+            }
+        }
     }
 
     /// The company number `e164` and its company, if it is one.

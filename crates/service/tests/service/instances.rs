@@ -12,7 +12,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn postgres() -> Option<String> {
-    let url = std::env::var("EARSHOT_TEST_POSTGRES_URL").ok().filter(|url| !url.is_empty());
+    let url = crate::postgres::server();
     if url.is_none() {
         eprintln!("EARSHOT_TEST_POSTGRES_URL is not set: the tests of several instances are skipped");
     }

@@ -1,5 +1,6 @@
 //! A service on a fresh database, and requests to it.
 
+pub use crate::postgres::fresh_postgres;
 pub use crate::s3::{S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, S3Server};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -30,21 +31,6 @@ pub struct TestService {
     pub state: AppState,
     /// Kept so the directory lives as long as the service.
     _dir: tempfile::TempDir,
-}
-
-/// A fresh PostgreSQL database on the server at `server_url`, named uniquely.
-pub async fn fresh_postgres(server_url: &str) -> String {
-    use sqlx::Connection as _;
-    use sqlx::Executor as _;
-    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("earshot_test_{}_{n}", std::process::id());
-    let mut connection =
-        sqlx::PgConnection::connect(server_url).await.expect("the test PostgreSQL server answers");
-    connection.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await.unwrap();
-    connection.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    let (base, _) = server_url.rsplit_once('/').expect("a URL with a database name");
-    format!("{base}/{name}")
 }
 
 async fn open_db(backend: &Option<String>, dir: &std::path::Path) -> Db {

@@ -48,6 +48,8 @@ pub struct Service {
     pub token: String,
     /// A config file's `[recordings]` (recordings in S3), if any.
     store: Option<String>,
+    /// PostgreSQL instead of SQLite in the data dir.
+    database: Option<String>,
 }
 
 pub const ADMIN: (&str, &str) = ("boss@acme.test", "boss-password");
@@ -55,28 +57,52 @@ pub const ADMIN: (&str, &str) = ("boss@acme.test", "boss-password");
 impl Service {
     /// `earshotd init` then `serve --sip … --trunk sip:127.0.0.1:<trunk_port>`.
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, None).await
     }
 
     /// As [`Self::start`], with recordings kept in `s3`.
     pub async fn start_with_s3(s3: &crate::s3::S3Server) -> Self {
-        Self::start_with(Some(s3.config_toml())).await
+        Self::start_with(Some(s3.config_toml()), None).await
     }
 
-    async fn start_with(store: Option<String>) -> Self {
+    /// As [`Self::start`], on the PostgreSQL database at `url`, with
+    /// recordings kept in `s3` if given.
+    pub async fn start_on_postgres(url: &str, s3: Option<&crate::s3::S3Server>) -> Self {
+        Self::start_with(s3.map(crate::s3::S3Server::config_toml), Some(url.to_owned())).await
+    }
+
+    /// Another `earshotd` on the same PostgreSQL database, with a data dir
+    /// and ports of its own: a second instance of one installation.
+    pub async fn another_instance(&self) -> Self {
+        let database = self.database.clone().expect("instances share a PostgreSQL database");
+        let mut service = Self::unstarted(tempfile::tempdir().unwrap(), self.store.clone(), Some(database));
+        service.launch().await;
+        service.token = service.log_in(ADMIN.0, ADMIN.1).await;
+        service
+    }
+
+    async fn start_with(store: Option<String>, database: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_earshotd");
         let status = Command::new(binary)
             .args(["init", "--data-dir"])
             .arg(dir.path())
+            .args(database.iter().flat_map(|url| ["--database-url", url.as_str()]))
             .args(["--company", "Acme", "--admin-email", ADMIN.0, "--admin-password", ADMIN.1])
             .stderr(Stdio::null())
             .status()
             .unwrap();
         assert!(status.success());
+        let mut service = Self::unstarted(dir, store, database);
+        service.launch().await;
+        service.token = service.log_in(ADMIN.0, ADMIN.1).await;
+        service
+    }
+
+    fn unstarted(dir: tempfile::TempDir, store: Option<String>, database: Option<String>) -> Self {
         let ports = next_ports(120);
         let rtp_low = ports + 20;
-        let mut service = Self {
+        Self {
             dir,
             process: None,
             http: format!("127.0.0.1:{ports}"),
@@ -86,10 +112,8 @@ impl Service {
             client: reqwest::Client::new(),
             token: String::new(),
             store,
-        };
-        service.launch().await;
-        service.token = service.log_in(ADMIN.0, ADMIN.1).await;
-        service
+            database,
+        }
     }
 
     /// Starts (or restarts) the binary on the same data dir and ports.
@@ -107,6 +131,9 @@ impl Service {
             .args(["--rtp-ports", &self.rtp, "--trunk", &format!("sip:127.0.0.1:{}", self.trunk_port)])
             .env("EARSHOT_LOG", "info,earshot_service=debug,rsipstack=warn")
             .stderr(log);
+        if let Some(database) = &self.database {
+            command.args(["--database-url", database]);
+        }
         if let Some(store) = &self.store {
             let config = self.dir.path().join("earshot.toml");
             std::fs::write(&config, store).unwrap();
