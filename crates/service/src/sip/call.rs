@@ -622,12 +622,18 @@ impl CallRun {
                             }
                         }
                     }
-                    Some((_, Ok(Some(response)))) => {
+                    Some((index, Ok(Some(response)))) => {
+                        tracing::debug!(status = %response.status_code, target = %dialogs[index].target(), "a leg was refused");
                         if matches!(response.status_code, StatusCode::BusyHere | StatusCode::BusyEverywhere | StatusCode::Decline) {
                             busy += 1;
                         }
                     }
-                    Some(_) => {}
+                    Some((index, Ok(None))) => {
+                        tracing::debug!(target = %dialogs[index].target(), "a leg ended without an answer");
+                    }
+                    Some((index, Err(error))) => {
+                        tracing::info!(%error, target = %dialogs[index].target(), "a leg failed");
+                    }
                 },
             }
         };

@@ -81,6 +81,17 @@ impl Service {
         service
     }
 
+    /// A handle on this installation whose SIP address is `sip_port` (an
+    /// edge in front of the instances): phones and callers started with it
+    /// go there; its API is this instance's.
+    pub fn front(&self, sip_port: u16) -> Self {
+        let mut front = Self::unstarted(tempfile::tempdir().unwrap(), None, None);
+        front.http.clone_from(&self.http);
+        front.token.clone_from(&self.token);
+        front.sip_port = sip_port;
+        front
+    }
+
     async fn start_with(store: Option<String>, database: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_earshotd");
@@ -482,5 +493,59 @@ impl Sipp {
             }
         }
         out
+    }
+}
+
+/// Kamailio as the SIP edge in front of several instances, with the
+/// configuration we ship (`deploy/kamailio/kamailio.cfg`), on a port of its
+/// own. Stopped (SIGTERM, which takes its children with it) when dropped.
+pub struct Edge {
+    child: Option<Child>,
+    /// Its SIP port on 127.0.0.1 (UDP and TCP).
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Edge {
+    /// Starts Kamailio with `instances` as its dispatcher set, and waits until it listens.
+    pub async fn start(instances: &[&Service]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("dispatcher.list");
+        let lines: String = instances.iter().map(|s| format!("1 sip:127.0.0.1:{}\n", s.sip_port)).collect();
+        std::fs::write(&list, lines).unwrap();
+        let port = next_ports(10);
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/kamailio.cfg");
+        let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(config)
+            .args(["-DD", "-E", "-A", &format!("LISTEN=udp:127.0.0.1:{port}")])
+            .args(["-A", &format!("TCP_LISTEN=tcp:127.0.0.1:{port}")])
+            .args(["-A", &format!("DS_LIST=\"{}\"", list.display())])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("kamailio is installed (./x test installs it)");
+        let edge = Self { child: Some(child), port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "kamailio did not start: {}", edge.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        edge
+    }
+
+    /// What it logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
     }
 }
