@@ -62,7 +62,8 @@ async fn serve(
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
         earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
     }
-    let config = earshot_service::sip::SipConfig { listen: sip, rtp_ports: rtp..=rtp + 39, trunk };
+    let config =
+        earshot_service::sip::SipConfig { listen: sip, rtp_ports: rtp..=rtp + 39, trunk, public: None };
     let sip = earshot_service::sip::start(state.clone(), config).await.unwrap();
     let listener = tokio::net::TcpListener::bind(http).await.unwrap();
     let http = listener.local_addr().unwrap();

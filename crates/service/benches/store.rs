@@ -45,7 +45,7 @@ async fn run(minutes: &[f64], test: bool) {
         .into_iter()
         .find(|path| std::path::Path::new(path).exists())
         .unwrap_or_else(|| "s3s-fs".into());
-    let mut server = Command::new(binary)
+    let server = Command::new(binary)
         .args([
             "--host",
             "127.0.0.1",
@@ -61,6 +61,8 @@ async fn run(minutes: &[f64], test: bool) {
         .stderr(Stdio::null())
         .spawn()
         .expect("s3s-fs is installed (./x test installs it)");
+    // Stopped however the run ends, a failed assertion included.
+    let _server = Stopped(server);
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -142,6 +144,14 @@ async fn run(minutes: &[f64], test: bool) {
     if test {
         println!("store: uploads arrived whole");
     }
-    let _ = server.kill();
-    let _ = server.wait();
+}
+
+/// A child process killed when dropped.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -9,6 +9,7 @@
 //! session_hours = 12
 //! sip = "0.0.0.0:5060"          # SIP over UDP and TCP; off when absent
 //! rtp_ports = "20000-20999"      # RTP for the media relay
+//! sip_public = "203.0.113.5:5060"  # where phones register, when not `sip` (Kamailio in front)
 //!
 //! [trunk]
 //! uri = "sip:carrier.example.net:5060"   # where calls to outside numbers go, and whose calls come in
@@ -41,6 +42,8 @@ pub struct ConfigFile {
     pub sip: Option<SocketAddr>,
     /// RTP ports, `LOW-HIGH`.
     pub rtp_ports: Option<String>,
+    /// The SIP address phones register at, when not `sip` (an edge proxy).
+    pub sip_public: Option<SocketAddr>,
     /// The carrier.
     pub trunk: Option<Trunk>,
     /// Where recordings are kept.

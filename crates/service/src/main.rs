@@ -46,6 +46,9 @@ enum Command {
         /// PostgreSQL instead of the embedded SQLite: postgres://user:password@host/db.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
+        /// A TOML file with more settings (`[recordings]`, `sip_public`…).
+        #[arg(long, env = "EARSHOT_CONFIG")]
+        config: Option<PathBuf>,
         #[command(flatten)]
         sip: SipArgs,
     },
@@ -94,6 +97,10 @@ struct SipArgs {
     /// The carrier's SIP URI for outside numbers (also `[trunk] uri` in the config file).
     #[arg(long, env = "EARSHOT_TRUNK")]
     trunk: Option<String>,
+    /// The SIP address phones register at, when not --sip: the edge proxy
+    /// in front of several instances (also `sip_public` in the config file).
+    #[arg(long, env = "EARSHOT_SIP_PUBLIC")]
+    sip_public: Option<SocketAddr>,
 }
 
 impl SipArgs {
@@ -105,6 +112,7 @@ impl SipArgs {
             listen,
             rtp_ports: earshot_service::config::parse_port_range(&ports)?,
             trunk: self.trunk.or_else(|| file.trunk.as_ref().map(|t| t.uri.clone())),
+            public: self.sip_public.or(file.sip_public),
         }))
     }
 }
@@ -138,8 +146,9 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("The call ended: {outcome}. It is in the history of those allowed to see it.");
             Ok(())
         }
-        Command::Demo { data_dir, http, database_url, sip } => {
-            let mut sip = sip.config(&ConfigFile::default())?;
+        Command::Demo { data_dir, http, database_url, config, sip } => {
+            let file = config.as_deref().map(ConfigFile::read).transpose()?.unwrap_or_default();
+            let mut sip = sip.config(&file)?;
             // The outside world: a demo carrier as the trunk, unless one is given.
             let mut carrier = None;
             if let Some(config) = sip.as_mut()
@@ -153,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
                 config.trunk = Some(format!("sip:{}", started.address));
                 carrier = Some(started);
             }
-            let state = AppState::open(&data_dir, database_url.as_deref()).await?;
+            let state = open_state(&data_dir, database_url.as_deref(), &file).await?;
             if earshot_service::demo::is_seeded(&state).await? {
                 eprintln!("{} already holds a company; serving it as it is.", data_dir.display());
             } else {
@@ -205,16 +214,24 @@ async fn main() -> anyhow::Result<()> {
                 .context("give --data-dir (or data_dir in the config file)")?;
             let http = http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let database_url = database_url.or_else(|| file.database_url.clone());
-            let db = earshot_service::db::Db::open(&data_dir, database_url.as_deref()).await?;
-            let store = file.recordings.clone().unwrap_or_default();
-            let recordings =
-                earshot_service::store::Recordings::open(&data_dir.join("recordings"), &store).await?;
-            let mut state = AppState::with_recordings(db, &data_dir, recordings);
+            let mut state = open_state(&data_dir, database_url.as_deref(), &file).await?;
             state.session_ttl_ms = i64::from(session_hours.or(file.session_hours).unwrap_or(12)) * 3_600_000;
             let sip = sip.config(&file)?;
             serve(state, http, sip).await
         }
     }
+}
+
+/// The service's state: its database, and recordings kept as `file` says.
+async fn open_state(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    file: &ConfigFile,
+) -> anyhow::Result<AppState> {
+    let db = earshot_service::db::Db::open(data_dir, database_url).await?;
+    let store = file.recordings.clone().unwrap_or_default();
+    let recordings = earshot_service::store::Recordings::open(&data_dir.join("recordings"), &store).await?;
+    Ok(AppState::with_recordings(db, data_dir, recordings))
 }
 
 /// Serves the API on `http`, and SIP when configured, until Ctrl-C or SIGTERM.

@@ -60,6 +60,9 @@ pub struct SipConfig {
     pub rtp_ports: RangeInclusive<u16>,
     /// The carrier, for calls to and from outside numbers: `sip:host:port`.
     pub trunk: Option<String>,
+    /// The SIP address devices are told to register at, when it is not
+    /// `listen` (an edge proxy in front of several instances).
+    pub public: Option<SocketAddr>,
 }
 
 /// One registered device: where it is, and the way there.
@@ -227,7 +230,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         }
         None => None,
     };
-    let _ = state.registrations.address.set(local);
+    let _ = state.registrations.address.set(config.public.unwrap_or(local));
     let stats = Arc::new(SipStats { guard, ..SipStats::default() });
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
