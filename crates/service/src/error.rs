@@ -149,8 +149,29 @@ impl From<sqlx::Error> for ApiError {
         {
             return Self::conflict("That value is already taken.");
         }
+        if database_unreachable(&error) {
+            // Not the request's fault, and not for good: say when to try again.
+            tracing::warn!(%error, "the database cannot be reached");
+            return Self {
+                retry_after: Some(5),
+                ..Self::unavailable(
+                    "The service cannot reach its database just now. Nothing was changed; please try again in a \
+                     few seconds.",
+                )
+            };
+        }
         Self::internal(&error)
     }
+}
+
+/// Whether `error` means the database could not be reached (rather than
+/// that it refused a statement): a 503, not a 500.
+#[must_use]
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+    )
 }
 
 impl From<crate::db::StoreError> for ApiError {

@@ -177,6 +177,13 @@ impl Events {
         self.sender.subscribe()
     }
 
+    /// Whether this instance's listener is listening (`None` on SQLite,
+    /// where there is none).
+    #[must_use]
+    pub fn listening(&self) -> Option<bool> {
+        self.shared.as_ref().map(|shared| *shared.listening.borrow())
+    }
+
     /// Waits (up to `wait`) until changes reach this instance: at once on
     /// SQLite, once the listener is listening on PostgreSQL.
     pub async fn ready(&self, wait: Duration) {

@@ -27,6 +27,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod migrate;
 pub mod sip;
 pub mod snapshot;
 pub mod store;

@@ -64,6 +64,21 @@ enum Command {
         #[arg(long, env = "EARSHOT_SIP", default_value = "127.0.0.1:5060")]
         sip: SocketAddr,
     },
+    /// Move this machine's installation (its SQLite database, and its
+    /// recordings when the config file's `[recordings]` names a store) onto
+    /// an empty PostgreSQL database and that store. The SQLite file stays as
+    /// it was; each recording leaves the disk once the store holds it.
+    Move {
+        /// The data directory of the installation to move.
+        #[arg(long, env = "EARSHOT_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The empty PostgreSQL database to move to: postgres://user:password@host/db.
+        #[arg(long)]
+        to_database_url: String,
+        /// A TOML file whose `[recordings]` names the store (S3) to move the recordings to.
+        #[arg(long, env = "EARSHOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Serve the API.
     Serve {
         /// Where the embedded database and the recordings live.
@@ -138,6 +153,34 @@ async fn main() -> anyhow::Result<()> {
             let (company, _) =
                 create_company(&state.db, &new).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             eprintln!("Created company {company} with admin {admin_email}.");
+            Ok(())
+        }
+        Command::Move { data_dir, to_database_url, config } => {
+            let file = config.as_deref().map(ConfigFile::read).transpose()?.unwrap_or_default();
+            anyhow::ensure!(
+                data_dir.join("earshot.db").exists(),
+                "{} holds no Earshot database (earshot.db) to move",
+                data_dir.display()
+            );
+            let from = earshot_service::db::Db::open(&data_dir, None).await?;
+            let to = earshot_service::db::Db::connect(&to_database_url).await?;
+            let store = file.recordings.clone().unwrap_or_default();
+            let recordings =
+                earshot_service::store::Recordings::open(&data_dir.join("recordings"), &store).await?;
+            let moved = earshot_service::migrate::run(&from, &to, &recordings).await?;
+            eprintln!("Moved to PostgreSQL:");
+            for (table, rows) in &moved.rows {
+                eprintln!("  {table:<20} {rows:>9} rows");
+            }
+            if recordings.upload_stats().is_some() {
+                eprintln!("and {} recordings to the store.", moved.uploaded);
+            } else {
+                eprintln!("The recordings stay in {}.", data_dir.join("recordings").display());
+            }
+            eprintln!(
+                "Serve it with --database-url (and the same config file); {} is left as it was.",
+                data_dir.join("earshot.db").display()
+            );
             Ok(())
         }
         Command::DemoCall { number, from, sip } => {

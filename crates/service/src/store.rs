@@ -253,6 +253,17 @@ impl Recordings {
         queued
     }
 
+    /// Whether the object store answers (`None`: recordings are on the local
+    /// disk only). A recording is never lost to a store that does not: it
+    /// waits in the spool.
+    pub async fn reachable(&self) -> Option<bool> {
+        let remote = self.remote.as_ref()?;
+        match remote.store.head(&Key::from("earshot-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Some(true),
+            Err(_) => Some(false),
+        }
+    }
+
     /// The recording's size in bytes.
     ///
     /// # Errors

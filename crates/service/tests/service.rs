@@ -19,8 +19,10 @@ mod service {
     mod differential;
     mod end_to_end;
     mod events;
+    mod faults;
     mod import;
     mod instances;
+    mod moving;
     mod openapi;
     mod recordings;
     mod store;

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 
@@ -63,8 +63,35 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// `GET /healthz`: 200 when the service can do its work, 503 when a
+/// dependency is down, with what each one is doing:
+/// `{"status": "ok"|"degraded", "database": "ok"|"down", "recordings":
+/// "local"|"ok"|"down", "uploads_pending": n, "events": "local"|"ok"|"down"}`.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let wait = std::time::Duration::from_secs(3);
+    let probe = crate::db::Query::new("SELECT 1 AS ok");
+    let database = tokio::time::timeout(wait, state.db.fetch_optional(state.db.pool(), &probe)).await;
+    let database = matches!(database, Ok(Ok(Some(_))));
+    let recordings = tokio::time::timeout(wait, state.recordings.reachable()).await.unwrap_or(Some(false));
+    let events = state.events.listening();
+    let up = |up: Option<bool>, alone: &str| match up {
+        None => alone.to_owned(),
+        Some(true) => "ok".to_owned(),
+        Some(false) => "down".to_owned(),
+    };
+    let healthy = database && recordings != Some(false) && events != Some(false);
+    let pending =
+        state.recordings.upload_stats().map(|s| s.pending.load(std::sync::atomic::Ordering::Relaxed));
+    let body = serde_json::json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "database": up(Some(database), "ok"),
+        "recordings": up(recordings, "local"),
+        "uploads_pending": pending.unwrap_or(0),
+        "events": up(events, "local"),
+    });
+    let status =
+        if healthy { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body))
 }
 
 async fn not_found() -> impl IntoResponse {

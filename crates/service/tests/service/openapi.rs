@@ -76,8 +76,14 @@ async fn the_document_lists_every_endpoint() {
 async fn health_and_metrics() {
     for backend in backends() {
         let service = TestService::start(&backend).await;
+        service.state.events.ready(std::time::Duration::from_secs(5)).await;
         let (status, body) = service.request(Method::GET, "/healthz", None, None).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, Some("ok")));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let events = if backend.is_some() { "ok" } else { "local" };
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "ok", "database": "ok", "recordings": "local", "uploads_pending": 0, "events": events})
+        );
         service.request(Method::GET, "/api/v1/sync", None, None).await;
         let (status, body) = service.request(Method::GET, "/metrics", None, None).await;
         assert_eq!(status, StatusCode::OK);

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// A call's WAV (two channels, 8 kHz) of `frames` frames of noise (no two
 /// windows alike, so a range read from the wrong offset cannot pass for the
 /// right one).
-fn noise_wav(frames: u32) -> Vec<u8> {
+pub(super) fn noise_wav(frames: u32) -> Vec<u8> {
     let spec = hound::WavSpec {
         channels: 2,
         sample_rate: 8_000,
@@ -36,7 +36,7 @@ fn noise_wav(frames: u32) -> Vec<u8> {
 }
 
 /// An answered call of Ada's with `recording` as its recording.
-fn call_with(recording: &[u8]) -> Value {
+pub(super) fn call_with(recording: &[u8]) -> Value {
     json!({
         "direction": "inbound", "status": "answered", "started_at": 1763950000000i64,
         "answered_at": 1763950005000i64, "ended_at": 1763950265000i64,

@@ -48,6 +48,21 @@ impl TestService {
         Self { state: AppState::new(db, dir.path()), _dir: dir }
     }
 
+    /// A service on the PostgreSQL database at `url` (which exists).
+    pub async fn start_at(url: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(url).await.unwrap();
+        Self { state: AppState::new(db, dir.path()), _dir: dir }
+    }
+
+    /// A service on the PostgreSQL database at `url`, recordings in `s3`.
+    pub async fn start_at_with_s3(url: &str, s3: &S3Server) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(url).await.unwrap();
+        let recordings = s3.recordings(&dir.path().join("recordings")).await;
+        Self { state: AppState::with_recordings(db, dir.path(), recordings), _dir: dir }
+    }
+
     /// Two instances on one fresh PostgreSQL database of the server at
     /// `server_url`, each with a data directory of its own, as two
     /// `earshotd` machines behind a load balancer.
