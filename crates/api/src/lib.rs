@@ -94,6 +94,11 @@ pub struct DeviceCredentials {
     pub sip_host: Option<String>,
     /// The service's SIP port (UDP and TCP).
     pub sip_port: u16,
+    /// The service's SIP over TLS port, when it serves TLS: the app then
+    /// registers and calls over TLS, checking the service's certificate,
+    /// and its calls' media is SRTP.
+    #[serde(default)]
+    pub sip_tls_port: Option<u16>,
 }
 
 // ---------------------------------------------------------------- sync

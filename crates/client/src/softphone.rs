@@ -235,6 +235,9 @@ struct Kept {
     extension: String,
     sip_host: Option<String>,
     sip_port: u16,
+    /// The service's SIP over TLS port, when it serves TLS.
+    #[serde(default)]
+    sip_tls_port: Option<u16>,
 }
 
 impl From<DeviceCredentials> for Kept {
@@ -245,6 +248,7 @@ impl From<DeviceCredentials> for Kept {
             extension: c.extension,
             sip_host: c.sip_host,
             sip_port: c.sip_port,
+            sip_tls_port: c.sip_tls_port,
         }
     }
 }
@@ -258,8 +262,8 @@ async fn issue(api: &Api, keyring: &Keyring, email: &str) -> Result<Kept> {
     Ok(kept)
 }
 
-/// The registrar's address: the SIP host the service named, else the API's host.
-async fn registrar(api: &Api, kept: &Kept) -> Result<SocketAddr> {
+/// The registrar's host: the SIP host the service named, else the API's host.
+fn registrar_host(api: &Api, kept: &Kept) -> Result<String> {
     let host = match &kept.sip_host {
         Some(host) => host.clone(),
         None => reqwest::Url::parse(api.server())
@@ -267,8 +271,31 @@ async fn registrar(api: &Api, kept: &Kept) -> Result<SocketAddr> {
             .and_then(|url| url.host_str().map(str::to_owned))
             .ok_or_else(|| ClientError::Protocol(format!("no host in {}", api.server())))?,
     };
-    let host = host.trim_matches(['[', ']']).to_owned();
-    tokio::net::lookup_host((host.as_str(), kept.sip_port))
+    Ok(host.trim_matches(['[', ']']).to_owned())
+}
+
+/// The environment variable naming a CA file (PEM) the service's SIP
+/// certificate is checked against, instead of the system's anchors: for
+/// a company whose service has a certificate of its own CA.
+pub const CA_FILE_VARIABLE: &str = "EARSHOT_CA_FILE";
+
+/// How the phone checks the service's certificate, when the service
+/// serves SIP over TLS: the CA the admin named ([`CA_FILE_VARIABLE`]), or
+/// the system's anchors; for the name the service's host.
+fn tls_trust(host: &str) -> Result<earshot_sip::endpoint::TlsTrust> {
+    use earshot_sip::endpoint::TlsTrust;
+    let trust = match std::env::var_os(CA_FILE_VARIABLE).filter(|v| !v.is_empty()) {
+        Some(path) => TlsTrust::from_file(std::path::Path::new(&path), Some(host.to_owned())),
+        None => TlsTrust::system(Some(host.to_owned())),
+    };
+    trust.map_err(|error| ClientError::Phone { detail: error.to_string() })
+}
+
+/// The registrar's address: the SIP host the service named, else the API's
+/// host, at its TLS port when it serves TLS.
+async fn registrar(api: &Api, kept: &Kept) -> Result<SocketAddr> {
+    let host = registrar_host(api, kept)?;
+    tokio::net::lookup_host((host.as_str(), kept.sip_tls_port.unwrap_or(kept.sip_port)))
         .await
         .ok()
         .and_then(|mut found| found.next())
@@ -308,6 +335,10 @@ impl SoftPhone {
             None => issue(api, keyring, email).await?,
         };
         let registrar = registrar(api, &kept).await?;
+        let tls = match kept.sip_tls_port {
+            Some(_) => Some(tls_trust(&registrar_host(api, &kept)?)?),
+            None => None,
+        };
         let ip = local_ip_towards(registrar);
         let config = PhoneConfig {
             listen: SocketAddr::new(ip, 0),
@@ -320,6 +351,7 @@ impl SoftPhone {
                 expires_s: 300,
             }),
             user_agent: concat!("Earshot/", env!("CARGO_PKG_VERSION")).into(),
+            tls,
         };
         let (phone, phone_events) =
             Phone::start(config).await.map_err(|error| ClientError::Phone { detail: error.to_string() })?;

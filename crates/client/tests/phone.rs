@@ -62,8 +62,13 @@ async fn serve(
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
         earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
     }
-    let config =
-        earshot_service::sip::SipConfig { listen: sip, rtp_ports: rtp..=rtp + 39, trunk, public: None };
+    let config = earshot_service::sip::SipConfig {
+        listen: sip,
+        rtp_ports: rtp..=rtp + 39,
+        trunk,
+        public: None,
+        tls: None,
+    };
     let sip = earshot_service::sip::start(state.clone(), config).await.unwrap();
     let listener = tokio::net::TcpListener::bind(http).await.unwrap();
     let http = listener.local_addr().unwrap();
@@ -250,6 +255,7 @@ async fn bo(demo: &Demo) -> (Phone, tokio::sync::mpsc::UnboundedReceiver<PhoneEv
             expires_s: 300,
         }),
         user_agent: "bo".into(),
+        tls: None,
     };
     let (phone, mut events) = Phone::start(config).await.unwrap();
     loop {
@@ -934,6 +940,7 @@ async fn on_a_call_whose_recording_the_flow_decided_a_pause_is_refused_with_the_
         media_ip: "127.0.0.1".parse().unwrap(),
         account: None,
         user_agent: "customer".into(),
+        tls: None,
     };
     let (customer, _customer_events) = Phone::start(config).await.unwrap();
     let voice = ScriptedAudio::saying(&samples("caller-problem"));

@@ -59,6 +59,7 @@ impl Carrier {
             media_ip: listen.ip(),
             account: None,
             user_agent: "Earshot demo carrier".into(),
+            tls: None,
         };
         let (phone, events) = Phone::start(config).await?;
         let address = phone.local;
@@ -112,6 +113,7 @@ pub async fn demo_call(service: SocketAddr, to: &str, from: &str) -> anyhow::Res
         media_ip: listen.ip(),
         account: None,
         user_agent: "Earshot demo customer".into(),
+        tls: None,
     };
     let (phone, mut events) = Phone::start(config).await?;
     let (voice, length) = customer_voice();

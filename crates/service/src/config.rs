@@ -10,6 +10,9 @@
 //! sip = "0.0.0.0:5060"          # SIP over UDP and TCP; off when absent
 //! rtp_ports = "20000-20999"      # RTP for the media relay
 //! sip_public = "203.0.113.5:5060"  # where phones register, when not `sip` (Kamailio in front)
+//! sip_tls = "0.0.0.0:5061"      # SIP over TLS too, its calls' media SRTP; off when absent
+//! sip_tls_cert = "/etc/earshot/sip.crt"   # PEM chain, read again when it changes
+//! sip_tls_key = "/etc/earshot/sip.key"
 //!
 //! [trunk]
 //! uri = "sip:carrier.example.net:5060"   # where calls to outside numbers go, and whose calls come in
@@ -44,6 +47,12 @@ pub struct ConfigFile {
     pub rtp_ports: Option<String>,
     /// The SIP address phones register at, when not `sip` (an edge proxy).
     pub sip_public: Option<SocketAddr>,
+    /// Where to serve SIP over TLS too.
+    pub sip_tls: Option<SocketAddr>,
+    /// Its certificate chain (PEM).
+    pub sip_tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub sip_tls_key: Option<PathBuf>,
     /// The carrier.
     pub trunk: Option<Trunk>,
     /// Where recordings are kept.

@@ -116,6 +116,16 @@ struct SipArgs {
     /// in front of several instances (also `sip_public` in the config file).
     #[arg(long, env = "EARSHOT_SIP_PUBLIC")]
     sip_public: Option<SocketAddr>,
+    /// Serve SIP over TLS on this address too, e.g. 0.0.0.0:5061; calls'
+    /// legs over it carry SRTP (also `sip_tls` in the config file).
+    #[arg(long, env = "EARSHOT_SIP_TLS", requires_all = ["sip_tls_cert", "sip_tls_key"])]
+    sip_tls: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM); read again when it changes.
+    #[arg(long, env = "EARSHOT_SIP_TLS_CERT")]
+    sip_tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM); read again when it changes.
+    #[arg(long, env = "EARSHOT_SIP_TLS_KEY")]
+    sip_tls_key: Option<PathBuf>,
 }
 
 impl SipArgs {
@@ -128,6 +138,18 @@ impl SipArgs {
             rtp_ports: earshot_service::config::parse_port_range(&ports)?,
             trunk: self.trunk.or_else(|| file.trunk.as_ref().map(|t| t.uri.clone())),
             public: self.sip_public.or(file.sip_public),
+            tls: match self.sip_tls.or(file.sip_tls) {
+                Some(listen) => Some(earshot_service::sip::SipTls {
+                    listen,
+                    cert: self.sip_tls_cert.or_else(|| file.sip_tls_cert.clone()).ok_or_else(|| {
+                        anyhow::anyhow!("SIP over TLS needs a certificate: give --sip-tls-cert (or sip_tls_cert in the config file)")
+                    })?,
+                    key: self.sip_tls_key.or_else(|| file.sip_tls_key.clone()).ok_or_else(|| {
+                        anyhow::anyhow!("SIP over TLS needs the certificate's key: give --sip-tls-key (or sip_tls_key in the config file)")
+                    })?,
+                }),
+                None => None,
+            },
         }))
     }
 }

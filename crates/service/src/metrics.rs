@@ -98,6 +98,16 @@ impl Metrics {
                     "Datagrams on RTP ports that were not RTP we negotiated, dropped.",
                     &sip.media.garbage_packets,
                 ),
+                (
+                    "earshot_srtp_forged_packets_total",
+                    "SRTP packets whose authentication tag did not check, dropped.",
+                    &sip.media.srtp_forged_packets,
+                ),
+                (
+                    "earshot_srtp_replayed_packets_total",
+                    "SRTP packets that replayed one already received, dropped.",
+                    &sip.media.srtp_replayed_packets,
+                ),
             ];
             for (name, help, counter) in counters {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

@@ -20,4 +20,5 @@ mod sip {
     mod phone;
     mod recording;
     mod support;
+    mod tls;
 }

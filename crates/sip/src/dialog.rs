@@ -30,6 +30,14 @@ use std::sync::Arc;
 #[error(transparent)]
 pub struct Error(Box<rsipstack::Error>);
 
+impl Error {
+    /// An error told in words (a TLS set-up problem, among others).
+    #[must_use]
+    pub fn other(detail: String) -> Self {
+        rsipstack::Error::Error(detail).into()
+    }
+}
+
 impl From<rsipstack::Error> for Error {
     fn from(error: rsipstack::Error) -> Self {
         Self(Box::new(error))
@@ -48,6 +56,13 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// Whether requests to `uri` go over TLS (`;transport=tls`, or `sips:`).
+#[must_use]
+pub fn is_tls(uri: &Uri) -> bool {
+    let text = uri.to_string().to_ascii_lowercase();
+    text.starts_with("sips:") || text.contains(";transport=tls")
+}
+
 /// A request that starts no transaction we know of: a new REGISTER,
 /// INVITE, OPTIONS… or an in-dialog request for [`Dialogs::serve`].
 pub struct Incoming(Transaction);
@@ -57,6 +72,23 @@ impl Incoming {
     #[must_use]
     pub fn request(&self) -> &Request {
         &self.0.original
+    }
+
+    /// Whether it came over TLS (its leg's media is then SRTP).
+    #[must_use]
+    pub fn over_tls(&self) -> bool {
+        self.0
+            .connection
+            .as_ref()
+            .is_some_and(|c| matches!(c.get_addr().r#type, Some(rsipstack::sip::transport::Transport::Tls)))
+    }
+
+    /// Its source, when it came over TLS: the connection requests to the
+    /// sender can ride (RFC 5626's flow).
+    #[must_use]
+    pub fn tls_source(&self) -> Option<std::net::SocketAddr> {
+        let connection = self.0.connection.as_ref().filter(|_| self.over_tls())?;
+        connection.get_remote_addr()?.get_socketaddr().ok()
     }
 
     /// Whether it belongs to a dialog (its To has a tag).
@@ -327,6 +359,10 @@ pub struct Placing {
     pub offer: Vec<u8>,
     /// Credentials to answer a 401/407 challenge with.
     pub credential: Option<Credentials>,
+    /// The TLS connection from this address to send it on (a device's
+    /// flow), instead of one to `callee`'s host; the dialog's later
+    /// requests ride it too.
+    pub tls_flow: Option<std::net::SocketAddr>,
 }
 
 /// Digest credentials for our own requests.
@@ -413,6 +449,10 @@ impl Dialogs {
             offer: Some(placing.offer),
             credential: placing.credential.as_ref().map(Credentials::to_stack),
             route_set,
+            destination: placing.tls_flow.map(|addr| rsipstack::transport::SipAddr {
+                r#type: Some(rsipstack::sip::transport::Transport::Tls),
+                addr: addr.into(),
+            }),
             ..Default::default()
         };
         let (dialog, handle) = self.0.do_invite_async(option, events.0.clone())?;

@@ -1,8 +1,13 @@
 //! An rsipstack endpoint on guarded transports: one UDP socket read through
 //! the [`GuardedSocket`] and a TCP listener whose connections pass the
-//! [`StreamDoor`], both on one address; transactions, retransmissions and
-//! dialogs are rsipstack's. Also the one dialog workaround every user of
-//! the stack needs (`confirmed`, which [`Dialogs::serve`] applies).
+//! [`StreamDoor`], both on one address, and, when configured, a TLS
+//! listener ([`TlsServer`], its connections behind the same door, its
+//! certificate replaceable while it runs); transactions, retransmissions
+//! and dialogs are rsipstack's, TLS is rustls's through it. Connections
+//! this endpoint opens over TLS verify the server's certificate against
+//! the trust anchors given ([`TlsTrust`]): never skipped. Also the one
+//! dialog workaround every user of the stack needs (`confirmed`, which
+//! [`Dialogs::serve`] applies).
 
 use crate::dialog::{Dialogs, Incomings};
 use crate::guard::{GuardStats, GuardedSocket, StreamDoor};
@@ -11,7 +16,9 @@ use rsipstack::dialog::dialog::{Dialog, DialogState};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::{TcpListenerConnection, TransportLayer, udp::UdpConnection};
+use rsipstack::transport::{
+    SipAddr, TcpListenerConnection, TlsConfig, TlsListenerConnection, TransportLayer, udp::UdpConnection,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,12 +37,171 @@ pub struct SipEndpoint {
     pub local: SocketAddr,
     /// What the door-keeper turned away.
     pub guard: Arc<GuardStats>,
+    /// SIP over TLS, when it is served.
+    pub tls: Option<TlsHandle>,
+}
+
+/// The TLS listener of a running endpoint: where it is, and its
+/// certificate to replace.
+#[derive(Clone)]
+pub struct TlsHandle {
+    /// Where it listens, as bound.
+    pub local: SocketAddr,
+    listener: TlsListenerConnection,
+}
+
+impl std::fmt::Debug for TlsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsHandle").field("local", &self.local).finish_non_exhaustive()
+    }
+}
+
+/// SIP over TLS served: where, and the certificate chain and private key
+/// (PEM) it shows.
+#[derive(Clone)]
+pub struct TlsServer {
+    /// Where TLS listens (a port of its own; 5061 by convention).
+    pub listen: SocketAddr,
+    /// The certificate chain, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The private key (PKCS#8 or PKCS#1), PEM.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsServer {
+    // Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsServer").field("listen", &self.listen).finish_non_exhaustive()
+    }
+}
+
+/// How connections this endpoint opens over TLS check the server.
+#[derive(Clone, Debug)]
+pub struct TlsTrust {
+    /// The trust anchors (PEM certificates): a CA the admin named, or the
+    /// system's ([`TlsTrust::system`]).
+    pub roots_pem: Vec<u8>,
+    /// The name the server's certificate must carry (and SNI), when not
+    /// the host of the address dialled.
+    pub server_name: Option<String>,
+}
+
+impl TlsTrust {
+    /// The system's trust anchors (its CA bundle, through
+    /// `rustls-native-certs`).
+    ///
+    /// # Errors
+    /// When the system has none that load.
+    pub fn system(server_name: Option<String>) -> Result<Self, crate::dialog::Error> {
+        let found = rustls_native_certs::load_native_certs();
+        if found.certs.is_empty() {
+            let why = found.errors.first().map_or_else(|| "none found".to_owned(), ToString::to_string);
+            return Err(crate::dialog::Error::other(format!(
+                "the system's trust anchors do not load: {why}"
+            )));
+        }
+        let mut roots_pem = Vec::new();
+        for cert in &found.certs {
+            roots_pem.extend_from_slice(pem("CERTIFICATE", cert).as_bytes());
+        }
+        Ok(Self { roots_pem, server_name })
+    }
+
+    /// Anchors from a PEM file an admin named (a company CA).
+    ///
+    /// # Errors
+    /// When the file cannot be read or holds no certificate.
+    pub fn from_file(
+        path: &std::path::Path,
+        server_name: Option<String>,
+    ) -> Result<Self, crate::dialog::Error> {
+        let roots_pem = std::fs::read(path).map_err(|e| {
+            crate::dialog::Error::other(format!("cannot read the CA file {}: {e}", path.display()))
+        })?;
+        if !String::from_utf8_lossy(&roots_pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(crate::dialog::Error::other(format!("{} holds no PEM certificate", path.display())));
+        }
+        Ok(Self { roots_pem, server_name })
+    }
+}
+
+/// DER as PEM.
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Checks that `cert_pem` and `key_pem` make a certificate rustls serves:
+/// a clear error at start-up (or at a reload) rather than a failed
+/// handshake later.
+///
+/// # Errors
+/// What is wrong with them.
+pub fn check_certificate(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), crate::dialog::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rsipstack::transport::tls::ReloadableCertResolver::new(cert_pem, key_pem, provider)
+        .map(drop)
+        .map_err(|e| crate::dialog::Error::other(format!("the TLS certificate or key does not load: {e}")))
+}
+
+/// Makes ring rustls's process-wide provider, once: rustls cannot pick one
+/// itself when two are linked.
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl TlsHandle {
+    /// Replaces the certificate (a renewed one) for the handshakes that
+    /// follow; connections up keep theirs.
+    ///
+    /// # Errors
+    /// A certificate or key that does not load (the old one stays).
+    pub async fn reload_certificate(
+        &self,
+        cert_pem: Vec<u8>,
+        key_pem: Vec<u8>,
+    ) -> Result<(), crate::dialog::Error> {
+        check_certificate(&cert_pem, &key_pem)?;
+        Ok(self.listener.reload_tls_config(cert_pem, key_pem).await?)
+    }
+}
+
+/// What an endpoint speaks besides UDP and TCP.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// Serve SIP over TLS.
+    pub server: Option<TlsServer>,
+    /// Open TLS connections checking servers against these anchors (none:
+    /// this endpoint opens no TLS connection; one it tries fails).
+    pub trust: Option<TlsTrust>,
 }
 
 /// Listens on `listen` (UDP and TCP, port 0 for any), introducing itself
 /// as `user_agent`; stops when `cancel` is cancelled.
 pub async fn listen(
     listen: SocketAddr,
+    user_agent: &str,
+    cancel: &CancellationToken,
+) -> Result<SipEndpoint, crate::dialog::Error> {
+    listen_with(listen, TlsOptions::default(), user_agent, cancel).await
+}
+
+/// [`listen`], with TLS as `tls` says: a listener of its own (its port 0
+/// takes a free one), and the anchors connections we open check servers
+/// against.
+///
+/// # Errors
+/// A socket that cannot be bound, or a certificate that does not load.
+pub async fn listen_with(
+    listen: SocketAddr,
+    tls: TlsOptions,
     user_agent: &str,
     cancel: &CancellationToken,
 ) -> Result<SipEndpoint, crate::dialog::Error> {
@@ -46,8 +212,34 @@ pub async fn listen(
     let local = udp.get_addr().get_socketaddr()?;
     transport.add_transport(udp.into());
     let door = Arc::new(StreamDoor { stats: Arc::clone(&guard) });
-    let tcp = TcpListenerConnection::new_guarded(local, None, door).await?;
+    let tcp = TcpListenerConnection::new_guarded(local, None, door.clone()).await?;
     transport.add_transport(tcp.into());
+    let mut tls_handle = None;
+    if tls.server.is_some() || tls.trust.is_some() {
+        install_crypto();
+    }
+    if let Some(server) = tls.server {
+        check_certificate(&server.cert_pem, &server.key_pem)?;
+        let mut at = server.listen;
+        if at.port() == 0 {
+            // rsipstack binds when it starts serving: find a free port now.
+            at = std::net::TcpListener::bind(at)?.local_addr()?;
+        }
+        // Bound here first, so a port in use is an error at start-up.
+        drop(std::net::TcpListener::bind(at)?);
+        let config =
+            TlsConfig { cert: Some(server.cert_pem), key: Some(server.key_pem), ..TlsConfig::default() };
+        let listener = TlsListenerConnection::new_guarded(at, None, config, door).await?;
+        transport.add_transport(listener.clone().into());
+        tls_handle = Some(TlsHandle { local: at, listener });
+    }
+    if let Some(trust) = tls.trust {
+        transport.set_tls_config(TlsConfig {
+            ca_certs: Some(trust.roots_pem),
+            sni_hostname: trust.server_name,
+            ..TlsConfig::default()
+        });
+    }
     let option = rsipstack::transaction::endpoint::EndpointOption {
         callid_suffix: Some(format!("earshot.{}", local.ip())),
         ..Default::default()
@@ -68,7 +260,22 @@ pub async fn listen(
             () = serving.cancelled() => {}
         }
     });
-    Ok(SipEndpoint { incoming, dialogs, inner, local, guard })
+    Ok(SipEndpoint { incoming, dialogs, inner, local, guard, tls: tls_handle })
+}
+
+/// The local address of the connection this endpoint would send to
+/// `target` on (dialling it over TCP or TLS if none is open yet): for a
+/// Contact that brings requests back over the same connection.
+///
+/// # Errors
+/// When no connection can be made (for TLS: the server's certificate
+/// refused, among others).
+pub(crate) async fn connection_to(
+    inner: &EndpointInnerRef,
+    target: &SipAddr,
+) -> Result<SocketAddr, crate::dialog::Error> {
+    let (connection, _) = inner.transport_layer.lookup(target, None).await?;
+    Ok(connection.get_addr().get_socketaddr()?)
 }
 
 /// Whether the dialog a re-INVITE belongs to is confirmed, waiting up to 2 s

@@ -18,7 +18,7 @@ use crate::dialog::{
     Credentials, Dialogs, Ending, Incoming, Incomings, Leg, LegEvent, LegEventSender, LegEvents, LegId,
     Placing, Responder,
 };
-use crate::endpoint::{SipEndpoint, listen};
+use crate::endpoint::{SipEndpoint, TlsOptions, TlsTrust, connection_to, listen_with};
 use crate::message::prelude::{HeadersExt, ToTypedHeader};
 use crate::message::{Header, Method, Response, StatusCode, StatusCodeKind, Uri};
 use earshot_policy::{Key, Timestamp};
@@ -26,10 +26,12 @@ use earshot_telephony::dtmf::KeyEdge;
 use earshot_telephony::endpoint::{AudioEndpoint, EndpointStats};
 use earshot_telephony::plc::FRAME;
 use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
+use earshot_telephony::srtp::SdesKey;
 use earshot_telephony::ua::{
     Call, CallEvent, CallState, Command, Registration, RegistrationCommand, RegistrationState, Signal,
 };
 use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -66,6 +68,10 @@ pub struct PhoneConfig {
     pub account: Option<Account>,
     /// How it introduces itself.
     pub user_agent: String,
+    /// SIP over TLS to the registrar (then `account.registrar` is its TLS
+    /// address), checking its certificate against these anchors; calls
+    /// are then SRTP. `None`: UDP, media in clear.
+    pub tls: Option<TlsTrust>,
 }
 
 /// Audio in and out of a call, 20 ms at a time at 8 kHz.
@@ -173,8 +179,9 @@ impl Phone {
         config: PhoneConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<PhoneEvent>), PhoneError> {
         let cancel = CancellationToken::new();
-        let SipEndpoint { incoming, dialogs, inner, local, guard: _ } =
-            listen(config.listen, &config.user_agent, &cancel).await?;
+        let tls = TlsOptions { server: None, trust: config.tls.clone() };
+        let SipEndpoint { incoming, dialogs, inner, local, .. } =
+            listen_with(config.listen, tls, &config.user_agent, &cancel).await?;
         let (orders_tx, orders) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let (legs_tx, legs) = dialogs.events();
@@ -195,6 +202,7 @@ impl Phone {
             registration,
             register_dialog: None,
             register_out: false,
+            tls_local: None,
             calls: HashMap::new(),
             next_key: Arc::clone(&next_key),
             stats: Arc::clone(&stats),
@@ -301,6 +309,10 @@ enum Done {
     Registered {
         dialog: Box<rsipstack::dialog::registration::Registration>,
         result: Result<Response, String>,
+        /// Our end of the TLS connection the REGISTER went on (TLS only).
+        via: Option<SocketAddr>,
+        /// No connection to the registrar could be made, and why.
+        unconnected: Option<String>,
     },
     Invited {
         key: CallKey,
@@ -338,6 +350,8 @@ struct Slot {
     target: Option<Uri>,
     /// Who a call we place is from, when not the account.
     from: Option<String>,
+    /// Our SRTP key, on a call over TLS.
+    srtp: Option<SdesKey>,
 }
 
 struct Driver {
@@ -355,6 +369,9 @@ struct Driver {
     /// refreshes), when no REGISTER is out.
     register_dialog: Option<Box<rsipstack::dialog::registration::Registration>>,
     register_out: bool,
+    /// Our end of the TLS connection to the registrar, once made: the
+    /// Contact that brings its requests back over it.
+    tls_local: Option<SocketAddr>,
     calls: HashMap<CallKey, Slot>,
     next_key: Arc<std::sync::atomic::AtomicU64>,
     stats: Arc<Mutex<HashMap<CallKey, EndpointStats>>>,
@@ -438,7 +455,14 @@ impl Driver {
                     && slot.call.state() == &CallState::Incoming
                 {
                     if let Some(socket) = slot.socket.clone() {
-                        let (media, cancel) = spawn_media(socket, audio, key, self.done.clone(), &self.stats);
+                        let (media, cancel) = spawn_media(
+                            socket,
+                            audio,
+                            slot.srtp.clone(),
+                            key,
+                            self.done.clone(),
+                            &self.stats,
+                        );
                         slot.media = Some(media);
                         slot.media_cancel = cancel;
                     }
@@ -498,9 +522,14 @@ impl Driver {
             }
         };
         let Ok(local) = socket.local_addr() else { return };
-        let call = Call::outgoing(Negotiation::new(local, rand::random::<u32>().into()), now);
+        let srtp = crate::dialog::is_tls(&uri).then(SdesKey::random);
+        let mut sdp = Negotiation::new(local, rand::random::<u32>().into());
+        if let Some(key) = &srtp {
+            sdp = sdp.with_srtp(key.clone());
+        }
+        let call = Call::outgoing(sdp, now);
         let (media, media_cancel) =
-            spawn_media(Arc::clone(&socket), audio, key, self.done.clone(), &self.stats);
+            spawn_media(Arc::clone(&socket), audio, srtp.clone(), key, self.done.clone(), &self.stats);
         self.calls.insert(
             key,
             Slot {
@@ -513,6 +542,7 @@ impl Driver {
                 media_cancel,
                 target: Some(uri),
                 from,
+                srtp,
             },
         );
     }
@@ -526,7 +556,12 @@ impl Driver {
         }
         let number = dialable(target)?;
         let registrar = self.config.account.as_ref()?.registrar;
-        Uri::try_from(format!("sip:{number}@{registrar}").as_str()).ok()
+        Uri::try_from(format!("sip:{number}@{registrar}{}", self.transport()).as_str()).ok()
+    }
+
+    /// The URI parameter of the transport to the registrar.
+    fn transport(&self) -> &'static str {
+        if self.config.tls.is_some() { ";transport=tls" } else { "" }
     }
 
     fn credentials(&self) -> Option<Credentials> {
@@ -545,6 +580,9 @@ impl Driver {
 
     fn contact(&self) -> Uri {
         let user = self.config.account.as_ref().map_or("earshot", |a| a.user.as_str());
+        if let Some(local) = self.tls_local {
+            return Uri::try_from(format!("sip:{user}@{local};transport=tls").as_str()).unwrap_or_default();
+        }
         Uri::try_from(format!("sip:{user}@{}", self.local).as_str()).unwrap_or_default()
     }
 
@@ -587,7 +625,11 @@ impl Driver {
             }
         };
         let Ok(local) = socket.local_addr() else { return };
-        let sdp = Negotiation::new(local, rand::random::<u32>().into());
+        let srtp = request.over_tls().then(SdesKey::random);
+        let mut sdp = Negotiation::new(local, rand::random::<u32>().into());
+        if let Some(key) = &srtp {
+            sdp = sdp.with_srtp(key.clone());
+        }
         let call = match Call::incoming(&request.request().body, sdp, now) {
             Ok(call) => call,
             Err(error) => {
@@ -625,6 +667,7 @@ impl Driver {
                 media_cancel: CancellationToken::new(),
                 target: None,
                 from: None,
+                srtp,
             },
         );
     }
@@ -671,11 +714,18 @@ impl Driver {
     fn on_done(&mut self, report: Done) {
         let now = self.now();
         match report {
-            Done::Registered { dialog, result } => {
+            Done::Registered { dialog, result, via, unconnected } => {
                 self.register_out = false;
                 let granted = dialog.granted_expires;
                 self.register_dialog = Some(dialog);
+                if via.is_some() {
+                    self.tls_local = via;
+                }
                 if let Some(registration) = &mut self.registration {
+                    if let Some(reason) = unconnected {
+                        registration.handle_no_connection(reason, now);
+                        return;
+                    }
                     match result {
                         Ok(response) => {
                             let status = response.status_code.code();
@@ -744,10 +794,38 @@ impl Driver {
         });
         let done = self.done.clone();
         self.register_out = true;
+        let (tls, inner) = (self.config.tls.is_some(), self.inner.clone());
         tokio::spawn(async move {
-            let server = Uri::try_from(format!("sip:{}", account.registrar).as_str()).unwrap_or_default();
+            let transport = if tls { ";transport=tls" } else { "" };
+            let server =
+                Uri::try_from(format!("sip:{}{transport}", account.registrar).as_str()).unwrap_or_default();
+            let mut via = None;
+            if tls {
+                // The connection first: its certificate checked, and our end
+                // of it the Contact the registrar's requests come back on.
+                let target = SipAddr {
+                    r#type: Some(rsipstack::sip::transport::Transport::Tls),
+                    addr: account.registrar.into(),
+                };
+                match connection_to(&inner, &target).await {
+                    Ok(local) => {
+                        let uri = format!("sip:{}@{local};transport=tls", account.user);
+                        dialog.contact = Uri::try_from(uri.as_str()).ok().map(|uri| {
+                            rsipstack::sip::typed::Contact { display_name: None, uri, params: Vec::new() }
+                        });
+                        via = Some(local);
+                    }
+                    Err(error) => {
+                        let reason = tls_failure(&error.to_string());
+                        let result = Err(reason.clone());
+                        let _ =
+                            done.send(Done::Registered { dialog, result, via, unconnected: Some(reason) });
+                        return;
+                    }
+                }
+            }
             let result = dialog.register(server, Some(expires_s)).await.map_err(|e| e.to_string());
-            let _ = done.send(Done::Registered { dialog, result });
+            let _ = done.send(Done::Registered { dialog, result, via, unconnected: None });
         });
     }
 
@@ -790,6 +868,7 @@ impl Driver {
                         contact: contact.clone(),
                         offer: sdp,
                         credential: credential.clone(),
+                        tls_flow: None,
                     };
                     match self.dialogs.place(placing, &self.legs) {
                         Ok((leg, outcome)) => {
@@ -876,6 +955,17 @@ fn reason(response: &Response) -> String {
 }
 
 /// A UDP socket for a call's RTP, on any free port.
+/// A failed TLS connection, told so a person understands it: above all, a
+/// certificate the phone refused.
+fn tls_failure(error: &str) -> String {
+    let lower = error.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("notvalidforname") {
+        format!("the service's TLS certificate was refused, so the phone did not connect: {error}")
+    } else {
+        format!("no TLS connection to the service: {error}")
+    }
+}
+
 fn bind_rtp(ip: IpAddr) -> std::io::Result<UdpSocket> {
     let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
     socket.set_nonblocking(true)?;
@@ -886,6 +976,7 @@ fn bind_rtp(ip: IpAddr) -> std::io::Result<UdpSocket> {
 fn spawn_media(
     socket: Arc<UdpSocket>,
     mut audio: Box<dyn AudioPort>,
+    srtp: Option<SdesKey>,
     key: CallKey,
     done: mpsc::UnboundedSender<Done>,
     stats: &Arc<Mutex<HashMap<CallKey, EndpointStats>>>,
@@ -898,6 +989,9 @@ fn spawn_media(
         let clock = Instant::now();
         let now = || Timestamp(i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX));
         let mut endpoint = AudioEndpoint::new(rand::random(), rand::random());
+        if let Some(srtp) = srtp {
+            endpoint.set_srtp_key(srtp);
+        }
         let port_clock = audio.clock();
         // The next frame's time on the media task's own clock: each 20 ms
         // without a port clock; a frame and the grace after the port's last

@@ -59,10 +59,12 @@ pub struct EndpointStats {
     /// The round-trip time to the peer from its RTCP reports, in ms
     /// (none until a report echoed ours, or if the peer sends none).
     pub round_trip_ms: Option<f64>,
+    /// SRTP packets refused (forged or replayed).
+    pub srtp: crate::srtp::SrtpStats,
 }
 
 /// One call's media at a phone.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct AudioEndpoint {
     leg: MediaLeg,
     jitter: JitterBuffer,
@@ -73,6 +75,8 @@ pub struct AudioEndpoint {
     /// frame was sent.
     clock: Option<(u32, Timestamp)>,
     decoded: Vec<i16>,
+    /// A received SRTP packet, decrypted (kept for the call).
+    plain: Vec<u8>,
     stats: EndpointStats,
 }
 
@@ -88,6 +92,7 @@ impl AudioEndpoint {
             transmits: VecDeque::new(),
             clock: None,
             decoded: Vec::with_capacity(FRAME),
+            plain: Vec::new(),
             stats: EndpointStats::default(),
         }
     }
@@ -102,8 +107,29 @@ impl AudioEndpoint {
         self.leg.set_direction(ours);
     }
 
+    /// The call's media is SRTP, ours protected with `key` (the key our
+    /// SDP gave); see [`MediaLeg::set_srtp_key`].
+    pub fn set_srtp_key(&mut self, key: crate::srtp::SdesKey) {
+        self.leg.set_srtp_key(key);
+    }
+
     /// A datagram from `from`, received at `now`.
     pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
+        if !self.leg.is_srtp() {
+            self.take(now, from, data);
+            return;
+        }
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.clear();
+        plain.extend_from_slice(data);
+        if let Ok(len) = self.leg.unprotect(&mut plain) {
+            self.take(now, from, &plain[..len]);
+        }
+        self.plain = plain;
+    }
+
+    /// A datagram in clear.
+    fn take(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
         let receives = self.leg.direction().receives();
         match self.leg.accept(from, data, now) {
             Incoming::Audio(view) => {
@@ -187,7 +213,12 @@ impl AudioEndpoint {
     /// What was counted so far.
     #[must_use]
     pub fn stats(&self) -> EndpointStats {
-        EndpointStats { jitter: self.jitter.stats(), round_trip_ms: self.leg.round_trip_ms(), ..self.stats }
+        EndpointStats {
+            jitter: self.jitter.stats(),
+            round_trip_ms: self.leg.round_trip_ms(),
+            srtp: self.leg.srtp_stats(),
+            ..self.stats
+        }
     }
 
     fn flush_keys(&mut self, now: Timestamp) {

@@ -29,7 +29,9 @@ use crate::g711::G711;
 use crate::rtcp::RtcpSession;
 use crate::rtp::{OutgoingStream, RtpView};
 use crate::sdp::{AudioSession, MediaDirection};
+use crate::srtp::{Refused, SdesKey, SrtpSession, SrtpStats};
 use earshot_policy::{Key, Timestamp};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// A datagram to send.
@@ -58,7 +60,7 @@ pub enum Incoming<'a> {
 }
 
 /// One leg's media.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct MediaLeg {
     peer: Option<AudioSession>,
     /// The address packets come from, learned from the first one, and the
@@ -73,6 +75,12 @@ pub struct MediaLeg {
     /// RTCP, when the peer agreed to send it on the RTP port.
     rtcp: RtcpSession,
     rtcp_mux: bool,
+    /// Our SRTP key, when this leg takes media only as SRTP; the session
+    /// once the peer described its key too. While a leg that must be SRTP
+    /// has no session, nothing is sent and nothing taken (fail closed).
+    our_key: Option<SdesKey>,
+    srtp: Option<SrtpSession>,
+    srtp_stats: SrtpStats,
 }
 
 impl MediaLeg {
@@ -90,6 +98,72 @@ impl MediaLeg {
             sender: DtmfSender::new(),
             rtcp: RtcpSession::new(ssrc, &format!("{ssrc:08x}@earshot")),
             rtcp_mux: false,
+            our_key: None,
+            srtp: None,
+            srtp_stats: SrtpStats::default(),
+        }
+    }
+
+    /// This leg's media is SRTP only, ours protected with `key` (the key
+    /// our SDP gave); it starts once the peer's description gives its own.
+    pub fn set_srtp_key(&mut self, key: SdesKey) {
+        self.our_key = Some(key);
+        self.update_srtp();
+    }
+
+    /// Whether media on this leg is SRTP.
+    #[must_use]
+    pub fn is_srtp(&self) -> bool {
+        self.our_key.is_some()
+    }
+
+    /// SRTP packets refused so far (forged or replayed).
+    #[must_use]
+    pub fn srtp_stats(&self) -> SrtpStats {
+        self.srtp_stats
+    }
+
+    /// Checks and decrypts a received datagram in place, when this leg is
+    /// SRTP: the length of what [`Self::accept`] should then be given
+    /// (`data[..len]`). A plain leg takes the datagram as it is.
+    ///
+    /// # Errors
+    /// Why a packet was refused (also counted in [`Self::srtp_stats`]); a
+    /// leg that must be SRTP and has no peer key yet refuses everything.
+    pub fn unprotect(&mut self, data: &mut [u8]) -> Result<usize, Refused> {
+        if self.our_key.is_none() {
+            return Ok(data.len());
+        }
+        let result = match &mut self.srtp {
+            Some(srtp) => srtp.unprotect(data),
+            None => Err(Refused::Malformed),
+        };
+        if let Err(refused) = result {
+            self.srtp_stats.count(refused);
+        }
+        result
+    }
+
+    /// A packet of ours as it goes on the wire: SRTP on an SRTP leg.
+    fn seal(&mut self, packet: Vec<u8>) -> Option<Vec<u8>> {
+        match (&self.our_key, &mut self.srtp) {
+            (None, _) => Some(packet),
+            (Some(_), Some(srtp)) => srtp.protect(&packet),
+            (Some(_), None) => None,
+        }
+    }
+
+    /// The SRTP session follows the keys: made once both are known, the
+    /// peer's side re-keyed when a new description changes its key (ours,
+    /// and with it our rollover counter, stays for the whole leg).
+    fn update_srtp(&mut self) {
+        let (Some(ours), Some(theirs)) = (&self.our_key, self.peer.as_ref().and_then(|p| p.crypto.as_ref()))
+        else {
+            return;
+        };
+        match &mut self.srtp {
+            Some(srtp) => srtp.set_their_key(&theirs.key),
+            None => self.srtp = Some(SrtpSession::new(ours, &theirs.key)),
         }
     }
 
@@ -105,6 +179,7 @@ impl MediaLeg {
             self.latched_ssrc = None;
         }
         self.peer = Some(theirs);
+        self.update_srtp();
     }
 
     /// Our own direction, where it is narrower than the answer to theirs
@@ -180,28 +255,41 @@ impl MediaLeg {
     /// none while our direction does not send, or the peer gave no address.
     #[must_use]
     pub fn destination(&self) -> Option<SocketAddr> {
-        if !self.direction.sends() {
+        if !self.direction.sends() || (self.our_key.is_some() && self.srtp.is_none()) {
             return None;
         }
         self.rtcp_destination()
     }
 
     /// Rewrites a packet from another leg (already parsed as `view`) into
-    /// this leg's stream, in place; where to send it, if anywhere. Nothing
+    /// this leg's stream, in place; where to send it, if anywhere, and the
+    /// bytes to send (`data` itself, or its SRTP on an SRTP leg). Nothing
     /// is stamped while nothing is sent (on hold), so the peer sees no gap
     /// in sequence numbers when media comes back.
-    pub fn relay(&mut self, data: &mut [u8], view: &RtpView<'_>) -> Option<SocketAddr> {
+    pub fn relay<'d>(
+        &mut self,
+        data: &'d mut [u8],
+        view: &RtpView<'_>,
+    ) -> Option<(SocketAddr, Cow<'d, [u8]>)> {
         let destination = self.destination()?;
         self.out.relay(data, view);
         let timestamp = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
         self.rtcp.sent(timestamp, view.payload.len());
-        Some(destination)
+        match &mut self.srtp {
+            _ if self.our_key.is_none() => Some((destination, Cow::Borrowed(data))),
+            Some(srtp) => Some((destination, Cow::Owned(srtp.protect(data)?))),
+            None => None,
+        }
     }
 
     /// Rewrites an event packet from another leg into this leg's stream,
     /// with this peer's event payload type; where to send it, if this peer
     /// takes events.
-    pub fn relay_event(&mut self, data: &mut [u8], view: &RtpView<'_>) -> Option<SocketAddr> {
+    pub fn relay_event<'d>(
+        &mut self,
+        data: &'d mut [u8],
+        view: &RtpView<'_>,
+    ) -> Option<(SocketAddr, Cow<'d, [u8]>)> {
         let pt = self.telephone_event()?;
         self.destination()?;
         data[1] = (data[1] & 0x80) | pt;
@@ -222,7 +310,7 @@ impl MediaLeg {
         let mut packet = Vec::with_capacity(12 + payload.len());
         self.out.packet(self.codec.payload_type(), marker, timestamp, &payload, &mut packet);
         self.rtcp.sent(timestamp, payload.len());
-        Some(Transmit { destination, payload: packet })
+        Some(Transmit { destination, payload: self.seal(packet)? })
     }
 
     /// The timestamp of a packet of ours sent now: 20 ms after the last.
@@ -266,14 +354,17 @@ impl MediaLeg {
             let mut packet = Vec::with_capacity(16);
             self.out.packet(pt, event.marker, event.press, &event.event.to_bytes(), &mut packet);
             self.rtcp.sent(event.press, 4);
-            out.push(Transmit { destination, payload: packet });
+            if let Some(payload) = self.seal(packet) {
+                out.push(Transmit { destination, payload });
+            }
         }
         // Reports go on while on hold (RFC 3264 §5.1), to where RTP would.
         if self.rtcp_mux
             && let Some(report) = self.rtcp.handle_timeout(now)
             && let Some(destination) = self.rtcp_destination()
+            && let Some(payload) = self.seal(report)
         {
-            out.push(Transmit { destination, payload: report });
+            out.push(Transmit { destination, payload });
         }
     }
 

@@ -8,7 +8,8 @@
 //! up both parties' audio by RTP timestamp and arrival and leaves out what
 //! was said while recording was paused (SPEC §6.2), and [`wav`], which
 //! writes recordings so that a crash leaves a playable file, and repairs one
-//! left by a crash. [`quality`] estimates how a call sounds (the E-model).
+//! left by a crash. [`quality`] estimates how a call sounds (the E-model);
+//! [`srtp`] protects a leg's media with SDES-keyed SRTP where its signalling is TLS.
 //!
 //! ```
 //! use earshot_policy::{PausedAudio, Timestamp};
@@ -35,6 +36,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod sim;
+pub mod srtp;
 pub mod ua;
 pub mod wav;
 

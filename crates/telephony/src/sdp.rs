@@ -29,8 +29,11 @@
 //! ```
 
 use crate::g711::G711;
+use crate::srtp::SdesKey;
 use bytesstr::BytesStr;
-use ezk_sdp_types::{Direction, MediaType, SessionDescription, TaggedAddress, TransportProtocol};
+use ezk_sdp_types::{
+    Direction, MediaType, SessionDescription, SrtpSessionParam, SrtpSuite, TaggedAddress, TransportProtocol,
+};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -46,9 +49,18 @@ pub enum SdpError {
     /// No `m=audio` line with a port.
     #[error("the session description offers no audio stream")]
     NoAudio,
-    /// Audio only over SRTP (`RTP/SAVP` and the like), which is not spoken yet.
-    #[error("the session description offers audio only encrypted (SRTP), which is not supported")]
+    /// Audio only encrypted in a way we do not speak: DTLS-SRTP, or SDES
+    /// without an `AES_CM_128_HMAC_SHA1_80` key, or SRTP where the
+    /// signalling is in clear (its keys would be readable on the way).
+    #[error(
+        "the session description offers audio only encrypted in a way we do not take here (we take SRTP keyed by SDES with AES_CM_128_HMAC_SHA1_80, over SIP on TLS)"
+    )]
     EncryptedOnly,
+    /// Audio in clear where we take only SRTP (the signalling is TLS).
+    #[error(
+        "the session description offers audio in clear (RTP/AVP without a=crypto); over SIP on TLS media must be SRTP"
+    )]
+    Unencrypted,
     /// Neither PCMU nor PCMA among the audio formats.
     #[error("the session description offers no codec we speak (PCMU or PCMA)")]
     NoCommonCodec,
@@ -114,10 +126,26 @@ pub struct AudioSession {
     pub direction: MediaDirection,
     /// RTCP shares the RTP port (`a=rtcp-mux`, RFC 5761).
     pub rtcp_mux: bool,
+    /// The SDES key its SRTP is protected with, when it offered or took one
+    /// we speak (`a=crypto` with [`crate::srtp::SUITE`]).
+    pub crypto: Option<Crypto>,
+    /// Its `m=` line's profile is `RTP/SAVP` (or `SAVPF`): SRTP only.
+    /// Some phones offer SRTP under `RTP/AVP` ("best effort", RFC 4568
+    /// §6.1's note), which an answer echoes.
+    pub savp: bool,
     /// The other `m=` lines of an offer, before and after the audio one,
     /// as an answer refuses them (port 0): an answer has as many `m=`
     /// lines as its offer, in the same order (RFC 3264 §6).
     pub refused: RefusedMedia,
+}
+
+/// One `a=crypto` line: its tag (an answer repeats the offer's) and key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crypto {
+    /// The line's tag.
+    pub tag: u32,
+    /// The master key and salt.
+    pub key: SdesKey,
 }
 
 /// `m=` lines refused in an answer (port 0), around the audio one.
@@ -135,11 +163,15 @@ impl AudioSession {
         let text = std::str::from_utf8(body).map_err(|e| SdpError::Syntax(e.to_string()))?;
         let sdp =
             SessionDescription::parse(&BytesStr::from(text)).map_err(|e| SdpError::Syntax(e.to_string()))?;
-        let plain = |m: &&ezk_sdp_types::MediaDescription| {
+        let usable = |m: &&ezk_sdp_types::MediaDescription| {
             m.media.media_type == MediaType::Audio
-                && matches!(m.media.proto, TransportProtocol::RtpAvp | TransportProtocol::RtpAvpf)
+                && match m.media.proto {
+                    TransportProtocol::RtpAvp | TransportProtocol::RtpAvpf => true,
+                    TransportProtocol::RtpSavp | TransportProtocol::RtpSavpf => sdes(m).is_some(),
+                    _ => false,
+                }
         };
-        let Some(index) = sdp.media_descriptions.iter().position(|m| plain(&m)) else {
+        let Some(index) = sdp.media_descriptions.iter().position(|m| usable(&m)) else {
             let audio = sdp.media_descriptions.iter().any(|m| m.media.media_type == MediaType::Audio);
             return Err(if audio { SdpError::EncryptedOnly } else { SdpError::NoAudio });
         };
@@ -205,6 +237,8 @@ impl AudioSession {
             events,
             direction,
             rtcp_mux: media.rtcp_mux,
+            crypto: sdes(media),
+            savp: matches!(media.media.proto, TransportProtocol::RtpSavp | TransportProtocol::RtpSavpf),
             refused,
         })
     }
@@ -224,6 +258,8 @@ impl AudioSession {
             direction: offer.direction.answer(),
             // Only where offered (RFC 5761 §5.1.1).
             rtcp_mux: offer.rtcp_mux,
+            crypto: None,
+            savp: false,
             refused: offer.refused.clone(),
         }
     }
@@ -251,7 +287,8 @@ impl AudioSession {
         for line in &self.refused.before {
             let _ = write!(out, "m={line}\r\n");
         }
-        let _ = write!(out, "m=audio {port} RTP/AVP {fmts}\r\n", port = self.addr.port());
+        let profile = if self.savp { "RTP/SAVP" } else { "RTP/AVP" };
+        let _ = write!(out, "m=audio {port} {profile} {fmts}\r\n", port = self.addr.port());
         for codec in &self.codecs {
             let _ = write!(out, "a=rtpmap:{} {}/8000\r\n", codec.payload_type(), codec.encoding_name());
         }
@@ -261,6 +298,15 @@ impl AudioSession {
         let _ = write!(out, "a=ptime:20\r\na={}\r\n", self.direction.attribute());
         if self.rtcp_mux {
             out.push_str("a=rtcp-mux\r\n");
+        }
+        if let Some(crypto) = &self.crypto {
+            let _ = write!(
+                out,
+                "a=crypto:{} {} inline:{}\r\n",
+                crypto.tag,
+                crate::srtp::SUITE,
+                crypto.key.inline()
+            );
         }
         for line in &self.refused.after {
             let _ = write!(out, "m={line}\r\n");
@@ -417,6 +463,10 @@ pub struct Negotiation {
     theirs: Option<AudioSession>,
     /// An offer of ours waiting for its answer.
     offering: bool,
+    /// Our SRTP key, when this side takes media only as SRTP (the leg's
+    /// signalling is TLS): offers and answers carry it, and a description
+    /// without a key of the peer's is refused.
+    srtp: Option<SdesKey>,
 }
 
 impl Negotiation {
@@ -441,7 +491,23 @@ impl Negotiation {
             ours: None,
             theirs: None,
             offering: false,
+            srtp: None,
         }
+    }
+
+    /// This side takes media only as SRTP, sending with `key` (random per
+    /// dialog and leg): for a leg whose signalling is TLS.
+    #[must_use]
+    pub fn with_srtp(mut self, key: SdesKey) -> Self {
+        self.srtp = Some(key);
+        self
+    }
+
+    /// The SRTP keys agreed, ours and the peer's, once both described one.
+    #[must_use]
+    pub fn srtp(&self) -> Option<(&SdesKey, &SdesKey)> {
+        let theirs = self.theirs.as_ref()?.crypto.as_ref()?;
+        Some((self.srtp.as_ref()?, &theirs.key))
     }
 
     /// The codecs we take, in the order we offer them.
@@ -464,6 +530,8 @@ impl Negotiation {
             events: EventSet::OURS,
             direction,
             rtcp_mux: true,
+            crypto: self.srtp.clone().map(|key| Crypto { tag: 1, key }),
+            savp: self.srtp.is_some(),
             refused: RefusedMedia::default(),
         };
         self.offering = true;
@@ -473,6 +541,7 @@ impl Negotiation {
     /// The peer's answer to our offer.
     pub fn handle_answer(&mut self, body: &[u8]) -> Result<&AudioSession, SdpError> {
         let answer = AudioSession::parse(body)?;
+        self.check_keys(&answer)?;
         self.offering = false;
         Ok(self.theirs.insert(answer))
     }
@@ -482,15 +551,29 @@ impl Negotiation {
     /// direction both allow (we stay on hold while we hold).
     pub fn handle_offer(&mut self, body: &[u8]) -> Result<String, SdpError> {
         let mut offer = AudioSession::parse(body)?;
+        self.check_keys(&offer)?;
         offer.codecs.retain(|c| self.codecs.contains(c));
         if offer.codecs.is_empty() {
             return Err(SdpError::NoCommonCodec);
         }
         let mut answer = AudioSession::answer_to(&offer, self.local);
         answer.direction = answer.direction.and(self.wanted);
+        if let (Some(key), Some(crypto)) = (&self.srtp, &offer.crypto) {
+            // The offer's tag and profile, our key (RFC 4568 §5.1.2).
+            answer.crypto = Some(Crypto { tag: crypto.tag, key: key.clone() });
+            answer.savp = offer.savp;
+        }
         self.offering = false;
         self.theirs = Some(offer);
         Ok(self.send(answer))
+    }
+
+    /// Whether the peer's description keys media the way this side takes
+    /// it: SRTP with a key of its own where we take only SRTP; no SRTP-only
+    /// profile where we do not (an `a=crypto` under `RTP/AVP` is then left
+    /// aside, and the media is plain RTP).
+    fn check_keys(&self, theirs: &AudioSession) -> Result<(), SdpError> {
+        check_keys(self.srtp.is_some(), theirs)
     }
 
     /// Our last offer was refused (a final non-2xx, or 491): the session
@@ -522,6 +605,38 @@ impl Negotiation {
         self.ours = Some(session);
         text
     }
+}
+
+/// Whether `theirs` keys media the way a side that takes only SRTP
+/// (`srtp`), or only plain RTP, can take: SRTP with a key of the peer's
+/// where we take only SRTP; no SRTP-only profile where we do not (an
+/// `a=crypto` under `RTP/AVP` is then left aside, and media is plain RTP).
+///
+/// # Errors
+/// [`SdpError::Unencrypted`] or [`SdpError::EncryptedOnly`].
+pub fn check_keys(srtp: bool, theirs: &AudioSession) -> Result<(), SdpError> {
+    match (srtp, &theirs.crypto) {
+        (true, None) => Err(SdpError::Unencrypted),
+        (false, _) if theirs.savp => Err(SdpError::EncryptedOnly),
+        _ => Ok(()),
+    }
+}
+
+/// The first `a=crypto` line of `media` we can key SRTP with: our suite,
+/// one key without an MKI or a lifetime shorter than a call, and none of
+/// the session parameters that turn encryption or authentication off.
+fn sdes(media: &ezk_sdp_types::MediaDescription) -> Option<Crypto> {
+    media.crypto.iter().find_map(|line| {
+        let [material] = line.keys.as_slice() else { return None };
+        let usable = line.suite == SrtpSuite::AES_CM_128_HMAC_SHA1_80
+            && material.mki.is_none()
+            && material.lifetime.is_none_or(|packets| packets >= 1 << 20)
+            && line.params.iter().all(|p| matches!(p, SrtpSessionParam::WindowSizeHint(_)));
+        if !usable {
+            return None;
+        }
+        Some(Crypto { tag: line.tag, key: SdesKey::from_inline(&material.key_and_salt)? })
+    })
 }
 
 fn direction_of(direction: Direction) -> MediaDirection {

@@ -734,6 +734,16 @@ impl Registration {
         }
     }
 
+    /// The REGISTER could not go out: no connection to the registrar
+    /// (`reason`: why, in words, such as its TLS certificate refused).
+    pub fn handle_no_connection(&mut self, reason: String, now: Timestamp) {
+        match self.in_flight.take() {
+            Some(false) => self.fail(0, reason, now),
+            Some(true) if std::mem::take(&mut self.start_after) => self.send(false),
+            _ => {}
+        }
+    }
+
     fn fail(&mut self, status: u16, reason: String, now: Timestamp) {
         self.failures += 1;
         let base = if matches!(status, 401 | 403 | 407) { 300_000 } else { 60_000 };

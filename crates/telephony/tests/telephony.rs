@@ -10,4 +10,5 @@ mod telephony {
     mod registration;
     mod rtp;
     mod sdp;
+    mod srtp;
 }

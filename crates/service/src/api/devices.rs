@@ -70,6 +70,7 @@ pub async fn issue(
         extension,
         sip_host,
         sip_port: address.port(),
+        sip_tls_port: state.registrations.tls_address().map(|tls| tls.port()),
     }))
 }
 

@@ -18,6 +18,7 @@ use earshot_sip::dialog::{Incoming, Leg, LegEvent, LegEventSender, LegEvents, Le
 use earshot_sip::message::prelude::HeadersExt;
 use earshot_sip::message::{Header, Request, StatusCode, StatusCodeKind, Uri};
 use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
+use earshot_telephony::srtp::SdesKey;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,11 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
             return;
         }
     };
-    let offer = match AudioSession::parse(&tx.request().body) {
+    // A caller over TLS has its media as SRTP, keyed in its SDP (SDES).
+    let a_tls = tx.over_tls();
+    let offer = match AudioSession::parse(&tx.request().body)
+        .and_then(|offer| earshot_telephony::sdp::check_keys(a_tls, &offer).map(|()| offer))
+    {
         Ok(offer) => offer,
         Err(error) => {
             tracing::info!(%error, "INVITE without a usable offer");
@@ -57,7 +62,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
         }
     };
     let (states_tx, states) = sip.dialogs.events();
-    let contact = sip.contact("earshot");
+    let contact = if a_tls { sip.tls_contact("earshot") } else { sip.contact("earshot") };
     let offer_body = tx.request().body.clone();
     let a = match sip.dialogs.answer(tx, &states_tx, contact) {
         Ok(leg) => leg,
@@ -76,13 +81,17 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
             return;
         }
     };
+    let mut a_sdp = Negotiation::new(media.local[0], rand::random::<u32>().into());
+    if a_tls {
+        let key = SdesKey::random();
+        media.send(MediaCommand::Srtp(Side::A, key.clone()));
+        a_sdp = a_sdp.with_srtp(key);
+    }
     media.send(MediaCommand::Peer(Side::A, offer.clone()));
     // One negotiation per leg: one `o=` session for the dialog, its version
     // up with every description we send (RFC 3264 §8). B is offered what A offered.
-    let sdp = [
-        Negotiation::new(media.local[0], rand::random::<u32>().into()),
-        Negotiation::with_codecs(media.local[1], rand::random::<u32>().into(), offer.codecs.clone()),
-    ];
+    let sdp =
+        [a_sdp, Negotiation::with_codecs(media.local[1], rand::random::<u32>().into(), offer.codecs.clone())];
     let started_at = now();
     let (company, direction) = match &route {
         Route::Internal { caller, .. } => (caller.snapshot.company.id(), Direction::Internal),
@@ -261,7 +270,7 @@ impl CallRun {
         let Some((trunk, _)) = self.sip.trunk.clone() else { return };
         let mut target = trunk;
         target.auth = Some(earshot_sip::message::Auth { user: number, password: None });
-        let trunk = super::Device { contact: target, route: Vec::new() };
+        let trunk = super::Device { contact: target, route: Vec::new(), flow: None };
         self.dial(&caller.snapshot, &[trunk], &from, CallStart::Outbound, None).await;
     }
 
@@ -554,27 +563,46 @@ impl CallRun {
 
     /// Places B legs to every target at once; the first to answer wins, the rest are cancelled.
     async fn ring(&mut self, targets: &[super::Device], from: &str, timeout: Duration) -> Ring {
-        // Each ring is a new session of its own (a flow may ring several times).
+        // Each ring is a new session of its own (a flow may ring several
+        // times). Devices over TLS are offered SRTP with a key of ours,
+        // the others plain RTP: one negotiation each way, the answering
+        // device's kept.
         let codecs = self.sdp[1].codecs().to_vec();
-        self.sdp[1] = Negotiation::with_codecs(self.media.local[1], rand::random::<u32>().into(), codecs);
-        let offer = self.sdp[1].offer(MediaDirection::SendRecv).into_bytes();
+        let session = rand::random::<u32>().into();
+        let mut plain = Negotiation::with_codecs(self.media.local[1], session, codecs.clone());
+        let key = SdesKey::random();
+        let mut secure =
+            Negotiation::with_codecs(self.media.local[1], session, codecs).with_srtp(key.clone());
+        let plain_offer = plain.offer(MediaDirection::SendRecv).into_bytes();
+        let secure_offer = secure.offer(MediaDirection::SendRecv).into_bytes();
         let mut pending = Vec::new();
+        let mut over_tls = Vec::new();
         for target in targets {
             let caller: Uri =
                 format!("sip:{from}@{}", self.sip.local).as_str().try_into().unwrap_or_default();
+            let tls = earshot_sip::dialog::is_tls(&target.contact) || target.flow.is_some();
             let placing = Placing {
                 caller,
                 callee: target.contact.clone(),
                 route: target.route.clone(),
-                contact: self.sip.contact("earshot"),
-                offer: offer.clone(),
+                contact: if tls { self.sip.tls_contact("earshot") } else { self.sip.contact("earshot") },
+                offer: if tls { secure_offer.clone() } else { plain_offer.clone() },
                 credential: None,
+                tls_flow: target
+                    .flow
+                    .as_ref()
+                    .filter(|(instance, _)| *instance == self.sip.local.to_string())
+                    .map(|(_, flow)| *flow),
             };
             match self.sip.dialogs.place(placing, &self.states_tx) {
-                Ok((leg, outcome)) => pending.push((leg, outcome)),
+                Ok((leg, outcome)) => {
+                    pending.push((leg, outcome));
+                    over_tls.push(tls);
+                }
                 Err(error) => tracing::info!(%error, target = %target.contact, "cannot place a leg"),
             }
         }
+        let negotiations = (plain, secure);
         if pending.is_empty() {
             return Ring::NoAnswer;
         }
@@ -610,8 +638,12 @@ impl CallRun {
                     Some((index, Ok(Some(response))))
                         if response.status_code.kind() == StatusCodeKind::Successful =>
                     {
+                        self.sdp[1] = if over_tls[index] { negotiations.1.clone() } else { negotiations.0.clone() };
                         match self.sdp[1].handle_answer(&response.body) {
                             Ok(answer) => {
+                                if over_tls[index] {
+                                    self.media.send(MediaCommand::Srtp(Side::B, key.clone()));
+                                }
                                 self.media.send(MediaCommand::Peer(Side::B, answer.clone()));
                                 self.b = Some(dialogs[index].clone());
                                 break Ring::Answered;

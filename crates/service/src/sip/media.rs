@@ -21,6 +21,7 @@ use earshot_telephony::dtmf::{DtmfReceiver, KeyEdge, KeypadLeg, LegAction, Telep
 use earshot_telephony::leg::{Incoming, MediaLeg};
 use earshot_telephony::rtp::RtpView;
 use earshot_telephony::sdp::AudioSession;
+use earshot_telephony::srtp::{Refused, SdesKey};
 use earshot_telephony::wav::RecordingWriter;
 use earshot_telephony::{Channel, Recorder};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -44,6 +45,11 @@ pub struct MediaStats {
     pub garbage_packets: AtomicU64,
     /// Relayed between legs.
     pub relayed_packets: AtomicU64,
+    /// SRTP packets whose authentication tag did not check (forged, or
+    /// keyed otherwise), dropped.
+    pub srtp_forged_packets: AtomicU64,
+    /// SRTP packets replayed, dropped.
+    pub srtp_replayed_packets: AtomicU64,
 }
 
 /// Hands out RTP ports from the configured range, round the range.
@@ -106,6 +112,9 @@ impl Leg {
 pub enum MediaCommand {
     /// The leg's peer described its audio (offer or answer).
     Peer(Leg, AudioSession),
+    /// The leg's media is SRTP, ours protected with this key (sent before
+    /// the peer's description; a TLS leg).
+    Srtp(Leg, SdesKey),
     /// Which user, if any, keys on this leg (their codes are acted on).
     User(Leg, User),
     /// Play 8 kHz mono samples to a leg, then say so.
@@ -567,6 +576,7 @@ impl Relay {
     fn on_command(&mut self, command: MediaCommand) {
         match command {
             MediaCommand::Peer(leg, session) => self.legs[leg.index()].leg.set_peer(session),
+            MediaCommand::Srtp(leg, key) => self.legs[leg.index()].leg.set_srtp_key(key),
             MediaCommand::User(leg, user) => self.legs[leg.index()].keypad = Some((user, KeypadLeg::new())),
             MediaCommand::Play(leg, samples, done) => {
                 let state = &mut self.legs[leg.index()];
@@ -606,6 +616,19 @@ impl Relay {
 
     fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
         let state = &mut self.legs[leg.index()];
+        // On an SRTP leg, a packet whose tag does not check or that was
+        // taken before goes no further: it latches nothing and is counted.
+        let data = match state.leg.unprotect(data) {
+            Ok(len) => &mut data[..len],
+            Err(refused) => {
+                let counter = match refused {
+                    Refused::Replayed => &self.stats.srtp_replayed_packets,
+                    Refused::Forged | Refused::Malformed => &self.stats.srtp_forged_packets,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
         // The leg latches its peer's source and says what the datagram is
         // (symmetric RTP; strangers and garbage are counted and dropped).
         let view = match state.leg.accept(from, data, now()) {
@@ -639,8 +662,8 @@ impl Relay {
         if self.bridged {
             let view = RtpView { payload: &[], ..view };
             let other = &mut self.legs[leg.other().index()];
-            if let Some(to) = other.leg.relay(data, &view) {
-                let _ = other.socket.send_to(data, to);
+            if let Some((to, bytes)) = other.leg.relay(data, &view) {
+                let _ = other.socket.send_to(&bytes, to);
                 self.relayed += 1;
             }
         }
@@ -690,8 +713,8 @@ impl Relay {
         if self.bridged {
             // An outside party's keys go on as they came.
             let other = &mut self.legs[leg.other().index()];
-            if let Some(to) = other.leg.relay_event(data, view) {
-                let _ = other.socket.send_to(data, to);
+            if let Some((to, bytes)) = other.leg.relay_event(data, view) {
+                let _ = other.socket.send_to(&bytes, to);
             }
         }
     }

@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +64,66 @@ pub struct SipConfig {
     /// The SIP address devices are told to register at, when it is not
     /// `listen` (an edge proxy in front of several instances).
     pub public: Option<SocketAddr>,
+    /// SIP over TLS, with SRTP on the calls' legs that come or go over it.
+    pub tls: Option<SipTls>,
+}
+
+/// SIP over TLS: where, and the certificate's files (PEM). The files are
+/// read again when they change (a renewed certificate), without a restart.
+#[derive(Clone, Debug)]
+pub struct SipTls {
+    /// Where TLS listens (5061 by convention).
+    pub listen: SocketAddr,
+    /// The certificate chain.
+    pub cert: std::path::PathBuf,
+    /// Its private key.
+    pub key: std::path::PathBuf,
+}
+
+/// How often the certificate's files are looked at for a change.
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(5);
+
+/// The certificate and key files' contents.
+fn read_certificate(tls: &SipTls) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the SIP TLS {what} {}: {e}", path.display()))
+    };
+    Ok((read(&tls.cert, "certificate")?, read(&tls.key, "key")?))
+}
+
+/// When the certificate's files last changed (their modification times).
+fn certificate_stamp(tls: &SipTls) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    Some((modified(&tls.cert)?, modified(&tls.key)?))
+}
+
+/// Serves the certificate's files anew whenever they change, until `cancel`.
+async fn watch_certificate(tls: SipTls, handle: earshot_sip::endpoint::TlsHandle, cancel: CancellationToken) {
+    let mut seen = certificate_stamp(&tls);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(CERTIFICATE_CHECK) => {}
+        }
+        let now = certificate_stamp(&tls);
+        if now.is_none() || now == seen {
+            continue;
+        }
+        seen = now;
+        let loaded = match read_certificate(&tls) {
+            Ok((cert, key)) => handle.reload_certificate(cert, key).await.map_err(anyhow::Error::from),
+            Err(error) => Err(error),
+        };
+        match loaded {
+            Ok(()) => {
+                tracing::info!(cert = %tls.cert.display(), "the SIP TLS certificate changed on disk: now serving the new one");
+            }
+            Err(error) => {
+                tracing::error!(%error, "the SIP TLS certificate changed on disk but does not load: still serving the old one");
+            }
+        }
+    }
 }
 
 /// One registered device: where it is, and the way there.
@@ -73,6 +134,9 @@ pub(crate) struct Device {
     /// The Path it registered through (RFC 3327), first hop first: the
     /// Route of a call to it.
     pub route: Vec<String>,
+    /// The TLS connection it registered over (its source address), and
+    /// the instance holding it: calls from that instance ride it.
+    pub flow: Option<(String, SocketAddr)>,
 }
 
 /// Who is registered where: the registrar's bindings, in the database
@@ -82,6 +146,8 @@ pub(crate) struct Device {
 pub struct Registrations {
     /// Where SIP listens, once it does (told to devices).
     address: std::sync::OnceLock<SocketAddr>,
+    /// Where SIP over TLS listens, when it does.
+    tls_address: std::sync::OnceLock<SocketAddr>,
 }
 
 impl Registrations {
@@ -89,6 +155,12 @@ impl Registrations {
     #[must_use]
     pub fn address(&self) -> Option<SocketAddr> {
         self.address.get().copied()
+    }
+
+    /// Where SIP over TLS listens, if it does.
+    #[must_use]
+    pub fn tls_address(&self) -> Option<SocketAddr> {
+        self.tls_address.get().copied()
     }
 
     /// Keeps of `user`'s device registrations only those made with one of
@@ -122,7 +194,8 @@ impl Registrations {
 
     /// The registered devices of `user`, now.
     async fn devices(&self, db: &crate::db::Db, user: UserId) -> Result<Vec<Device>, StoreError> {
-        let mut query = Query::new("SELECT contact, path FROM registrations WHERE user_id = ");
+        let mut query =
+            Query::new("SELECT contact, path, instance, flow FROM registrations WHERE user_id = ");
         query.bind(user.0).push(" AND expires_at > ").bind(crate::now_millis()).push(" ORDER BY contact");
         let mut devices = Vec::new();
         for row in db.fetch_all(db.pool(), &query).await? {
@@ -132,7 +205,11 @@ impl Registrations {
                 continue;
             };
             let route = serde_json::from_str(&row.try_get::<String, _>("path")?)?;
-            devices.push(Device { contact, route });
+            let flow = row.try_get::<Option<String>, _>("flow")?.and_then(|flow| flow.parse().ok());
+            let flow = flow
+                .map(|flow| Ok::<_, StoreError>((row.try_get::<String, _>("instance")?, flow)))
+                .transpose()?;
+            devices.push(Device { contact, route, flow });
         }
         Ok(devices)
     }
@@ -184,6 +261,8 @@ pub struct Sip {
     dialogs: Dialogs,
     /// Our address as others reach it.
     local: SocketAddr,
+    /// Where SIP over TLS listens, when it does.
+    tls_local: Option<SocketAddr>,
     trunk: Option<(Uri, IpAddr)>,
     nonces: digest::Nonces,
     ports: media::PortPool,
@@ -210,9 +289,18 @@ impl SipHandle {
 /// Starts SIP on `config.listen` (UDP and TCP).
 pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHandle> {
     let cancel = CancellationToken::new();
-    let earshot_sip::endpoint::SipEndpoint { incoming, dialogs, local, guard, .. } =
-        earshot_sip::endpoint::listen(
+    let server = match &config.tls {
+        Some(tls) => {
+            let (cert_pem, key_pem) = read_certificate(tls)?;
+            Some(earshot_sip::endpoint::TlsServer { listen: tls.listen, cert_pem, key_pem })
+        }
+        None => None,
+    };
+    let options = earshot_sip::endpoint::TlsOptions { server, trust: None };
+    let earshot_sip::endpoint::SipEndpoint { incoming, dialogs, local, guard, tls, .. } =
+        earshot_sip::endpoint::listen_with(
             config.listen,
+            options,
             concat!("earshotd/", env!("CARGO_PKG_VERSION")),
             &cancel,
         )
@@ -231,6 +319,12 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         None => None,
     };
     let _ = state.registrations.address.set(config.public.unwrap_or(local));
+    let tls_local = tls.as_ref().map(|handle| handle.local);
+    if let (Some(handle), Some(files)) = (tls, config.tls.clone()) {
+        let _ = state.registrations.tls_address.set(handle.local);
+        tracing::info!(address = %handle.local, "serving SIP over TLS (calls' media on it is SRTP)");
+        tokio::spawn(watch_certificate(files, handle, cancel.clone()));
+    }
     let stats = Arc::new(SipStats { guard, ..SipStats::default() });
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
@@ -239,6 +333,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         relays: media::Relays::start()?,
         dialogs,
         local,
+        tls_local,
         trunk,
         nonces: digest::Nonces::default(),
         stats: Arc::clone(&stats),
@@ -419,7 +514,9 @@ impl Sip {
             .filter(|h| h.name().eq_ignore_ascii_case("Path"))
             .flat_map(|h| split_contacts(h.value()))
             .collect();
-        let headers = match self.bind(&authed, &contacts, expires_header, &path).await {
+        // Over TLS, calls come back on the connection it registered over.
+        let flow = tx.tls_source();
+        let headers = match self.bind(&authed, &contacts, expires_header, &path, flow).await {
             Ok(headers) => headers,
             Err(error) => {
                 tracing::error!(%error, user = %authed.user.email, "the store failed while registering");
@@ -439,6 +536,7 @@ impl Sip {
         contacts: &[(String, Uri, Option<u64>)],
         expires_header: Option<u64>,
         path: &[String],
+        flow: Option<SocketAddr>,
     ) -> Result<Vec<Header>, StoreError> {
         let now = crate::now_millis();
         let session_left = authed
@@ -465,7 +563,7 @@ impl Sip {
             }
             let expires = expires.clamp(MIN_EXPIRES, MAX_EXPIRES).min(session_left.unwrap_or(MAX_EXPIRES));
             let mut query = Query::new(
-                "INSERT INTO registrations (user_id, contact, path, instance, device, expires_at) VALUES (",
+                "INSERT INTO registrations (user_id, contact, path, instance, device, flow, expires_at) VALUES (",
             );
             query
                 .bind(user)
@@ -477,6 +575,8 @@ impl Sip {
                 .bind(self.local.to_string())
                 .push(", ")
                 .bind(device.clone())
+                .push(", ")
+                .bind(flow.map(|flow| flow.to_string()))
                 .push(", ")
                 .bind(now + i64::try_from(expires).unwrap_or(0) * 1_000)
                 .push(")");
@@ -524,6 +624,15 @@ impl Sip {
     /// Our own contact URI, with `user` as its user part.
     fn contact(&self, user: &str) -> Uri {
         format!("sip:{user}@{}", self.local).as_str().try_into().unwrap_or_default()
+    }
+
+    /// Our Contact on a leg over TLS (requests in the dialog then come
+    /// over TLS too); the plain one when TLS is off.
+    fn tls_contact(&self, user: &str) -> Uri {
+        match self.tls_local {
+            Some(tls) => format!("sip:{user}@{tls};transport=tls").as_str().try_into().unwrap_or_default(),
+            None => self.contact(user),
+        }
     }
 }
 

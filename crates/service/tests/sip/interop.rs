@@ -32,25 +32,54 @@ pub(super) fn baresip(
     seconds: u32,
     commands: &[&str],
 ) -> (Process, tempfile::TempDir) {
+    baresip_with(service, extension, seconds, commands, None)
+}
+
+/// [`baresip`] registered over TLS (trusting the CA in `ca`), its media
+/// SRTP only (`mediaenc=srtp-mand`: `RTP/SAVP` with SDES keys).
+pub(super) fn baresip_over_tls(
+    service: &Service,
+    extension: &str,
+    seconds: u32,
+    commands: &[&str],
+    ca: &Path,
+) -> (Process, tempfile::TempDir) {
+    baresip_with(service, extension, seconds, commands, Some(ca))
+}
+
+fn baresip_with(
+    service: &Service,
+    extension: &str,
+    seconds: u32,
+    commands: &[&str],
+    tls_ca: Option<&Path>,
+) -> (Process, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_sip_port();
     let speech = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/speech/agent-greeting.wav");
+    let tls_config =
+        tls_ca.map_or_else(String::new, |ca| format!("sip_cafile {}\nmodule srtp.so\n", ca.display()));
     std::fs::write(
         dir.path().join("config"),
         format!(
             "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
              module g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n\
-             audio_source aufile,{}\n",
+             audio_source aufile,{}\n{tls_config}",
             speech.display()
         ),
     )
     .unwrap();
+    let registrar = match (tls_ca, &service.tls) {
+        (Some(_), Some(tls)) => format!("127.0.0.1:{};transport=tls", tls.port),
+        (Some(_), None) => panic!("baresip over TLS needs a service that serves TLS"),
+        (None, _) => format!("127.0.0.1:{}", service.sip_port),
+    };
+    let media = if tls_ca.is_some() { "mediaenc=srtp-mand;" } else { "" };
     std::fs::write(
         dir.path().join("accounts"),
         format!(
-            "<sip:{extension}@127.0.0.1:{sip}>;auth_user={extension}@acme.test;auth_pass=sip-secret-{extension};\
-             answermode=auto;regint=60;audio_codecs=PCMU\n",
-            sip = service.sip_port
+            "<sip:{extension}@{registrar}>;auth_user={extension}@acme.test;auth_pass=sip-secret-{extension};\
+             answermode=auto;regint=60;audio_codecs=PCMU;{media}\n"
         ),
     )
     .unwrap();

@@ -29,12 +29,13 @@ async fn phone(service: Option<&Service>, extension: &str) -> (Phone, UnboundedR
         media_ip: "127.0.0.1".parse().unwrap(),
         account,
         user_agent: "earshot-test-phone".into(),
+        tls: None,
     };
     Phone::start(config).await.unwrap()
 }
 
 /// Waits for an event that `want` picks, failing after `seconds` with what came instead.
-async fn wait_for<T>(
+pub(super) async fn wait_for<T>(
     events: &mut UnboundedReceiver<PhoneEvent>,
     seconds: u64,
     mut want: impl FnMut(&PhoneEvent) -> Option<T>,
@@ -54,14 +55,14 @@ async fn wait_for<T>(
     }
 }
 
-async fn registered(events: &mut UnboundedReceiver<PhoneEvent>) {
+pub(super) async fn registered(events: &mut UnboundedReceiver<PhoneEvent>) {
     wait_for(events, 10, |e| {
         matches!(e, PhoneEvent::Registration(RegistrationState::Registered { .. })).then_some(())
     })
     .await;
 }
 
-async fn state(
+pub(super) async fn state(
     events: &mut UnboundedReceiver<PhoneEvent>,
     call: CallKey,
     want: fn(&CallState) -> bool,
@@ -73,11 +74,11 @@ async fn state(
     .await
 }
 
-fn connected(state: &CallState) -> bool {
+pub(super) fn connected(state: &CallState) -> bool {
     matches!(state, CallState::Connected { .. })
 }
 
-fn ended(state: &CallState) -> bool {
+pub(super) fn ended(state: &CallState) -> bool {
     matches!(state, CallState::Ended(_))
 }
 
@@ -88,7 +89,7 @@ fn press(phone: &Phone, call: CallKey, keys: &str) {
 }
 
 /// The loudest half second of `samples`, as RMS.
-fn loudest(samples: &[i16]) -> f64 {
+pub(super) fn loudest(samples: &[i16]) -> f64 {
     samples
         .chunks(4_000)
         .map(|c| (c.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / c.len() as f64).sqrt())
@@ -279,6 +280,7 @@ async fn device_phone(
             expires_s: 300,
         }),
         user_agent: "earshot-test-phone".into(),
+        tls: None,
     };
     assert_eq!(credentials["sip_port"], service.sip_port);
     Phone::start(config).await.unwrap()

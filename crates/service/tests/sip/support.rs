@@ -50,6 +50,55 @@ pub struct Service {
     store: Option<String>,
     /// PostgreSQL instead of SQLite in the data dir.
     database: Option<String>,
+    /// SIP over TLS: its port, certificate and key files.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where a test service's SIP over TLS listens, and its certificate's files.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub port: u16,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A certificate authority of the tests' own, issuing certificates for
+/// loopback (`127.0.0.1` and `localhost`).
+pub struct Pki {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    /// The CA's certificate, PEM: what a client trusts.
+    pub ca_pem: String,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let ca_pem = params.self_signed(&key).unwrap().pem();
+        Self { params, key, ca_pem }
+    }
+
+    /// A server certificate for loopback: (chain PEM, key PEM).
+    pub fn server(&self) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "earshotd test");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        (params.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// The CA's certificate written to `dir`, for a client to trust.
+    pub fn ca_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join(format!("ca-{}.pem", rand::random::<u32>()));
+        std::fs::write(&path, &self.ca_pem).unwrap();
+        path
+    }
 }
 
 pub const ADMIN: (&str, &str) = ("boss@acme.test", "boss-password");
@@ -92,7 +141,17 @@ impl Service {
         front
     }
 
+    /// As [`Self::start`], serving SIP over TLS too with a certificate
+    /// `pki` issued.
+    pub async fn start_with_tls(pki: &Pki) -> Self {
+        Self::start_inner(None, None, Some(pki)).await
+    }
+
     async fn start_with(store: Option<String>, database: Option<String>) -> Self {
+        Self::start_inner(store, database, None).await
+    }
+
+    async fn start_inner(store: Option<String>, database: Option<String>, pki: Option<&Pki>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_earshotd");
         let status = Command::new(binary)
@@ -105,6 +164,17 @@ impl Service {
             .unwrap();
         assert!(status.success());
         let mut service = Self::unstarted(dir, store, database);
+        if let Some(pki) = pki {
+            let (cert, key) = pki.server();
+            let files = TlsFiles {
+                port: service.sip_port + 2,
+                cert: service.dir.path().join("sip.crt"),
+                key: service.dir.path().join("sip.key"),
+            };
+            std::fs::write(&files.cert, cert).unwrap();
+            std::fs::write(&files.key, key).unwrap();
+            service.tls = Some(files);
+        }
         service.launch().await;
         service.token = service.log_in(ADMIN.0, ADMIN.1).await;
         service
@@ -124,6 +194,7 @@ impl Service {
             token: String::new(),
             store,
             database,
+            tls: None,
         }
     }
 
@@ -144,6 +215,14 @@ impl Service {
             .stderr(log);
         if let Some(database) = &self.database {
             command.args(["--database-url", database]);
+        }
+        if let Some(tls) = &self.tls {
+            command
+                .args(["--sip-tls", &format!("127.0.0.1:{}", tls.port)])
+                .arg("--sip-tls-cert")
+                .arg(&tls.cert)
+                .arg("--sip-tls-key")
+                .arg(&tls.key);
         }
         if let Some(store) = &self.store {
             let config = self.dir.path().join("earshot.toml");

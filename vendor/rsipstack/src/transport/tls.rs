@@ -280,6 +280,8 @@ pub struct TlsListenerConnectionInner {
     pub external: Option<SipAddr>,
     pub config: TlsConfig,
     pub cert_resolver: crate::platform::sync::Mutex<Option<Arc<ReloadableCertResolver>>>,
+    /// Sees each message on the accepted connections first (earshot patch).
+    pub guard: Option<Arc<dyn crate::transport::stream::StreamGuard>>,
 }
 
 #[derive(Clone)]
@@ -304,6 +306,28 @@ impl TlsListenerConnection {
             }),
             config,
             cert_resolver: crate::platform::sync::Mutex::new(None),
+            guard: None,
+        };
+        Ok(TlsListenerConnection {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A listener whose connections pass each incoming message to `guard`
+    /// first (earshot patch).
+    pub async fn new_guarded(
+        local_addr: SocketAddr,
+        external: Option<SocketAddr>,
+        config: TlsConfig,
+        guard: Arc<dyn crate::transport::stream::StreamGuard>,
+    ) -> Result<Self> {
+        let plain = Self::new(local_addr, external, config).await?;
+        let inner = TlsListenerConnectionInner {
+            local_addr: plain.inner.local_addr.clone(),
+            external: plain.inner.external.clone(),
+            config: plain.inner.config.clone(),
+            cert_resolver: crate::platform::sync::Mutex::new(None),
+            guard: Some(guard),
         };
         Ok(TlsListenerConnection {
             inner: Arc::new(inner),
@@ -331,6 +355,7 @@ impl TlsListenerConnection {
         let (acceptor, resolver) = Self::create_acceptor(&self.inner.config).await?;
         *self.inner.cert_resolver.lock() = Some(resolver);
         let listener_local_addr = self.get_addr().clone();
+        let guard = self.inner.guard.clone();
 
         crate::platform::spawn(async move {
             loop {
@@ -355,6 +380,7 @@ impl TlsListenerConnection {
                 let acceptor_clone = acceptor.clone();
                 let transport_layer_inner_ref = transport_layer_inner.clone();
                 let local_addr = listener_local_addr.clone();
+                let guard = guard.clone();
 
                 crate::platform::spawn(async move {
                     // Perform TLS handshake
@@ -372,11 +398,12 @@ impl TlsListenerConnection {
                         addr: remote_addr.into(),
                     };
                     // Create TLS connection
-                    let tls_connection = match TlsConnection::from_server_stream(
+                    let tls_connection = match TlsConnection::from_server_stream_guarded(
                         tls_stream,
                         local_addr,
                         remote_sip_addr.clone(),
                         Some(transport_layer_inner_ref.cancel_token.child_token()),
+                        guard,
                     )
                     .await
                     {
@@ -826,17 +853,27 @@ impl TlsConnection {
         remote_addr: SipAddr,
         cancel_token: Option<CancellationToken>,
     ) -> Result<Self> {
+        Self::from_server_stream_guarded(stream, local_addr, remote_addr, cancel_token, None).await
+    }
+
+    /// [`TlsConnection::from_server_stream`] whose incoming messages pass
+    /// `guard` first (earshot patch).
+    pub async fn from_server_stream_guarded(
+        stream: TlsServerStream,
+        local_addr: SipAddr,
+        remote_addr: SipAddr,
+        cancel_token: Option<CancellationToken>,
+        guard: Option<Arc<dyn crate::transport::stream::StreamGuard>>,
+    ) -> Result<Self> {
         // Split stream into read and write halves
         let (read_half, write_half) = tokio::io::split(stream);
 
         // Create TLS connection
         let connection = Self {
-            inner: TlsConnectionInner::Server(Arc::new(StreamConnectionInner::new(
-                local_addr,
-                remote_addr.clone(),
-                read_half,
-                write_half,
-            ))),
+            inner: TlsConnectionInner::Server(Arc::new(
+                StreamConnectionInner::new(local_addr, remote_addr.clone(), read_half, write_half)
+                    .with_guard(guard),
+            )),
             cancel_token,
         };
 
