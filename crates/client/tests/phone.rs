@@ -32,6 +32,51 @@ struct Demo {
     _dir: tempfile::TempDir,
 }
 
+/// The demo serving SIP over TLS too, with a certificate for loopback
+/// issued by a CA of the test's own, whose certificate is in the file
+/// returned; and the service's state, to look at what it stored.
+async fn demo_with_tls() -> (Demo, PathBuf, earshot_service::AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "Acme demo CA");
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut server = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = server.signed_by(&key, &rcgen::Issuer::from_params(&ca, &ca_key)).unwrap();
+    let (cert_file, key_file) = (dir.path().join("sip.crt"), dir.path().join("sip.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let state = earshot_service::AppState::open(dir.path(), None).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    earshot_service::demo::seed(&state, i64::try_from(now).unwrap()).await.unwrap();
+    let rtp = 40_000 + (std::process::id() % 500) as u16 * 40;
+    let config = earshot_service::sip::SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rtp_ports: rtp..=rtp + 39,
+        trunk: None,
+        public: None,
+        tls: Some(earshot_service::sip::SipTls {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert: cert_file,
+            key: key_file,
+        }),
+    };
+    let sip = earshot_service::sip::start(state.clone(), config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = listener.local_addr().unwrap();
+    let app = earshot_service::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let demo = Demo { server: format!("http://{http}"), sip: sip.sip.local_addr(), _sip: sip, _dir: dir };
+    (demo, ca_file, state)
+}
+
 /// `earshotd` with the demo company, HTTP and SIP on free loopback ports.
 async fn demo() -> Demo {
     demo_with_trunk(None).await
@@ -132,6 +177,11 @@ struct BoApp {
 
 impl BoApp {
     async fn start(demo: &Demo, auto_answer_ms: u32) -> Self {
+        Self::start_with(demo, auto_answer_ms, &[]).await
+    }
+
+    /// [`Self::start`], with `env` in the app's environment.
+    async fn start_with(demo: &Demo, auto_answer_ms: u32, env: &[(&str, &Path)]) -> Self {
         use std::io::BufRead as _;
         null_sink("bo_mic");
         null_sink("bo_spk");
@@ -142,6 +192,7 @@ impl BoApp {
             .args([&demo.server, "bo@acme.demo", "demo-bo", "--auto-answer", &auto_answer_ms.to_string()])
             .args(["--microphone", "pulseaudio:bo_mic.monitor", "--speaker", "pulseaudio:bo_spk"])
             .env("EARSHOT_LOG", std::env::var("BO_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::fs::File::create(std::env::temp_dir().join("earshot-bo-app.log")).unwrap())
@@ -1126,4 +1177,66 @@ async fn a_call_survives_a_short_media_outage_and_its_audio_comes_back() {
     assert!(matched > 0.7, "Ada hears Bo after the outage (match {matched})");
     app.hang_up(call).unwrap();
     assert_eq!(bo.until("ended").await, "ended They hung up.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bos_app_registers_over_tls_when_the_service_offers_it_and_talks_through_srtp() {
+    let _sound_card = pulse_available().await;
+    let (demo, ca, state) = demo_with_tls().await;
+    // Bo's app, trusting the company's CA (the system's anchors do not know it).
+    let mut bo = BoApp::start_with(&demo, 300, &[("EARSHOT_CA_FILE", ca.as_path())]).await;
+    // His registration came over TLS: the service keeps the connection's source.
+    let query = earshot_service::db::Query::new(
+        "SELECT r.contact, r.flow FROM registrations r JOIN users u ON u.id = r.user_id WHERE u.email = 'bo@acme.demo'",
+    );
+    let rows = state.db.fetch_all(state.db.pool(), &query).await.unwrap();
+    use sqlx::Row as _;
+    let contact: String = rows[0].try_get("contact").unwrap();
+    let flow: Option<String> = rows[0].try_get("flow").unwrap();
+    assert!(contact.to_ascii_lowercase().contains("transport=tls"), "{contact}");
+    assert!(flow.is_some(), "registered over TLS");
+
+    // Ada, the shared user agent over TLS too, calls him; he answers.
+    let (api, _) = Api::log_in(&demo.server, "ada@acme.demo", "demo-ada").await.unwrap();
+    let credentials: DeviceCredentials =
+        api.post_json("/devices", &DeviceIn { name: "Ada's test phone".into() }).await.unwrap();
+    let tls_port = credentials.sip_tls_port.expect("the service offers TLS");
+    let config = PhoneConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        media_ip: "127.0.0.1".parse().unwrap(),
+        account: Some(Account {
+            registrar: std::net::SocketAddr::from(([127, 0, 0, 1], tls_port)),
+            user: credentials.extension,
+            auth_user: Some(credentials.sip_user),
+            password: credentials.password,
+            expires_s: 300,
+        }),
+        user_agent: "ada".into(),
+        tls: Some(earshot_sip::endpoint::TlsTrust::from_file(&ca, Some("127.0.0.1".into())).unwrap()),
+    };
+    let (ada, mut ada_events) = Phone::start(config).await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ada_events.recv()).await {
+            Ok(Some(PhoneEvent::Registration(RegistrationState::Registered { .. }))) => break,
+            Ok(Some(_)) => {}
+            other => panic!("Ada did not register: {other:?}"),
+        }
+    }
+    let _bo_mic = shell(&format!(
+        "while true; do paplay --device=bo_mic {}; sleep 0.5; done",
+        speech("caller-hello").display()
+    ));
+    let ada_hears = ScriptedAudio::saying(&samples("agent-greeting"));
+    let call = ada.dial("102", Box::new(ada_hears.clone()));
+    assert_eq!(bo.until("incoming").await, "incoming 101");
+    bo.until("connected").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stats = ada.stats(call).expect("the call's media");
+    ada.hang_up(call);
+    assert_eq!(bo.until("ended").await, "ended They hung up.");
+    assert_eq!((stats.srtp.forged, stats.srtp.replayed), (0, 0), "{stats:?}");
+    let heard = ada_hears.heard();
+    let level = (heard.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / heard.len().max(1) as f64).sqrt();
+    assert!(level > 200.0, "Ada hears Bo's microphone through SRTP (RMS {level})");
+    ada.stop();
 }
