@@ -45,7 +45,8 @@ async fn demo_with_tls() -> (Demo, PathBuf, earshot_service::AppState) {
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca.self_signed(&ca_key).unwrap().pem()).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let mut server = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let mut server =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
     server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let cert = server.signed_by(&key, &rcgen::Issuer::from_params(&ca, &ca_key)).unwrap();
     let (cert_file, key_file) = (dir.path().join("sip.crt"), dir.path().join("sip.key"));
@@ -69,7 +70,8 @@ async fn demo_with_tls() -> (Demo, PathBuf, earshot_service::AppState) {
     let sip = earshot_service::sip::start(state.clone(), config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
-    let app = earshot_service::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app =
+        earshot_service::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

@@ -16,13 +16,15 @@
 #   instances and of Kamailio (% of one core, over the steady window while N
 #   calls are up), resident memory, and failed calls;
 # - for each set-up rate R (-r R, 10 s of new calls, -m 10R, each talking
-#   30 s): failed calls, and the time from INVITE to 200 (sipp's response
-#   time, mean of its log); the highest R with no failure is what that
+#   30 s): failed calls, the time from INVITE to 200 (sipp's response
+#   time, mean), and the CPU each call cost over its whole life, the
+#   instances' and Kamailio's (the edge sees only signalling: its share is
+#   what it costs per call); the highest R with no failure is what that
 #   arrangement sustains.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-read -r -a LEVELS <<<"${LEVELS:-100 200}"
-read -r -a RATES <<<"${RATES:-10 20 40 80}"
+read -r -a LEVELS <<<"${LEVELS-100 200}"
+read -r -a RATES <<<"${RATES-10 20 40 80}"
 TALK_MS=${TALK_MS:-30000}
 USERS=40
 if [ -n "${EARSHOTD:-}" ]; then
@@ -63,10 +65,12 @@ sox -m "$WORK/speech8k.wav" "$WORK/hum.wav" -t ul "$WORK/speech.raw"
 # The calls come from USERS users, one per line of sipp's injection file.
 {
   echo SEQUENTIAL
-  for i in $(seq 1 $USERS); do echo "$((100 + i));load$i@bench.test;sip-secret-$i"; done
+  # sipp 3.6 expands the authentication keyword in an injected field, not
+  # fields inside the keyword.
+  for i in $(seq 1 $USERS); do echo "$((100 + i));[authentication username=load$i@bench.test password=sip-secret-$i]"; done
 } >"$WORK/users.csv"
 # Its response time (sipp's rtd 1): from the authenticated INVITE to the 200.
-sed "s|@RAW@|$WORK/speech.raw|; s|@TALK_MS@|$TALK_MS|; s|@FROM@|[field0]|g; s|\[authentication\]|[authentication username=[field1] password=[field2]]|" \
+sed "s|@RAW@|$WORK/speech.raw|; s|@TALK_MS@|$TALK_MS|; s|@FROM@|[field0]|g; s|\[authentication\]|[field1]|" \
   tests/sipp/uac_stream.xml | python3 -c '
 import sys
 text = sys.stdin.read()
@@ -109,10 +113,14 @@ start() {
     --admin-email admin@bench.test --admin-password bench-password 2>/dev/null
   INSTANCES=()
   for i in $(seq 0 $((count - 1))); do
+    # The same RTP ports in all (a call takes two even ones): one instance
+    # gets the whole range, two halve it.
+    local ports=20000-39999
+    [ "$count" = 2 ] && ports="$((20000 + i * 10000))-$((29999 + i * 10000))"
     local public=()
     [ "$arrangement" = edge ] && public=(--sip-public "127.0.0.1:$EDGE")
     EARSHOT_LOG=warn "$BIN" serve --data-dir "$WORK/$db-$i" --database-url "$url" --http "${HTTP[$i]}" \
-      --sip "127.0.0.1:${SIP[$i]}" "${public[@]}" --rtp-ports "$((20000 + i * 5000))-$((24999 + i * 5000))" \
+      --sip "127.0.0.1:${SIP[$i]}" "${public[@]}" --rtp-ports "$ports" \
       --trunk "sip:127.0.0.1:$TRUNK_PORT" 2>"$WORK/$db-$i.log" &
     INSTANCES+=($!)
     for _ in $(seq 100); do curl -sf "http://${HTTP[$i]}/healthz" >/dev/null && break; sleep 0.1; done
@@ -152,7 +160,7 @@ stop() {
 calls() {
   mkdir -p "$4"
   (cd "$4" && sipp "127.0.0.1:$TARGET" -sf "$WORK/uac.xml" -inf "$WORK/users.csv" -s +447700900123 \
-    -i 127.0.0.1 -p 15590 -mp 17000 -l "$1" -r "$2" -m "$3" -nostdin -trace_stat -fd 1 \
+    -i 127.0.0.1 -p 15590 -mp 42000 -l "$1" -r "$2" -m "$3" -nostdin -trace_stat -trace_err -fd 1 \
     -timeout 300s >/dev/null 2>&1) &
   SIPP=$!
 }
@@ -195,10 +203,18 @@ print(f'$arrangement N=$n: instances {($i1 - $i0) / t / $n * 100:.4f}% of a core
   done
   for rate in "${RATES[@]}"; do
     start "$arrangement"
+    read -r _ i0 < <(cpu "${INSTANCES[@]}")
+    read -r _ k0 < <(cpu "${KAMAILIO[@]}")
     calls "$((rate * 40))" "$rate" "$((rate * 10))" "$WORK/$arrangement-r$rate"
     wait "$SIPP" || true
+    read -r _ i1 < <(cpu "${INSTANCES[@]}")
+    read -r _ k1 < <(cpu "${KAMAILIO[@]}")
     read -r failed rtt < <(outcome "$WORK/$arrangement-r$rate")
-    echo "$arrangement -r $rate: $((rate * 10)) calls set up over 10 s, failed $failed, INVITE to 200 ${rtt} ms (mean)"
+    # CPU over the whole run (set-up, 30 s of relaying and recording, tear-down), per call.
+    python3 -c "
+calls = $rate * 10
+print(f'$arrangement -r $rate: {calls} calls set up over 10 s, failed $failed, INVITE to 200 ${rtt} ms (mean); '
+      f'CPU per call, all of it: instances {($i1 - $i0) / calls * 1000:.1f} ms, Kamailio {($k1 - $k0) / calls * 1000:.2f} ms')"
     stop
   done
 done

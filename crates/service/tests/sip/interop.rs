@@ -36,15 +36,17 @@ pub(super) fn baresip(
 }
 
 /// [`baresip`] registered over TLS (trusting the CA in `ca`), its media
-/// SRTP only (`mediaenc=srtp-mand`: `RTP/SAVP` with SDES keys).
+/// encrypted as `mediaenc` says: `srtp-mand` (SRTP only, `RTP/SAVP` with
+/// SDES keys) or `srtp` (SRTP offered under `RTP/AVP`, best effort).
 pub(super) fn baresip_over_tls(
     service: &Service,
     extension: &str,
     seconds: u32,
     commands: &[&str],
     ca: &Path,
+    mediaenc: &str,
 ) -> (Process, tempfile::TempDir) {
-    baresip_with(service, extension, seconds, commands, Some(ca))
+    baresip_with(service, extension, seconds, commands, Some((ca, mediaenc)))
 }
 
 fn baresip_with(
@@ -52,8 +54,9 @@ fn baresip_with(
     extension: &str,
     seconds: u32,
     commands: &[&str],
-    tls_ca: Option<&Path>,
+    tls: Option<(&Path, &str)>,
 ) -> (Process, tempfile::TempDir) {
+    let tls_ca = tls.map(|(ca, _)| ca);
     let dir = tempfile::tempdir().unwrap();
     let port = free_sip_port();
     let speech = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/speech/agent-greeting.wav");
@@ -74,7 +77,7 @@ fn baresip_with(
         (Some(_), None) => panic!("baresip over TLS needs a service that serves TLS"),
         (None, _) => format!("127.0.0.1:{}", service.sip_port),
     };
-    let media = if tls_ca.is_some() { "mediaenc=srtp-mand;" } else { "" };
+    let media = tls.map_or_else(String::new, |(_, mediaenc)| format!("mediaenc={mediaenc};"));
     std::fs::write(
         dir.path().join("accounts"),
         format!(

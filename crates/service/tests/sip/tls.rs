@@ -1,5 +1,6 @@
 //! SIP over TLS with SRTP (issue 17, part 3): baresip registered over TLS
-//! with SRTP only, called from outside and recorded; the app's user agent
+//! with SRTP only, called from outside and recorded, and with best-effort
+//! SRTP (offered under `RTP/AVP`) calling the app's phone; the app's user agent
 //! registering and calling over TLS; a certificate the phone does not trust
 //! refused with a sentence a person understands; a renewed certificate
 //! served without a restart; a missing certificate stopping the service at
@@ -45,7 +46,7 @@ async fn baresip_over_tls_with_srtp_only_is_called_from_outside_and_its_voice_is
     let ada = service.agent("Ada", "101", json!({})).await;
     service.number("+15550100", json!([{"type": "ring_user", "user": ada}])).await;
     let ca = pki.ca_file(service.dir.path());
-    let (_phone, dir) = baresip_over_tls(&service, "101", 15, &[], &ca);
+    let (_phone, dir) = baresip_over_tls(&service, "101", 15, &[], &ca, "srtp-mand");
     wait_registered(dir.path()).await;
     let mut caller = Sipp::call(
         &service,
@@ -105,6 +106,34 @@ async fn the_apps_phone_registers_over_tls_and_calls_a_colleague_through_srtp() 
     assert!(heard.rms(1, 0, heard.duration_ms()) > 300.0, "Bo in the recording");
     ada.stop();
     bo.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_over_tls_offering_best_effort_srtp_calls_the_apps_phone_and_is_heard() {
+    // `mediaenc=srtp`: baresip offers SRTP under RTP/AVP; over TLS the
+    // service answers it with SRTP in the same profile.
+    let pki = Pki::new("Acme test CA");
+    let service = Service::start_with_tls(&pki).await;
+    service.agent("Ada", "101", json!({})).await;
+    service.agent("Bo", "102", json!({})).await;
+    let ca = pki.ca_file(service.dir.path());
+    let (ada, mut events) = tls_phone(&service, "101", &ca).await;
+    registered(&mut events).await;
+    let (_baresip, dir) = baresip_over_tls(&service, "102", 8, &["/dial 101"], &ca, "srtp");
+    let call = wait_for(&mut events, 15, |e| match e {
+        PhoneEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    let audio = ScriptedAudio::saying(Track::new().talk(0, 3_000).samples());
+    ada.answer(call, Box::new(audio.clone()));
+    state(&mut events, call, connected).await;
+    state(&mut events, call, ended).await;
+    let log = std::fs::read_to_string(dir.path().join("baresip.log")).unwrap_or_default();
+    assert!(log.contains("SRTP is Enabled"), "baresip: {log}");
+    let level = loudest(&audio.heard());
+    assert!(level > 500.0, "baresip's greeting reached the phone through SRTP (RMS {level}); baresip: {log}");
+    ada.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
