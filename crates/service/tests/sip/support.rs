@@ -43,7 +43,7 @@ pub struct Service {
     pub http: String,
     pub sip_port: u16,
     pub trunk_port: u16,
-    rtp: String,
+    pub rtp: String,
     client: reqwest::Client,
     pub token: String,
     /// A config file's `[recordings]` (recordings in S3), if any.

@@ -1,7 +1,8 @@
 //! SIP over TLS with SRTP (issue 17, part 3): baresip registered over TLS
 //! with SRTP only, called from outside and recorded, and with best-effort
 //! SRTP (offered under `RTP/AVP`) calling the app's phone; the app's user agent
-//! registering and calling over TLS; a certificate the phone does not trust
+//! registering and calling over TLS, a forger's packets at the relay dropped
+//! and counted while the call goes on; a certificate the phone does not trust
 //! refused with a sentence a person understands; a renewed certificate
 //! served without a restart; a missing certificate stopping the service at
 //! start-up.
@@ -91,8 +92,23 @@ async fn the_apps_phone_registers_over_tls_and_calls_a_colleague_through_srtp() 
     let bo_says = ScriptedAudio::saying(Track::new().talk(0, 5_000).samples());
     bo.answer(incoming, Box::new(bo_says.clone()));
     state(&mut ada_events, call, connected).await;
-    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A forger who knows neither key sends RTP with a made-up tag to every
+    // port of the relay's range (the call's two legs among them): each is
+    // dropped and counted, and the call goes on.
+    let (low, high) = service.rtp.split_once('-').unwrap();
+    let forger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut forged = vec![0x80, 0, 0x12, 0x34, 0, 0, 0x10, 0, 0xde, 0xad, 0xbe, 0xef];
+    forged.extend([0x55; 160 + 10]);
+    for port in low.parse::<u16>().unwrap()..=high.parse().unwrap() {
+        let _ = forger.send_to(&forged, ("127.0.0.1", port));
+    }
+    let heard_before = bo_says.heard().len();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let metrics = service.metrics().await;
+    assert!(metrics.contains("earshot_srtp_forged_packets_total 2\n"), "one per leg: {metrics}");
     let (ada_stats, bo_stats) = (ada.stats(call).unwrap(), bo.stats(incoming).unwrap());
+    assert!(loudest(&bo_says.heard()[heard_before..]) > 500.0, "Bo still hears Ada after the forgeries");
     ada.hang_up(call);
     state(&mut ada_events, call, ended).await;
     assert!(loudest(&bo_says.heard()) > 500.0, "Bo hears Ada ({} RMS)", loudest(&bo_says.heard()));
