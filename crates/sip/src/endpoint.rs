@@ -168,8 +168,10 @@ impl TlsHandle {
         cert_pem: Vec<u8>,
         key_pem: Vec<u8>,
     ) -> Result<(), crate::dialog::Error> {
-        check_certificate(&cert_pem, &key_pem)?;
-        Ok(self.listener.reload_tls_config(cert_pem, key_pem).await?)
+        // The resolver parses them and keeps the old pair when they fail.
+        self.listener.reload_tls_config(cert_pem, key_pem).await.map_err(|e| {
+            crate::dialog::Error::other(format!("the TLS certificate or key does not load: {e}"))
+        })
     }
 }
 

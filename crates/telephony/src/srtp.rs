@@ -126,12 +126,6 @@ impl SrtpSession {
         Self { ours: ours.context(), theirs: theirs.context(), their_key: theirs.clone() }
     }
 
-    /// The key the peer protects with.
-    #[must_use]
-    pub fn their_key(&self) -> &SdesKey {
-        &self.their_key
-    }
-
     /// The peer described a key again: a new one re-keys what we receive
     /// (its replay window and rollover counter start over); the same one
     /// changes nothing.

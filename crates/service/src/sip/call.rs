@@ -577,6 +577,7 @@ impl CallRun {
         let secure_offer = secure.offer(MediaDirection::SendRecv).into_bytes();
         let mut pending = Vec::new();
         let mut over_tls = Vec::new();
+        let instance = self.sip.local.to_string();
         for target in targets {
             let caller: Uri =
                 format!("sip:{from}@{}", self.sip.local).as_str().try_into().unwrap_or_default();
@@ -591,7 +592,7 @@ impl CallRun {
                 tls_flow: target
                     .flow
                     .as_ref()
-                    .filter(|(instance, _)| *instance == self.sip.local.to_string())
+                    .filter(|(held_by, _)| *held_by == instance)
                     .map(|(_, flow)| *flow),
             };
             match self.sip.dialogs.place(placing, &self.states_tx) {
