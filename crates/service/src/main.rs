@@ -165,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Init { data_dir, company, admin_email, admin_password, database_url } => {
+            let _lock = lock_data_dir(&data_dir, database_url.is_none())?;
             let state = AppState::open(&data_dir, database_url.as_deref()).await?;
             let new = NewCompany {
                 name: company,
@@ -184,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
                 "{} holds no Earshot database (earshot.db) to move",
                 data_dir.display()
             );
+            let _lock = lock_data_dir(&data_dir, true)?;
             let from = earshot_service::db::Db::open(&data_dir, None).await?;
             let to = earshot_service::db::Db::connect(&to_database_url).await?;
             let store = file.recordings.clone().unwrap_or_default();
@@ -227,6 +229,7 @@ async fn main() -> anyhow::Result<()> {
                 config.trunk = Some(format!("sip:{}", started.address));
                 carrier = Some(started);
             }
+            let _lock = lock_data_dir(&data_dir, database_url.is_none())?;
             let state = open_state(&data_dir, database_url.as_deref(), &file).await?;
             if earshot_service::demo::is_seeded(&state).await? {
                 eprintln!("{} already holds a company; serving it as it is.", data_dir.display());
@@ -279,12 +282,62 @@ async fn main() -> anyhow::Result<()> {
                 .context("give --data-dir (or data_dir in the config file)")?;
             let http = http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let database_url = database_url.or_else(|| file.database_url.clone());
+            let _lock = lock_data_dir(&data_dir, database_url.is_none())?;
             let mut state = open_state(&data_dir, database_url.as_deref(), &file).await?;
             state.session_ttl_ms = i64::from(session_hours.or(file.session_hours).unwrap_or(12)) * 3_600_000;
             let sip = sip.config(&file)?;
             serve(state, http, sip).await
         }
     }
+}
+
+/// Claims `data_dir` for this process until the returned file is dropped.
+///
+/// One directory serves one instance: with SQLite the database in it cannot
+/// be shared, and in every case its spool of recordings waiting for upload
+/// and the crash repair at start-up belong to one process. A second
+/// `earshotd` pointed at the same directory stops here with a sentence that
+/// says what to do, instead of corrupting the first one's work. The lock is
+/// the kernel's (`flock`), so it goes with the process, even after a crash.
+fn lock_data_dir(data_dir: &std::path::Path, sqlite: bool) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let path = data_dir.join("earshotd.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim().parse::<u32>() {
+                Ok(pid) => format!("another earshotd (process {pid})"),
+                Err(_) => "another earshotd".to_owned(),
+            };
+            let advice = if sqlite {
+                "Its SQLite database serves one instance only. To run several instances, give each its \
+                 own --data-dir and all of them one PostgreSQL database (--database-url); \
+                 docs/DEPLOYMENT.md shows how."
+            } else {
+                "Each instance needs its own --data-dir: it keeps its calls' recordings there until \
+                 they are uploaded."
+            };
+            anyhow::bail!("{} is in use by {holder}. {advice}", data_dir.display());
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
 }
 
 /// The service's state: its database, and recordings kept as `file` says.

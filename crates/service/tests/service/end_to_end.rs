@@ -79,6 +79,30 @@ async fn init_then_serve_then_log_in_on(database: &[String]) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(healthy, "earshotd serve answers /healthz");
+
+    // A second instance on the same directory stops at once with a sentence
+    // saying what to do (issue 17), and the first one goes on serving.
+    let second = Command::new(binary)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--http", &format!("127.0.0.1:{}", free_port())])
+        .args(database)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} is in use by another earshotd (process ", dir.path().display())),
+        "{stderr}"
+    );
+    if database.is_empty() {
+        assert!(stderr.contains("SQLite database serves one instance only"), "{stderr}");
+        assert!(stderr.contains("PostgreSQL") && stderr.contains("docs/DEPLOYMENT.md"), "{stderr}");
+    } else {
+        assert!(stderr.contains("Each instance needs its own --data-dir"), "{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200));
     let session: serde_json::Value = client
         .post(format!("{base}/api/v1/session"))
         .json(&serde_json::json!({"email": "boss@acme.test", "password": "boss-password"}))
