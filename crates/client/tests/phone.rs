@@ -59,6 +59,7 @@ async fn demo_with_tls() -> (Demo, PathBuf, earshot_service::AppState) {
     let config = earshot_service::sip::SipConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         rtp_ports: rtp..=rtp + 39,
+        trusted_proxies: Vec::new(),
         trunk: None,
         public: None,
         tls: Some(earshot_service::sip::SipTls {
@@ -112,6 +113,7 @@ async fn serve(
     let config = earshot_service::sip::SipConfig {
         listen: sip,
         rtp_ports: rtp..=rtp + 39,
+        trusted_proxies: Vec::new(),
         trunk,
         public: None,
         tls: None,

@@ -118,7 +118,7 @@ start() {
     local ports=20000-39999
     [ "$count" = 2 ] && ports="$((20000 + i * 10000))-$((29999 + i * 10000))"
     local public=()
-    [ "$arrangement" = edge ] && public=(--sip-public "127.0.0.1:$EDGE")
+    [ "$arrangement" = edge ] && public=(--sip-public "127.0.0.1:$EDGE" --sip-trusted-proxy 127.0.0.1)
     EARSHOT_LOG=warn "$BIN" serve --data-dir "$WORK/$db-$i" --database-url "$url" --http "${HTTP[$i]}" \
       --sip "127.0.0.1:${SIP[$i]}" "${public[@]}" --rtp-ports "$ports" \
       --trunk "sip:127.0.0.1:$TRUNK_PORT" 2>"$WORK/$db-$i.log" &

@@ -10,6 +10,7 @@
 //! sip = "0.0.0.0:5060"          # SIP over UDP and TCP; off when absent
 //! rtp_ports = "20000-20999"      # RTP for the media relay
 //! sip_public = "203.0.113.5:5060"  # where phones register, when not `sip` (Kamailio in front)
+//! sip_trusted_proxies = ["10.0.0.5"]  # Kamailio's address as the instance sees it: not limited itself
 //! sip_tls = "0.0.0.0:5061"      # SIP over TLS too, its calls' media SRTP; off when absent
 //! sip_tls_cert = "/etc/earshot/sip.crt"   # PEM chain, read again when it changes
 //! sip_tls_key = "/etc/earshot/sip.key"
@@ -47,6 +48,9 @@ pub struct ConfigFile {
     pub rtp_ports: Option<String>,
     /// The SIP address phones register at, when not `sip` (an edge proxy).
     pub sip_public: Option<SocketAddr>,
+    /// The SIP proxies in front, by IP (never limited or blocked; the
+    /// client behind them read from their Via).
+    pub sip_trusted_proxies: Option<Vec<std::net::IpAddr>>,
     /// Where to serve SIP over TLS too.
     pub sip_tls: Option<SocketAddr>,
     /// Its certificate chain (PEM).

@@ -116,6 +116,11 @@ struct SipArgs {
     /// in front of several instances (also `sip_public` in the config file).
     #[arg(long, env = "EARSHOT_SIP_PUBLIC")]
     sip_public: Option<SocketAddr>,
+    /// A SIP proxy in front (Kamailio), by IP: never rate-limited or
+    /// blocked itself, and the client behind it read from its Via; may be
+    /// repeated (also `sip_trusted_proxies` in the config file).
+    #[arg(long = "sip-trusted-proxy", env = "EARSHOT_SIP_TRUSTED_PROXIES", value_delimiter = ',')]
+    sip_trusted_proxies: Vec<std::net::IpAddr>,
     /// Serve SIP over TLS on this address too, e.g. 0.0.0.0:5061; calls'
     /// legs over it carry SRTP (also `sip_tls` in the config file).
     #[arg(long, env = "EARSHOT_SIP_TLS", requires_all = ["sip_tls_cert", "sip_tls_key"])]
@@ -138,6 +143,11 @@ impl SipArgs {
             rtp_ports: earshot_service::config::parse_port_range(&ports)?,
             trunk: self.trunk.or_else(|| file.trunk.as_ref().map(|t| t.uri.clone())),
             public: self.sip_public.or(file.sip_public),
+            trusted_proxies: if self.sip_trusted_proxies.is_empty() {
+                file.sip_trusted_proxies.clone().unwrap_or_default()
+            } else {
+                self.sip_trusted_proxies
+            },
             tls: match self.sip_tls.or(file.sip_tls) {
                 Some(listen) => Some(earshot_service::sip::SipTls {
                     listen,
@@ -162,6 +172,8 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,rsipstack=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, none in a file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Init { data_dir, company, admin_email, admin_password, database_url } => {

@@ -84,6 +84,36 @@ impl Metrics {
                     &sip.guard.dropped,
                 ),
                 (
+                    "earshot_sip_scanner_dropped_total",
+                    "Requests from SIP scanners that announced themselves, dropped unanswered.",
+                    &sip.shield.stats.scanner_dropped,
+                ),
+                (
+                    "earshot_sip_flood_dropped_total",
+                    "New SIP requests over their source's rate, dropped.",
+                    &sip.shield.stats.flood_dropped,
+                ),
+                (
+                    "earshot_sip_auth_failures_total",
+                    "SIP digest answers checked and refused (wrong password or no such account).",
+                    &sip.shield.stats.auth_failures,
+                ),
+                (
+                    "earshot_sip_auth_refused_total",
+                    "SIP digest answers refused unchecked, their source or account blocked.",
+                    &sip.shield.stats.auth_refused,
+                ),
+                (
+                    "earshot_sip_sources_blocked_total",
+                    "Blocks of a source after repeated failed SIP sign-ins.",
+                    &sip.shield.stats.sources_blocked,
+                ),
+                (
+                    "earshot_sip_accounts_locked_total",
+                    "Locks of an account (for new sources) after repeated failed SIP sign-ins.",
+                    &sip.shield.stats.accounts_locked,
+                ),
+                (
                     "earshot_rtp_relayed_packets_total",
                     "RTP packets relayed between legs.",
                     &sip.media.relayed_packets,

@@ -12,6 +12,7 @@ mod postgres;
 mod s3;
 
 mod sip {
+    mod attack;
     mod audio;
     mod bad_input;
     mod calls;

@@ -192,28 +192,29 @@ pub async fn listen(
     user_agent: &str,
     cancel: &CancellationToken,
 ) -> Result<SipEndpoint, crate::dialog::Error> {
-    listen_with(listen, TlsOptions::default(), user_agent, cancel).await
+    listen_with(listen, TlsOptions::default(), None, user_agent, cancel).await
 }
 
 /// [`listen`], with TLS as `tls` says: a listener of its own (its port 0
 /// takes a free one), and the anchors connections we open check servers
-/// against.
+/// against; with `shield`, every request on every transport passes it.
 ///
 /// # Errors
 /// A socket that cannot be bound, or a certificate that does not load.
 pub async fn listen_with(
     listen: SocketAddr,
     tls: TlsOptions,
+    shield: Option<Arc<crate::shield::SharedShield>>,
     user_agent: &str,
     cancel: &CancellationToken,
 ) -> Result<SipEndpoint, crate::dialog::Error> {
     let transport = TransportLayer::new(cancel.clone());
     let guard = Arc::new(GuardStats::default());
-    let socket = GuardedSocket::bind(listen, Arc::clone(&guard)).await?;
+    let socket = GuardedSocket::bind(listen, Arc::clone(&guard), shield.clone()).await?;
     let udp = UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token())).await?;
     let local = udp.get_addr().get_socketaddr()?;
     transport.add_transport(udp.into());
-    let door = Arc::new(StreamDoor { stats: Arc::clone(&guard) });
+    let door = Arc::new(StreamDoor { stats: Arc::clone(&guard), shield });
     let tcp = TcpListenerConnection::new_guarded(local, None, door.clone()).await?;
     transport.add_transport(tcp.into());
     let mut tls_handle = None;

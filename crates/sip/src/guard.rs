@@ -12,6 +12,7 @@
 //!   Content-Length can't be read gets its 400 too, and then the connection
 //!   closes, since the stream has lost its framing.
 
+use crate::shield::SharedShield;
 use rsipstack::sip::SipMessage;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::transport::stream::StreamVerdict;
@@ -52,12 +53,17 @@ impl GuardStats {
 pub struct GuardedSocket {
     socket: tokio::net::UdpSocket,
     stats: Arc<GuardStats>,
+    shield: Option<Arc<SharedShield>>,
 }
 
 impl GuardedSocket {
-    /// Binds `addr`.
-    pub async fn bind(addr: SocketAddr, stats: Arc<GuardStats>) -> std::io::Result<Self> {
-        Ok(Self { socket: tokio::net::UdpSocket::bind(addr).await?, stats })
+    /// Binds `addr`; what passes the door then passes `shield`, if any.
+    pub async fn bind(
+        addr: SocketAddr,
+        stats: Arc<GuardStats>,
+        shield: Option<Arc<SharedShield>>,
+    ) -> std::io::Result<Self> {
+        Ok(Self { socket: tokio::net::UdpSocket::bind(addr).await?, stats, shield })
     }
 }
 
@@ -138,6 +144,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedSocket {
         loop {
             let (len, from) = self.socket.recv_from(buf).await?;
             match self.stats.door(&buf[..len], check(&buf[..len]), Some(from)) {
+                StreamVerdict::Pass
+                    if self.shield.as_ref().is_some_and(|shield| !shield.admit(from.ip(), &buf[..len])) => {}
                 StreamVerdict::Pass => return Ok((len, from)),
                 StreamVerdict::Answer(answer) => {
                     let _ = self.socket.send_to(&answer, from).await;
@@ -156,14 +164,20 @@ impl rsipstack::platform::net::UdpSocket for GuardedSocket {
     }
 }
 
-/// The door-keeper of the TCP connections (rsipstack's stream guard).
+/// The door-keeper of the TCP and TLS connections (rsipstack's stream guard).
 pub struct StreamDoor {
     /// Where it counts what it turned away.
     pub stats: Arc<GuardStats>,
+    /// What passes the door then passes this, if any.
+    pub shield: Option<Arc<SharedShield>>,
 }
 
 impl rsipstack::transport::stream::StreamGuard for StreamDoor {
     fn check(&self, message: &[u8], framed: bool) -> StreamVerdict {
+        self.check_from(message, framed, None)
+    }
+
+    fn check_from(&self, message: &[u8], framed: bool, peer: Option<SocketAddr>) -> StreamVerdict {
         let verdict = if framed {
             check(message)
         } else if looks_like_request(message) {
@@ -171,7 +185,18 @@ impl rsipstack::transport::stream::StreamGuard for StreamDoor {
         } else {
             Verdict::Drop
         };
-        self.stats.door(message, verdict, None)
+        match self.stats.door(message, verdict, peer) {
+            StreamVerdict::Pass
+                if self
+                    .shield
+                    .as_ref()
+                    .zip(peer)
+                    .is_some_and(|(shield, peer)| !shield.admit(peer.ip(), message)) =>
+            {
+                StreamVerdict::Drop
+            }
+            verdict => verdict,
+        }
     }
 }
 
@@ -202,7 +227,7 @@ mod tests {
     #[test]
     fn the_stream_door_answers_and_counts_what_it_turns_away() {
         use rsipstack::transport::stream::StreamGuard as _;
-        let door = StreamDoor { stats: Arc::default() };
+        let door = StreamDoor { stats: Arc::default(), shield: None };
         assert_eq!(door.check(OPTIONS.as_bytes(), true), StreamVerdict::Pass);
         let broken = OPTIONS.replace("Call-ID: abc\r\n", "");
         let StreamVerdict::Answer(answer) = door.check(broken.as_bytes(), true) else {

@@ -5,6 +5,9 @@
 //! - [`guard`]: the door-keeper. rsipstack drops what it can't parse
 //!   silently; the guard answers a malformed request `400 Bad Request` and
 //!   drops noise, over UDP and TCP alike, and counts both.
+//! - [`shield`]: against scanners and guessers: announced scanners
+//!   dropped, floods of new requests limited per source, failed digests
+//!   blocking their source and locking their account for a growing period.
 //! - [`digest`]: server-side digest authentication (RFC 2617, `qop=auth`)
 //!   against a stored HA1, never a password in clear.
 //! - [`endpoint`]: an rsipstack endpoint on guarded UDP and TCP transports,
@@ -33,6 +36,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod guard;
 pub mod phone;
+pub mod shield;
 
 /// SIP messages: requests, responses, their headers and URIs (rsipstack's
 /// message types, the data the layers above read and build).

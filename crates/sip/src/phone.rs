@@ -181,7 +181,7 @@ impl Phone {
         let cancel = CancellationToken::new();
         let tls = TlsOptions { server: None, trust: config.tls.clone() };
         let SipEndpoint { incoming, dialogs, inner, local, .. } =
-            listen_with(config.listen, tls, &config.user_agent, &cancel).await?;
+            listen_with(config.listen, tls, None, &config.user_agent, &cancel).await?;
         let (orders_tx, orders) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let (legs_tx, legs) = dialogs.events();

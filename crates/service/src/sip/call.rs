@@ -183,13 +183,7 @@ async fn classify(sip: &Sip, tx: &mut Incoming) -> Result<Option<Route>, earshot
 /// The address a request came from: the top Via's `received`, else its host.
 fn source_ip(request: &Request) -> Option<IpAddr> {
     let via = request.via_header().ok()?.value().to_string();
-    let first = via.split(',').next()?;
-    if let Some(received) = super::raw_param_any(first, "received") {
-        return received.parse().ok();
-    }
-    let sent_by = first.split_whitespace().nth(1)?.split(';').next()?;
-    let host = sent_by.rsplit_once(':').map_or(sent_by, |(host, _)| host);
-    host.trim_matches(['[', ']']).parse().ok()
+    super::via_source(via.split(',').next()?)
 }
 
 fn now() -> Timestamp {

@@ -28,6 +28,7 @@ use earshot_sip::digest;
 use earshot_sip::guard;
 use earshot_sip::message::prelude::{HeadersExt, ToTypedHeader};
 use earshot_sip::message::{Header, Method, StatusCode, Uri};
+use earshot_sip::shield::{Gate, SharedShield, ShieldConfig};
 use sqlx::Row as _;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -66,6 +67,9 @@ pub struct SipConfig {
     pub public: Option<SocketAddr>,
     /// SIP over TLS, with SRTP on the calls' legs that come or go over it.
     pub tls: Option<SipTls>,
+    /// The SIP proxies in front (Kamailio): never rate-limited or blocked
+    /// themselves, and the client behind them is read from their Via.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// SIP over TLS: where, and the certificate's files (PEM). The files are
@@ -253,6 +257,8 @@ pub struct SipStats {
     pub media: Arc<media::MediaStats>,
     /// Malformed SIP turned away.
     pub guard: Arc<guard::GuardStats>,
+    /// Scanners, floods and guessing turned away.
+    pub shield: Arc<SharedShield>,
 }
 
 /// The running SIP service.
@@ -264,6 +270,8 @@ pub struct Sip {
     /// Where SIP over TLS listens, when it does.
     tls_local: Option<SocketAddr>,
     trunk: Option<(Uri, IpAddr)>,
+    /// The SIP proxies in front, whose Via names the client.
+    proxies: Vec<IpAddr>,
     nonces: digest::Nonces,
     ports: media::PortPool,
     relays: media::Relays,
@@ -296,15 +304,6 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         }
         None => None,
     };
-    let options = earshot_sip::endpoint::TlsOptions { server, trust: None };
-    let earshot_sip::endpoint::SipEndpoint { incoming, dialogs, local, guard, tls, .. } =
-        earshot_sip::endpoint::listen_with(
-            config.listen,
-            options,
-            concat!("earshotd/", env!("CARGO_PKG_VERSION")),
-            &cancel,
-        )
-        .await?;
     let trunk = match &config.trunk {
         Some(uri) => {
             let parsed: Uri = uri.as_str().try_into().map_err(|e| anyhow::anyhow!("trunk URI {uri}: {e}"))?;
@@ -318,6 +317,19 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         }
         None => None,
     };
+    // The carrier and the proxies in front are never limited or blocked.
+    let trusted = trunk.iter().map(|(_, ip)| *ip).chain(config.trusted_proxies.iter().copied()).collect();
+    let shield = Arc::new(SharedShield::new(ShieldConfig { trusted, ..ShieldConfig::default() }));
+    let options = earshot_sip::endpoint::TlsOptions { server, trust: None };
+    let earshot_sip::endpoint::SipEndpoint { incoming, dialogs, local, guard, tls, .. } =
+        earshot_sip::endpoint::listen_with(
+            config.listen,
+            options,
+            Some(Arc::clone(&shield)),
+            concat!("earshotd/", env!("CARGO_PKG_VERSION")),
+            &cancel,
+        )
+        .await?;
     let _ = state.registrations.address.set(config.public.unwrap_or(local));
     let tls_local = tls.as_ref().map(|handle| handle.local);
     if let (Some(handle), Some(files)) = (tls, config.tls.clone()) {
@@ -325,7 +337,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         tracing::info!(address = %handle.local, "serving SIP over TLS (calls' media on it is SRTP)");
         tokio::spawn(watch_certificate(files, handle, cancel.clone()));
     }
-    let stats = Arc::new(SipStats { guard, ..SipStats::default() });
+    let stats = Arc::new(SipStats { guard, shield, ..SipStats::default() });
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
         state,
@@ -335,6 +347,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         local,
         tls_local,
         trunk,
+        proxies: config.trusted_proxies.clone(),
         nonces: digest::Nonces::default(),
         stats: Arc::clone(&stats),
         cancel: cancel.clone(),
@@ -420,6 +433,15 @@ impl Sip {
             tx.reply_with(ask, vec![header], None).await?;
             return Ok(None);
         };
+        // The same 403 whether the account is unknown, the password wrong,
+        // or the shield refuses to check: nothing tells a guesser which.
+        let source = client_source(tx.request(), &self.proxies);
+        if let Some(source) = source
+            && self.stats.shield.gate(&credentials.username, source) == Gate::Refuse
+        {
+            tx.reply(StatusCode::Forbidden).await?;
+            return Ok(None);
+        }
         let found = match self.credentials_of(&credentials.username).await {
             Ok(found) => found,
             Err(error) => {
@@ -431,9 +453,17 @@ impl Sip {
         };
         let method = tx.request().method.to_string();
         match found {
-            Some((authed, ha1)) if credentials.verify(&ha1, &method) => Ok(Some(authed)),
+            Some((authed, ha1)) if credentials.verify(&ha1, &method) => {
+                if let Some(source) = source {
+                    self.stats.shield.succeeded(&credentials.username, source);
+                }
+                Ok(Some(authed))
+            }
             _ => {
-                tracing::info!(user = %credentials.username, "SIP digest refused");
+                tracing::debug!(user = %credentials.username, ?source, "SIP digest refused");
+                if let Some(source) = source {
+                    self.stats.shield.failed(&credentials.username, source);
+                }
                 tx.reply(StatusCode::Forbidden).await?;
                 Ok(None)
             }
@@ -634,6 +664,39 @@ impl Sip {
             None => self.contact(user),
         }
     }
+}
+
+/// The address a request's client sent it from: the top Via's `received`
+/// (our stack notes where it came from), else its host; when that is a
+/// proxy of ours in front, the next Via, the client as the proxy saw it.
+fn client_source(request: &earshot_sip::message::Request, proxies: &[IpAddr]) -> Option<IpAddr> {
+    let vias: Vec<String> = request
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::Via(via) => Some(via.value().to_string()),
+            _ => None,
+        })
+        .flat_map(|value| split_contacts(&value))
+        .collect();
+    let top = vias.first().and_then(|via| via_source(via))?;
+    if proxies.contains(&top) {
+        return vias.get(1).and_then(|via| via_source(via)).or(Some(top));
+    }
+    Some(top)
+}
+
+/// A Via value's `received`, else its sent-by host.
+pub(crate) fn via_source(via: &str) -> Option<IpAddr> {
+    if let Some(received) = raw_param_any(via, "received") {
+        return received.parse().ok();
+    }
+    let sent_by = via.split_whitespace().nth(1)?.split(';').next()?;
+    let host = match sent_by.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(host, _)| host),
+        None => sent_by.rsplit_once(':').map_or(sent_by, |(host, _)| host),
+    };
+    host.parse().ok()
 }
 
 /// Splits a Contact header value at the commas between contacts (not inside `<…>` or quotes).

@@ -40,21 +40,41 @@ pub enum StreamVerdict {
 /// the answer.
 pub trait StreamGuard: Send + Sync {
     fn check(&self, message: &[u8], framed: bool) -> StreamVerdict;
+
+    /// [`check`](Self::check), knowing the peer the connection is with.
+    fn check_from(
+        &self,
+        message: &[u8],
+        framed: bool,
+        peer: Option<std::net::SocketAddr>,
+    ) -> StreamVerdict {
+        let _ = peer;
+        self.check(message, framed)
+    }
 }
 
 #[derive(Default)]
 pub struct SipCodec {
     guard: Option<std::sync::Arc<dyn StreamGuard>>,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl SipCodec {
     pub fn new() -> Self {
-        Self { guard: None }
+        Self { guard: None, peer: None }
     }
 
     /// A codec whose framed messages pass `guard` first (earshot patch).
     pub fn with_guard(guard: Option<std::sync::Arc<dyn StreamGuard>>) -> Self {
-        Self { guard }
+        Self { guard, peer: None }
+    }
+
+    /// The same, on a connection with `peer` (earshot patch).
+    pub fn with_guard_from(
+        guard: Option<std::sync::Arc<dyn StreamGuard>>,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Self {
+        Self { guard, peer }
     }
 }
 
@@ -144,7 +164,7 @@ impl Decoder for SipCodec {
                             (Err(_), Some(guard)) => {
                                 // earshot patch: answer, then close.
                                 let head = src.split_to(src.len());
-                                let answer = match guard.check(&head, false) {
+                                let answer = match guard.check_from(&head, false, self.peer) {
                                     StreamVerdict::Answer(answer) => Some(answer),
                                     StreamVerdict::Pass | StreamVerdict::Drop => None,
                                 };
@@ -164,7 +184,7 @@ impl Decoder for SipCodec {
                 let msg_data = src.split_to(total_len); // consume full message
                 if let Some(guard) = &self.guard {
                     // earshot patch: the guard sees the message first.
-                    match guard.check(&msg_data, true) {
+                    match guard.check_from(&msg_data, true, self.peer) {
                         StreamVerdict::Pass => {}
                         StreamVerdict::Answer(answer) => {
                             return Ok(Some(SipCodecType::Refused { answer: Some(answer), close: false }));
@@ -266,7 +286,8 @@ where
 
         let remote_addr = self.remote_addr.clone();
 
-        let mut codec = SipCodec::with_guard(self.guard.clone());
+        let mut codec =
+            SipCodec::with_guard_from(self.guard.clone(), remote_addr.get_socketaddr().ok());
         let mut buffer = BytesMut::with_capacity(MAX_SIP_MESSAGE_SIZE);
         let mut read_buf = BytesMut::with_capacity(MAX_SIP_MESSAGE_SIZE);
         read_buf.resize(MAX_SIP_MESSAGE_SIZE, 0);
