@@ -49,7 +49,7 @@ pub struct ConfigFile {
     /// The SIP address phones register at, when not `sip` (an edge proxy).
     pub sip_public: Option<SocketAddr>,
     /// The SIP proxies in front, by IP (never limited or blocked; the
-    /// client behind them read from their Via).
+    /// client behind them the address they name in `X-Earshot-Client`).
     pub sip_trusted_proxies: Option<Vec<std::net::IpAddr>>,
     /// Where to serve SIP over TLS too.
     pub sip_tls: Option<SocketAddr>,

@@ -117,7 +117,8 @@ struct SipArgs {
     #[arg(long, env = "EARSHOT_SIP_PUBLIC")]
     sip_public: Option<SocketAddr>,
     /// A SIP proxy in front (Kamailio), by IP: never rate-limited or
-    /// blocked itself, and the client behind it read from its Via; may be
+    /// blocked itself, and the client behind it the address it names in
+    /// `X-Earshot-Client`; may be
     /// repeated (also `sip_trusted_proxies` in the config file).
     #[arg(long = "sip-trusted-proxy", env = "EARSHOT_SIP_TRUSTED_PROXIES", value_delimiter = ',')]
     sip_trusted_proxies: Vec<std::net::IpAddr>,
@@ -371,8 +372,8 @@ async fn serve(
     sip: Option<earshot_service::sip::SipConfig>,
 ) -> anyhow::Result<()> {
     let recovered = earshot_service::sip::recover(&state).await?;
-    if recovered > 0 {
-        tracing::warn!(calls = recovered, "stored calls left in progress by a crash");
+    if recovered.calls > 0 {
+        tracing::warn!(calls = recovered.calls, "stored calls left in progress by a crash");
     }
     // What a crash, a stop or an unreachable store left on this machine goes up now.
     let spooled = state.recordings.upload_spooled();
@@ -380,7 +381,19 @@ async fn serve(
         tracing::info!(recordings = spooled, "recordings on this machine queued for upload to the store");
     }
     let _sip = match sip {
-        Some(config) => Some(earshot_service::sip::start(state.clone(), config).await?),
+        Some(config) => {
+            let sip = earshot_service::sip::start(state.clone(), config).await?;
+            // Their far ends still think those calls are up: end them.
+            sip.end_legs(recovered.legs);
+            Some(sip)
+        }
+        None if !recovered.legs.is_empty() => {
+            tracing::warn!(
+                legs = recovered.legs.len(),
+                "calls a crash left up cannot be ended: SIP is off (start with --sip to send their BYEs)"
+            );
+            None
+        }
         None => None,
     };
     let listener =

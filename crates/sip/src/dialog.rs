@@ -91,6 +91,19 @@ impl Incoming {
         connection.get_remote_addr()?.get_socketaddr().ok()
     }
 
+    /// Where it came from, as the transport saw it (never what the
+    /// sender wrote: see [`crate::endpoint::SOURCE_HEADER`]).
+    #[must_use]
+    pub fn source(&self) -> Option<std::net::SocketAddr> {
+        self.0
+            .original
+            .headers
+            .iter()
+            .filter(|header| header.name().eq_ignore_ascii_case(crate::endpoint::SOURCE_HEADER))
+            .last()
+            .and_then(|header| header.value().trim().parse().ok())
+    }
+
     /// Whether it belongs to a dialog (its To has a tag).
     #[must_use]
     pub fn in_dialog(&self) -> bool {
@@ -215,6 +228,30 @@ impl Leg {
         Ok(self.0.cancel().await?)
     }
 
+    /// The dialog written down, so that a restart after a crash can end
+    /// it ([`Dialogs::end_recorded`]); `None` until it is answered (our
+    /// 200 sent, or theirs received).
+    #[must_use]
+    pub fn record(&self) -> Option<LegRecord> {
+        if !matches!(self.0.state(), DialogState::Confirmed(..) | DialogState::WaitAck(..)) {
+            return None;
+        }
+        let snapshot = self.0.snapshot();
+        Some(LegRecord {
+            answered_by_us: snapshot.role == rsipstack::transaction::key::TransactionRole::Server,
+            call_id: snapshot.id.call_id,
+            local_tag: snapshot.id.local_tag,
+            remote_tag: snapshot.id.remote_tag,
+            from: snapshot.from.to_string(),
+            to: snapshot.to.to_string(),
+            local_cseq: snapshot.local_cseq,
+            remote_cseq: snapshot.remote_cseq,
+            local_contact: snapshot.local_contact.map(|uri| uri.to_string()),
+            remote_target: snapshot.remote_uri.to_string(),
+            route_set: snapshot.route_set.iter().map(|route| route.value().to_string()).collect(),
+        })
+    }
+
     /// Re-offers within the call (hold, resume) with an SDP `offer`; the
     /// answer, or `None` when the dialog is not confirmed yet.
     ///
@@ -224,6 +261,40 @@ impl Leg {
         Ok(self.0.reinvite(Some(vec![sdp_type()]), Some(offer)).await?)
     }
 }
+
+/// A confirmed INVITE dialog written down: enough to end it with a BYE
+/// that its far end recognises, after the process that held it is gone
+/// (RFC 3261 §12: Call-ID, tags, CSeq, remote target, route set).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LegRecord {
+    /// Whether the far end called us (we answered the INVITE).
+    pub answered_by_us: bool,
+    /// Its Call-ID.
+    pub call_id: String,
+    /// Our tag.
+    pub local_tag: String,
+    /// Theirs.
+    pub remote_tag: String,
+    /// The INVITE's From, as the dialog keeps it (the caller's side).
+    pub from: String,
+    /// Its To (the called side), with the tag.
+    pub to: String,
+    /// Our last CSeq in it.
+    pub local_cseq: u32,
+    /// Theirs.
+    pub remote_cseq: u32,
+    /// Our Contact.
+    pub local_contact: Option<String>,
+    /// Where requests in it go (their Contact).
+    pub remote_target: String,
+    /// The proxies they go through.
+    pub route_set: Vec<String>,
+}
+
+/// How far a restored dialog's CSeq moves on: past any request the lost
+/// process sent after it last wrote the dialog down (RFC 3261 §12.2.1.1
+/// only asks for a higher number).
+const CSEQ_MARGIN: u32 = 1_000;
 
 fn sdp_type() -> Header {
     Header::ContentType("application/sdp".into())
@@ -466,6 +537,64 @@ impl Dialogs {
             }
         };
         Ok((Leg(dialog), outcome))
+    }
+
+    /// Ends a dialog a crashed process left up: restores it from `record`
+    /// and sends its BYE, returning once it is answered (whatever the
+    /// answer: a far end that gave up on the dialog says `481`) or its
+    /// transaction timed out.
+    ///
+    /// # Errors
+    /// When the record does not read back, or the BYE cannot be sent.
+    pub async fn end_recorded(&self, record: &LegRecord) -> Result<(), Error> {
+        use rsipstack::dialog::dialog::{DialogSnapshot, DialogSnapshotState};
+        use rsipstack::sip::headers::untyped::ToTypedHeader as _;
+        use rsipstack::transaction::key::TransactionRole;
+        let bad = |what: &str, error: &dyn std::fmt::Display| {
+            Error::from(rsipstack::Error::Error(format!("the recorded dialog's {what}: {error}")))
+        };
+        let from =
+            rsipstack::sip::headers::From::new(record.from.clone()).typed().map_err(|e| bad("From", &e))?;
+        let to = rsipstack::sip::headers::To::new(record.to.clone()).typed().map_err(|e| bad("To", &e))?;
+        let remote_uri =
+            Uri::try_from(record.remote_target.as_str()).map_err(|e| bad("remote target", &e))?;
+        let local_contact = match &record.local_contact {
+            Some(contact) => Some(Uri::try_from(contact.as_str()).map_err(|e| bad("Contact", &e))?),
+            None => None,
+        };
+        let id = DialogId {
+            call_id: record.call_id.clone(),
+            local_tag: record.local_tag.clone(),
+            remote_tag: record.remote_tag.clone(),
+        };
+        let snapshot = DialogSnapshot {
+            state: DialogSnapshotState::Confirmed,
+            role: if record.answered_by_us { TransactionRole::Server } else { TransactionRole::Client },
+            id: id.clone(),
+            from,
+            to,
+            local_cseq: record.local_cseq.saturating_add(CSEQ_MARGIN),
+            remote_cseq: record.remote_cseq,
+            local_contact,
+            remote_uri,
+            remote_contact: None,
+            route_set: record
+                .route_set
+                .iter()
+                .map(|route| rsipstack::sip::Route::from(route.as_str()))
+                .collect(),
+            supports_100rel: false,
+            session_id: None,
+        };
+        // Its state changes go nowhere: nothing waits on this dialog but us.
+        let (events, _unread) = self.0.new_dialog_state_channel();
+        self.0.restore_from_snapshot(snapshot, events)?;
+        let Some(Dialog::Invite(dialog)) = self.0.get_dialog(&id) else {
+            return Err(rsipstack::Error::Error("the recorded dialog was not restored".into()).into());
+        };
+        let sent = dialog.bye().await;
+        self.0.remove_dialog(&id);
+        Ok(sent?)
     }
 
     /// Serves a request within a dialog: hands it to its dialog (which

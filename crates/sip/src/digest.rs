@@ -10,6 +10,7 @@ use rand::RngCore as _;
 use rsipstack::sip::headers::auth::AuthQop;
 use rsipstack::sip::typed::Authorization;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,29 +32,31 @@ fn hex_md5(text: &str) -> String {
     out
 }
 
-/// Nonces handed out and not yet expired.
+/// Nonces handed out and not yet expired, each to the address it was
+/// handed to: a nonce answered from anywhere else is stale, so a guesser
+/// cannot fetch nonces at its own address and spend them from forged ones.
 #[derive(Debug, Default)]
 pub struct Nonces {
-    issued: Mutex<HashMap<String, Instant>>,
+    issued: Mutex<HashMap<String, (Instant, IpAddr)>>,
 }
 
 impl Nonces {
-    /// A fresh nonce.
-    pub fn issue(&self) -> String {
+    /// A fresh nonce for a client at `source`.
+    pub fn issue(&self, source: IpAddr) -> String {
         let mut bytes = [0_u8; 16];
         rand::rng().fill_bytes(&mut bytes);
         let nonce: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let now = Instant::now();
         let mut issued = self.issued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        issued.retain(|_, at| now.duration_since(*at) < NONCE_TTL);
-        issued.insert(nonce.clone(), now);
+        issued.retain(|_, (at, _)| now.duration_since(*at) < NONCE_TTL);
+        issued.insert(nonce.clone(), (now, source));
         nonce
     }
 
-    /// Whether `nonce` is one of ours and still good.
-    pub fn is_fresh(&self, nonce: &str) -> bool {
+    /// Whether `nonce` is one of ours, still good, and was handed to `source`.
+    pub fn is_fresh(&self, nonce: &str, source: IpAddr) -> bool {
         let issued = self.issued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        issued.get(nonce).is_some_and(|at| at.elapsed() < NONCE_TTL)
+        issued.get(nonce).is_some_and(|(at, to)| at.elapsed() < NONCE_TTL && *to == source)
     }
 }
 
@@ -143,11 +146,13 @@ mod tests {
     }
 
     #[test]
-    fn nonces_are_ours_only() {
+    fn nonces_are_ours_only_and_for_the_address_they_were_given_to() {
         let nonces = Nonces::default();
-        let nonce = nonces.issue();
-        assert!(nonces.is_fresh(&nonce));
-        assert!(!nonces.is_fresh("0123456789abcdef0123456789abcdef"));
-        assert_ne!(nonces.issue(), nonce);
+        let (here, there) = (IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2]));
+        let nonce = nonces.issue(here);
+        assert!(nonces.is_fresh(&nonce, here));
+        assert!(!nonces.is_fresh(&nonce, there), "spent from another address");
+        assert!(!nonces.is_fresh("0123456789abcdef0123456789abcdef", here));
+        assert_ne!(nonces.issue(here), nonce);
     }
 }

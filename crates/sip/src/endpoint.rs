@@ -252,6 +252,7 @@ pub async fn listen_with(
         .with_cancel_token(cancel.clone())
         .with_transport_layer(transport)
         .with_user_agent(user_agent)
+        .with_inspector(Box::new(SourceStamp))
         .build();
     let incoming = Incomings(endpoint.incoming_transactions()?);
     let inner = endpoint.inner.clone();
@@ -264,6 +265,39 @@ pub async fn listen_with(
         }
     });
     Ok(SipEndpoint { incoming, dialogs, inner, local, guard, tls: tls_handle })
+}
+
+/// The header each request we receive is stamped with: the address it came
+/// from as the transport saw it (the UDP datagram's source, the TCP or TLS
+/// connection's peer). A copy the sender wrote is removed first, so the
+/// stamp is ours alone, unlike a Via's `received`, which a client can
+/// forge. Read with [`crate::dialog::Incoming::source`].
+pub const SOURCE_HEADER: &str = "X-Earshot-Source";
+
+/// Stamps requests with [`SOURCE_HEADER`] as they arrive.
+struct SourceStamp;
+
+impl rsipstack::transaction::endpoint::MessageInspector for SourceStamp {
+    fn before_send(
+        &self,
+        message: rsipstack::sip::SipMessage,
+        _: Option<&SipAddr>,
+    ) -> rsipstack::sip::SipMessage {
+        message
+    }
+
+    fn after_received(
+        &self,
+        message: rsipstack::sip::SipMessage,
+        from: Option<&SipAddr>,
+    ) -> rsipstack::sip::SipMessage {
+        let rsipstack::sip::SipMessage::Request(mut request) = message else { return message };
+        request.headers.retain(|header| !header.name().eq_ignore_ascii_case(SOURCE_HEADER));
+        if let Some(from) = from.and_then(|from| from.get_socketaddr().ok()) {
+            request.headers.push(rsipstack::sip::Header::Other(SOURCE_HEADER.into(), from.to_string()));
+        }
+        rsipstack::sip::SipMessage::Request(request)
+    }
 }
 
 /// The local address of the connection this endpoint would send to

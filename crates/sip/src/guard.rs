@@ -12,7 +12,7 @@
 //!   Content-Length can't be read gets its 400 too, and then the connection
 //!   closes, since the stream has lost its framing.
 
-use crate::shield::SharedShield;
+use crate::shield::{Admission, SharedShield};
 use rsipstack::sip::SipMessage;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::transport::stream::StreamVerdict;
@@ -121,8 +121,16 @@ fn looks_like_request(message: &[u8]) -> bool {
 /// Via, From, To, Call-ID and CSeq lines could be read so the sender can match it.
 #[must_use]
 pub fn bad_request(datagram: &[u8], reason: &str) -> Vec<u8> {
+    let reason: String = reason.chars().filter(|c| !c.is_control() && *c != '"').take(200).collect();
+    refusal(datagram, "400 Bad Request", &[&format!("Warning: 399 earshotd \"{reason}\"")])
+}
+
+/// A response `status` (e.g. `400 Bad Request`) to a request we will not
+/// take, echoing what of its Via, From, To, Call-ID and CSeq could be read,
+/// with `extra` header lines.
+fn refusal(datagram: &[u8], status: &str, extra: &[&str]) -> Vec<u8> {
     let text = String::from_utf8_lossy(datagram);
-    let mut out = String::from("SIP/2.0 400 Bad Request\r\n");
+    let mut out = format!("SIP/2.0 {status}\r\n");
     for line in text.lines().skip(1) {
         if line.trim().is_empty() {
             break;
@@ -133,8 +141,11 @@ pub fn bad_request(datagram: &[u8], reason: &str) -> Vec<u8> {
             out.push_str("\r\n");
         }
     }
-    let reason: String = reason.chars().filter(|c| !c.is_control() && *c != '"').take(200).collect();
-    out.push_str(&format!("Warning: 399 earshotd \"{reason}\"\r\nContent-Length: 0\r\n\r\n"));
+    for line in extra {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
     out.into_bytes()
 }
 
@@ -145,7 +156,10 @@ impl rsipstack::platform::net::UdpSocket for GuardedSocket {
             let (len, from) = self.socket.recv_from(buf).await?;
             match self.stats.door(&buf[..len], check(&buf[..len]), Some(from)) {
                 StreamVerdict::Pass
-                    if self.shield.as_ref().is_some_and(|shield| !shield.admit(from.ip(), &buf[..len])) => {}
+                    if self
+                        .shield
+                        .as_ref()
+                        .is_some_and(|shield| shield.admit(from.ip(), &buf[..len]) != Admission::Pass) => {}
                 StreamVerdict::Pass => return Ok((len, from)),
                 StreamVerdict::Answer(answer) => {
                     let _ = self.socket.send_to(&answer, from).await;
@@ -185,17 +199,18 @@ impl rsipstack::transport::stream::StreamGuard for StreamDoor {
         } else {
             Verdict::Drop
         };
-        match self.stats.door(message, verdict, peer) {
-            StreamVerdict::Pass
-                if self
-                    .shield
-                    .as_ref()
-                    .zip(peer)
-                    .is_some_and(|(shield, peer)| !shield.admit(peer.ip(), message)) =>
-            {
-                StreamVerdict::Drop
-            }
-            verdict => verdict,
+        match (self.stats.door(message, verdict, peer), self.shield.as_ref().zip(peer)) {
+            (StreamVerdict::Pass, Some((shield, peer))) => match shield.admit(peer.ip(), message) {
+                Admission::Pass => StreamVerdict::Pass,
+                Admission::Drop => StreamVerdict::Drop,
+                // A stream does not retransmit: say when to come back.
+                Admission::Busy => StreamVerdict::Answer(refusal(
+                    message,
+                    "503 Service Unavailable",
+                    &["Retry-After: 5", "Warning: 399 earshotd \"too many requests\""],
+                )),
+            },
+            (verdict, _) => verdict,
         }
     }
 }
@@ -243,6 +258,26 @@ mod tests {
         assert_eq!(door.check(b"\x00\x01noise\r\n\r\n", true), StreamVerdict::Drop);
         assert_eq!(door.stats.bad_requests.load(Ordering::Relaxed), 2);
         assert_eq!(door.stats.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn over_a_stream_a_flood_is_answered_503_and_a_scanner_nothing() {
+        use crate::shield::ShieldConfig;
+        use rsipstack::transport::stream::StreamGuard as _;
+        let config =
+            ShieldConfig { new_requests_burst: 1.0, new_requests_per_second: 0.1, ..ShieldConfig::default() };
+        let door = StreamDoor { stats: Arc::default(), shield: Some(Arc::new(SharedShield::new(config))) };
+        let peer = Some(SocketAddr::from(([192, 0, 2, 7], 40_000)));
+        assert_eq!(door.check_from(OPTIONS.as_bytes(), true, peer), StreamVerdict::Pass);
+        let StreamVerdict::Answer(answer) = door.check_from(OPTIONS.as_bytes(), true, peer) else {
+            panic!("a flood over TCP is answered")
+        };
+        let answer = String::from_utf8(answer).unwrap();
+        assert!(answer.starts_with("SIP/2.0 503 Service Unavailable\r\n"), "{answer}");
+        assert!(answer.contains("Retry-After: 5\r\n") && answer.contains("Call-ID: abc\r\n"), "{answer}");
+        let scanner = OPTIONS.replace("Max-Forwards: 70", "Max-Forwards: 70\r\nUser-Agent: friendly-scanner");
+        let other = Some(SocketAddr::from(([192, 0, 2, 8], 40_000)));
+        assert_eq!(door.check_from(scanner.as_bytes(), true, other), StreamVerdict::Drop);
     }
 
     #[test]

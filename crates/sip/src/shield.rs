@@ -13,12 +13,16 @@
 //!   account. After a few, that source (or that account, from sources it
 //!   was never used from) is refused with `403`, without its answer being
 //!   checked, for a period that doubles with each block (up to an hour).
-//!   A source an account has signed in from before keeps its way in, so an
-//!   attack on an account does not lock its owner out, and one broken phone
-//!   behind an office's NAT does not lock out its colleagues.
+//!   A source an account has signed in from before keeps its way in (until
+//!   it fails as often as would block a stranger), so an attack on an
+//!   account does not lock its owner out, and one broken phone behind an
+//!   office's NAT does not lock out its colleagues. An IPv6 source counts
+//!   by its /64, one subscriber's network.
 //!
 //! The service answers an unknown account exactly as a wrong password
-//! (`403`), so none of this tells an attacker which accounts exist.
+//! (`403`), so none of this tells an attacker which accounts exist. The
+//! addresses given to the shield must be the transport's: the endpoint's
+//! `SOURCE_HEADER`, never a Via, which the sender writes.
 //!
 //! [`Shield`] is the sans-IO core: it takes what arrived and `now`, keeps
 //! its memory bounded, and says what to do; [`SharedShield`] is the one the
@@ -55,7 +59,8 @@ pub struct ShieldConfig {
     /// …and at once.
     pub new_requests_burst: f64,
     /// Sources never rate-limited or blocked: the trunk, the SIP proxies
-    /// in front (accounts behind them are still locked).
+    /// in front (accounts behind them are still locked, and the clients
+    /// behind them are judged by the address they name).
     pub trusted: Vec<IpAddr>,
 }
 
@@ -151,7 +156,28 @@ struct Account {
     last_failure: Option<Instant>,
     blocks: u32,
     locked_until: Option<Instant>,
-    good: Vec<(IpAddr, Instant)>,
+    good: Vec<Good>,
+}
+
+/// A source an account signed in from, and the failures from it since.
+#[derive(Debug)]
+struct Good {
+    source: IpAddr,
+    at: Instant,
+    failures: u32,
+}
+
+/// The key a source is remembered by: its address, an IPv6 one by its /64
+/// (one subscriber's network: blocking a single address of it is nothing).
+#[must_use]
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !((1_u128 << 64) - 1)))
+        }
+        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)),
+        v4 => v4,
+    }
 }
 
 /// Failures counted towards a block, forgotten (with the blocks so far)
@@ -199,6 +225,13 @@ impl Shield {
     }
 
     fn source(&mut self, ip: IpAddr, now: Instant) -> &mut Source {
+        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_TRACKED {
+            // Full: forget first who never failed, then who is not blocked.
+            self.sources.retain(|_, s| s.failures > 0 || s.blocked_until.is_some_and(|u| now < u));
+            if self.sources.len() >= MAX_TRACKED {
+                self.sources.retain(|_, s| s.blocked_until.is_some_and(|u| now < u));
+            }
+        }
         let burst = self.config.new_requests_burst;
         let source = self.sources.entry(ip).or_insert_with(|| Source {
             tokens: burst,
@@ -215,14 +248,33 @@ impl Shield {
         source
     }
 
-    fn account(&mut self, name: &str) -> &mut Account {
+    fn account(&mut self, name: &str, now: Instant) -> &mut Account {
         let name: String = name.chars().take(MAX_ACCOUNT).collect();
+        if !self.accounts.contains_key(&name) && self.accounts.len() >= MAX_TRACKED {
+            let locked = |a: &Account| a.locked_until.is_some_and(|u| now < u);
+            self.accounts.retain(|_, a| a.failures > 0 || locked(a) || !a.good.is_empty());
+            if self.accounts.len() >= MAX_TRACKED {
+                self.accounts.retain(|_, a| locked(a) || !a.good.is_empty());
+            }
+        }
         self.accounts.entry(name).or_default()
+    }
+
+    /// The known-good entry of `source` for `account`, if it is one.
+    fn good(&mut self, account: &str, source: IpAddr, now: Instant) -> Option<&mut Good> {
+        let known_for = self.config.known_good_for;
+        let account =
+            self.accounts.get_mut(account.chars().take(MAX_ACCOUNT).collect::<String>().as_str())?;
+        account
+            .good
+            .iter_mut()
+            .find(|g| g.source == source && now.saturating_duration_since(g.at) < known_for)
     }
 
     /// What to do with `request`, just arrived from `source`.
     pub fn door(&mut self, source: IpAddr, request: &Knock<'_>, now: Instant) -> Door {
         self.sweep(now);
+        let source = source_key(source);
         if request.user_agent.is_some_and(is_scanner) {
             let source = self.source(source, now);
             let first = !source.told_scanner;
@@ -248,24 +300,40 @@ impl Shield {
 
     /// Whether a digest answer for `account` from `source` is checked.
     pub fn gate(&mut self, account: &str, source: IpAddr, now: Instant) -> Gate {
-        let known_for = self.config.known_good_for;
-        let trusted = self.config.trusted.contains(&source);
-        let account = self.accounts.get(account.chars().take(MAX_ACCOUNT).collect::<String>().as_str());
-        if account.is_some_and(|a| {
-            a.good.iter().any(|(ip, at)| *ip == source && now.duration_since(*at) < known_for)
-        }) {
+        let source = source_key(source);
+        if self.good(account, source, now).is_some() {
             return Gate::Check;
         }
+        let trusted = self.config.trusted.contains(&source);
         let source_blocked = !trusted
             && self.sources.get(&source).and_then(|s| s.blocked_until).is_some_and(|until| now < until);
+        let account = self.accounts.get(account.chars().take(MAX_ACCOUNT).collect::<String>().as_str());
         let account_locked = account.and_then(|a| a.locked_until).is_some_and(|until| now < until);
         if source_blocked || account_locked { Gate::Refuse } else { Gate::Check }
     }
 
     /// A checked digest answer for `account` from `source` was wrong (or
     /// the account does not exist): the blocks that start now.
+    ///
+    /// From a source the account signed in from, a few failures are its
+    /// owner's typos or a phone with an old password: they count towards
+    /// nothing but that source's good standing, which they end after as
+    /// many as would block a stranger (so a neighbour behind the same NAT
+    /// gets no more guesses than anyone).
     pub fn failed(&mut self, account: &str, source: IpAddr, now: Instant) -> Vec<Notice> {
         self.sweep(now);
+        let source = source_key(source);
+        let limit = self.config.source_failures;
+        if let Some(good) = self.good(account, source, now) {
+            good.failures += 1;
+            if good.failures >= limit {
+                let name: String = account.chars().take(MAX_ACCOUNT).collect();
+                if let Some(entry) = self.accounts.get_mut(&name) {
+                    entry.good.retain(|g| g.source != source);
+                }
+            }
+            return Vec::new();
+        }
         let mut notices = Vec::new();
         let (forget, config) = (self.config.forget_after, self.config.clone());
         if !config.trusted.contains(&source) {
@@ -287,7 +355,7 @@ impl Shield {
                 notices.push(Notice::SourceBlocked { source, period });
             }
         }
-        let entry = self.account(account);
+        let entry = self.account(account, now);
         let until = entry.locked_until;
         count_failure(&mut entry.failures, &mut entry.last_failure, &mut entry.blocks, until, now, forget);
         if entry.failures >= config.account_failures {
@@ -305,9 +373,10 @@ impl Shield {
     /// known-good for it from now on. Failures are not wiped: an attacker
     /// with an account of their own must not reset their count with it.
     pub fn succeeded(&mut self, account: &str, source: IpAddr, now: Instant) {
-        let entry = self.account(account);
-        entry.good.retain(|(ip, _)| *ip != source);
-        entry.good.push((source, now));
+        let source = source_key(source);
+        let entry = self.account(account, now);
+        entry.good.retain(|g| g.source != source);
+        entry.good.push(Good { source, at: now, failures: 0 });
         if entry.good.len() > MAX_GOOD {
             entry.good.remove(0);
         }
@@ -319,33 +388,26 @@ impl Shield {
         (self.sources.len(), self.accounts.len())
     }
 
-    /// Forgets what no longer matters; past [`MAX_TRACKED`], what is not
-    /// blocked.
+    /// Forgets what no longer matters: what has been quiet for
+    /// `forget_after` since its last failure or the end of its last block.
     fn sweep(&mut self, now: Instant) {
-        if self.swept_at.is_some_and(|at| now.duration_since(at) < SWEEP_EVERY) {
+        if self.swept_at.is_some_and(|at| now.saturating_duration_since(at) < SWEEP_EVERY) {
             return;
         }
         self.swept_at = Some(now);
         let (forget, known_for) = (self.config.forget_after, self.config.known_good_for);
-        let blocked = |until: Option<Instant>| until.is_some_and(|until| now < until);
         // Within `forget` of a block's end, a next block is still longer.
         let recent = |at: Option<Instant>| at.is_some_and(|at| now.saturating_duration_since(at) <= forget);
         self.sources.retain(|_, s| recent(Some(s.last_seen)) || recent(s.blocked_until));
         self.accounts.retain(|_, a| {
-            a.good.retain(|(_, at)| now.duration_since(*at) < known_for);
+            a.good.retain(|g| now.saturating_duration_since(g.at) < known_for);
             recent(a.last_failure) || recent(a.locked_until) || !a.good.is_empty()
         });
-        if self.sources.len() > MAX_TRACKED {
-            self.sources.retain(|_, s| blocked(s.blocked_until));
-        }
-        if self.accounts.len() > MAX_TRACKED {
-            self.accounts.retain(|_, a| blocked(a.locked_until) || !a.good.is_empty());
-        }
     }
 }
 
-/// The User-Agents of SIP scanners and war-dialers (lower case, matched
-/// anywhere in the header). They say who they are by default; one that
+/// The User-Agents of SIP scanners and war-dialers, by the first word of
+/// the header (lower case). They say who they are by default; one that
 /// hides meets the rate limit and the blocks instead.
 const SCANNERS: &[&str] = &[
     "friendly-scanner",
@@ -361,11 +423,13 @@ const SCANNERS: &[&str] = &[
     "pplsip",
 ];
 
-/// Whether `user_agent` names a scanner.
+/// Whether `user_agent` names a scanner: its first word (up to a space or
+/// a `/`) is one of [`SCANNERS`], or it mentions SIPVicious's own names.
 #[must_use]
 pub fn is_scanner(user_agent: &str) -> bool {
-    let user_agent = user_agent.to_ascii_lowercase();
-    SCANNERS.iter().any(|scanner| user_agent.contains(scanner))
+    let user_agent = user_agent.trim().to_ascii_lowercase();
+    let first = user_agent.split([' ', '/', '\t']).next().unwrap_or_default();
+    SCANNERS.contains(&first) || user_agent.contains("friendly-scanner") || user_agent.contains("sipvicious")
 }
 
 /// What the door reads of a request, without parsing all of it.
@@ -383,26 +447,41 @@ impl<'a> Knock<'a> {
     pub fn read(message: &'a [u8]) -> Option<Self> {
         let head = message.split(|b| *b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line));
         let mut lines = head.take_while(|line| !line.is_empty());
-        let first = std::str::from_utf8(lines.next()?).ok()?;
+        let first = std::str::from_utf8(lines.next()?).ok()?.trim();
         let method = first.split(' ').next()?;
-        if first.starts_with("SIP/") || !first.ends_with("SIP/2.0") || method.is_empty() {
+        let upper = first.to_ascii_uppercase();
+        if upper.starts_with("SIP/") || !upper.ends_with("SIP/2.0") || method.is_empty() {
             return None;
         }
-        let (mut user_agent, mut tagged) = (None, false);
+        let (mut user_agent, mut tagged, mut seen_to) = (None, false, false);
         for line in lines {
             let Ok(line) = std::str::from_utf8(line) else { continue };
             let Some((name, value)) = line.split_once(':') else { continue };
             let name = name.trim();
             if name.eq_ignore_ascii_case("user-agent") {
                 user_agent = Some(value.trim());
-            } else if name.eq_ignore_ascii_case("to") || name.eq_ignore_ascii_case("t") {
+            } else if (name.eq_ignore_ascii_case("to") || name.eq_ignore_ascii_case("t")) && !seen_to {
+                // The first To is the one the stack reads.
+                seen_to = true;
                 let params = value.rsplit_once('>').map_or(value, |(_, rest)| rest);
-                tagged |= params.split(';').any(|p| p.trim().to_ascii_lowercase().starts_with("tag="));
+                tagged = params.split(';').any(|p| p.trim().to_ascii_lowercase().starts_with("tag="));
             }
         }
         let new = !tagged && !method.eq_ignore_ascii_case("ACK") && !method.eq_ignore_ascii_case("CANCEL");
         Some(Self { new, user_agent })
     }
+}
+
+/// What becomes of a message at the shield.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// On to the SIP stack.
+    Pass,
+    /// Dropped, unanswered (a scanner).
+    Drop,
+    /// Over its source's rate: dropped over UDP (the sender retransmits),
+    /// answered `503` with `Retry-After` over TCP and TLS (which do not).
+    Busy,
 }
 
 /// What the shield turned away, for `/metrics`.
@@ -448,13 +527,13 @@ impl SharedShield {
         self.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `message`, just arrived from `source`, goes on to the SIP
-    /// stack; what does not is counted, and logged once per source.
-    pub fn admit(&self, source: IpAddr, message: &[u8]) -> bool {
-        let Some(knock) = Knock::read(message) else { return true };
+    /// What becomes of `message`, just arrived from `source`; what does not
+    /// pass is counted, and logged once per source.
+    pub fn admit(&self, source: IpAddr, message: &[u8]) -> Admission {
+        let Some(knock) = Knock::read(message) else { return Admission::Pass };
         let door = self.core().door(source, &knock, Instant::now());
         match door {
-            Door::Pass => true,
+            Door::Pass => Admission::Pass,
             Door::Scanner { first } => {
                 self.stats.scanner_dropped.fetch_add(1, Ordering::Relaxed);
                 if first {
@@ -464,14 +543,14 @@ impl SharedShield {
                         "a SIP scanner announced itself: its requests are dropped unanswered"
                     );
                 }
-                false
+                Admission::Drop
             }
             Door::Flood { first } => {
                 self.stats.flood_dropped.fetch_add(1, Ordering::Relaxed);
                 if first {
-                    tracing::warn!(%source, "too many new SIP requests from one source: the excess is dropped");
+                    tracing::warn!(%source, "too many new SIP requests from one source: the excess is turned away");
                 }
-                false
+                Admission::Busy
             }
         }
     }
@@ -699,22 +778,82 @@ mod tests {
         let mut shield = Shield::new(ShieldConfig::default());
         let now = Instant::now();
         let knock = Knock::read(REGISTER.as_bytes()).unwrap();
-        for i in 0..(MAX_TRACKED as u32 + 1_000) {
+        for i in 0..1_000_u32 {
             let source = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             shield.door(source, &knock, now);
             shield.failed(&format!("guess{i}"), source, now);
         }
-        // Blocked and failing entries are kept until they expire…
         let later = now + Duration::from_secs(16 * 60);
         shield.door(ip(1), &knock, later);
         assert_eq!(shield.tracked(), (1, 0), "everything quiet for 16 minutes is gone");
-        // …and a sweep past the cap keeps only blocks.
-        let mut shield = Shield::new(ShieldConfig { source_failures: 1_000, ..ShieldConfig::default() });
-        for i in 0..(MAX_TRACKED as u32 + 10) {
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_neither_grows_memory_nor_wipes_a_guessers_count() {
+        let mut shield = Shield::new(ShieldConfig::default());
+        let now = Instant::now();
+        let knock = Knock::read(REGISTER.as_bytes()).unwrap();
+        for _ in 0..4 {
+            shield.failed("ada@acme.test", ip(1), now);
+        }
+        for i in 0..(MAX_TRACKED as u32 + 1_000) {
             let source = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             shield.door(source, &knock, now);
         }
-        shield.door(ip(1), &knock, now + SWEEP_EVERY);
-        assert!(shield.tracked().0 <= 1);
+        assert!(shield.tracked().0 <= MAX_TRACKED, "{:?}", shield.tracked());
+        let notices = shield.failed("ada@acme.test", ip(1), now);
+        assert!(notices.iter().any(|n| matches!(n, Notice::SourceBlocked { .. })), "the count survived");
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_source() {
+        let mut shield = Shield::new(ShieldConfig::default());
+        let now = Instant::now();
+        for host in 1..=5_u16 {
+            let source: IpAddr = format!("2001:db8:1:2::{host:x}").parse().unwrap();
+            shield.failed("ada@acme.test", source, now);
+        }
+        let neighbour: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        assert_eq!(shield.gate("bo@acme.test", neighbour, now), Gate::Refuse, "the same /64");
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(shield.gate("bo@acme.test", elsewhere, now), Gate::Check);
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(source_key(mapped), ip(1), "an IPv4 address in IPv6 clothing is itself");
+    }
+
+    #[test]
+    fn a_known_source_gets_no_more_guesses_than_a_stranger() {
+        let mut shield = Shield::new(ShieldConfig::default());
+        let now = Instant::now();
+        shield.succeeded("ada@acme.test", ip(100), now);
+        // A neighbour behind the office's NAT guesses at Ada's password.
+        for _ in 0..4 {
+            assert_eq!(shield.gate("ada@acme.test", ip(100), now), Gate::Check);
+            assert!(shield.failed("ada@acme.test", ip(100), now).is_empty(), "nothing blocked for typos");
+        }
+        assert_eq!(shield.gate("ada@acme.test", ip(100), now), Gate::Check);
+        shield.failed("ada@acme.test", ip(100), now);
+        // Five failures: the address is a stranger to Ada's account again.
+        let mut notices = Vec::new();
+        for _ in 0..5 {
+            notices.extend(shield.failed("ada@acme.test", ip(100), now));
+        }
+        assert!(notices.iter().any(|n| matches!(n, Notice::SourceBlocked { .. })), "{notices:?}");
+        assert_eq!(shield.gate("ada@acme.test", ip(100), now), Gate::Refuse);
+        // Signing in again (once the block is over) makes it good again.
+        let later = now + Duration::from_secs(61);
+        assert_eq!(shield.gate("ada@acme.test", ip(100), later), Gate::Check);
+        shield.succeeded("ada@acme.test", ip(100), later);
+        assert!(shield.failed("ada@acme.test", ip(100), later).is_empty());
+    }
+
+    #[test]
+    fn a_knock_reads_requests_as_the_stack_does() {
+        let spaced = REGISTER.replace("SIP/2.0\r\nVia", "SIP/2.0 \r\nVia");
+        assert_eq!(Knock::read(spaced.as_bytes()).map(|k| k.new), Some(true), "a trailing space");
+        let second_to = REGISTER.replace("Call-ID: x", "To: <sip:x@example.com>;tag=9\r\nCall-ID: x");
+        assert_eq!(Knock::read(second_to.as_bytes()).map(|k| k.new), Some(true), "the first To counts");
+        assert!(is_scanner("friendly-scanner") && is_scanner("sipcli/v1.8") && is_scanner("iWar"));
+        assert!(!is_scanner("Smapper Phone 2.0") && !is_scanner("Kiwari SIP/1.2"), "words, not letters");
     }
 }

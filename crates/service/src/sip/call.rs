@@ -19,7 +19,6 @@ use earshot_sip::message::prelude::HeadersExt;
 use earshot_sip::message::{Header, Request, StatusCode, StatusCodeKind, Uri};
 use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
 use earshot_telephony::srtp::SdesKey;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -137,7 +136,10 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
 /// Finds out who calls whom; replies itself when the call can't go on.
 async fn classify(sip: &Sip, tx: &mut Incoming) -> Result<Option<Route>, earshot_sip::dialog::Error> {
     let target = tx.request().uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
-    let from_trunk = sip.trunk.as_ref().is_some_and(|(_, ip)| source_ip(tx.request()) == Some(*ip));
+    // Where it came from as the transport (or a trusted proxy) saw it: a
+    // Via says whatever the sender likes.
+    let from_trunk =
+        sip.trunk.as_ref().is_some_and(|(_, ip)| super::client_source(tx, &sip.proxies) == Some(*ip));
     // The trunk's calls to company numbers run the number's flow; anything
     // else, from anywhere, must come from an authenticated user.
     if from_trunk {
@@ -178,12 +180,6 @@ async fn classify(sip: &Sip, tx: &mut Incoming) -> Result<Option<Route>, earshot
         return Ok(Some(Route::Outbound { caller, number }));
     }
     tx.reply(StatusCode::NotFound).await.map(|()| None)
-}
-
-/// The address a request came from: the top Via's `received`, else its host.
-fn source_ip(request: &Request) -> Option<IpAddr> {
-    let via = request.via_header().ok()?.value().to_string();
-    super::via_source(via.split(',').next()?)
 }
 
 fn now() -> Timestamp {
@@ -743,8 +739,13 @@ impl CallRun {
 
     /// Writes the call so far to its journal, with the pauses so far.
     fn write_journal(&self, spans: Vec<earshot_telephony::SpanSoFar>) {
-        let entry =
-            journal::Entry { call: self.call.clone(), recording_file: self.journal.clone(), paused: spans };
+        let legs = [Some(&self.a), self.b.as_ref()].into_iter().flatten().filter_map(Leg::record).collect();
+        let entry = journal::Entry {
+            call: self.call.clone(),
+            recording_file: self.journal.clone(),
+            paused: spans,
+            legs,
+        };
         journal::write(&self.sip.state, &self.key, &entry);
     }
 

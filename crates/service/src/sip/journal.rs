@@ -6,13 +6,17 @@
 //! the recording (its trace and paused spans so far). A finished call removes its journal. On start-up,
 //! [`recover`] repairs the WAV of each journal left behind (the file holds
 //! everything written up to the crash, see `earshot_telephony::wav`) and
-//! stores the call, ended when its file stopped growing.
+//! stores the call, ended when its file stopped growing. The journal also
+//! holds each answered leg's dialog ([`LegRecord`]), so that once SIP is up
+//! again both far ends get a BYE: a carrier stops billing, and the agent's
+//! phone hangs up instead of meeting `481` when its user does.
 
 use crate::AppState;
 use crate::calls::{RecordingFile, insert_call};
 use earshot_policy::{
     Call, CallId, CallStatus, PausedSpan, Recording, RecordingId, RecordingKind, Timestamp,
 };
+use earshot_sip::dialog::LegRecord;
 use earshot_telephony::SpanSoFar;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -27,6 +31,18 @@ pub struct Entry {
     /// The recording's pauses so far, as the file holds them.
     #[serde(default)]
     pub paused: Vec<SpanSoFar>,
+    /// The call's answered legs, so a restart can end them with a BYE.
+    #[serde(default)]
+    pub legs: Vec<LegRecord>,
+}
+
+/// What a crash left behind, recovered.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Calls stored.
+    pub calls: usize,
+    /// Their legs, still up at their far ends until we end them.
+    pub legs: Vec<LegRecord>,
 }
 
 /// The spans a recovered file of `duration_ms` holds: an open span lasts to
@@ -66,10 +82,11 @@ pub fn remove(state: &AppState, key: &str) {
     let _ = std::fs::remove_file(dir(state).join(format!("{key}.json")));
 }
 
-/// Stores every call a crash left in progress; returns how many.
-pub async fn recover(state: &AppState) -> anyhow::Result<usize> {
-    let Ok(entries) = std::fs::read_dir(dir(state)) else { return Ok(0) };
-    let mut recovered = 0;
+/// Stores every call a crash left in progress; returns how many, and the
+/// legs to end.
+pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
+    let Ok(entries) = std::fs::read_dir(dir(state)) else { return Ok(Recovered::default()) };
+    let mut recovered = Recovered::default();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -80,6 +97,7 @@ pub async fn recover(state: &AppState) -> anyhow::Result<usize> {
             continue;
         };
         let mut call = journal.call;
+        let legs = journal.legs;
         let mut files = Vec::new();
         let mut ended = call.answered_at.unwrap_or(call.started_at);
         if let Some(name) = &journal.recording_file {
@@ -112,7 +130,8 @@ pub async fn recover(state: &AppState) -> anyhow::Result<usize> {
             .map_err(|e| anyhow::anyhow!("storing a recovered call: {e}"))?;
         tx.commit().await?;
         std::fs::remove_file(&path)?;
-        recovered += 1;
+        recovered.calls += 1;
+        recovered.legs.extend(legs);
     }
     Ok(recovered)
 }

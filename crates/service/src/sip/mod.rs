@@ -68,7 +68,8 @@ pub struct SipConfig {
     /// SIP over TLS, with SRTP on the calls' legs that come or go over it.
     pub tls: Option<SipTls>,
     /// The SIP proxies in front (Kamailio): never rate-limited or blocked
-    /// themselves, and the client behind them is read from their Via.
+    /// themselves, and the client behind them is the address they name in
+    /// `X-Earshot-Client`.
     pub trusted_proxies: Vec<IpAddr>,
 }
 
@@ -270,7 +271,7 @@ pub struct Sip {
     /// Where SIP over TLS listens, when it does.
     tls_local: Option<SocketAddr>,
     trunk: Option<(Uri, IpAddr)>,
-    /// The SIP proxies in front, whose Via names the client.
+    /// The SIP proxies in front, which name the client in `X-Earshot-Client`.
     proxies: Vec<IpAddr>,
     nonces: digest::Nonces,
     ports: media::PortPool,
@@ -291,6 +292,22 @@ impl SipHandle {
     /// Stops listening.
     pub fn stop(&self) {
         self.sip.cancel.cancel();
+    }
+
+    /// Ends the legs a crash left up (see [`recover`]): a BYE on each, in
+    /// the background; each outcome is logged.
+    pub fn end_legs(&self, legs: Vec<earshot_sip::dialog::LegRecord>) {
+        for leg in legs {
+            let dialogs = self.sip.dialogs.clone();
+            tokio::spawn(async move {
+                let (call_id, target) = (&leg.call_id, &leg.remote_target);
+                if let Err(error) = dialogs.end_recorded(&leg).await {
+                    tracing::warn!(%error, %call_id, %target, "could not end a leg a crash left up");
+                } else {
+                    tracing::info!(%call_id, %target, "ended a leg a crash left up");
+                }
+            });
+        }
     }
 }
 
@@ -421,10 +438,14 @@ impl Sip {
         } else {
             (StatusCode::Unauthorized, "Authorization")
         };
+        // A request whose source is unknown (none should be) is still
+        // counted and gated, as from nowhere in particular.
+        let source = client_source(tx, &self.proxies).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let answer = tx.request().header_value(answer_header).and_then(|v| digest::Credentials::parse(&v));
-        let Some(credentials) = answer.filter(|c| c.realm() == REALM && self.nonces.is_fresh(c.nonce()))
+        let Some(credentials) =
+            answer.filter(|c| c.realm() == REALM && self.nonces.is_fresh(c.nonce(), source))
         else {
-            let challenge = digest::challenge(REALM, &self.nonces.issue());
+            let challenge = digest::challenge(REALM, &self.nonces.issue(source));
             let header = if proxy {
                 Header::ProxyAuthenticate(challenge.into())
             } else {
@@ -435,10 +456,7 @@ impl Sip {
         };
         // The same 403 whether the account is unknown, the password wrong,
         // or the shield refuses to check: nothing tells a guesser which.
-        let source = client_source(tx.request(), &self.proxies);
-        if let Some(source) = source
-            && self.stats.shield.gate(&credentials.username, source) == Gate::Refuse
-        {
+        if self.stats.shield.gate(&credentials.username, source) == Gate::Refuse {
             tx.reply(StatusCode::Forbidden).await?;
             return Ok(None);
         }
@@ -454,16 +472,12 @@ impl Sip {
         let method = tx.request().method.to_string();
         match found {
             Some((authed, ha1)) if credentials.verify(&ha1, &method) => {
-                if let Some(source) = source {
-                    self.stats.shield.succeeded(&credentials.username, source);
-                }
+                self.stats.shield.succeeded(&credentials.username, source);
                 Ok(Some(authed))
             }
             _ => {
-                tracing::debug!(user = %credentials.username, ?source, "SIP digest refused");
-                if let Some(source) = source {
-                    self.stats.shield.failed(&credentials.username, source);
-                }
+                tracing::debug!(user = %credentials.username, %source, "SIP digest refused");
+                self.stats.shield.failed(&credentials.username, source);
                 tx.reply(StatusCode::Forbidden).await?;
                 Ok(None)
             }
@@ -666,37 +680,26 @@ impl Sip {
     }
 }
 
-/// The address a request's client sent it from: the top Via's `received`
-/// (our stack notes where it came from), else its host; when that is a
-/// proxy of ours in front, the next Via, the client as the proxy saw it.
-fn client_source(request: &earshot_sip::message::Request, proxies: &[IpAddr]) -> Option<IpAddr> {
-    let vias: Vec<String> = request
+/// The header a trusted proxy in front names the client in (Kamailio sets
+/// it from `$si`, replacing any copy the client sent; see
+/// `deploy/kamailio/kamailio.cfg`).
+pub const CLIENT_HEADER: &str = "X-Earshot-Client";
+
+/// The address a request's client sent it from: where the transport got it
+/// from (never a Via, which the client writes); when that is a trusted
+/// proxy in front, the client it names in [`CLIENT_HEADER`], else the proxy.
+fn client_source(tx: &Incoming, proxies: &[IpAddr]) -> Option<IpAddr> {
+    let source = tx.source()?.ip();
+    if !proxies.contains(&source) {
+        return Some(source);
+    }
+    let named = tx
+        .request()
         .headers
         .iter()
-        .filter_map(|h| match h {
-            Header::Via(via) => Some(via.value().to_string()),
-            _ => None,
-        })
-        .flat_map(|value| split_contacts(&value))
-        .collect();
-    let top = vias.first().and_then(|via| via_source(via))?;
-    if proxies.contains(&top) {
-        return vias.get(1).and_then(|via| via_source(via)).or(Some(top));
-    }
-    Some(top)
-}
-
-/// A Via value's `received`, else its sent-by host.
-pub(crate) fn via_source(via: &str) -> Option<IpAddr> {
-    if let Some(received) = raw_param_any(via, "received") {
-        return received.parse().ok();
-    }
-    let sent_by = via.split_whitespace().nth(1)?.split(';').next()?;
-    let host = match sent_by.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or(v6, |(host, _)| host),
-        None => sent_by.rsplit_once(':').map_or(sent_by, |(host, _)| host),
-    };
-    host.parse().ok()
+        .find(|header| header.name().eq_ignore_ascii_case(CLIENT_HEADER))
+        .and_then(|header| header.value().trim().trim_matches(['[', ']']).parse().ok());
+    Some(named.unwrap_or(source))
 }
 
 /// Splits a Contact header value at the commas between contacts (not inside `<…>` or quotes).
@@ -718,14 +721,6 @@ fn split_contacts(value: &str) -> Vec<String> {
     out.push(value[start..].trim().to_owned());
     out.retain(|c| !c.is_empty());
     out
-}
-
-/// A `;name=value` parameter anywhere in a header value.
-fn raw_param_any(value: &str, name: &str) -> Option<String> {
-    value.split(';').skip(1).find_map(|p| {
-        let (key, val) = p.split_once('=')?;
-        key.trim().eq_ignore_ascii_case(name).then(|| val.trim().to_owned())
-    })
 }
 
 /// A `;name=value` parameter of a header value, outside the `<…>`.

@@ -187,18 +187,19 @@ async fn a_hidden_scanner_enumerates_no_extension() {
             &["-e100-120".into(), "--force".into(), target.clone()],
         )
         .await;
-    let row = |extension: &str| {
-        said.lines()
-            .find(|line| line.starts_with(&format!("| {extension} ")))
-            .map(|line| line.replace(extension, "N"))
-    };
-    assert_eq!(
-        row("101"),
-        row("117"),
-        "an extension that exists reads differently from one that does not: {said}"
-    );
-    assert_eq!(row("102"), row("100"), "{said}");
-    assert!(row("101").is_some() || said.contains("found nothing"), "svwar said neither: {said}");
+    let rows: Vec<String> = (100..=120)
+        .filter_map(|extension| {
+            let extension = extension.to_string();
+            said.lines()
+                .find(|line| line.starts_with(&format!("| {extension} ")))
+                .map(|line| line.replace(&extension, "N"))
+        })
+        .collect();
+    // (svwar gives up at the first answer it cannot tell apart, or lists all alike.)
+    assert!(rows.is_empty() || rows.len() == 21, "svwar listed some extensions, not all it tried: {said}");
+    assert!(rows.iter().all(|row| *row == rows[0]), "an extension that exists reads differently: {said}");
+    let metrics = service.metrics().await;
+    assert_eq!(metric(&metrics, "earshot_sip_flood_dropped_total"), 0, "svwar was answered throughout");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,6 +259,13 @@ async fn guessing_finds_no_password_while_the_users_register_and_call() {
     };
     let (said, ()) = tokio::join!(attack, desk);
     assert!(!said.contains("sip-secret-101"), "svcrack found Ada's password: {said}");
+    // Five of its guesses were checked (three were the first run's); the
+    // rest of the list was refused unchecked, or dropped as a flood.
+    let metrics = service.metrics().await;
+    assert_eq!(metric(&metrics, "earshot_sip_auth_failures_total"), 3 + 5, "{metrics}");
+    let turned_away = metric(&metrics, "earshot_sip_auth_refused_total")
+        + metric(&metrics, "earshot_sip_flood_dropped_total");
+    assert!(turned_away >= 20, "svcrack stopped early: {said}\n{metrics}");
 
     // A second source carries on: Ada's account is now locked for every
     // source she never used, even with the right password…
@@ -288,4 +296,59 @@ async fn guessing_finds_no_password_while_the_users_register_and_call() {
     assert!(blocks[0].contains("source=127.0.0.2") && blocks[1].contains("source=127.0.0.4"), "{blocks:?}");
     ada.stop();
     bo.stop();
+}
+
+/// A REGISTER from `socket` for 101, its Via and headers claiming another
+/// address; with `nonce`, a (wrong) digest answer.
+fn forged_register(socket: &std::net::UdpSocket, service: &Service, nonce: Option<&str>) -> String {
+    let local = socket.local_addr().unwrap();
+    let authorization = nonce.map_or_else(String::new, |nonce| {
+        format!(
+            "Authorization: Digest username=\"101@acme.test\", realm=\"earshot\", nonce=\"{nonce}\", \
+             uri=\"sip:127.0.0.1\", response=\"00000000000000000000000000000000\", algorithm=MD5\r\n"
+        )
+    });
+    let request = format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{branch};received =127.0.0.99;rport\r\n\
+         From: <sip:101@127.0.0.1>;tag={branch}\r\nTo: <sip:101@127.0.0.1>\r\nCall-ID: {branch}@forged\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:101@{local}>\r\nMax-Forwards: 70\r\n\
+         X-Earshot-Source: 127.0.0.98:5060\r\nX-Earshot-Client: 127.0.0.97\r\n{authorization}\
+         User-Agent: Linphone/5.2\r\nContent-Length: 0\r\n\r\n",
+        branch = rand::random::<u32>(),
+    );
+    socket.send_to(request.as_bytes(), ("127.0.0.1", service.sip_port)).unwrap();
+    let mut buffer = vec![0_u8; 4_096];
+    let received = socket.recv(&mut buffer).expect("an answer");
+    String::from_utf8_lossy(&buffer[..received]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_cannot_pass_for_another_address() {
+    let service = Service::start().await;
+    service.agent("Ada", "101", json!({})).await;
+    let log = tokio::task::spawn_blocking(move || {
+        let socket = std::net::UdpSocket::bind("127.0.0.6:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let challenge = forged_register(&socket, &service, None);
+        assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+        let nonce =
+            challenge.split("nonce=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+        for _ in 0..6 {
+            let answer = forged_register(&socket, &service, Some(&nonce));
+            assert!(answer.starts_with("SIP/2.0 403"), "{answer}");
+        }
+        // The nonce, handed to this address, is no good from another.
+        let elsewhere = std::net::UdpSocket::bind("127.0.0.7:0").unwrap();
+        elsewhere.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let answer = forged_register(&elsewhere, &service, Some(&nonce));
+        assert!(answer.starts_with("SIP/2.0 401"), "a nonce spent from elsewhere is stale: {answer}");
+        service.log()
+    })
+    .await
+    .unwrap();
+    let blocks: Vec<&str> =
+        log.lines().filter(|line| line.contains("this source is refused for a while")).collect();
+    assert_eq!(blocks.len(), 1, "{log}");
+    assert!(blocks[0].contains("source=127.0.0.6"), "blocked as what it claimed to be: {}", blocks[0]);
 }

@@ -373,7 +373,7 @@ async fn s6_2_hash_12_starts_a_recording_the_company_had_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_mid_call_leaves_a_playable_recording_and_the_call_in_history() {
+async fn a_crash_mid_call_leaves_a_playable_recording_the_call_in_history_and_both_legs_ended() {
     crash_mid_call(Service::start().await).await;
 }
 
@@ -422,14 +422,15 @@ async fn crash_mid_call(mut service: Service) -> Service {
         .keys(5_000, "#12#", 250)
         .until(30_000)
         .write_pcap(&agent);
-    let (_device, port) = Sipp::device(&Peer { pcap: Some(&agent), talk_ms: 30_000, ..Peer::default() });
+    let (mut device, port) = Sipp::device(&Peer { pcap: Some(&agent), talk_ms: 30_000, ..Peer::default() });
     assert!(service.register("101", port));
-    let _caller = Sipp::call(
+    // The carrier's caller never hangs up: it passes only if it gets a BYE.
+    let mut caller = Sipp::call(
         &service,
         "15550100",
         None,
         &Peer {
-            scenario: "call.xml",
+            scenario: "call_until_bye.xml",
             pcap: Some(&speech),
             talk_ms: 30_000,
             from: "+447700900123",
@@ -440,6 +441,18 @@ async fn crash_mid_call(mut service: Service) -> Service {
     tokio::time::sleep(std::time::Duration::from_millis(9_500)).await;
     service.kill();
     service.launch().await;
+    // Both far ends get their BYE from the restarted service (issue 18): the
+    // carrier stops billing, the agent's phone hangs up.
+    assert!(caller.wait(), "the carrier's leg was not ended: {}\n{}", caller.errors(), service.log());
+    assert!(device.wait(), "the agent's leg was not ended: {}\n{}", device.errors(), service.log());
+    let logged = || service.log().matches("ended a leg a crash left up").count();
+    for _ in 0..50 {
+        if logged() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged(), 2, "{}", service.log());
     let calls = service.wait_for_calls(1).await;
     let call = &calls[0];
     assert_eq!(call["status"], "answered");
