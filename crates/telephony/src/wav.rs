@@ -2,16 +2,19 @@
 //! crash leaves a playable file, and [`repair`] for a file a crash left behind.
 //!
 //! A WAV header holds the data length, which is only known at the end. The
-//! writer flushes samples and rewrites the header every second of audio, so
-//! a killed process leaves a valid file up to the last flush; [`repair`], run
-//! at start-up, also recovers the samples written after it.
+//! writer hands samples to the file and rewrites the header every 100 ms of
+//! audio, so a killed process leaves a valid file up to the last flush and
+//! loses at most the 100 ms after it; [`repair`], run at start-up, also
+//! recovers the samples written after it. (Every second cost 0.6 % of a
+//! core for 200 calls and lost up to a second; every 100 ms costs 1.25 %:
+//! docs/PERFORMANCE.md, `benches/wav_flush.rs`.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// Frames between header updates: one second at 8 kHz.
-const FLUSH_EVERY: u64 = 8_000;
+/// Frames between flushes and header updates: 100 ms at 8 kHz.
+pub const FLUSH_EVERY: u64 = 800;
 
 /// What can go wrong with a recording file.
 #[derive(Debug, thiserror::Error)]
@@ -33,21 +36,30 @@ pub struct RecordingWriter {
     writer: hound::WavWriter<BufWriter<File>>,
     frames: u64,
     channels: u16,
+    flush_every: u64,
 }
 
 impl RecordingWriter {
     /// Creates `path` for `channels` channels (2 for calls, 1 for voicemail).
     pub fn create(path: &Path, channels: u16) -> Result<Self, WavError> {
+        Self::create_flushing(path, channels, FLUSH_EVERY)
+    }
+
+    /// [`Self::create`], handing samples to the file and updating its header
+    /// every `flush_every` frames (8 000 a second) instead: what a crash can
+    /// lose against what the writes cost (docs/PERFORMANCE.md).
+    pub fn create_flushing(path: &Path, channels: u16, flush_every: u64) -> Result<Self, WavError> {
+        let flush_every = flush_every.max(1);
         let spec = hound::WavSpec {
             channels,
             sample_rate: earshot_policy::Recording::SAMPLE_RATE,
             bits_per_sample: earshot_policy::Recording::BITS_PER_SAMPLE,
             sample_format: hound::SampleFormat::Int,
         };
-        // A second of audio per write, not hound's default 8 KiB.
-        let buffer = usize::try_from(FLUSH_EVERY).unwrap_or(8_000) * usize::from(channels) * 2;
+        // One flush's worth of audio per write, not hound's default 8 KiB.
+        let buffer = usize::try_from(flush_every).unwrap_or(8_000) * usize::from(channels) * 2;
         let file = BufWriter::with_capacity(buffer, File::create(path)?);
-        Ok(Self { writer: hound::WavWriter::new(file, spec)?, frames: 0, channels })
+        Ok(Self { writer: hound::WavWriter::new(file, spec)?, frames: 0, channels, flush_every })
     }
 
     /// Appends stereo frames (a mono file takes the left channel).
@@ -56,7 +68,8 @@ impl RecordingWriter {
         let mut rest = frames;
         while !rest.is_empty() {
             // Up to the next flush point, through hound's bulk 16-bit writer.
-            let to_flush = usize::try_from(FLUSH_EVERY - self.frames % FLUSH_EVERY).unwrap_or(usize::MAX);
+            let to_flush =
+                usize::try_from(self.flush_every - self.frames % self.flush_every).unwrap_or(usize::MAX);
             let (now, later) = rest.split_at(rest.len().min(to_flush));
             let count = u32::try_from(now.len() * channels).unwrap_or(u32::MAX);
             let mut bulk = self.writer.get_i16_writer(count);
@@ -67,7 +80,7 @@ impl RecordingWriter {
             }
             bulk.flush()?;
             self.frames += now.len() as u64;
-            if self.frames.is_multiple_of(FLUSH_EVERY) {
+            if self.frames.is_multiple_of(self.flush_every) {
                 // Samples reach the file and the header counts them: a crash after
                 // this leaves a playable file at least this long.
                 self.writer.flush()?;

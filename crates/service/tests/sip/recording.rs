@@ -437,7 +437,7 @@ async fn crash_mid_call(mut service: Service) -> Service {
             ..Peer::default()
         },
     );
-    // Kill it well after the #12# (recordings are flushed every second).
+    // Kill it well after the #12# (recordings are flushed every 100 ms).
     tokio::time::sleep(std::time::Duration::from_millis(9_500)).await;
     service.kill();
     service.launch().await;

@@ -1,7 +1,7 @@
 //! The recorder on a simulated clock, and crash-safe WAV files (SPEC §6.2).
 
 use earshot_policy::{PausedAudio, PausedSpan, Timestamp};
-use earshot_telephony::wav::{RecordingWriter, Repair, repair};
+use earshot_telephony::wav::{FLUSH_EVERY, RecordingWriter, Repair, repair};
 use earshot_telephony::{Channel, Recorder, SpanSoFar};
 
 /// 20 ms of a leg's audio whose every sample says which packet it came from.
@@ -335,12 +335,13 @@ fn s6_a_crash_leaves_a_playable_wav_and_repair_recovers_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("call.wav");
     let mut writer = RecordingWriter::create(&path, 2).unwrap();
-    let frames: Vec<[i16; 2]> = (0..20_000).map(|i| [(i % 1000) as i16, -((i % 1000) as i16)]).collect();
+    let frames: Vec<[i16; 2]> = (0..20_050).map(|i| [(i % 1000) as i16, -((i % 1000) as i16)]).collect();
     writer.write_frames(&frames).unwrap();
     // The process dies here: no finalize, buffered samples lost.
     std::mem::forget(writer);
     let reader = hound::WavReader::open(&path).expect("playable after a crash");
-    assert!(reader.duration() >= 16_000, "at least the last flushed second: {}", reader.duration());
+    // Up to the last flush (every 100 ms): the 50 frames after it are lost.
+    assert_eq!(u64::from(reader.duration()), 20_050 / FLUSH_EVERY * FLUSH_EVERY);
     drop(reader);
     // Bytes past the last header update, and half a frame: repair counts the whole frames.
     let mut bytes = std::fs::read(&path).unwrap();
