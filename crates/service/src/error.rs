@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// A stable code the app matches on (never the message text).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request body or query is malformed.
@@ -35,7 +35,7 @@ pub enum ErrorCode {
 }
 
 /// One problem with one field of a request, for 422 answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// Where: a field name or a path into the body.
     pub field: String,
@@ -217,6 +217,28 @@ impl From<std::io::Error> for ApiError {
     fn from(error: std::io::Error) -> Self {
         Self::internal(&error)
     }
+}
+
+/// An error answer as the OpenAPI document describes it (`Problem`):
+/// RFC 9457's fields, our `code`, and a 422's field `problems`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)]
+pub struct ProblemDoc {
+    /// Always `about:blank`.
+    #[schema(rename = "type", example = "about:blank")]
+    kind: String,
+    /// The status's reason phrase.
+    title: String,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
+    status: u16,
+    /// What went wrong, as a sentence for a person.
+    detail: String,
+    /// What went wrong, for a program.
+    code: ErrorCode,
+    /// Each field that was not acceptable (422 only).
+    problems: Option<Vec<FieldProblem>>,
 }
 
 #[derive(Serialize)]

@@ -199,9 +199,91 @@ impl From<PathRejection> for ApiError {
         analytics::summary,
         openapi_json,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
+
+/// The answers every operation of a kind can give, added where its own
+/// annotation does not list them, so the document says every status the
+/// service can answer (issue 18): 401 where a session is needed, 400 for a
+/// body, query or path that does not parse, 422 for a body whose values
+/// are refused, 404 for a path that names nothing, 503 when a dependency
+/// is down (with `Retry-After`). Every error answer is described as the
+/// `Problem` schema.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = vec![(
+            <crate::error::ProblemDoc as utoipa::ToSchema>::name().into_owned(),
+            <crate::error::ProblemDoc as utoipa::PartialSchema>::schema(),
+        )];
+        <crate::error::ProblemDoc as utoipa::ToSchema>::schemas(&mut schemas);
+        for (name, schema) in schemas {
+            components.schemas.insert(name, schema);
+        }
+        let problem = || ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let parameters = operation.parameters.as_deref().unwrap_or_default();
+                let in_path = parameters.iter().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let in_query = parameters.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let body = operation.request_body.is_some();
+                let mut common: Vec<(&str, &str)> = Vec::new();
+                if secured {
+                    common.push(("401", "No valid session: log in again"));
+                }
+                if body || in_query || in_path {
+                    common.push(("400", "The body, a query parameter or the path does not parse"));
+                }
+                if body {
+                    common.push(("422", "A value in the body is not acceptable"));
+                }
+                if in_path {
+                    common.push(("404", "Nothing of that id (or nothing the caller may know of)"));
+                }
+                if secured || body {
+                    common.push((
+                        "503",
+                        "A dependency (the database, the recordings' store) is down; see Retry-After",
+                    ));
+                }
+                let responses = &mut operation.responses.responses;
+                for (status, description) in common {
+                    responses.entry(status.to_owned()).or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/problem+json", problem())
+                                .build(),
+                        )
+                    });
+                }
+                // Error answers declared without a shape get the Problem schema.
+                for (status, response) in responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && status.as_str() >= "400"
+                    {
+                        for (kind, content) in &mut response.content {
+                            if kind == "application/problem+json" && content.schema.is_none() {
+                                content.schema = Some(RefOr::Ref(Ref::from_schema_name("Problem")));
+                            }
+                        }
+                        if response.content.is_empty() {
+                            response.content.insert("application/problem+json".to_owned(), problem());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 

@@ -72,6 +72,47 @@ async fn the_document_lists_every_endpoint() {
     }
 }
 
+/// The statuses every operation of a kind can answer are in the document
+/// (issue 18), each error as the `Problem` schema; checked here against
+/// what the service really answers: no token is a 401, a path id that is
+/// not a number a 400.
+#[tokio::test]
+async fn every_operation_lists_the_errors_it_can_answer_as_problems() {
+    let service = TestService::start(&None).await;
+    let (_, doc) = service.request(Method::GET, "/api/v1/openapi.json", None, None).await;
+    let problem = &doc["components"]["schemas"]["Problem"];
+    assert_eq!(problem["type"], "object", "{problem}");
+    for field in ["type", "title", "status", "detail", "code"] {
+        assert!(problem["required"].as_array().unwrap().iter().any(|f| f == field), "{field}: {problem}");
+    }
+    let code = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+    assert!(code.as_array().unwrap().iter().any(|c| c == "unauthenticated"), "{code}");
+    for (method, path) in ENDPOINTS {
+        let operation = &doc["paths"][*path][*method];
+        let responses = operation["responses"].as_object().unwrap();
+        for (status, response) in responses {
+            if status.as_str() >= "400" {
+                let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                assert_eq!(schema, "#/components/schemas/Problem", "{method} {path} {status}");
+            }
+        }
+        let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+        if secured {
+            assert!(responses.contains_key("401"), "{method} {path} needs a session but lists no 401");
+            assert!(responses.contains_key("503"), "{method} {path}: no 503");
+            let http = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = service.request(http, &path.replace("{id}", "1"), None, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without a session: {body}");
+        }
+        if path.contains("{id}") {
+            assert!(responses.contains_key("400") && responses.contains_key("404"), "{method} {path}");
+        }
+        if operation.get("requestBody").is_some() {
+            assert!(responses.contains_key("400") && responses.contains_key("422"), "{method} {path}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn health_and_metrics() {
     for backend in backends() {
