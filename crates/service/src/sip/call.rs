@@ -111,6 +111,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
         b: None,
         key: format!("{}-{:08x}", started_at.0, rand::random::<u32>()),
         journal: None,
+        voicemail_journal: None,
         call: Call {
             id: CallId(0),
             company,
@@ -205,6 +206,8 @@ struct CallRun {
     key: String,
     /// The recording file named in this call's journal, once journalled.
     journal: Option<String>,
+    /// The voicemail file named in this call's journal, once journalled.
+    voicemail_journal: Option<String>,
     call: Call,
 }
 
@@ -537,6 +540,9 @@ impl CallRun {
             return;
         }
         let path = self.recording_path("voicemail");
+        // A crash from here on keeps the message, and ends the caller's leg.
+        self.voicemail_journal = Some(file_name(self.call.company, &path));
+        self.write_journal(Vec::new());
         self.media.send(MediaCommand::Voicemail(path));
         let limit = tokio::time::sleep(Duration::from_secs(VOICEMAIL_MAX_S));
         tokio::pin!(limit);
@@ -743,6 +749,7 @@ impl CallRun {
         let entry = journal::Entry {
             call: self.call.clone(),
             recording_file: self.journal.clone(),
+            voicemail_file: self.voicemail_journal.clone(),
             paused: spans,
             legs,
         };
@@ -815,7 +822,7 @@ impl CallRun {
         }
         match store(&self.sip, snapshot.version, &self.call, &files).await {
             Ok(()) => {
-                if self.journal.is_some() {
+                if self.journal.is_some() || self.voicemail_journal.is_some() {
                     journal::remove(&self.sip.state, &self.key);
                 }
                 // Only now: until the call is stored, its journal needs the file in the spool.

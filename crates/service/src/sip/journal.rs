@@ -1,7 +1,8 @@
 //! Calls in progress, journalled so a crash loses none of them.
 //!
-//! When a call is bridged its record so far (parties, times, recording
-//! decision and trace, the recording's file) is written to
+//! When a call is bridged, or its caller starts leaving a voicemail, its
+//! record so far (parties, times, recording decision and trace, the
+//! recording's or the voicemail's file) is written to
 //! `<data dir>/calls-in-progress/<key>.json`, and rewritten on each change of
 //! the recording (its trace and paused spans so far). A finished call removes its journal. On start-up,
 //! [`recover`] repairs the WAV of each journal left behind (the file holds
@@ -28,6 +29,9 @@ pub struct Entry {
     pub call: Call,
     /// The recording's file name under the recordings directory, if recording started.
     pub recording_file: Option<String>,
+    /// The voicemail's file name, once the caller is leaving one.
+    #[serde(default)]
+    pub voicemail_file: Option<String>,
     /// The recording's pauses so far, as the file holds them.
     #[serde(default)]
     pub paused: Vec<SpanSoFar>,
@@ -100,21 +104,36 @@ pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
         let legs = journal.legs;
         let mut files = Vec::new();
         let mut ended = call.answered_at.unwrap_or(call.started_at);
-        if let Some(name) = &journal.recording_file {
+        let kinds = [
+            (RecordingKind::Call, &journal.recording_file),
+            (RecordingKind::Voicemail, &journal.voicemail_file),
+        ];
+        for (kind, name) in kinds {
+            let Some(name) = name else { continue };
             let wav = state.recordings_dir().join(name);
             match repaired(&wav) {
                 _ if !wav.exists() => {}
                 Some((duration_ms, size_bytes, modified)) => {
                     ended = ended.max(modified);
+                    let paused_spans = match kind {
+                        RecordingKind::Call => recovered_spans(&journal.paused, duration_ms),
+                        RecordingKind::Voicemail => Vec::new(),
+                    };
                     let recording = Recording {
                         id: RecordingId(0),
                         call: CallId(0),
-                        kind: RecordingKind::Call,
+                        kind,
                         duration_ms,
                         size_bytes,
-                        paused_spans: recovered_spans(&journal.paused, duration_ms),
+                        paused_spans,
                     };
-                    call.recording = Some(recording.clone());
+                    match kind {
+                        RecordingKind::Call => call.recording = Some(recording.clone()),
+                        RecordingKind::Voicemail => {
+                            call.voicemail = Some(recording.clone());
+                            call.status = CallStatus::Voicemail;
+                        }
+                    }
                     files.push(RecordingFile { recording, file_name: name.clone() });
                 }
                 None => {
@@ -123,7 +142,9 @@ pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
             }
         }
         call.ended_at = Some(ended);
-        call.status = if call.answered_at.is_some() { CallStatus::Answered } else { call.status };
+        if call.answered_at.is_some() {
+            call.status = CallStatus::Answered;
+        }
         let mut tx = state.db.pool().begin().await?;
         insert_call(&state.db, &mut tx, &call, &files)
             .await

@@ -407,6 +407,48 @@ async fn with_recordings_in_s3_a_crash_mid_call_is_repaired_then_uploaded_at_res
     assert!(Heard::read(&from_store).duration_ms() >= 6_000);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_while_a_voicemail_is_left_keeps_the_message_and_ends_the_callers_leg() {
+    let mut service = Service::start().await;
+    let ada = service.agent("Ada", "101", json!({})).await;
+    service
+        .number(
+            "+15550100",
+            json!([{"type": "ring_user", "user": ada, "timeout_s": 1}, {"type": "voicemail"}]),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let speech = dir.path().join("message.pcap");
+    // The greeting and tone take about 4.5 s; the caller speaks from 5 s on.
+    Track::new().speech(5_000, "caller-voicemail", 6_000).until(30_000).write_pcap(&speech);
+    // The caller never hangs up: it passes only if the restarted service ends its leg.
+    let mut caller = Sipp::call(
+        &service,
+        "15550100",
+        None,
+        &Peer {
+            scenario: "call_until_bye.xml",
+            pcap: Some(&speech),
+            from: "+447700900123",
+            ..Peer::default()
+        },
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(9_000)).await;
+    service.kill();
+    service.launch().await;
+    assert!(caller.wait(), "the caller's leg was not ended: {}\n{}", caller.errors(), service.log());
+    let calls = service.wait_for_calls(1).await;
+    let call = &calls[0];
+    assert_eq!(call["status"], "voicemail", "{call}");
+    let voicemail = call["voicemail"]["id"].as_i64().expect("the message kept");
+    let heard = Heard::read(&service.download(voicemail).await);
+    assert_eq!(heard.channels, 1);
+    assert!(heard.duration_ms() >= 3_000, "{} ms kept", heard.duration_ms());
+    let loudest =
+        (0..heard.duration_ms() / 500).map(|i| heard.rms(0, i * 500, i * 500 + 500)).fold(0.0, f64::max);
+    assert!(loudest > 500.0, "the caller's words before the crash are in it (loudest RMS {loudest})");
+}
+
 async fn crash_mid_call(mut service: Service) -> Service {
     service.settings(json!({"record_inbound": true, "agent_recording_control": true})).await;
     let ada = service.agent("Ada", "101", json!({})).await;
