@@ -203,13 +203,19 @@ impl From<PathRejection> for ApiError {
 )]
 pub struct ApiDoc;
 
+/// The names `values` are written as in JSON (their serde names).
+fn enum_names<T: serde::Serialize>(values: &[T]) -> Vec<String> {
+    values.iter().filter_map(|v| serde_json::to_value(v).ok()?.as_str().map(str::to_owned)).collect()
+}
+
 /// The answers every operation of a kind can give, added where its own
 /// annotation does not list them, so the document says every status the
 /// service can answer (issue 18): 401 where a session is needed, 400 for a
-/// body, query or path that does not parse, 422 for a body whose values
-/// are refused, 404 for a path that names nothing, 503 when a dependency
+/// body, query or path that does not parse, 422 for a body or query whose
+/// values are refused, 404 for a path that names nothing, 503 when a dependency
 /// is down (with `Retry-After`). Every error answer is described as the
-/// `Problem` schema.
+/// `Problem` schema. The query parameters that take a policy enum (`app`,
+/// `direction`, `status`) list its values, from the enum itself.
 struct CommonResponses;
 
 impl utoipa::Modify for CommonResponses {
@@ -242,8 +248,8 @@ impl utoipa::Modify for CommonResponses {
                 if body || in_query || in_path {
                     common.push(("400", "The body, a query parameter or the path does not parse"));
                 }
-                if body {
-                    common.push(("422", "A value in the body is not acceptable"));
+                if body || in_query {
+                    common.push(("422", "A value in the body or the query is not acceptable"));
                 }
                 if in_path {
                     common.push(("404", "Nothing of that id (or nothing the caller may know of)"));
@@ -253,6 +259,24 @@ impl utoipa::Modify for CommonResponses {
                         "503",
                         "A dependency (the database, the recordings' store) is down; see Retry-After",
                     ));
+                }
+                // The query parameters whose values are a policy enum: their names.
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if !matches!(parameter.parameter_in, ParameterIn::Query) {
+                        continue;
+                    }
+                    let values = match parameter.name.as_str() {
+                        "app" => enum_names(&earshot_policy::AppContext::ALL),
+                        "direction" => enum_names(&earshot_policy::Direction::ALL),
+                        "status" => enum_names(&earshot_policy::CallStatus::ALL),
+                        _ => continue,
+                    };
+                    parameter.schema = Some(RefOr::T(utoipa::openapi::schema::Schema::Object(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::String)
+                            .enum_values(Some(values))
+                            .build(),
+                    )));
                 }
                 let responses = &mut operation.responses.responses;
                 for (status, description) in common {

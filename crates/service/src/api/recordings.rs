@@ -263,6 +263,7 @@ pub struct PeaksQuery {
     #[param(value_type = Option<String>)]
     pub app: Option<AppContext>,
     /// How many bars, 1 to 2,000 (default 400).
+    #[param(minimum = 1, maximum = 2000)]
     pub buckets: Option<usize>,
 }
 
@@ -361,6 +362,7 @@ pub struct AuditQuery {
     /// Only entries older than this id (paging, newest first).
     pub before: Option<i64>,
     /// Entries per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Only this user's entries.
     pub user: Option<i64>,

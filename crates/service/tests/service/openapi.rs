@@ -2,6 +2,7 @@
 
 use super::support::{TestService, backends};
 use axum::http::{Method, StatusCode};
+use serde_json::json;
 
 const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/session"),
@@ -72,6 +73,11 @@ async fn the_document_lists_every_endpoint() {
     }
 }
 
+/// The JSON names of `values`.
+fn names<T: serde::Serialize>(values: &[T]) -> Vec<serde_json::Value> {
+    values.iter().map(|value| serde_json::to_value(value).unwrap()).collect()
+}
+
 /// The statuses every operation of a kind can answer are in the document
 /// (issue 18), each error as the `Problem` schema; checked here against
 /// what the service really answers: no token is a 401, a path id that is
@@ -110,7 +116,20 @@ async fn every_operation_lists_the_errors_it_can_answer_as_problems() {
         if operation.get("requestBody").is_some() {
             assert!(responses.contains_key("400") && responses.contains_key("422"), "{method} {path}");
         }
+        // A query's policy enums list their values, as the service reads them.
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            let expected = match parameter["name"].as_str().unwrap() {
+                "app" => names(&earshot_policy::AppContext::ALL),
+                "direction" => names(&earshot_policy::Direction::ALL),
+                "status" => names(&earshot_policy::CallStatus::ALL),
+                _ => continue,
+            };
+            assert_eq!(parameter["schema"]["enum"], json!(expected), "{method} {path} {}", parameter["name"]);
+        }
     }
+    let calls = &doc["paths"]["/api/v1/calls"]["get"]["parameters"];
+    let limit = calls.as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!((&limit["schema"]["minimum"], &limit["schema"]["maximum"]), (&json!(1), &json!(200)));
 }
 
 #[tokio::test]
