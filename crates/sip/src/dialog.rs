@@ -588,7 +588,10 @@ impl Dialogs {
         };
         // Its state changes go nowhere: nothing waits on this dialog but us.
         let (events, _unread) = self.0.new_dialog_state_channel();
-        self.0.restore_from_snapshot(snapshot, events)?;
+        if !self.0.restore_from_snapshot(snapshot, events)? {
+            // A live dialog of that id: not ours to end.
+            return Err(rsipstack::Error::Error("a dialog with the recorded id is live".into()).into());
+        }
         let Some(Dialog::Invite(dialog)) = self.0.get_dialog(&id) else {
             return Err(rsipstack::Error::Error("the recorded dialog was not restored".into()).into());
         };

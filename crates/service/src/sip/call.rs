@@ -112,6 +112,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
         key: format!("{}-{:08x}", started_at.0, rand::random::<u32>()),
         journal: None,
         voicemail_journal: None,
+        journalled: false,
         call: Call {
             id: CallId(0),
             company,
@@ -208,6 +209,8 @@ struct CallRun {
     journal: Option<String>,
     /// The voicemail file named in this call's journal, once journalled.
     voicemail_journal: Option<String>,
+    /// Whether the call has a journal (from when we answered its caller).
+    journalled: bool,
     call: Call,
 }
 
@@ -479,6 +482,8 @@ impl CallRun {
             return false;
         }
         self.answered = true;
+        // From here a crash leaves the caller's leg up: journal it.
+        self.write_journal(Vec::new());
         true
     }
 
@@ -744,7 +749,8 @@ impl CallRun {
     }
 
     /// Writes the call so far to its journal, with the pauses so far.
-    fn write_journal(&self, spans: Vec<earshot_telephony::SpanSoFar>) {
+    fn write_journal(&mut self, spans: Vec<earshot_telephony::SpanSoFar>) {
+        self.journalled = true;
         let legs = [Some(&self.a), self.b.as_ref()].into_iter().flatten().filter_map(Leg::record).collect();
         let entry = journal::Entry {
             call: self.call.clone(),
@@ -822,7 +828,7 @@ impl CallRun {
         }
         match store(&self.sip, snapshot.version, &self.call, &files).await {
             Ok(()) => {
-                if self.journal.is_some() || self.voicemail_journal.is_some() {
+                if self.journalled {
                     journal::remove(&self.sip.state, &self.key);
                 }
                 // Only now: until the call is stored, its journal needs the file in the spool.

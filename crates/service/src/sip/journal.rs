@@ -45,8 +45,41 @@ pub struct Entry {
 pub struct Recovered {
     /// Calls stored.
     pub calls: usize,
-    /// Their legs, still up at their far ends until we end them.
-    pub legs: Vec<LegRecord>,
+    /// Legs still up at their far ends until we end them, each with the
+    /// file that keeps it until its BYE is sent ([`ended`]).
+    pub legs: Vec<(PathBuf, LegRecord)>,
+}
+
+/// Where legs wait for their BYE: written before their call's journal goes,
+/// removed once the BYE got its answer (or gave up), so a start that dies
+/// before it sends them leaves them to the next.
+fn pending_dir(state: &AppState) -> PathBuf {
+    state.data_dir.join("legs-to-end")
+}
+
+/// The BYE of the leg kept at `file` got its answer, or gave up: it is not
+/// sent again.
+pub fn ended(file: &Path) {
+    let _ = std::fs::remove_file(file);
+}
+
+/// Keeps `legs` of call `key` until their BYEs are sent.
+fn keep_pending(state: &AppState, key: &str, legs: &[LegRecord]) -> std::io::Result<()> {
+    let dir = pending_dir(state);
+    std::fs::create_dir_all(&dir)?;
+    for (index, leg) in legs.iter().enumerate() {
+        let temporary = dir.join(format!("{key}-{index}.json.tmp"));
+        std::fs::write(&temporary, serde_json::to_vec(leg).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&temporary, dir.join(format!("{key}-{index}.json")))?;
+    }
+    Ok(())
+}
+
+/// Sets a journal that cannot be recovered aside (`.failed`), so it neither
+/// stops the service from starting nor is tried at every start.
+fn set_aside(path: &Path, why: &str) {
+    tracing::error!(path = %path.display(), %why, "a call journal could not be recovered: set aside as .failed");
+    let _ = std::fs::rename(path, path.with_extension("json.failed"));
 }
 
 /// The spans a recovered file of `duration_ms` holds: an open span lasts to
@@ -96,14 +129,24 @@ pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let Ok(journal) = serde_json::from_slice::<Entry>(&std::fs::read(&path)?) else {
-            tracing::error!(path = %path.display(), "unreadable call journal left as it is");
+        let Some(journal) =
+            std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice::<Entry>(&bytes).ok())
+        else {
+            set_aside(&path, "unreadable");
             continue;
         };
+        let key = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        // Its far ends get their BYE whatever becomes of the call's record.
+        if let Err(error) = keep_pending(state, &key, &journal.legs) {
+            tracing::error!(%error, "cannot keep a crashed call's legs to end");
+        }
         let mut call = journal.call;
-        let legs = journal.legs;
         let mut files = Vec::new();
-        let mut ended = call.answered_at.unwrap_or(call.started_at);
+        // Up at least until its journal was last written.
+        let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(|at| {
+            at.duration_since(std::time::UNIX_EPOCH).ok().and_then(|d| i64::try_from(d.as_millis()).ok())
+        });
+        let mut ended = call.answered_at.unwrap_or(call.started_at).max(Timestamp(written.unwrap_or(0)));
         let kinds = [
             (RecordingKind::Call, &journal.recording_file),
             (RecordingKind::Voicemail, &journal.voicemail_file),
@@ -145,14 +188,32 @@ pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
         if call.answered_at.is_some() {
             call.status = CallStatus::Answered;
         }
+        // The database out of reach stops the start (a sentence, not a
+        // loop); a call it refuses is set aside and the others go on.
         let mut tx = state.db.pool().begin().await?;
-        insert_call(&state.db, &mut tx, &call, &files)
-            .await
-            .map_err(|e| anyhow::anyhow!("storing a recovered call: {e}"))?;
-        tx.commit().await?;
-        std::fs::remove_file(&path)?;
-        recovered.calls += 1;
-        recovered.legs.extend(legs);
+        match insert_call(&state.db, &mut tx, &call, &files).await {
+            Ok(_) => {
+                tx.commit().await?;
+                if let Err(error) = std::fs::remove_file(&path) {
+                    set_aside(&path, &format!("stored, but the journal stays: {error}"));
+                }
+                recovered.calls += 1;
+            }
+            Err(error) => set_aside(&path, &format!("not stored: {error}")),
+        }
+    }
+    // This start's legs, and any a previous start did not get to end.
+    if let Ok(pending) = std::fs::read_dir(pending_dir(state)) {
+        for file in pending.flatten().map(|entry| entry.path()) {
+            if file.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            match std::fs::read(&file).ok().and_then(|bytes| serde_json::from_slice::<LegRecord>(&bytes).ok())
+            {
+                Some(leg) => recovered.legs.push((file, leg)),
+                None => ended(&file),
+            }
+        }
     }
     Ok(recovered)
 }

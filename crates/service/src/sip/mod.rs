@@ -295,9 +295,10 @@ impl SipHandle {
     }
 
     /// Ends the legs a crash left up (see [`recover`]): a BYE on each, in
-    /// the background; each outcome is logged.
-    pub fn end_legs(&self, legs: Vec<earshot_sip::dialog::LegRecord>) {
-        for leg in legs {
+    /// the background; each outcome is logged, and a leg whose BYE got its
+    /// answer (or gave up) is not kept for the next start.
+    pub fn end_legs(&self, legs: Vec<(std::path::PathBuf, earshot_sip::dialog::LegRecord)>) {
+        for (file, leg) in legs {
             let dialogs = self.sip.dialogs.clone();
             tokio::spawn(async move {
                 let (call_id, target) = (&leg.call_id, &leg.remote_target);
@@ -306,6 +307,7 @@ impl SipHandle {
                 } else {
                     tracing::info!(%call_id, %target, "ended a leg a crash left up");
                 }
+                journal::ended(&file);
             });
         }
     }

@@ -409,6 +409,28 @@ async fn with_recordings_in_s3_a_crash_mid_call_is_repaired_then_uploaded_at_res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_while_a_voicemail_is_left_keeps_the_message_and_ends_the_callers_leg() {
+    let (service, call) = crash_in_voicemail(9_000).await;
+    assert_eq!(call["status"], "voicemail", "{call}");
+    let voicemail = call["voicemail"]["id"].as_i64().expect("the message kept");
+    let heard = Heard::read(&service.download(voicemail).await);
+    assert_eq!(heard.channels, 1);
+    assert!(heard.duration_ms() >= 3_000, "{} ms kept", heard.duration_ms());
+    let loudest =
+        (0..heard.duration_ms() / 500).map(|i| heard.rms(0, i * 500, i * 500 + 500)).fold(0.0, f64::max);
+    assert!(loudest > 500.0, "the caller's words before the crash are in it (loudest RMS {loudest})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_the_greeting_ends_the_callers_leg_and_lists_a_missed_call() {
+    let (_service, call) = crash_in_voicemail(2_500).await;
+    assert_eq!(call["status"], "missed", "{call}");
+    assert!(call["voicemail"].is_null(), "{call}");
+}
+
+/// A caller reaches voicemail (after ringing Ada for 1 s) and `earshotd` is
+/// killed `kill_at_ms` into the call; the restarted service must end the
+/// caller's leg, which never hangs up by itself. The call as stored.
+async fn crash_in_voicemail(kill_at_ms: u64) -> (Service, Value) {
     let mut service = Service::start().await;
     let ada = service.agent("Ada", "101", json!({})).await;
     service
@@ -421,7 +443,6 @@ async fn a_crash_while_a_voicemail_is_left_keeps_the_message_and_ends_the_caller
     let speech = dir.path().join("message.pcap");
     // The greeting and tone take about 4.5 s; the caller speaks from 5 s on.
     Track::new().speech(5_000, "caller-voicemail", 6_000).until(30_000).write_pcap(&speech);
-    // The caller never hangs up: it passes only if the restarted service ends its leg.
     let mut caller = Sipp::call(
         &service,
         "15550100",
@@ -433,20 +454,26 @@ async fn a_crash_while_a_voicemail_is_left_keeps_the_message_and_ends_the_caller
             ..Peer::default()
         },
     );
-    tokio::time::sleep(std::time::Duration::from_millis(9_000)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(kill_at_ms)).await;
     service.kill();
+    // A journal the crash left unreadable is set aside; it stops nothing.
+    let journals = service.dir.path().join("calls-in-progress");
+    std::fs::write(journals.join("broken.json"), b"{\"call\": tru").unwrap();
     service.launch().await;
     assert!(caller.wait(), "the caller's leg was not ended: {}\n{}", caller.errors(), service.log());
+    assert!(journals.join("broken.json.failed").exists(), "{}", service.log());
+    let pending = service.dir.path().join("legs-to-end");
+    for _ in 0..50 {
+        if std::fs::read_dir(&pending).map_or(0, Iterator::count) == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(std::fs::read_dir(&pending).map_or(0, Iterator::count), 0, "a leg kept after its BYE");
     let calls = service.wait_for_calls(1).await;
-    let call = &calls[0];
-    assert_eq!(call["status"], "voicemail", "{call}");
-    let voicemail = call["voicemail"]["id"].as_i64().expect("the message kept");
-    let heard = Heard::read(&service.download(voicemail).await);
-    assert_eq!(heard.channels, 1);
-    assert!(heard.duration_ms() >= 3_000, "{} ms kept", heard.duration_ms());
-    let loudest =
-        (0..heard.duration_ms() / 500).map(|i| heard.rms(0, i * 500, i * 500 + 500)).fold(0.0, f64::max);
-    assert!(loudest > 500.0, "the caller's words before the crash are in it (loudest RMS {loudest})");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = calls[0].clone();
+    (service, call)
 }
 
 async fn crash_mid_call(mut service: Service) -> Service {
