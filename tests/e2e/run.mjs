@@ -700,12 +700,18 @@ const scenarios = [
           const click = (await session.find(SEL.download)).click().catch((error) => error);
           const start = performance.now();
           const { stdout } = await waitFor(
-            () => run('xdotool', ['search', '--name', '^Save recording$']),
+            () => run('xdotool', ['search', '--onlyvisible', '--name', '^Save recording$']),
             10000,
             'the "Save recording" dialog',
           );
           const window = stdout.trim().split('\n')[0];
-          await run('xdotool', ['windowfocus', '--sync', window]);
+          // Found as soon as it is mapped, it may not take the focus yet
+          // (X answers BadMatch until it is viewable): try again shortly.
+          await waitFor(
+            () => run('xdotool', ['windowfocus', '--sync', window]).then(() => true),
+            5000,
+            'the "Save recording" dialog to take the focus',
+          );
           await run('xdotool', ['key', '--clearmodifiers', 'ctrl+a']);
           await run('xdotool', ['type', '--delay', '20', file]);
           await run('xdotool', ['key', 'Return']);
