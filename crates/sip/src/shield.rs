@@ -167,6 +167,12 @@ struct Good {
     failures: u32,
 }
 
+/// The key an account is remembered by: its digest user name, cut to
+/// [`MAX_ACCOUNT`] characters (the attacker chooses it).
+fn account_key(name: &str) -> String {
+    name.chars().take(MAX_ACCOUNT).collect()
+}
+
 /// The key a source is remembered by: its address, an IPv6 one by its /64
 /// (one subscriber's network: blocking a single address of it is nothing).
 #[must_use]
@@ -249,7 +255,7 @@ impl Shield {
     }
 
     fn account(&mut self, name: &str, now: Instant) -> &mut Account {
-        let name: String = name.chars().take(MAX_ACCOUNT).collect();
+        let name = account_key(name);
         if !self.accounts.contains_key(&name) && self.accounts.len() >= MAX_TRACKED {
             let locked = |a: &Account| a.locked_until.is_some_and(|u| now < u);
             self.accounts.retain(|_, a| a.failures > 0 || locked(a) || !a.good.is_empty());
@@ -263,8 +269,7 @@ impl Shield {
     /// The known-good entry of `source` for `account`, if it is one.
     fn good(&mut self, account: &str, source: IpAddr, now: Instant) -> Option<&mut Good> {
         let known_for = self.config.known_good_for;
-        let account =
-            self.accounts.get_mut(account.chars().take(MAX_ACCOUNT).collect::<String>().as_str())?;
+        let account = self.accounts.get_mut(&account_key(account))?;
         account
             .good
             .iter_mut()
@@ -307,7 +312,7 @@ impl Shield {
         let trusted = self.config.trusted.contains(&source);
         let source_blocked = !trusted
             && self.sources.get(&source).and_then(|s| s.blocked_until).is_some_and(|until| now < until);
-        let account = self.accounts.get(account.chars().take(MAX_ACCOUNT).collect::<String>().as_str());
+        let account = self.accounts.get(&account_key(account));
         let account_locked = account.and_then(|a| a.locked_until).is_some_and(|until| now < until);
         if source_blocked || account_locked { Gate::Refuse } else { Gate::Check }
     }
@@ -327,7 +332,7 @@ impl Shield {
         if let Some(good) = self.good(account, source, now) {
             good.failures += 1;
             if good.failures >= limit {
-                let name: String = account.chars().take(MAX_ACCOUNT).collect();
+                let name = account_key(account);
                 if let Some(entry) = self.accounts.get_mut(&name) {
                     entry.good.retain(|g| g.source != source);
                 }
@@ -363,8 +368,7 @@ impl Shield {
             entry.blocks += 1;
             let period = period(&config, entry.blocks);
             entry.locked_until = Some(now + period);
-            notices
-                .push(Notice::AccountLocked { account: account.chars().take(MAX_ACCOUNT).collect(), period });
+            notices.push(Notice::AccountLocked { account: account_key(account), period });
         }
         notices
     }
