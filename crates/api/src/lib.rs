@@ -27,6 +27,8 @@ use earshot_policy::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod rules;
+
 // ---------------------------------------------------------------- session
 
 /// `POST /api/v1/session`: log in.
@@ -46,7 +48,6 @@ pub struct Session {
     /// The bearer token for every other request. Shown once.
     pub token: String,
     /// Who logged in.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub user: User,
     /// When the token stops working (ms since the epoch).
     pub expires_at: i64,
@@ -72,6 +73,7 @@ pub struct Availability {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceIn {
     /// What the device is called (the computer's name), for the admin.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::device_name))]
     pub name: String,
 }
 
@@ -112,18 +114,14 @@ pub struct SyncSnapshot {
     /// The company.
     pub company: CompanyInfo,
     /// Company settings (SPEC §3).
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: CompanySettings,
     /// The caller, with their own settings.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub me: User,
     /// Everyone in the company. Admins get each user's settings; others get `settings: null`.
     pub users: Vec<DirectoryEntry>,
     /// Groups.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub groups: Vec<Group>,
     /// Numbers with their call flows.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub numbers: Vec<Number>,
 }
 
@@ -142,7 +140,6 @@ impl SyncSnapshot {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContactOut {
     /// Id.
-    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: ContactId,
     /// Name.
     pub name: String,
@@ -170,7 +167,6 @@ pub struct Peaks {
 pub struct AdminUser {
     /// The user, as the rules see them.
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub user: User,
     /// Disabled users can't log in; their sessions ended when they were disabled.
     pub disabled: bool,
@@ -178,7 +174,6 @@ pub struct AdminUser {
     pub has_sip_password: bool,
     /// The company number this user's outbound calls show; unset means the
     /// company's first number.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub caller_id: Option<NumberId>,
 }
 
@@ -189,28 +184,30 @@ pub struct AdminUser {
 #[serde(deny_unknown_fields)]
 pub struct UserWrite {
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::name))]
     pub name: String,
     /// Log-in e-mail address.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::email))]
     pub email: String,
     /// Role.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub role: Role,
     /// SIP extension, 2 to 8 digits.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::extension_or_null))]
     pub extension: Option<String>,
     /// Groups.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
     pub groups: Vec<GroupId>,
     /// Own settings; unset means company default (agents) or not configured (D1).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: UserSettings,
     /// New log-in password; required when creating, kept when omitted on update.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::password_or_null))]
     pub password: Option<String>,
     /// New SIP password; kept when omitted.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::password_or_null))]
     pub sip_password: Option<String>,
     /// Disabled users can't log in; kept when omitted.
     #[serde(default)]
@@ -218,7 +215,6 @@ pub struct UserWrite {
     /// The company number (id) outbound calls show as caller ID; unset means
     /// the company's first number.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub caller_id: Option<NumberId>,
 }
 
@@ -229,10 +225,8 @@ pub struct UserWrite {
 pub struct GroupWithMembers {
     /// The group.
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub group: Group,
     /// Its members.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
     pub members: Vec<UserId>,
 }
 
@@ -243,10 +237,10 @@ pub struct GroupWithMembers {
 #[serde(deny_unknown_fields)]
 pub struct GroupWrite {
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::name))]
     pub name: String,
     /// Members.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
     pub members: Vec<UserId>,
 }
 
@@ -257,11 +251,12 @@ pub struct GroupWrite {
 #[serde(deny_unknown_fields)]
 pub struct NumberWrite {
     /// The number, E.164.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::e164))]
     pub e164: String,
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::name))]
     pub name: String,
     /// The call flow.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub flow: Flow,
 }
 
@@ -272,9 +267,11 @@ pub struct NumberWrite {
 #[serde(deny_unknown_fields)]
 pub struct ContactWrite {
     /// Name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::name))]
     pub name: String,
     /// Phone numbers, E.164.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = rules::schema::e164_list))]
     pub numbers: Vec<String>,
 }
 
@@ -392,7 +389,6 @@ pub struct Day {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompanyInfo {
     /// Id.
-    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: CompanyId,
     /// Name.
     pub name: String,
@@ -403,14 +399,12 @@ pub struct CompanyInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryEntry {
     /// Id.
-    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: UserId,
     /// Name.
     pub name: String,
     /// E-mail address.
     pub email: String,
     /// Role.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub role: Role,
     /// SIP extension.
     pub extension: Option<String>,
@@ -418,10 +412,8 @@ pub struct DirectoryEntry {
     #[serde(default = "available")]
     pub available: bool,
     /// Groups.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
     pub groups: Vec<GroupId>,
     /// Own settings, for admins only.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub settings: Option<UserSettings>,
 }
 
@@ -494,14 +486,12 @@ pub struct AppQuery {
 pub struct CallOut {
     /// The call.
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub call: Call,
     /// May play its recording (or voicemail): the UI shows a player.
     pub can_play: bool,
     /// May download it as `.wav`.
     pub can_download: bool,
     /// The same, per recording kind.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub access: CallAccess,
 }
 

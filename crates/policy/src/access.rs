@@ -167,6 +167,7 @@ impl Company {
 }
 
 /// May a user play and download one recording of a call.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingAccess {
     /// May play it (and the UI shows a player).
@@ -176,6 +177,7 @@ pub struct RecordingAccess {
 }
 
 /// Everything a user may do with a call.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallAccess {
     /// The call is in the user's history.

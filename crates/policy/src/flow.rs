@@ -21,7 +21,44 @@ pub struct Flow {
     pub steps: Vec<Step>,
 }
 
+/// On the wire a flow is its list of steps (`serde(transparent)`, which
+/// utoipa's derive does not read): an array of at least one step.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Flow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name("Step"))
+            .min_items(Some(1))
+            .description(Some("The steps an inbound call to the number goes through, in order."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Flow {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("Step".into(), <Step as utoipa::PartialSchema>::schema()));
+        <Step as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// A menu's options: at least one key, each with its branch of steps.
+#[cfg(feature = "openapi")]
+fn menu_options() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(<Key as utoipa::PartialSchema>::schema()))
+        .additional_properties(Some(
+            ArrayBuilder::new().items(utoipa::openapi::Ref::from_schema_name("Step")),
+        ))
+        .min_properties(Some(1))
+        .description(Some("The branch for each key: at least one."))
+        .build()
+}
+
 /// What a menu or announcement plays.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +70,7 @@ pub enum Prompt {
 }
 
 /// How a ring group rings its members.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +91,7 @@ const fn default_menu_timeout_s() -> u32 {
 }
 
 /// One step of a call flow.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -72,12 +111,15 @@ pub enum Step {
         /// What to play.
         prompt: Prompt,
         /// The branch for each key.
+        #[cfg_attr(feature = "openapi", schema(schema_with = menu_options))]
         options: BTreeMap<Key, Vec<Step>>,
         /// The branch taken when no key (or a key with no branch) arrives in time.
         #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(no_recursion))]
         timeout: Vec<Step>,
         /// Seconds to wait for a key.
         #[serde(default = "default_menu_timeout_s")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
         timeout_s: u32,
     },
     /// Ring every registered device of a user.
@@ -86,6 +128,7 @@ pub enum Step {
         user: UserId,
         /// Seconds to ring before the flow goes on.
         #[serde(default = "default_ring_timeout_s")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
         timeout_s: u32,
     },
     /// Ring a group's members.
@@ -97,6 +140,7 @@ pub enum Step {
         strategy: RingStrategy,
         /// Seconds to ring before the flow goes on.
         #[serde(default = "default_ring_timeout_s")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
         timeout_s: u32,
     },
     /// Take a message. The call leaves the flow here.
@@ -104,6 +148,7 @@ pub enum Step {
 }
 
 /// What a caller did at a menu.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MenuChoice {
@@ -123,6 +168,7 @@ impl fmt::Display for MenuChoice {
 }
 
 /// One part of a [`StepAddress`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AddressPart {
@@ -134,6 +180,7 @@ pub enum AddressPart {
 
 /// Where a step sits in a flow: indexes into step lists, and the menu
 /// branches between them. Shown to users 1-based: "step 2 › key 1 › step 1".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StepAddress(pub Vec<AddressPart>);

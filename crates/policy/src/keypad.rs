@@ -91,6 +91,20 @@ impl fmt::Display for Key {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Key {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9*#A-Da-d]$"))
+            .description(Some("A keypad key: `0`-`9`, `*`, `#`, `A`-`D`."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Key {}
+
 impl Serialize for Key {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut buf = [0; 4];
@@ -110,6 +124,7 @@ impl<'de> Deserialize<'de> for Key {
 }
 
 /// A keypad code.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeypadCode {

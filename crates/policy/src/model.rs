@@ -8,6 +8,7 @@ use crate::settings::UserSettings;
 use serde::{Deserialize, Serialize};
 
 /// What a user is in their company.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +29,7 @@ impl Role {
 }
 
 /// A user of a company.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
@@ -50,6 +52,7 @@ pub struct User {
 }
 
 /// A set of users: a ring group or a team.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Group {
@@ -62,6 +65,7 @@ pub struct Group {
 }
 
 /// A company phone number and its call flow.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Number {
@@ -91,6 +95,7 @@ pub struct Contact {
 }
 
 /// Which way a call went.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -108,6 +113,7 @@ impl Direction {
 }
 
 /// How a call ended.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
@@ -148,6 +154,7 @@ impl CallStatus {
 }
 
 /// What a recording holds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingKind {
@@ -162,6 +169,7 @@ pub enum RecordingKind {
 /// silence from `start_ms` to `end_ms`; with `skip` the span was cut out:
 /// `start_ms = end_ms`, the point where it was, and `cut_ms` says how long
 /// it lasted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PausedSpan {
     /// Where the pause began, in milliseconds from the start of the recording.
@@ -182,6 +190,7 @@ const fn is_zero(value: &u64) -> bool {
 /// A recording or voicemail of a call: WAV, PCM 16-bit, 8 kHz
 /// ([`Recording::SAMPLE_RATE`]); calls in stereo (left our user, right the
 /// other party), voicemails in mono.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recording {
     /// The recording's id.
@@ -215,6 +224,7 @@ impl Recording {
 }
 
 /// A call in the history (SPEC §2).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     /// The call's id.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which calls a user sees (SPEC §4.2). Levels are ordered: each one shows
 /// everything the one before it shows, and more.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +28,7 @@ impl CallVisibility {
 }
 
 /// Which recordings a user may play (SPEC §5).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
@@ -45,6 +47,7 @@ impl RecordingPlayback {
 }
 
 /// What a recording holds for a span paused by `#11#` (SPEC §6.2).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
@@ -57,6 +60,7 @@ pub enum PausedAudio {
 }
 
 /// A company's settings, SPEC §3. [`Default`] gives the defaults of that table.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default)]
@@ -96,6 +100,7 @@ impl Default for CompanySettings {
 
 /// A user's own settings (SPEC §2). Each is optional: unset means "company
 /// default" for agents and "not configured" for supervisors and analysts (D1).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default)]
@@ -111,6 +116,7 @@ pub struct UserSettings {
 }
 
 /// The app a right is evaluated in (SPEC §4.3).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]

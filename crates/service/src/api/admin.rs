@@ -5,12 +5,15 @@
 use super::{Json, Path};
 use crate::AppState;
 use crate::auth::{Caller, hash_password};
-use crate::company::{bump_version, check_e164, check_password, normalize_email};
+use crate::company::{
+    bump_version, check_e164, check_extension, check_name, check_password_field, normalize_email,
+};
 use crate::db::Query;
 use crate::error::{ApiError, ApiResult, FieldProblem};
 use crate::events::{Change, ChangeEvent};
 use axum::extract::State;
 use axum::http::StatusCode;
+use earshot_api::rules;
 use earshot_policy::{CompanyId, CompanySettings, ContactId, GroupId, Number, NumberId, Role, UserId};
 use serde::Serialize;
 use sqlx::Row as _;
@@ -36,27 +39,21 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
     serde_json::to_string(value).map_err(|e| ApiError::internal(&e))
 }
 
-fn non_empty(field: &str, value: &str) -> ApiResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        Err(ApiError::invalid_field(field, "must not be empty"))
-    } else if value.chars().count() > 200 {
-        Err(ApiError::invalid_field(field, "must have at most 200 characters"))
-    } else {
-        Ok(value.to_owned())
-    }
+/// A name (`rules::NAME`), trimmed, or a 422.
+fn checked_name(field: &str, value: &str) -> ApiResult<String> {
+    check_name(field, value, rules::MAX_NAME).map_err(|p| ApiError::invalid_field(&p.field, p.problem))
 }
 
 // ---------------------------------------------------------------- settings
 
 /// `GET /api/v1/settings`: the company settings (SPEC §3). Everyone may read them.
-#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), responses((status = 200, description = "Company settings (SPEC §3)", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), responses((status = 200, description = "Company settings (SPEC §3)", body = CompanySettings)))]
 pub async fn get_settings(caller: Caller) -> ApiResult<Json<CompanySettings>> {
     Ok(Json(caller.snapshot.company.settings().clone()))
 }
 
 /// `PUT /api/v1/settings`: replaces the company settings. Admins only.
-#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), request_body(content = Object, description = "Company settings (SPEC §3); unnamed settings take their defaults"), responses((status = 200, description = "Saved", body = Object), (status = 403, description = "Not an admin"), (status = 422, description = "A value is not one of the setting's values")))]
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("bearer" = ["admin"])), request_body(content = CompanySettings, description = "Company settings (SPEC §3); unnamed settings take their defaults"), responses((status = 200, description = "Saved", body = CompanySettings), (status = 403, description = "Not an admin"), (status = 422, description = "A value is not one of the setting's values")))]
 pub async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,14 +99,14 @@ async fn admin_users(
 }
 
 /// `GET /api/v1/users`. Admins only (everyone gets the directory from `/sync`).
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), responses((status = 200, description = "Every user, with settings (admins only)", body = Vec<AdminUser>)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = ["admin"])), responses((status = 200, description = "Every user, with settings (admins only)", body = Vec<AdminUser>)))]
 pub async fn list_users(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<AdminUser>>> {
     caller.require_admin()?;
     Ok(Json(admin_users(&state, caller.company(), None).await?))
 }
 
 /// `GET /api/v1/users/{id}`. Admins only.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), responses((status = 200, body = AdminUser), (status = 404, description = "No such user in your company")))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "User id")), responses((status = 200, body = AdminUser), (status = 404, description = "No such user in your company")))]
 pub async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,25 +120,27 @@ pub async fn get_user(
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
-/// Checks a user write against the company; returns the normalized e-mail.
+/// Checks a user write against the company; returns the normalized e-mail
+/// and the trimmed name.
 async fn check_user(
     state: &AppState,
     caller: &Caller,
     body: &UserWrite,
     id: Option<UserId>,
-) -> ApiResult<String> {
+) -> ApiResult<(String, String)> {
     let mut problems = Vec::new();
     let email = normalize_email(&body.email);
     if email.is_err() {
         problems.push(FieldProblem { field: "email".into(), problem: "is not an e-mail address".into() });
     }
-    if body.name.trim().is_empty() {
-        problems.push(FieldProblem { field: "name".into(), problem: "must not be empty".into() });
+    let name = check_name("name", &body.name, rules::MAX_NAME);
+    if let Err(problem) = &name {
+        problems.push(problem.clone());
     }
     if let Some(extension) = &body.extension
-        && !(2..=8).contains(&extension.len()) | !extension.bytes().all(|b| b.is_ascii_digit())
+        && let Err(problem) = check_extension("extension", extension)
     {
-        problems.push(FieldProblem { field: "extension".into(), problem: "must be 2 to 8 digits".into() });
+        problems.push(problem);
     }
     for group in &body.groups {
         if !caller.snapshot.company.groups().iter().any(|g| g.id == *group) {
@@ -159,23 +158,17 @@ async fn check_user(
             problem: format!("number {number} is not one of the company's numbers"),
         });
     }
-    if let Some(password) = &body.password
-        && let Err(e) = check_password(password)
-    {
-        problems.extend(e.problems);
-    }
-    if let Some(sip_password) = &body.sip_password
-        && sip_password.len() < 8
-    {
-        problems.push(FieldProblem {
-            field: "sip_password".into(),
-            problem: "must have at least 8 characters".into(),
-        });
+    for (field, password) in [("password", &body.password), ("sip_password", &body.sip_password)] {
+        if let Some(password) = password
+            && let Err(problem) = check_password_field(field, password)
+        {
+            problems.push(problem);
+        }
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid("The user has problems; see `problems`.", problems));
     }
-    let email = email?;
+    let (email, name) = (email?, name.map_err(|p| ApiError::invalid_field(&p.field, p.problem))?);
     let mut query = Query::new("SELECT id FROM users WHERE email = ");
     query.bind(email.clone());
     if let Some(row) = state.db.fetch_optional(state.db.pool(), &query).await?
@@ -193,7 +186,7 @@ async fn check_user(
     {
         return Err(ApiError::conflict(format!("Extension {extension} is already taken.")));
     }
-    Ok(email)
+    Ok((email, name))
 }
 
 async fn write_groups(state: &AppState, tx: &mut Tx, user: UserId, groups: &[GroupId]) -> ApiResult<()> {
@@ -212,14 +205,14 @@ async fn write_groups(state: &AppState, tx: &mut Tx, user: UserId, groups: &[Gro
 }
 
 /// `POST /api/v1/users`. Admins only.
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = UserWrite, responses((status = 201, body = AdminUser), (status = 409, description = "E-mail or extension taken"), (status = 422, description = "Invalid fields, each listed in `problems`")))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = ["admin"])), request_body = UserWrite, responses((status = 201, body = AdminUser), (status = 409, description = "E-mail or extension taken"), (status = 422, description = "Invalid fields, each listed in `problems`")))]
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     Json(body): Json<UserWrite>,
 ) -> ApiResult<(StatusCode, Json<AdminUser>)> {
     caller.require_admin()?;
-    let email = check_user(&state, &caller, &body, None).await?;
+    let (email, name) = check_user(&state, &caller, &body, None).await?;
     let password =
         body.password.as_deref().ok_or_else(|| ApiError::invalid_field("password", "is required"))?;
     let hash = hash_password(password)?;
@@ -231,7 +224,7 @@ pub async fn create_user(
     query
         .bind(caller.company().0)
         .push(", ")
-        .bind(body.name.trim())
+        .bind(name)
         .push(", ")
         .bind(email.clone())
         .push(", ")
@@ -276,7 +269,7 @@ async fn keep_an_admin(state: &AppState, company: CompanyId, losing: UserId) -> 
 
 /// `PUT /api/v1/users/{id}`: replaces the user's editable fields. Admins only.
 /// Disabling a user ends their sessions at once.
-#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), request_body = UserWrite, responses((status = 200, body = AdminUser), (status = 404), (status = 409, description = "Taken, or the last active admin"), (status = 422)))]
+#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "User id")), request_body = UserWrite, responses((status = 200, body = AdminUser), (status = 404), (status = 409, description = "Taken, or the last active admin"), (status = 422)))]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -286,7 +279,7 @@ pub async fn update_user(
     caller.require_admin()?;
     let id = UserId(id);
     let current = caller.snapshot.company.user(id).ok_or_else(|| ApiError::not_found("user"))?;
-    let email = check_user(&state, &caller, &body, Some(id)).await?;
+    let (email, name) = check_user(&state, &caller, &body, Some(id)).await?;
     let disabled = match body.disabled {
         Some(disabled) => disabled,
         None => admin_users(&state, caller.company(), Some(id)).await?.pop().is_some_and(|u| u.disabled),
@@ -298,7 +291,7 @@ pub async fn update_user(
     let email_changed = email != current.email;
     let mut query = Query::new("UPDATE users SET name = ");
     query
-        .bind(body.name.trim())
+        .bind(name)
         .push(", email = ")
         .bind(email.clone())
         .push(", role = ")
@@ -344,7 +337,7 @@ pub async fn update_user(
 }
 
 /// `DELETE /api/v1/users/{id}`. Admins only. Refused while a call flow rings the user.
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), responses((status = 204), (status = 404), (status = 409, description = "A call flow rings the user, or the last admin")))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "User id")), responses((status = 204), (status = 404), (status = 409, description = "A call flow rings the user, or the last admin")))]
 pub async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -404,7 +397,7 @@ async fn write_group(
     id: Option<GroupId>,
     body: &GroupWrite,
 ) -> ApiResult<GroupId> {
-    let name = non_empty("name", &body.name)?;
+    let name = checked_name("name", &body.name)?;
     for member in &body.members {
         if caller.snapshot.company.user(*member).is_none() {
             return Err(ApiError::invalid_field("members", format!("user {member} does not exist")));
@@ -455,7 +448,7 @@ async fn group_answer(state: &AppState, caller: &Caller, id: GroupId) -> ApiResu
 }
 
 /// `POST /api/v1/groups`. Admins only.
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", security(("bearer" = [])), request_body = GroupWrite, responses((status = 201, body = GroupWithMembers), (status = 422)))]
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", security(("bearer" = ["admin"])), request_body = GroupWrite, responses((status = 201, body = GroupWithMembers), (status = 422)))]
 pub async fn create_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -467,7 +460,7 @@ pub async fn create_group(
 }
 
 /// `PUT /api/v1/groups/{id}`. Admins only.
-#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "Group id")), request_body = GroupWrite, responses((status = 200, body = GroupWithMembers), (status = 404), (status = 422)))]
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "Group id")), request_body = GroupWrite, responses((status = 200, body = GroupWithMembers), (status = 404), (status = 422)))]
 pub async fn update_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -484,7 +477,7 @@ pub async fn update_group(
 }
 
 /// `DELETE /api/v1/groups/{id}`. Admins only. Refused while a call flow rings the group.
-#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "Group id")), responses((status = 204), (status = 404), (status = 409, description = "A call flow rings the group")))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "Group id")), responses((status = 204), (status = 404), (status = 409, description = "A call flow rings the group")))]
 pub async fn delete_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -525,8 +518,8 @@ fn check_number(caller: &Caller, body: &NumberWrite, id: Option<NumberId>) -> Ap
     if let Err(problem) = check_e164("e164", &body.e164) {
         problems.push(problem);
     }
-    if body.name.trim().is_empty() {
-        problems.push(FieldProblem { field: "name".into(), problem: "must not be empty".into() });
+    if let Err(problem) = check_name("name", &body.name, rules::MAX_NAME) {
+        problems.push(problem);
     }
     let company = &caller.snapshot.company;
     if let Err(flow_problems) = body
@@ -545,17 +538,17 @@ fn check_number(caller: &Caller, body: &NumberWrite, id: Option<NumberId>) -> Ap
     if company.numbers().iter().any(|n| n.e164 == body.e164 && Some(n.id) != id) {
         return Err(ApiError::conflict(format!("{} is already one of the company's numbers.", body.e164)));
     }
-    non_empty("name", &body.name)
+    checked_name("name", &body.name)
 }
 
 /// `GET /api/v1/numbers`.
-#[utoipa::path(get, path = "/api/v1/numbers", tag = "numbers", security(("bearer" = [])), responses((status = 200, description = "Numbers with their call flows", body = Vec<Object>)))]
+#[utoipa::path(get, path = "/api/v1/numbers", tag = "numbers", security(("bearer" = [])), responses((status = 200, description = "Numbers with their call flows", body = Vec<Number>)))]
 pub async fn list_numbers(caller: Caller) -> ApiResult<Json<Vec<Number>>> {
     Ok(Json(caller.snapshot.company.numbers().to_vec()))
 }
 
 /// `GET /api/v1/numbers/{id}`.
-#[utoipa::path(get, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = [])), params(("id" = i64, Path, description = "Number id")), responses((status = 200, body = Object), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = [])), params(("id" = i64, Path, description = "Number id")), responses((status = 200, body = Number), (status = 404)))]
 pub async fn get_number(caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Number>> {
     caller
         .snapshot
@@ -569,7 +562,7 @@ pub async fn get_number(caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<N
 }
 
 /// `POST /api/v1/numbers`. Admins only; the flow is validated (422 with each problem).
-#[utoipa::path(post, path = "/api/v1/numbers", tag = "numbers", security(("bearer" = [])), request_body = NumberWrite, responses((status = 201, body = Object), (status = 409, description = "Already a number of the company"), (status = 422, description = "Bad E.164 or flow problems (unknown users or groups, empty menus, unreachable steps, nesting too deep)")))]
+#[utoipa::path(post, path = "/api/v1/numbers", tag = "numbers", security(("bearer" = ["admin"])), request_body = NumberWrite, responses((status = 201, body = Number), (status = 409, description = "Already a number of the company"), (status = 422, description = "Bad E.164 or flow problems (unknown users or groups, empty menus, unreachable steps, nesting too deep)")))]
 pub async fn create_number(
     State(state): State<AppState>,
     caller: Caller,
@@ -597,7 +590,7 @@ pub async fn create_number(
 }
 
 /// `PUT /api/v1/numbers/{id}`. Admins only. Routing changes apply to history at once (D7).
-#[utoipa::path(put, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = [])), params(("id" = i64, Path, description = "Number id")), request_body = NumberWrite, responses((status = 200, body = Object), (status = 404), (status = 422)))]
+#[utoipa::path(put, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "Number id")), request_body = NumberWrite, responses((status = 200, body = Number), (status = 404), (status = 409, description = "Already another number of the company"), (status = 422)))]
 pub async fn update_number(
     State(state): State<AppState>,
     caller: Caller,
@@ -628,7 +621,7 @@ pub async fn update_number(
 }
 
 /// `DELETE /api/v1/numbers/{id}`. Admins only. Its calls stay in the history.
-#[utoipa::path(delete, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = [])), params(("id" = i64, Path, description = "Number id")), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/api/v1/numbers/{id}", tag = "numbers", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "Number id")), responses((status = 204), (status = 404)))]
 pub async fn delete_number(
     State(state): State<AppState>,
     caller: Caller,
@@ -708,7 +701,7 @@ async fn write_contact(
     id: Option<ContactId>,
     body: &ContactWrite,
 ) -> ApiResult<ContactId> {
-    let name = non_empty("name", &body.name)?;
+    let name = checked_name("name", &body.name)?;
     let problems: Vec<FieldProblem> =
         body.numbers.iter().filter_map(|n| check_e164("numbers", n).err()).collect();
     if !problems.is_empty() {
@@ -751,7 +744,7 @@ async fn write_contact(
 }
 
 /// `POST /api/v1/contacts`. Admins only.
-#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", security(("bearer" = [])), request_body = ContactWrite, responses((status = 201, body = ContactOut), (status = 422)))]
+#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", security(("bearer" = ["admin"])), request_body = ContactWrite, responses((status = 201, body = ContactOut), (status = 422)))]
 pub async fn create_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -767,7 +760,7 @@ pub async fn create_contact(
 }
 
 /// `PUT /api/v1/contacts/{id}`. Admins only.
-#[utoipa::path(put, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])), params(("id" = i64, Path, description = "Contact id")), request_body = ContactWrite, responses((status = 200, body = ContactOut), (status = 404), (status = 422)))]
+#[utoipa::path(put, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "Contact id")), request_body = ContactWrite, responses((status = 200, body = ContactOut), (status = 404), (status = 422)))]
 pub async fn update_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -784,7 +777,7 @@ pub async fn update_contact(
 }
 
 /// `DELETE /api/v1/contacts/{id}`. Admins only. Its calls stay, without the contact.
-#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])), params(("id" = i64, Path, description = "Contact id")), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts", security(("bearer" = ["admin"])), params(("id" = i64, Path, description = "Contact id")), responses((status = 204), (status = 404)))]
 pub async fn delete_contact(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,28 +12,25 @@ use axum::extract::State;
 
 pub use earshot_api::{Availability, DeviceCredentials, DeviceIn};
 
-/// Longest device name kept.
-const MAX_NAME: usize = 100;
-
 /// Issues this session's device its SIP credentials (replacing any it had,
 /// whose registration is dropped). The password is in this answer only.
-#[utoipa::path(post, path = "/api/v1/devices", tag = "session", security(("bearer" = [])), request_body = DeviceIn, responses((status = 200, description = "The device's SIP credentials, shown once", body = DeviceCredentials), (status = 409, description = "The user has no extension", content_type = "application/problem+json"), (status = 422, description = "No device name", content_type = "application/problem+json"), (status = 503, description = "The service takes no calls (SIP is off)", content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/devices", tag = "session", security(("bearer" = [])), request_body = DeviceIn, responses((status = 200, description = "The device's SIP credentials, shown once", body = DeviceCredentials), (status = 409, description = "The user has no extension, or the service takes no calls (SIP is off)", content_type = "application/problem+json"), (status = 422, description = "No device name", content_type = "application/problem+json")))]
 pub async fn issue(
     State(state): State<AppState>,
     caller: Caller,
     Json(body): Json<DeviceIn>,
 ) -> ApiResult<Json<DeviceCredentials>> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid_field("name", format!("must be 1 to {MAX_NAME} characters")));
-    }
+    let name = crate::company::check_name("name", &body.name, earshot_api::rules::MAX_DEVICE_NAME)
+        .map_err(|p| ApiError::invalid_field(&p.field, p.problem))?;
     let Some(extension) = caller.user.extension.clone() else {
         return Err(ApiError::conflict(
             "You have no extension, so this computer cannot be your phone. Ask an admin to give you one.",
         ));
     };
     let Some(address) = state.registrations.address() else {
-        return Err(ApiError::unavailable("This service takes no calls: its SIP side is off."));
+        return Err(ApiError::conflict(
+            "This service takes no calls (its SIP side is off), so this computer cannot be a phone here.",
+        ));
     };
     let sip_user = format!("d{:016x}{:08x}", rand::random::<u64>(), rand::random::<u32>());
     let (password, _) = crate::auth::new_token();
@@ -52,7 +49,7 @@ pub async fn issue(
         .push(", ")
         .bind(caller.token_hash.clone())
         .push(", ")
-        .bind(name.to_owned())
+        .bind(name.clone())
         .push(", ")
         .bind(ha1)
         .push(", ")

@@ -12,6 +12,7 @@ use crate::events::{Change, ChangeEvent};
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
+use earshot_api::rules;
 use earshot_policy::{
     Call, CallId, CallStatus, ContactId, DecidedBy, Direction, PausedSpan, Recording, RecordingId,
     RecordingKind, Timestamp, TraceEntry, UserId,
@@ -28,6 +29,7 @@ pub const MAX_IMPORT_CALLS: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct Import {
     /// The calls.
+    #[schema(min_items = 1, max_items = 10_000)]
     pub calls: Vec<ImportCall>,
 }
 
@@ -36,37 +38,41 @@ pub struct Import {
 #[serde(deny_unknown_fields)]
 pub struct ImportCall {
     /// Which way it went.
-    #[schema(value_type = String)]
     pub direction: Direction,
     /// How it ended.
-    #[schema(value_type = String)]
     pub status: CallStatus,
-    /// Start (ms since the epoch).
+    /// Start (ms since the epoch, before 2200).
+    #[schema(minimum = 0, maximum = 7_258_118_399_999_i64)]
     pub started_at: i64,
     /// Answer time, for answered calls.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 7_258_118_399_999_i64)]
     pub answered_at: Option<i64>,
     /// End time.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 7_258_118_399_999_i64)]
     pub ended_at: Option<i64>,
     /// The company number (inbound: dialled; outbound: caller ID), E.164.
     #[serde(default)]
+    #[schema(schema_with = rules::schema::e164_or_null)]
     pub number: Option<String>,
     /// The external party's number, E.164.
     #[serde(default)]
+    #[schema(schema_with = rules::schema::e164_or_null)]
     pub external_number: Option<String>,
     /// The contact's id, if known.
     #[serde(default)]
     pub contact: Option<i64>,
     /// E-mail addresses of the users on the call.
     #[serde(default)]
+    #[schema(schema_with = rules::schema::email_list)]
     pub parties: Vec<String>,
     /// E-mail addresses of the users whose phones rang.
     #[serde(default)]
+    #[schema(schema_with = rules::schema::email_list)]
     pub rang: Vec<String>,
     /// How the recording was decided, if known.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
     pub decided_by: Option<DecidedBy>,
     /// The call's recording: stereo WAV, 8 kHz, 16-bit PCM, base64.
     #[serde(default)]
@@ -84,7 +90,6 @@ pub struct ImportAudio {
     pub wav_base64: String,
     /// Spans that were paused, ms.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
     pub paused_spans: Vec<PausedSpan>,
 }
 
@@ -92,8 +97,11 @@ pub struct ImportAudio {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Imported {
     /// Ids of the new calls, in the order given.
-    #[schema(value_type = Vec<i64>)]
     pub calls: Vec<CallId>,
+    /// Ids of their recordings, in the same order; `null` for a call without one.
+    pub recordings: Vec<Option<RecordingId>>,
+    /// Ids of their voicemails, in the same order; `null` for a call without one.
+    pub voicemails: Vec<Option<RecordingId>>,
 }
 
 struct Checked {
@@ -157,7 +165,7 @@ fn check_wav(
 }
 
 /// `POST /api/v1/calls/import`.
-#[utoipa::path(post, path = "/api/v1/calls/import", tag = "calls", security(("bearer" = [])), request_body = Import, responses((status = 201, body = Imported), (status = 403), (status = 413, description = "Larger than 256 MiB"), (status = 422, description = "Nothing imported; every problem listed")))]
+#[utoipa::path(post, path = "/api/v1/calls/import", tag = "calls", security(("bearer" = ["admin"])), request_body = Import, responses((status = 201, body = Imported), (status = 403), (status = 413, description = "Larger than 256 MiB"), (status = 422, description = "Nothing imported; every problem listed")))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
@@ -342,29 +350,43 @@ pub async fn import(
         for (c, files) in checked.iter().zip(&files_per_call) {
             ids.push(insert_call(&state.db, &mut tx, &c.call, files).await?);
         }
+        let mut query = crate::db::Query::new("SELECT id, call_id, kind FROM recordings WHERE company_id = ");
+        query.bind(company.id().0).push(" AND call_id IN ").bind_list(ids.iter().map(|c| c.0));
+        let mut recordings = vec![None; ids.len()];
+        let mut voicemails = vec![None; ids.len()];
+        for row in state.db.fetch_all(&mut *tx, &query).await? {
+            let call = CallId(sqlx::Row::try_get(&row, "call_id")?);
+            let id = RecordingId(sqlx::Row::try_get(&row, "id")?);
+            let kind: String = sqlx::Row::try_get(&row, "kind")?;
+            if let Some(i) = ids.iter().position(|c| *c == call) {
+                let slot =
+                    if kind == RecordingKind::Voicemail.as_str() { &mut voicemails } else { &mut recordings };
+                slot[i] = Some(id);
+            }
+        }
         let version = crate::company::bump_version(&state.db, &mut tx, company.id()).await?;
         for id in &ids {
             let event = ChangeEvent { company: company.id(), version, change: Change::Call { call: *id } };
             state.events.stage(&mut tx, &event).await?;
         }
         tx.commit().await?;
-        Ok::<_, ApiError>((ids, version, files_per_call))
+        Ok::<_, ApiError>((Imported { calls: ids, recordings, voicemails }, version, files_per_call))
     }
     .await;
     match result {
-        Ok((ids, version, files_per_call)) => {
+        Ok((imported, version, files_per_call)) => {
             written.0.clear();
             for file in files_per_call.iter().flatten() {
                 state.recordings.finished(&file.file_name);
             }
-            for id in &ids {
+            for id in &imported.calls {
                 state.events.committed(ChangeEvent {
                     company: company.id(),
                     version,
                     change: Change::Call { call: *id },
                 });
             }
-            Ok((StatusCode::CREATED, Json(Imported { calls: ids })))
+            Ok((StatusCode::CREATED, Json(imported)))
         }
         Err(error) => Err(error),
     }

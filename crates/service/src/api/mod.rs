@@ -4,6 +4,7 @@
 mod admin;
 pub mod analytics;
 pub mod calls;
+mod contract;
 mod devices;
 mod events;
 mod import;
@@ -98,10 +99,23 @@ async fn not_found() -> impl IntoResponse {
     ApiError::not_found("endpoint")
 }
 
-/// `axum::Json`, with rejections as problem+json.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body that fits its operation's schema in the OpenAPI document
+/// ([`contract`]), read into `T`; rejections as problem+json.
 pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let route = request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
+        let method = request.method().clone();
+        let axum::Json(body) = axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        if let Some(route) = route {
+            contract::check_body(&method, &route, &body)?;
+        }
+        serde_json::from_value(body).map(Json).map_err(|e| ApiError::invalid_field("body", e.to_string()))
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -199,7 +213,7 @@ impl From<PathRejection> for ApiError {
         analytics::summary,
         openapi_json,
     ),
-    modifiers(&BearerAuth, &CommonResponses)
+    modifiers(&BearerAuth, &CommonResponses, &CreateLinks)
 )]
 pub struct ApiDoc;
 
@@ -210,7 +224,8 @@ fn enum_names<T: serde::Serialize>(values: &[T]) -> Vec<String> {
 
 /// The answers every operation of a kind can give, added where its own
 /// annotation does not list them, so the document says every status the
-/// service can answer (issue 18): 401 where a session is needed, 400 for a
+/// service can answer (issue 18): 401 where a session is needed, 403 where
+/// it must be an admin's (`security(("bearer" = ["admin"]))`), 400 for a
 /// body, query or path that does not parse, 422 for a body or query whose
 /// values are refused, 404 for a path that names nothing, 503 when a dependency
 /// is down (with `Retry-After`). Every error answer is described as the
@@ -237,6 +252,9 @@ impl utoipa::Modify for CommonResponses {
                 [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                // `security(("bearer" = ["admin"]))`: the role the operation needs.
+                let admins_only = serde_json::to_value(&operation.security)
+                    .is_ok_and(|security| security.to_string().contains(r#""bearer":["admin"]"#));
                 let parameters = operation.parameters.as_deref().unwrap_or_default();
                 let in_path = parameters.iter().any(|p| matches!(p.parameter_in, ParameterIn::Path));
                 let in_query = parameters.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));
@@ -244,6 +262,9 @@ impl utoipa::Modify for CommonResponses {
                 let mut common: Vec<(&str, &str)> = Vec::new();
                 if secured {
                     common.push(("401", "No valid session: log in again"));
+                }
+                if admins_only {
+                    common.push(("403", "Only an admin of the company may do this"));
                 }
                 if body || in_query || in_path {
                     common.push(("400", "The body, a query parameter or the path does not parse"));
@@ -309,6 +330,52 @@ impl utoipa::Modify for CommonResponses {
     }
 }
 
+/// Links from each operation that creates a record (`POST /x` answering
+/// 201 with its `id`) to those that read, change and delete it
+/// (`/x/{id}`), so a client (and schemathesis' stateful phase) knows that
+/// the id answered is the id to use next.
+struct CreateLinks;
+
+impl utoipa::Modify for CreateLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::link::LinkBuilder;
+        let mut links = Vec::new();
+        for (path, item) in &openapi.paths.paths {
+            let Some(target) = openapi.paths.paths.get(&format!("{path}/{{id}}")) else { continue };
+            if item.post.is_none() {
+                continue;
+            }
+            let pointer =
+                format!("#/paths/{}", format!("{path}/{{id}}").replace('~', "~0").replace('/', "~1"));
+            let kinds = [("Get", target.get.is_some(), "get"), ("Update", target.put.is_some(), "put")];
+            let kinds = kinds.into_iter().chain([("Delete", target.delete.is_some(), "delete")]);
+            for (name, present, method) in kinds {
+                if present {
+                    links.push((path.clone(), name, format!("{pointer}/{method}")));
+                }
+            }
+        }
+        for (path, name, operation) in links {
+            let Some(RefOr::T(created)) = openapi
+                .paths
+                .paths
+                .get_mut(&path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|post| post.responses.responses.get_mut("201"))
+            else {
+                continue;
+            };
+            let link = LinkBuilder::new()
+                .operation_ref(operation)
+                .parameter("id", "$response.body#/id")
+                .description("The record just created")
+                .build();
+            created.links.insert(name.to_owned(), RefOr::T(link));
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -325,5 +392,36 @@ impl utoipa::Modify for BearerAuth {
 /// `GET /api/v1/openapi.json`.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "This document")))]
 pub async fn openapi_json() -> impl IntoResponse {
-    axum::Json(<ApiDoc as utoipa::OpenApi>::openapi())
+    axum::Json(document())
+}
+
+/// The OpenAPI document as served. utoipa 5.5 writes a link's fields in
+/// snake case (`operation_ref`, `request_body`); OpenAPI names them in
+/// camel case, which is what clients read.
+pub fn document() -> serde_json::Value {
+    let mut document = serde_json::to_value(<ApiDoc as utoipa::OpenApi>::openapi())
+        .expect("the OpenAPI document serializes");
+    let operations = document["paths"].as_object_mut().into_iter().flat_map(|paths| paths.values_mut());
+    let operations =
+        operations.filter_map(serde_json::Value::as_object_mut).flat_map(|item| item.values_mut());
+    for operation in operations {
+        let responses = operation.get_mut("responses").and_then(serde_json::Value::as_object_mut);
+        for response in responses.into_iter().flat_map(|r| r.values_mut()) {
+            let links = response.get_mut("links").and_then(serde_json::Value::as_object_mut);
+            for link in
+                links.into_iter().flat_map(|l| l.values_mut()).filter_map(serde_json::Value::as_object_mut)
+            {
+                for (from, to) in [
+                    ("operation_ref", "operationRef"),
+                    ("operation_id", "operationId"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(value) = link.remove(from) {
+                        link.insert(to.to_owned(), value);
+                    }
+                }
+            }
+        }
+    }
+    document
 }

@@ -371,7 +371,7 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit`: who played and downloaded what, newest first. Admins only.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "recordings", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = Vec<AuditEntry>), (status = 403)))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "recordings", security(("bearer" = ["admin"])), params(AuditQuery), responses((status = 200, body = Vec<AuditEntry>), (status = 403)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,
