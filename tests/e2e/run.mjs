@@ -10,7 +10,8 @@
 //   E2E_SCREENSHOTS  directory for the documentation's screenshots (optional):
 //                    login, login-error, history-agent, history-supervisor,
 //                    history-admin, details, settings, analytics,
-//                    admin-settings, admin-users and admin-flow (.png), each
+//                    admin-settings, admin-users, admin-flow,
+//                    details-legal-hold and details-deleted (.png), each
 //                    taken once the screen has settled, always in the light theme
 //   TAURI_DRIVER     tauri-driver binary (default ~/.cargo/bin/tauri-driver)
 //   E2E_ONLY         comma-separated scenario names to run (default: all)
@@ -1124,6 +1125,55 @@ const scenarios = [
         }
         check(refusal.detail && text.includes(refusal.detail), `the contact form says "${text}"; the service says "${refusal.detail}"`);
         note(`refused (HTTP ${refusal.status}): "${text}"; ${after.length} contacts, unchanged`);
+      });
+    },
+  },
+  {
+    // Last: it deletes recordings of the demo for good. An admin places a
+    // legal hold from a call's details, a contact's recordings are deleted
+    // on request, and the app shows the deleted one as deleted (no player,
+    // no error) and the held one kept.
+    name: 'retention',
+    async run() {
+      const token = await tokenOf(ADMIN);
+      const calls = (await serviceCalls(ADMIN, 200)).filter((c) => c.contact && c.recording && !c.recording.deleted);
+      const byContact = new Map();
+      for (const call of calls) byContact.set(call.contact, [...(byContact.get(call.contact) ?? []), call]);
+      const pair = [...byContact.values()].find((list) => list.length >= 2);
+      check(pair, `no contact of the demo has two calls with a recording among the admin's newest 200`);
+      const [held, erased] = pair;
+      await withApp('retention', async (session) => {
+        await logInAndMatch(session, ADMIN);
+        await scrollToCall(session, ADMIN, (c) => c.id === held.id, `is call ${held.id}`);
+        await openCall(session, held.id);
+        await (await session.find(`${DETAILS} [data-testid=legal-hold-toggle]`)).click();
+        const holdText = await waitFor(async () => {
+          const text = await (await session.find(`${DETAILS} [data-testid=legal-hold]`)).getText();
+          return text.includes('On legal hold since') ? text : null;
+        }, 10000, 'the legal hold shown');
+        const afterHold = await api(`/calls/${held.id}`, { token });
+        check(afterHold.legal_hold?.by, `the service has no hold on call ${held.id}: ${JSON.stringify(afterHold.legal_hold)}`);
+        const result = await api(`/contacts/${held.contact}/recordings`, { method: 'DELETE', token });
+        check(result.held_calls.includes(held.id), `the held call was not kept: ${JSON.stringify(result)}`);
+        check(result.deleted >= 1, `nothing deleted: ${JSON.stringify(result)}`);
+        await screenshot(session, 'details-legal-hold');
+        await scrollToCall(session, ADMIN, (c) => c.id === erased.id, `is call ${erased.id}`);
+        await openCall(session, erased.id);
+        const deletedText = await waitFor(async () => {
+          const shown = await session.findAll(`${SEL.detailsOf(erased.id)} [data-testid=recording-deleted]`);
+          return shown.length ? shown[0].getText() : null;
+        }, 10000, `call ${erased.id}'s recording shown deleted`);
+        check(/Deleted on \d{4}-\d\d-\d\d by .+, on request\./.test(deletedText), `the app says "${deletedText}"`);
+        check((await session.findAll(SEL.play)).length === 0, 'a player for a deleted recording');
+        check((await session.findAll(`${DETAILS} ${SEL.alert}`)).length === 0, 'an error for a deleted recording');
+        await screenshot(session, 'details-deleted');
+        note(`call ${held.id}: "${holdText.split('\n')[0]}"; call ${erased.id}: "${deletedText}"; ${result.deleted} deleted`);
+        // The hold lifted again, from the app (the list back at its top first: it scrolls down to a row).
+        await session.execute(`document.querySelector(arguments[0]).scrollTop = 0`, [SEL.historyList]);
+        await scrollToCall(session, ADMIN, (c) => c.id === held.id, `is call ${held.id}`);
+        await openCall(session, held.id);
+        await (await session.find(`${DETAILS} [data-testid=legal-hold-toggle]`)).click();
+        await waitFor(async () => !(await api(`/calls/${held.id}`, { token })).legal_hold, 10000, 'the hold lifted');
       });
     },
   },

@@ -282,12 +282,13 @@ pub struct ContactWrite {
 pub struct AuditEntry {
     /// Id.
     pub id: i64,
-    /// Who.
-    pub user: i64,
-    /// `play` or `download`.
+    /// Who; `null` for the service itself (a deletion under the company's retention).
+    pub user: Option<i64>,
+    /// `play`, `download`, `delete` (a recording or voicemail deleted), `hold`
+    /// (a legal hold placed on the call) or `release` (the hold lifted).
     pub action: String,
-    /// Which recording.
-    pub recording: i64,
+    /// Which recording; `null` for a hold on a call without one.
+    pub recording: Option<i64>,
     /// Of which call.
     pub call: i64,
     /// When (ms since the epoch).
@@ -509,6 +510,26 @@ impl CallOut {
             call,
         }
     }
+}
+
+/// `PUT /api/v1/calls/{id}/legal-hold`: place or lift a legal hold.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LegalHoldIn {
+    /// True: hold the call's recordings (kept whatever the retention, not
+    /// deleted on request); false: lift the hold.
+    pub held: bool,
+}
+
+/// What `DELETE /api/v1/contacts/{id}/recordings` did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeletedRecordings {
+    /// Recordings and voicemails deleted.
+    pub deleted: u64,
+    /// The contact's calls whose recordings a legal hold kept.
+    pub held_calls: Vec<CallId>,
 }
 
 /// A page of calls, newest first.

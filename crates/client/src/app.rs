@@ -682,6 +682,10 @@ impl App {
     /// The analytics of calls started in `from..to` (ms), as the service
     /// sums what the user may see in the `analytics` context (SPEC §4.3).
     pub async fn analytics(&self, from: i64, to: i64) -> Result<Analytics> {
+        // The service answers such a range with no calls; a person picked the dates the wrong way round.
+        if from > to {
+            return Err(ClientError::Invalid { detail: "The period ends before it starts.".into() });
+        }
         let api = self.shared.api().await?;
         let summary = api.analytics(from, to).await?;
         Ok(view::analytics(&summary, &*self.snapshot()?))
@@ -741,6 +745,12 @@ impl App {
                 "users" | "groups" | "numbers" | "contacts" => api.delete(&format!("/{what}/{id}")).await,
                 _ => Err(ClientError::Invalid { detail: format!("{what:?} cannot be deleted.") }),
             },
+            AdminChange::LegalHold { call, held } => {
+                api.put(&format!("/calls/{call}/legal-hold"), &earshot_api::LegalHoldIn { held }).await
+            }
+            AdminChange::DeleteContactRecordings { contact } => {
+                api.delete(&format!("/contacts/{contact}/recordings")).await
+            }
         }
     }
 

@@ -191,6 +191,8 @@ pub struct RecordingView {
     pub can_download: bool,
     /// The name a save dialog proposes.
     pub file_name: String,
+    /// When it is deleted: when, by whom and why, in words (no player then).
+    pub deleted: Option<String>,
 }
 
 /// One line of "why was this recorded".
@@ -223,6 +225,8 @@ pub struct CallDetails {
     pub recordings: Vec<RecordingView>,
     /// Why it was (not) recorded, oldest first; empty when recording was never decided.
     pub trace: Vec<TraceLine>,
+    /// The legal hold on the call, in words ("On legal hold since … (Alex Admin)").
+    pub legal_hold: Option<String>,
 }
 
 /// Where the player is, sent as it plays.
@@ -523,9 +527,9 @@ pub struct AuditRow {
     pub id: i64,
     /// When, ms since the epoch.
     pub at: i64,
-    /// Who.
+    /// Who: a user's name, or "Earshot (retention)" for the service itself.
     pub user: String,
-    /// `play` or `download`.
+    /// `play`, `download`, `delete`, `hold` or `release`.
     pub action: String,
     /// The call.
     pub call: i64,
@@ -535,8 +539,8 @@ pub struct AuditRow {
     pub call_started_at: Option<i64>,
     /// Who else was on it: the outside number, or the users of an internal call.
     pub call_with: Option<String>,
-    /// The recording.
-    pub recording: i64,
+    /// The recording; none for a hold on a call without one.
+    pub recording: Option<i64>,
     /// From where.
     pub remote_addr: Option<String>,
     /// With what.
@@ -587,6 +591,20 @@ pub enum AdminChange {
         /// Which.
         id: i64,
     },
+    /// Places (or lifts) a legal hold on a call: its recordings are kept
+    /// whatever the retention, and not deleted on request.
+    LegalHold {
+        /// Which call.
+        call: i64,
+        /// Hold, or lift the hold.
+        held: bool,
+    },
+    /// Deletes a contact's recordings and voicemails, on their request; the
+    /// calls stay, marked deleted. Calls on legal hold keep theirs.
+    DeleteContactRecordings {
+        /// Which contact.
+        contact: i64,
+    },
 }
 
 /// The audit log's rows, users named from the snapshot.
@@ -597,7 +615,9 @@ pub fn audit_rows(entries: Vec<AuditEntry>, snapshot: &SyncSnapshot) -> Vec<Audi
         .map(|e| AuditRow {
             id: e.id,
             at: e.at,
-            user: user_name(snapshot, UserId(e.user)),
+            user: e
+                .user
+                .map_or_else(|| "Earshot (retention)".to_owned(), |id| user_name(snapshot, UserId(id))),
             action: e.action,
             call: e.call,
             call_direction: e.call_summary.as_ref().map(|c| c.direction.clone()),
@@ -655,7 +675,8 @@ pub fn row(out: &CallOut, snapshot: &SyncSnapshot, contact: Option<String>) -> C
             .number
             .and_then(|id| snapshot.numbers.iter().find(|n| n.id == id))
             .map(|n| n.e164.clone()),
-        has_recording: call.recording.is_some() || call.voicemail.is_some(),
+        has_recording: call.audio_of(RecordingKind::Call).is_some()
+            || call.audio_of(RecordingKind::Voicemail).is_some(),
         can_play: out.can_play,
         can_download: out.can_download,
     }
@@ -685,6 +706,7 @@ pub fn details(out: &CallOut, snapshot: &SyncSnapshot, contact: Option<String>) 
                 can_play: access.play,
                 can_download: access.download,
                 file_name: earshot_api::download_name(call, kind),
+                deleted: recording.deleted.map(|deletion| deleted_words(&deletion, snapshot)),
             })
         })
         .collect();
@@ -701,6 +723,30 @@ pub fn details(out: &CallOut, snapshot: &SyncSnapshot, contact: Option<String>) 
         rang: call.rang.iter().map(|id| user_name(snapshot, *id)).collect(),
         recordings,
         trace: call.recording_trace.iter().map(|entry| trace_line(entry, snapshot)).collect(),
+        legal_hold: call
+            .legal_hold
+            .map(|hold| format!("On legal hold since {} ({})", day(hold.at.0), user_name(snapshot, hold.by))),
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a time in ms since the epoch.
+fn day(at: i64) -> String {
+    let (year, month, day) = earshot_api::civil_from_days(at.div_euclid(86_400_000));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// "Deleted on 2026-03-01 by Alex Admin, on request."
+fn deleted_words(deletion: &earshot_policy::Deletion, snapshot: &SyncSnapshot) -> String {
+    match (deletion.reason, deletion.by) {
+        (earshot_policy::DeletionReason::Retention, _) => {
+            format!("Deleted on {}: the company keeps recordings for a limited time.", day(deletion.at.0))
+        }
+        (earshot_policy::DeletionReason::Request, Some(by)) => {
+            format!("Deleted on {} by {}, on request.", day(deletion.at.0), user_name(snapshot, by))
+        }
+        (earshot_policy::DeletionReason::Request, None) => {
+            format!("Deleted on {}, on request.", day(deletion.at.0))
+        }
     }
 }
 

@@ -604,8 +604,8 @@ async fn the_app_logs_in_lists_calls_resumes_and_logs_out() {
     assert!(stats.per_user.iter().all(|u| !u.name.starts_with("user ")), "users are named");
     assert_eq!(
         app.analytics(now, now - 1).await.unwrap_err().code(),
-        "service",
-        "a reversed range is refused"
+        "invalid",
+        "a reversed range is refused, in words"
     );
 
     // Started for another server (EARSHOT_SERVER), the app offers that one

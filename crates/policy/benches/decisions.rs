@@ -110,6 +110,7 @@ fn calls(company: CompanyId) -> Vec<Call> {
                 duration_ms: 60_000,
                 size_bytes: 1_920_044,
                 paused_spans: vec![],
+                deleted: None,
             });
             let voicemail = (status == CallStatus::Voicemail).then(|| Recording {
                 id: RecordingId(n),
@@ -118,6 +119,7 @@ fn calls(company: CompanyId) -> Vec<Call> {
                 duration_ms: 20_000,
                 size_bytes: 320_044,
                 paused_spans: vec![],
+                deleted: None,
             });
             Call {
                 id: CallId(n),
@@ -137,6 +139,7 @@ fn calls(company: CompanyId) -> Vec<Call> {
                 voicemail,
                 decided_by: None,
                 recording_trace: vec![],
+                legal_hold: None,
             }
         })
         .collect()

@@ -300,7 +300,7 @@ impl Viewer {
     /// False when the call has no such recording.
     #[must_use]
     pub fn may_play(&self, call: &Call, kind: RecordingKind) -> bool {
-        call.recording_of(kind).is_some() && self.can_see(call) && self.playback_allows(call, kind)
+        call.audio_of(kind).is_some() && self.can_see(call) && self.playback_allows(call, kind)
     }
 
     /// Whether the user may download the call's recording of `kind` (SPEC §5):
@@ -317,7 +317,7 @@ impl Viewer {
             return CallAccess::default();
         }
         let rights = |kind| {
-            let play = call.recording_of(kind).is_some() && self.playback_allows(call, kind);
+            let play = call.audio_of(kind).is_some() && self.playback_allows(call, kind);
             RecordingAccess { play, download: play && self.settings.can_download.value }
         };
         CallAccess {

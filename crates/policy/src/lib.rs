@@ -57,6 +57,7 @@
 //!     voicemail: None,
 //!     decided_by: None,
 //!     recording_trace: vec![],
+//!     legal_hold: None,
 //! };
 //! // A missed call to a number routed to the agent is visible at every level (§4.2 rule 2).
 //! assert!(viewer.can_see(&missed));
@@ -119,7 +120,8 @@ pub use flow::{
 pub use ids::{CallId, CompanyId, ContactId, GroupId, NumberId, RecordingId, Timestamp, UserId};
 pub use keypad::{CODE_KEY_WINDOW_MS, DetectedCode, Key, KeypadAction, KeypadCode, KeypadCodeDetector};
 pub use model::{
-    Call, CallStatus, Contact, Direction, Group, Number, PausedSpan, Recording, RecordingKind, Role, User,
+    Call, CallStatus, Contact, Deletion, DeletionReason, Direction, Group, LegalHold, Number, PausedSpan,
+    Recording, RecordingKind, Role, User,
 };
 pub use recording::{
     CallStart, CodeOutcome, CodeRefusal, DecidedBy, Decider, LiveRecording, NoChange, RecordSetting,

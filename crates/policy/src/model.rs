@@ -205,6 +205,43 @@ pub struct Recording {
     pub size_bytes: u64,
     /// Spans paused by keypad codes.
     pub paused_spans: Vec<PausedSpan>,
+    /// Set once the recording is deleted (its file is gone; the call stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Deletion>,
+}
+
+/// Why a recording was deleted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionReason {
+    /// It was older than the company keeps recordings (`recording_retention_days`).
+    Retention,
+    /// An admin deleted it on request (a contact's recordings).
+    Request,
+}
+
+/// When, by whom and why a recording was deleted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// When.
+    pub at: Timestamp,
+    /// Who: the admin; `null` for the service itself (retention).
+    pub by: Option<UserId>,
+    /// Why.
+    pub reason: DeletionReason,
+}
+
+/// A legal hold on a call: its recordings are kept, whatever the retention,
+/// and cannot be deleted on request, until the hold is released.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalHold {
+    /// The admin who placed it.
+    pub by: UserId,
+    /// When.
+    pub at: Timestamp,
 }
 
 impl Recording {
@@ -259,16 +296,26 @@ pub struct Call {
     pub decided_by: Option<DecidedBy>,
     /// Why the call was recorded: the decision at the start, then each start, pause and resume.
     pub recording_trace: Vec<TraceEntry>,
+    /// A legal hold on the call, while there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<LegalHold>,
 }
 
 impl Call {
-    /// The call's recording of `kind`, if it has one.
+    /// The call's recording of `kind`, if it has one (deleted or not).
     #[must_use]
     pub const fn recording_of(&self, kind: RecordingKind) -> Option<&Recording> {
         match kind {
             RecordingKind::Call => self.recording.as_ref(),
             RecordingKind::Voicemail => self.voicemail.as_ref(),
         }
+    }
+
+    /// The call's recording of `kind` if there is one to play: it exists and
+    /// is not deleted.
+    #[must_use]
+    pub fn audio_of(&self, kind: RecordingKind) -> Option<&Recording> {
+        self.recording_of(kind).filter(|recording| recording.deleted.is_none())
     }
 }
 
@@ -281,3 +328,4 @@ wire_names!(CallStatus {
     Unanswered => "unanswered",
 });
 wire_names!(RecordingKind { Call => "call", Voicemail => "voicemail" });
+wire_names!(DeletionReason { Retention => "retention", Request => "request" });

@@ -81,6 +81,11 @@ pub struct CompanySettings {
     pub agent_can_download: bool,
     /// What a paused span becomes in the recording file.
     pub paused_audio: PausedAudio,
+    /// Days call recordings and voicemails are kept, counted from the call's
+    /// start; `null`: forever. Older ones are deleted by the service (the
+    /// calls stay), except those of calls on legal hold.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36_500))]
+    pub recording_retention_days: Option<u32>,
 }
 
 impl Default for CompanySettings {
@@ -94,6 +99,7 @@ impl Default for CompanySettings {
             agent_recording_playback: RecordingPlayback::OwnOnly,
             agent_can_download: false,
             paused_audio: PausedAudio::Silence,
+            recording_retention_days: None,
         }
     }
 }

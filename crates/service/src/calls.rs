@@ -4,8 +4,8 @@
 use crate::db::{Db, Query, StoreError};
 use crate::snapshot::{parse_json, parse_name};
 use earshot_policy::{
-    Call, CallId, CompanyId, ContactId, NumberId, PausedSpan, Recording, RecordingId, RecordingKind,
-    Timestamp, UserId,
+    Call, CallId, CompanyId, ContactId, Deletion, LegalHold, NumberId, PausedSpan, Recording, RecordingId,
+    RecordingKind, Timestamp, UserId,
 };
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -13,7 +13,11 @@ use std::collections::HashMap;
 
 /// The columns of `calls` that [`calls_from_rows`] reads, prefixed `c.`.
 pub const CALL_COLUMNS: &str = "c.id, c.company_id, c.direction, c.status, c.started_at, c.answered_at, c.ended_at, \
-     c.number_id, c.external_number, c.contact_id, c.decided_by, c.recording_trace";
+     c.number_id, c.external_number, c.contact_id, c.decided_by, c.recording_trace, c.legal_hold_by, c.legal_hold_at";
+
+/// The columns of `recordings` that [`recording_from_row`] reads.
+pub const RECORDING_COLUMNS: &str =
+    "id, call_id, kind, duration_ms, size_bytes, paused_spans, deleted_at, deleted_by, deleted_reason";
 
 /// Builds calls from rows of [`CALL_COLUMNS`], with their parties, rang lists and recordings.
 pub async fn calls_from_rows<'e, E>(db: &Db, executor: E, rows: Vec<AnyRow>) -> Result<Vec<Call>, StoreError>
@@ -42,6 +46,13 @@ where
                 .map(|name| parse_name(&name))
                 .transpose()?,
             recording_trace: parse_json(&row.try_get::<String, _>("recording_trace")?)?,
+            legal_hold: match (
+                row.try_get::<Option<i64>, _>("legal_hold_by")?,
+                row.try_get::<Option<i64>, _>("legal_hold_at")?,
+            ) {
+                (Some(by), Some(at)) => Some(LegalHold { by: UserId(by), at: Timestamp(at) }),
+                _ => None,
+            },
         });
     }
     if calls.is_empty() {
@@ -61,9 +72,7 @@ where
         }
     }
 
-    let mut query = Query::new(
-        "SELECT id, call_id, kind, duration_ms, size_bytes, paused_spans FROM recordings WHERE call_id IN ",
-    );
+    let mut query = Query::new(&format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE call_id IN "));
     query.bind_list(ids);
     for row in db.fetch_all(executor, &query).await? {
         let call = &mut calls[index[&CallId(row.try_get("call_id")?)]];
@@ -85,6 +94,14 @@ pub fn recording_from_row(row: &AnyRow) -> Result<Recording, StoreError> {
         duration_ms: u64::try_from(row.try_get::<i64, _>("duration_ms")?).unwrap_or(0),
         size_bytes: u64::try_from(row.try_get::<i64, _>("size_bytes")?).unwrap_or(0),
         paused_spans: parse_json::<Vec<PausedSpan>>(&row.try_get::<String, _>("paused_spans")?)?,
+        deleted: match row.try_get::<Option<i64>, _>("deleted_at")? {
+            Some(at) => Some(Deletion {
+                at: Timestamp(at),
+                by: row.try_get::<Option<i64>, _>("deleted_by")?.map(UserId),
+                reason: parse_name(&row.try_get::<Option<String>, _>("deleted_reason")?.unwrap_or_default())?,
+            }),
+            None => None,
+        },
     })
 }
 

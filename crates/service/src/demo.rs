@@ -417,6 +417,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
             voicemail: None,
             decided_by: None,
             recording_trace: vec![],
+            legal_hold: None,
         };
         let talk_ms = rng.random_range(20_000..600_000);
         let mut recording_start = None;
@@ -570,6 +571,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
                         duration_ms,
                         size_bytes,
                         paused_spans,
+                        deleted: None,
                     },
                     file_name: path,
                 });
@@ -592,6 +594,7 @@ pub async fn seed(state: &AppState, now: i64) -> anyhow::Result<CompanyId> {
                     duration_ms,
                     size_bytes,
                     paused_spans: vec![],
+                    deleted: None,
                 },
                 file_name: path,
             });

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Forbidden,
     /// No such thing (or not one the caller may know of).
     NotFound,
+    /// It was there and is deleted (a recording past the company's retention, say).
+    Gone,
     /// The request conflicts with what is stored (a duplicate e-mail, say).
     Conflict,
     /// The body is too large.
@@ -28,7 +30,7 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// Too many failed log-ins: try again later.
     Locked,
-    /// The service does not offer this now (SIP is off, say).
+    /// A dependency is down (the database, the recordings' store): try again later.
     Unavailable,
     /// Something went wrong on our side.
     Internal,
@@ -72,6 +74,11 @@ impl ApiError {
     /// 401: no valid session.
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, detail)
+    }
+
+    /// 410: it was there and is deleted for good.
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, ErrorCode::Gone, detail)
     }
 
     /// 403: not allowed.

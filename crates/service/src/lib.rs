@@ -28,6 +28,7 @@ pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod migrate;
+pub mod retention;
 pub mod sip;
 pub mod snapshot;
 pub mod store;

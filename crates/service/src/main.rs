@@ -380,6 +380,8 @@ async fn serve(
     if spooled > 0 {
         tracing::info!(recordings = spooled, "recordings on this machine queued for upload to the store");
     }
+    // Recordings past their company's retention go now, then every hour.
+    earshot_service::retention::start(state.clone());
     let _sip = match sip {
         Some(config) => {
             let sip = earshot_service::sip::start(state.clone(), config).await?;

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub sip: std::sync::OnceLock<std::sync::Arc<crate::sip::SipStats>>,
     /// The recordings' uploads, when they go to an object store.
     pub uploads: std::sync::OnceLock<std::sync::Arc<crate::store::UploadStats>>,
+    /// Recordings deleted (retention, on request) and their files removed.
+    pub retention: crate::retention::RetentionStats,
 }
 
 impl Metrics {
@@ -139,11 +141,31 @@ impl Metrics {
                     &sip.media.srtp_replayed_packets,
                 ),
             ];
-            for (name, help, counter) in counters {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-                let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
-            }
+            write_counters(&mut out, &counters);
         }
+        let retention = [
+            (
+                "earshot_recordings_deleted_retention_total",
+                "Recordings and voicemails deleted by the service, older than their company keeps them.",
+                &self.retention.deleted_by_retention,
+            ),
+            (
+                "earshot_recordings_deleted_request_total",
+                "Recordings and voicemails an admin deleted on request.",
+                &self.retention.deleted_on_request,
+            ),
+            (
+                "earshot_recording_files_removed_total",
+                "Files of deleted recordings removed from the spool and the store.",
+                &self.retention.files_removed,
+            ),
+            (
+                "earshot_retention_failures_total",
+                "Retention sweeps or file removals that failed (each is retried at the next sweep).",
+                &self.retention.failures,
+            ),
+        ];
+        write_counters(&mut out, &retention);
         if let Some(uploads) = self.uploads.get() {
             let _ = writeln!(
                 out,
@@ -163,12 +185,17 @@ impl Metrics {
                     &uploads.failures,
                 ),
             ];
-            for (name, help, counter) in counters {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-                let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
-            }
+            write_counters(&mut out, &counters);
         }
         out
+    }
+}
+
+/// Writes each counter `(name, help, value)` in the text exposition.
+fn write_counters(out: &mut String, counters: &[(&str, &str, &AtomicU64)]) {
+    for (name, help, counter) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
     }
 }
 

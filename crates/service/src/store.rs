@@ -315,6 +315,26 @@ impl Recordings {
         Ok(result.into_stream().map(|chunk| chunk.map_err(std::io::Error::other)).boxed())
     }
 
+    /// Removes the recording from the spool and from the store; one already
+    /// gone from either is not an error.
+    ///
+    /// # Errors
+    /// The spool or the store failed.
+    pub async fn remove(&self, name: &str) -> Result<(), StoreError> {
+        let key = Key::from(name);
+        match self.local.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        if let Some(remote) = &self.remote {
+            match remote.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// The whole recording as a blocking reader, for parsing it on a
     /// blocking thread (the waveform's peaks). Call from a blocking task.
     ///

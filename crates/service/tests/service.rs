@@ -25,6 +25,7 @@ mod service {
     mod moving;
     mod openapi;
     mod recordings;
+    mod retention;
     mod store;
     mod tenants;
 }

@@ -34,6 +34,7 @@ export const companySettings: SettingInfo[] = [
   { key: 'agent_recording_playback', label: 'Recordings agents may play', help: 'Agents without a value of their own; in analytics it applies to supervisors and analysts too (D2).' },
   { key: 'agent_can_download', label: 'Agents may download recordings', help: 'Only recordings they may play.' },
   { key: 'paused_audio', label: 'Paused spans in recordings', help: 'What a span paused by #11# becomes in the file.' },
+  { key: 'recording_retention_days', label: 'Keep recordings and voicemails', help: 'Older ones are deleted by the service (the calls stay, marked “recording deleted”), except on calls under a legal hold. Each deletion is in the audit log.' },
 ];
 
 import type { AdminChange } from '../lib/types';

@@ -186,7 +186,11 @@ can_download: boolean,
 /**
  * The name a save dialog proposes.
  */
-file_name: string, };
+file_name: string, 
+/**
+ * When it is deleted: when, by whom and why, in words (no player then).
+ */
+deleted: string | null, };
 export type TraceLine = { 
 /**
  * When, ms since the epoch.
@@ -232,7 +236,11 @@ recordings: Array<RecordingView>,
 /**
  * Why it was (not) recorded, oldest first; empty when recording was never decided.
  */
-trace: Array<TraceLine>, };
+trace: Array<TraceLine>, 
+/**
+ * The legal hold on the call, in words ("On legal hold since … (Alex Admin)").
+ */
+legal_hold: string | null, };
 export type PlayerState = { 
 /**
  * The call.
@@ -701,11 +709,11 @@ id: number,
  */
 at: number, 
 /**
- * Who.
+ * Who: a user's name, or "Earshot (retention)" for the service itself.
  */
 user: string, 
 /**
- * `play` or `download`.
+ * `play`, `download`, `delete`, `hold` or `release`.
  */
 action: string, 
 /**
@@ -725,9 +733,9 @@ call_started_at: number | null,
  */
 call_with: string | null, 
 /**
- * The recording.
+ * The recording; none for a hold on a call without one.
  */
-recording: number, 
+recording: number | null, 
 /**
  * From where.
  */
@@ -780,7 +788,19 @@ what: string,
 /**
  * Which.
  */
-id: number, };
+id: number, } | { "kind": "legal_hold", 
+/**
+ * Which call.
+ */
+call: number, 
+/**
+ * Hold, or lift the hold.
+ */
+held: boolean, } | { "kind": "delete_contact_recordings", 
+/**
+ * Which contact.
+ */
+contact: number, };
 export type AdminUser = { 
 /**
  * Disabled users can't log in; their sessions ended when they were disabled.
@@ -962,7 +982,13 @@ agent_can_download: boolean,
 /**
  * What a paused span becomes in the recording file.
  */
-paused_audio: PausedAudio, };
+paused_audio: PausedAudio, 
+/**
+ * Days call recordings and voicemails are kept, counted from the call's
+ * start; `null`: forever. Older ones are deleted by the service (the
+ * calls stay), except those of calls on legal hold.
+ */
+recording_retention_days: number | null, };
 export type UserSettings = { 
 /**
  * May pause and start recordings from the keypad (D4).

@@ -5,6 +5,7 @@ const company: CompanySettings = {
   record_inbound: true, record_outbound: true, record_internal: false, agent_recording_control: false,
   agent_call_visibility: 'own_and_missed', agent_recording_playback: 'own_only', agent_can_download: false,
   paused_audio: 'silence',
+  recording_retention_days: null,
 };
 
 function user(id: number, name: string, role: Role, settings: UserSettings, groups: number[]): AdminUserView {

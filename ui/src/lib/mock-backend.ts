@@ -59,6 +59,9 @@ export class MockBackend implements Backend {
   downloads: { id: number; fileName: string }[] = [];
   company: AdminData = mockAdmin();
   changes: AdminChange[] = [];
+  /** Calls under a legal hold, and calls whose recordings were deleted on request. */
+  held = new Set<number>();
+  erased = new Set<number>();
   /** What the next `download` answers: a path chosen, or `null` (cancelled). */
   saveAs: string | null = '/tmp/recording.wav';
   private handlers = new Set<(event: AppEvent) => void>();
@@ -306,6 +309,12 @@ export class MockBackend implements Backend {
     const row = this.calls.find((c) => c.id === id);
     if (!row) throw { code: 'not_found', message: 'This call is not in your history.' };
     const recorded = row.has_recording;
+    // Some recordings are past the retention (ids 6, 26, 46…: never playable ones), and those deleted on request.
+    const deleted = this.erased.has(row.id)
+      ? 'Deleted on 2026-11-24 by Alex Admin, on request.'
+      : row.id % 20 === 6
+        ? 'Deleted on 2026-11-20: the company keeps recordings for a limited time.'
+        : null;
     return {
       row,
       answered_at: row.duration_ms === null ? null : row.started_at + 8_000,
@@ -322,9 +331,10 @@ export class MockBackend implements Backend {
               size_bytes: 1_000_000,
               // Every other playable call's paused audio was cut out (`skip`).
               paused_spans: [row.id % 8 === 4 ? [10_000, 10_000, 8_000] : [10_000, 18_000, 0]],
-              can_play: row.can_play,
-              can_download: row.can_download,
+              can_play: row.can_play && !deleted,
+              can_download: row.can_download && !deleted,
               file_name: `2026-11-24 1400 ${row.direction} ${row.other_party}.wav`,
+              deleted,
             },
           ]
         : [],
@@ -335,6 +345,7 @@ export class MockBackend implements Backend {
             { at: row.started_at + 26_000, text: 'Ada Agent resumed the recording (#12#).' },
           ]
         : [],
+      legal_hold: this.held.has(row.id) ? 'On legal hold since 2026-11-24 (Alex Admin)' : null,
     };
   }
   async play(_app: AppContext, id: number, kind: RecordingKind): Promise<PlayerState> {
@@ -425,6 +436,16 @@ export class MockBackend implements Backend {
     }
     this.changes.push(change);
     if (change.kind === 'settings') this.company.settings = { ...change.settings };
+    if (change.kind === 'legal_hold') {
+      if (change.held) this.held.add(change.call);
+      else this.held.delete(change.call);
+    }
+    if (change.kind === 'delete_contact_recordings') {
+      // The mock's inbound calls are all with contact 7 (see callDetails).
+      for (const call of this.calls) {
+        if (call.direction === 'inbound' && call.has_recording && !this.held.has(call.id)) this.erased.add(call.id);
+      }
+    }
     if (change.kind === 'contact' && change.id === null) {
       this.company.contacts.push({ id: 100 + this.changes.length, ...change.contact });
     }
@@ -432,8 +453,11 @@ export class MockBackend implements Backend {
   async audit(before: number | null): Promise<AuditRow[]> {
     const start = before ?? 251;
     return Array.from({ length: Math.min(100, start - 1) }, (_, i) => ({
-      id: start - 1 - i, at: Date.UTC(2026, 10, 24, 14) - i * 600_000, user: 'Sam Supervisor',
-      action: i % 3 ? 'play' : 'download', call: 1000 - i, recording: 500 - i,
+      id: start - 1 - i, at: Date.UTC(2026, 10, 24, 14) - i * 600_000,
+      user: i % 25 === 5 ? 'Earshot (retention)' : i % 25 === 11 ? 'Alex Admin' : 'Sam Supervisor',
+      action: i % 25 === 5 ? 'delete' : i % 25 === 11 ? 'hold' : i % 3 ? 'play' : 'download',
+      call: 1000 - i,
+      recording: i % 25 === 11 && i % 2 ? null : 500 - i,
       // Now and then a call no longer kept (past retention): no summary.
       ...(i % 50 === 7
         ? { call_direction: null, call_started_at: null, call_with: null }

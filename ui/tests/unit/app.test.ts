@@ -186,6 +186,58 @@ describe('call details', () => {
   });
 });
 
+describe('recordings kept only as long as they should be', () => {
+  it('shows a deleted recording as deleted, when and why, with no player or download', async () => {
+    const backend = new MockBackend(400);
+    await backend.logIn('s', 'admin@acme.demo', 'demo-admin');
+    const call = backend.calls.find((c) => c.has_recording && c.id % 20 === 6)!;
+    render(Details, { backend, app: 'dashboard', id: call.id, onclose() {}, oncontact() {} });
+    expect((await screen.findByTestId('recording-deleted')).textContent).toBe(
+      'Deleted on 2026-11-20: the company keeps recordings for a limited time.',
+    );
+    expect(screen.queryByTestId('play')).toBeNull();
+    expect(screen.queryByTestId('download')).toBeNull();
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('lets an admin place and lift a legal hold, and no one else', async () => {
+    const backend = new MockBackend(40);
+    await backend.logIn('s', 'admin@acme.demo', 'demo-admin');
+    const call = backend.calls.find((c) => c.has_recording && c.id % 20 !== 6)!;
+    const user = userEvent.setup();
+    const { unmount } = render(Details, { backend, app: 'dashboard', admin: true, id: call.id, onclose() {}, oncontact() {} });
+    await user.click(await screen.findByRole('button', { name: 'Place a legal hold' }));
+    expect((await screen.findByText(/On legal hold since/)).textContent).toContain('cannot be deleted');
+    expect(backend.changes.at(-1)).toEqual({ kind: 'legal_hold', call: call.id, held: true });
+    await user.click(screen.getByRole('button', { name: 'Lift the legal hold' }));
+    await waitFor(() => expect(screen.queryByText(/On legal hold since/)).toBeNull());
+    unmount();
+    render(Details, { backend, app: 'dashboard', id: call.id, onclose() {}, oncontact() {} });
+    await screen.findByTestId('trace');
+    expect(screen.queryByTestId('legal-hold-toggle')).toBeNull();
+  });
+
+  it('sets how long recordings are kept, and deletes a contact’s recordings on request', async () => {
+    const { backend, user } = await signedIn(new MockBackend(5), 'admin@acme.demo');
+    await user.click(screen.getByTestId('nav-admin'));
+    const form = await screen.findByTestId('company-settings');
+    expect(within(form).getByText('Kept forever.')).toBeTruthy();
+    await user.click(within(form).getByRole('checkbox', { name: /for a limited time/ }));
+    const days = within(form).getByRole('spinbutton', { name: /Days kept/ });
+    await user.clear(days);
+    await user.type(days, '90');
+    await user.click(within(form).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => expect(JSON.stringify(backend.changes)).toContain('"recording_retention_days":90'));
+
+    await user.click(await screen.findByTestId('admin-tab-contacts'));
+    const contact = backend.company.contacts[0];
+    await user.click(await screen.findByText(contact.name));
+    window.confirm = () => true;
+    await user.click(await screen.findByTestId('delete-contact-recordings'));
+    await waitFor(() => expect(backend.changes.at(-1)).toEqual({ kind: 'delete_contact_recordings', contact: contact.id }));
+  });
+});
+
 describe('settings', () => {
   it('keeps the microphone, the call speaker, the ringer and the audio processing switches', async () => {
     const { backend, user } = await signedIn();

@@ -110,6 +110,7 @@ pub fn recording(id: i64, kind: RecordingKind) -> Recording {
         duration_ms: 61_000,
         size_bytes: 976_044,
         paused_spans: vec![],
+        deleted: None,
     }
 }
 
@@ -132,6 +133,7 @@ pub fn call(direction: Direction, status: CallStatus, number: Option<NumberId>) 
         voicemail: None,
         decided_by: None,
         recording_trace: vec![],
+        legal_hold: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn company_settings() -> impl Strategy<Value = CompanySettings> {
             agent_call_visibility: level,
             agent_recording_playback: playback,
             paused_audio: if skip { PausedAudio::Skip } else { PausedAudio::Silence },
+            recording_retention_days: None,
         }
     })
 }
@@ -91,6 +92,7 @@ fn recording_of(kind: RecordingKind) -> impl Strategy<Value = Option<Recording>>
         duration_ms: 1_000,
         size_bytes: 16_044,
         paused_spans: vec![],
+        deleted: None,
     }))
 }
 
@@ -128,6 +130,7 @@ fn call(user_count: usize, number_count: usize) -> impl Strategy<Value = Call> {
                 voicemail,
                 decided_by: None,
                 recording_trace: vec![],
+                legal_hold: None,
             }
         })
 }
@@ -204,6 +207,25 @@ proptest! {
                         prop_assert!(call.recording_of(kind).is_some());
                     }
                 }
+            }
+        }
+    }
+
+    /// Issue 18: a deleted recording is played and downloaded by no one, not even an admin;
+    /// deleting it changes nothing else (who sees the call, the other recording's rights).
+    #[test]
+    fn a_deleted_recording_plays_for_no_one(s in scenario()) {
+        let deletion = Deletion { at: Timestamp(1), by: None, reason: DeletionReason::Retention };
+        for v in viewers(&s.company) {
+            for call in &s.calls {
+                let mut deleted = call.clone();
+                if let Some(recording) = deleted.recording.as_mut() {
+                    recording.deleted = Some(deletion);
+                }
+                let (before, after) = (v.access(call), v.access(&deleted));
+                prop_assert!(!after.recording.play && !after.recording.download);
+                prop_assert_eq!(after.visible, before.visible);
+                prop_assert_eq!(after.voicemail, before.voicemail);
             }
         }
     }

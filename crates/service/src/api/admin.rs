@@ -65,6 +65,11 @@ pub async fn put_settings(
     query.bind(to_json(&settings)?).push(" WHERE id = ").bind(caller.company().0);
     state.db.execute(&mut *tx, &query).await?;
     commit_change(&state, tx, caller.company(), Change::Settings).await?;
+    // A retention set or shortened applies at once, not at the next hourly sweep.
+    if settings.recording_retention_days.is_some() {
+        let (state, company) = (state.clone(), caller.company());
+        tokio::spawn(async move { crate::retention::sweep_logged(&state, Some(company)).await });
+    }
     Ok(Json(settings))
 }
 

@@ -87,8 +87,12 @@ pub async fn page(state: &AppState, viewer: &Viewer, filters: &CallsQuery) -> Ap
             query.push(" AND c.contact_id = ").bind(contact);
         }
         match filters.has_recording {
-            Some(true) => query.push(" AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
-            Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)"),
+            Some(true) => query.push(
+                " AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id AND r.deleted_at IS NULL)",
+            ),
+            Some(false) => query.push(
+                " AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id AND r.deleted_at IS NULL)",
+            ),
             None => query,
         };
         if let Some(pattern) = &search {

@@ -160,6 +160,7 @@ fn check_wav(
         duration_ms,
         size_bytes: bytes.len() as u64,
         paused_spans: audio.paused_spans.clone(),
+        deleted: None,
     };
     Some((recording, bytes))
 }
@@ -284,6 +285,7 @@ pub async fn import(
                 voicemail: None,
                 decided_by: item.decided_by,
                 recording_trace: Vec::<TraceEntry>::new(),
+                legal_hold: None,
             },
             audio,
         });

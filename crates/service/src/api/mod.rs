@@ -9,6 +9,7 @@ mod devices;
 mod events;
 mod import;
 mod recordings;
+mod retention;
 mod session;
 mod sync;
 
@@ -45,6 +46,8 @@ pub fn app(state: AppState) -> Router {
             get(admin::get_contact).put(admin::update_contact).delete(admin::delete_contact),
         )
         .route("/contacts/{id}/calls", get(calls::contact_calls))
+        .route("/contacts/{id}/recordings", axum::routing::delete(retention::delete_contact_recordings))
+        .route("/calls/{id}/legal-hold", put(retention::set_legal_hold))
         .route("/calls", get(calls::list_calls))
         .route("/calls/import", post(import::import).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BODY)))
         .route("/calls/{id}", get(calls::get_call))
@@ -205,6 +208,8 @@ impl From<PathRejection> for ApiError {
         calls::list_calls,
         calls::get_call,
         calls::contact_calls,
+        retention::set_legal_hold,
+        retention::delete_contact_recordings,
         import::import,
         recordings::audio,
         recordings::download,

@@ -9,7 +9,7 @@
 use super::{Json, Path, Query};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::calls::{CALL_COLUMNS, calls_from_rows, find_call, recording_from_row};
+use crate::calls::{CALL_COLUMNS, RECORDING_COLUMNS, calls_from_rows, find_call, recording_from_row};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use axum::body::Body;
@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 pub use earshot_api::AuditEntry;
-use earshot_policy::{AppContext, Call, RecordingId, RecordingKind};
+use earshot_policy::{AppContext, Call, Deletion, DeletionReason, RecordingId, RecordingKind};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use std::net::SocketAddr;
@@ -95,9 +95,8 @@ async fn authorize(
     app: AppContext,
     action: AuditAction,
 ) -> ApiResult<Allowed> {
-    let mut query = db::Query::new(
-        "SELECT id, call_id, kind, duration_ms, size_bytes, paused_spans, file_name FROM recordings WHERE id = ",
-    );
+    let mut query =
+        db::Query::new(&format!("SELECT {RECORDING_COLUMNS}, file_name FROM recordings WHERE id = "));
     query.bind(id).push(" AND company_id = ").bind(caller.company().0);
     let row = state
         .db
@@ -111,6 +110,9 @@ async fn authorize(
         .await?
         .filter(|call| viewer.can_see(call))
         .ok_or_else(|| ApiError::not_found("recording"))?;
+    if let Some(deletion) = &recording.deleted {
+        return Err(ApiError::gone(deleted_sentence(&caller.snapshot.company, recording.kind, deletion)));
+    }
     let allowed = match action {
         AuditAction::Play => viewer.may_play(&call, recording.kind),
         AuditAction::Download => viewer.may_download(&call, recording.kind),
@@ -122,6 +124,18 @@ async fn authorize(
         }));
     }
     Ok(Allowed { call, kind: recording.kind, file_name, recording: recording.id })
+}
+
+/// "This recording was deleted on 2026-03-01 by Alex Admin, on request."
+fn deleted_sentence(company: &earshot_policy::Company, kind: RecordingKind, deletion: &Deletion) -> String {
+    let (year, month, day) = civil_from_days(deletion.at.0.div_euclid(86_400_000));
+    let what = if kind == RecordingKind::Voicemail { "voicemail" } else { "recording" };
+    let why = match (deletion.reason, deletion.by.and_then(|id| company.user(id))) {
+        (DeletionReason::Retention, _) => "as the company keeps recordings for a limited time".to_owned(),
+        (DeletionReason::Request, Some(user)) => format!("by {}, on request", user.name),
+        (DeletionReason::Request, None) => "on request".to_owned(),
+    };
+    format!("This {what} was deleted on {year:04}-{month:02}-{day:02}, {why}. The call stays in the history.")
 }
 
 async fn audit(
@@ -370,7 +384,8 @@ pub struct AuditQuery {
     pub recording: Option<i64>,
 }
 
-/// `GET /api/v1/audit`: who played and downloaded what, newest first. Admins only.
+/// `GET /api/v1/audit`: who played, downloaded and deleted which recording,
+/// and who held which call, newest first. Admins only.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "recordings", security(("bearer" = ["admin"])), params(AuditQuery), responses((status = 200, body = Vec<AuditEntry>), (status = 403)))]
 pub async fn audit_log(
     State(state): State<AppState>,
@@ -402,9 +417,9 @@ pub async fn audit_log(
         .map(|row| {
             Ok(AuditEntry {
                 id: row.try_get("id")?,
-                user: row.try_get("user_id")?,
+                user: row.try_get::<Option<i64>, _>("user_id")?,
                 action: row.try_get("action")?,
-                recording: row.try_get("recording_id")?,
+                recording: row.try_get::<Option<i64>, _>("recording_id")?,
                 call: row.try_get("call_id")?,
                 at: row.try_get("at")?,
                 remote_addr: row.try_get("remote_addr")?,

@@ -130,6 +130,7 @@ pub(super) async fn on_invite(sip: Arc<Sip>, mut tx: Incoming) {
             voicemail: None,
             decided_by: None,
             recording_trace: Vec::new(),
+            legal_hold: None,
         },
     };
     run.run(route).await;
@@ -849,6 +850,7 @@ fn to_recording(file: &media::WrittenFile, kind: RecordingKind) -> Recording {
         duration_ms: file.duration_ms,
         size_bytes: file.size_bytes,
         paused_spans: file.paused_spans.clone(),
+        deleted: None,
     }
 }
 

@@ -169,6 +169,7 @@ pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
                         duration_ms,
                         size_bytes,
                         paused_spans,
+                        deleted: None,
                     };
                     match kind {
                         RecordingKind::Call => call.recording = Some(recording.clone()),

@@ -212,6 +212,7 @@ async fn insert(service: &TestService, scenario: &Scenario, serial: usize) -> (C
                 duration_ms: 1_000,
                 size_bytes: 16_044,
                 paused_spans: vec![],
+                deleted: None,
             })
             .collect();
         let mut model = Call {
@@ -231,6 +232,7 @@ async fn insert(service: &TestService, scenario: &Scenario, serial: usize) -> (C
             voicemail: None,
             decided_by: None,
             recording_trace: vec![],
+            legal_hold: None,
         };
         let files: Vec<RecordingFile> = recordings
             .iter()

@@ -33,6 +33,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("put", "/api/v1/contacts/{id}"),
     ("delete", "/api/v1/contacts/{id}"),
     ("get", "/api/v1/contacts/{id}/calls"),
+    ("delete", "/api/v1/contacts/{id}/recordings"),
+    ("put", "/api/v1/calls/{id}/legal-hold"),
     ("get", "/api/v1/calls"),
     ("get", "/api/v1/calls/{id}"),
     ("post", "/api/v1/calls/import"),

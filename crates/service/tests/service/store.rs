@@ -65,7 +65,7 @@ async fn import(service: &TestService, admin: &str, ada: &str, calls: Vec<Value>
 }
 
 /// Waits until `done` holds of the service's upload counters (20 s at most).
-async fn wait_for(service: &TestService, what: &str, done: impl Fn(u64, u64, i64) -> bool) {
+pub(super) async fn wait_for(service: &TestService, what: &str, done: impl Fn(u64, u64, i64) -> bool) {
     let stats = service.state.recordings.upload_stats().expect("recordings go to a store");
     for _ in 0..400 {
         let (uploaded, failures, pending) = (

@@ -265,6 +265,7 @@ pub fn blank_call(company: CompanyId, direction: Direction, status: CallStatus, 
         voicemail: None,
         decided_by: None,
         recording_trace: vec![],
+        legal_hold: None,
     }
 }
 
@@ -277,6 +278,7 @@ pub fn recording(kind: RecordingKind) -> Recording {
         duration_ms: 1_000,
         size_bytes: 0,
         paused_spans: vec![],
+        deleted: None,
     }
 }
 
