@@ -76,6 +76,29 @@ pub fn check_body(method: &Method, route: &str, body: &Value) -> Result<(), ApiE
     Err(ApiError::invalid(detail, problems))
 }
 
+/// Writes whole numbers written with a fraction (`586.0`) as integers, as
+/// JSON Schema reads them (an `integer` is any number without a fractional
+/// part) and `serde` does not (it reads `586.0` into no integer type).
+/// Fractions stay floats; an integer is read by `serde` into a float field as well.
+pub fn integers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() < 9.0e15
+            {
+                // Exact below 2^53: the cast loses nothing.
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = float as i64;
+                *value = Value::from(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integers_as_integers),
+        _ => {}
+    }
+}
+
 /// `/calls/0/external_number` as `calls[0].external_number`; the root as `body`.
 fn field(pointer: &str) -> String {
     let mut out = String::new();
@@ -215,6 +238,18 @@ mod tests {
             Ok(()) => Vec::new(),
             Err(error) => error.problems.iter().map(|p| (p.field.clone(), p.problem.clone())).collect(),
         }
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        let mut body = json!({"days": 586.0, "share": 0.5, "list": [1.0, -2.0, 3], "big": 1.0e300});
+        integers_as_integers(&mut body);
+        assert_eq!(body, json!({"days": 586, "share": 0.5, "list": [1, -2, 3], "big": 1.0e300}));
+        #[derive(serde::Deserialize)]
+        struct Days {
+            days: u32,
+        }
+        assert_eq!(serde_json::from_value::<Days>(body).unwrap().days, 586);
     }
 
     #[test]

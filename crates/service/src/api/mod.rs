@@ -112,10 +112,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let route = request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
         let method = request.method().clone();
-        let axum::Json(body) = axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        let axum::Json(mut body) = axum::Json::<serde_json::Value>::from_request(request, state).await?;
         if let Some(route) = route {
             contract::check_body(&method, &route, &body)?;
         }
+        contract::integers_as_integers(&mut body);
         serde_json::from_value(body).map(Json).map_err(|e| ApiError::invalid_field("body", e.to_string()))
     }
 }

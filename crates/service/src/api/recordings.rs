@@ -225,7 +225,7 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
 
 /// `GET /api/v1/recordings/{id}/audio`: `audio/wav`, whole or one byte range.
 /// Every play is in the audit log; a player's seeks within five minutes are the same play.
-#[utoipa::path(get, path = "/api/v1/recordings/{id}/audio", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery, ("Range" = Option<String>, Header, description = "bytes=START-END, one range")), responses((status = 200, description = "The WAV", content_type = "audio/wav"), (status = 206, description = "One byte range of the WAV", content_type = "audio/wav"), (status = 403, description = "Visible, but you may not play it"), (status = 404, description = "No such recording you may see"), (status = 416, description = "Range outside the file"), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/audio", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery, ("Range" = Option<String>, Header, description = "bytes=START-END, one range")), responses((status = 200, description = "The WAV", content_type = "audio/wav"), (status = 206, description = "One byte range of the WAV", content_type = "audio/wav"), (status = 403, description = "Visible, but you may not play it"), (status = 410, description = "The recording was deleted (the company's retention, or on request); the detail says when and why"), (status = 404, description = "No such recording you may see"), (status = 416, description = "Range outside the file"), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
 pub async fn audio(
     State(state): State<AppState>,
     caller: Caller,
@@ -284,7 +284,7 @@ pub struct PeaksQuery {
 /// `GET /api/v1/recordings/{id}/peaks`: the recording's loudness in `buckets`
 /// equal slices of time, for a player's waveform. Asks the right to play
 /// (it shows the shape of the audio), but is not a play: not audited.
-#[utoipa::path(get, path = "/api/v1/recordings/{id}/peaks", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), PeaksQuery), responses((status = 200, body = Peaks), (status = 403), (status = 404), (status = 422, description = "buckets outside 1..=2000"), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/peaks", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), PeaksQuery), responses((status = 200, body = Peaks), (status = 403), (status = 410, description = "The recording was deleted (the company's retention, or on request); the detail says when and why"), (status = 404), (status = 422, description = "buckets outside 1..=2000"), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
 pub async fn peaks(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,7 +343,7 @@ fn wav_headers(response: &mut Response, length: u64) -> &mut HeaderMap {
 pub use earshot_api::{civil_from_days, download_name};
 
 /// `GET /api/v1/recordings/{id}/download`: the `.wav` as an attachment named after the call.
-#[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery), responses((status = 200, description = "The WAV as an attachment named after the call", content_type = "audio/wav"), (status = 403), (status = 404), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery), responses((status = 200, description = "The WAV as an attachment named after the call", content_type = "audio/wav"), (status = 403), (status = 410, description = "The recording was deleted (the company's retention, or on request); the detail says when and why"), (status = 404), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
