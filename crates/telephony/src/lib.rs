@@ -35,6 +35,7 @@ mod recorder;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod sealed;
 pub mod sim;
 pub mod srtp;
 pub mod ua;
