@@ -15,7 +15,8 @@ async fn settings_are_read_by_all_and_changed_by_admins() {
             settings,
             json!({"record_inbound": true, "record_outbound": true, "record_internal": false,
                    "agent_recording_control": false, "agent_call_visibility": "own_and_missed",
-                   "agent_recording_playback": "own_only", "agent_can_download": false, "paused_audio": "silence"})
+                   "agent_recording_playback": "own_only", "agent_can_download": false, "paused_audio": "silence",
+                   "recording_retention_days": null})
         );
         let (status, body) =
             service.put("/api/v1/settings", &a.ada, json!({"agent_can_download": true})).await;
