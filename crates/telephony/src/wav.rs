@@ -33,10 +33,16 @@ pub enum WavError {
 
 /// A recording being written.
 pub struct RecordingWriter {
-    writer: hound::WavWriter<BufWriter<File>>,
+    sink: Sink,
     frames: u64,
     channels: u16,
     flush_every: u64,
+}
+
+/// Where the frames go: a WAV, or a sealed recording ([`crate::sealed`]).
+enum Sink {
+    Plain(hound::WavWriter<BufWriter<File>>),
+    Sealed { file: File, sealer: Box<crate::sealed::Sealer>, out: Vec<u8>, pcm: Vec<u8> },
 }
 
 impl RecordingWriter {
@@ -59,7 +65,27 @@ impl RecordingWriter {
         // One flush's worth of audio per write, not hound's default 8 KiB.
         let buffer = usize::try_from(flush_every).unwrap_or(8_000) * usize::from(channels) * 2;
         let file = BufWriter::with_capacity(buffer, File::create(path)?);
-        Ok(Self { writer: hound::WavWriter::new(file, spec)?, frames: 0, channels, flush_every })
+        Ok(Self { sink: Sink::Plain(hound::WavWriter::new(file, spec)?), frames: 0, channels, flush_every })
+    }
+
+    /// [`Self::create`], sealed under `keys.current` ([`crate::sealed`]): the
+    /// header first, then each chunk as it fills, written out every
+    /// [`FLUSH_EVERY`] frames; a crash loses what had not filled a chunk.
+    pub fn create_sealed(
+        path: &Path,
+        channels: u16,
+        keys: &crate::sealed::KeyRing,
+    ) -> Result<Self, WavError> {
+        let format = crate::sealed::Format {
+            channels,
+            sample_rate: earshot_policy::Recording::SAMPLE_RATE,
+            bits_per_sample: earshot_policy::Recording::BITS_PER_SAMPLE,
+        };
+        let (sealer, header) = crate::sealed::Sealer::new(keys, format, crate::sealed::Fresh::random());
+        let mut file = File::create(path)?;
+        file.write_all(&header)?;
+        let sink = Sink::Sealed { file, sealer: Box::new(sealer), out: Vec::new(), pcm: Vec::new() };
+        Ok(Self { sink, frames: 0, channels, flush_every: FLUSH_EVERY })
     }
 
     /// Appends stereo frames (a mono file takes the left channel).
@@ -71,19 +97,38 @@ impl RecordingWriter {
             let to_flush =
                 usize::try_from(self.flush_every - self.frames % self.flush_every).unwrap_or(usize::MAX);
             let (now, later) = rest.split_at(rest.len().min(to_flush));
-            let count = u32::try_from(now.len() * channels).unwrap_or(u32::MAX);
-            let mut bulk = self.writer.get_i16_writer(count);
-            for frame in now {
-                for sample in &frame[..channels] {
-                    bulk.write_sample(*sample);
-                }
-            }
-            bulk.flush()?;
             self.frames += now.len() as u64;
-            if self.frames.is_multiple_of(self.flush_every) {
-                // Samples reach the file and the header counts them: a crash after
-                // this leaves a playable file at least this long.
-                self.writer.flush()?;
+            let flush = self.frames.is_multiple_of(self.flush_every);
+            match &mut self.sink {
+                Sink::Plain(writer) => {
+                    let count = u32::try_from(now.len() * channels).unwrap_or(u32::MAX);
+                    let mut bulk = writer.get_i16_writer(count);
+                    for frame in now {
+                        for sample in &frame[..channels] {
+                            bulk.write_sample(*sample);
+                        }
+                    }
+                    bulk.flush()?;
+                    if flush {
+                        // Samples reach the file and the header counts them: a crash after
+                        // this leaves a playable file at least this long.
+                        writer.flush()?;
+                    }
+                }
+                Sink::Sealed { file, sealer, out, pcm } => {
+                    pcm.clear();
+                    for frame in now {
+                        for sample in &frame[..channels] {
+                            pcm.extend_from_slice(&sample.to_le_bytes());
+                        }
+                    }
+                    sealer.push(pcm, out);
+                    if flush && !out.is_empty() {
+                        // Whole sealed chunks reach the file: repair keeps them all.
+                        file.write_all(out)?;
+                        out.clear();
+                    }
+                }
             }
             rest = later;
         }
@@ -96,9 +141,16 @@ impl RecordingWriter {
         self.frames
     }
 
-    /// Finishes the file (the header counts every frame).
+    /// Finishes the file (the header counts every frame; a sealed file gets its last chunk).
     pub fn finish(self) -> Result<(), WavError> {
-        self.writer.finalize()?;
+        match self.sink {
+            Sink::Plain(writer) => writer.finalize()?,
+            Sink::Sealed { mut file, sealer, mut out, .. } => {
+                sealer.finish(&mut out);
+                file.write_all(&out)?;
+                file.flush()?;
+            }
+        }
         Ok(())
     }
 }
@@ -115,6 +167,44 @@ pub enum Repair {
         /// Data bytes it says now.
         after: u32,
     },
+}
+
+/// Mends the sealed recording at `path` a crash left behind
+/// ([`crate::sealed::repair`]): its whole chunks kept, its end marked.
+pub fn repair_sealed(path: &Path, keys: &crate::sealed::KeyRing) -> Result<Repair, WavError> {
+    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    let length = file.metadata()?.len();
+    let mut header = [0u8; crate::sealed::HEADER_LEN];
+    file.read_exact(&mut header).map_err(|_| WavError::NotRepairable("shorter than a sealed header"))?;
+    let plan = crate::sealed::repair(&header, length, keys, |range| {
+        let mut bytes = vec![0; usize::try_from(range.end - range.start).unwrap_or(0)];
+        file.seek(SeekFrom::Start(range.start))?;
+        file.read_exact(&mut bytes)?;
+        Ok::<_, SealedIo>(bytes)
+    })
+    .map_err(|error| match error {
+        SealedIo::Io(error) => WavError::Io(error),
+        SealedIo::Sealed(_) => WavError::NotRepairable("a sealed recording this service cannot open"),
+    })?;
+    let Some(plan) = plan else { return Ok(Repair::AlreadyValid) };
+    file.set_len(plan.truncate_to)?;
+    file.seek(SeekFrom::End(0))?;
+    file.write_all(&plan.append)?;
+    file.sync_all()?;
+    let pcm = |sealed_len: u64| {
+        crate::sealed::open(&header, sealed_len, keys)
+            .map_or(0, |o| u32::try_from(o.pcm_len).unwrap_or(u32::MAX))
+    };
+    Ok(Repair::Repaired { before: 0, after: pcm(plan.truncate_to + plan.append.len() as u64) })
+}
+
+/// Errors of reading a sealed file: the file's, or the format's.
+#[derive(Debug, thiserror::Error)]
+enum SealedIo {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sealed(#[from] crate::sealed::SealError),
 }
 
 /// Makes the header of the WAV at `path` match what the file holds, cutting
@@ -165,5 +255,71 @@ pub fn repair(path: &Path) -> Result<Repair, WavError> {
         if position >= length {
             return Err(WavError::NotRepairable("no data chunk"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sealed::{KeyRing, MasterKey, open};
+
+    fn keys() -> KeyRing {
+        KeyRing { current: MasterKey::new(&[3; 32]), older: Vec::new() }
+    }
+
+    fn frames(count: usize) -> Vec<[i16; 2]> {
+        (0..count).map(|i| [i as i16, -(i as i16)]).collect()
+    }
+
+    fn pcm(frames: &[[i16; 2]]) -> Vec<u8> {
+        frames.iter().flat_map(|f| [f[0].to_le_bytes(), f[1].to_le_bytes()].concat()).collect()
+    }
+
+    fn read_back(path: &Path) -> Vec<u8> {
+        let file = std::fs::read(path).unwrap();
+        let opened = open(&file, file.len() as u64, &keys()).unwrap();
+        let wav = opened
+            .read_wav(0..opened.wav_len(), |r| {
+                Ok::<_, crate::sealed::SealError>(file[r.start as usize..r.end as usize].to_vec())
+            })
+            .unwrap();
+        wav[44..].to_vec()
+    }
+
+    #[test]
+    fn a_sealed_recording_is_written_as_the_call_goes_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("call.sealed");
+        let audio = frames(20_000);
+        let mut writer = RecordingWriter::create_sealed(&path, 2, &keys()).unwrap();
+        for part in audio.chunks(160) {
+            writer.write_frames(part).unwrap();
+        }
+        writer.finish().unwrap();
+        assert_eq!(read_back(&path), pcm(&audio));
+        assert_eq!(repair_sealed(&path, &keys()).unwrap(), Repair::AlreadyValid);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(4).any(|w| w == b"RIFF"), "no WAV on the disk");
+    }
+
+    #[test]
+    fn a_sealed_recording_killed_mid_call_keeps_what_was_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("call.sealed");
+        let audio = frames(12_345);
+        let mut writer = RecordingWriter::create_sealed(&path, 2, &keys()).unwrap();
+        for part in audio.chunks(160) {
+            writer.write_frames(part).unwrap();
+        }
+        std::mem::forget(writer); // killed: nothing more reaches the file
+        let Repair::Repaired { after, .. } = repair_sealed(&path, &keys()).unwrap() else {
+            panic!("an unfinished recording is repaired");
+        };
+        let kept = read_back(&path);
+        assert_eq!(kept.len(), after as usize);
+        assert_eq!(&kept[..], &pcm(&audio)[..kept.len()], "what was sealed reads back unchanged");
+        // Lost: less than a chunk and a flush (4 KiB, 100 ms of stereo is 3.2 KB).
+        assert!(pcm(&audio).len() - kept.len() < crate::sealed::CHUNK + 3_200, "{} kept", kept.len());
+        assert_eq!(repair_sealed(&path, &keys()).unwrap(), Repair::AlreadyValid);
     }
 }
