@@ -72,6 +72,7 @@ async fn run(minutes: &[f64], test: bool) {
         endpoint: Some(endpoint.clone()),
         bucket: Some(BUCKET.into()),
         region: None,
+        ..StoreConfig::default()
     };
     let store = earshot_service::store::s3_client(&config, KEY, SECRET).expect("a client");
     let spool = tempfile::tempdir().expect("a spool");

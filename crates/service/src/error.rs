@@ -200,6 +200,11 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::NotFound => {
                 Self::internal(&"a recording's file is in neither the spool nor the store")
             }
+            StoreError::Sealed(cause) => {
+                tracing::error!(%cause, "a sealed recording cannot be opened: check [recordings] keys");
+                Self::internal(&cause)
+            }
+            StoreError::Io(cause) => Self::internal(&cause),
             StoreError::Store(cause) => {
                 tracing::warn!(%cause, "the recordings store failed a read");
                 Self {

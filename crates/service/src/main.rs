@@ -361,7 +361,13 @@ async fn open_state(
 ) -> anyhow::Result<AppState> {
     let db = earshot_service::db::Db::open(data_dir, database_url).await?;
     let store = file.recordings.clone().unwrap_or_default();
-    let recordings = earshot_service::store::Recordings::open(&data_dir.join("recordings"), &store).await?;
+    let keys = store.key_ring()?;
+    let mut recordings =
+        earshot_service::store::Recordings::open(&data_dir.join("recordings"), &store).await?;
+    if let Some(keys) = keys {
+        tracing::info!(key = keys.current.id_hex(), "new recordings are sealed (AES-256-GCM)");
+        recordings = recordings.with_keys(keys);
+    }
     Ok(AppState::with_recordings(db, data_dir, recordings))
 }
 

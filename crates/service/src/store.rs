@@ -24,6 +24,7 @@
 //! (during the moment between an upload's check and the local delete); never
 //! in neither.
 
+use earshot_telephony::sealed::{self, KeyRing};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
@@ -66,6 +67,57 @@ pub struct StoreConfig {
     pub bucket: Option<String>,
     /// The region (default `us-east-1`).
     pub region: Option<String>,
+    /// The master key sealing new recordings (32 bytes: raw, 64 hex digits
+    /// or base64), in a file only `earshotd` can read. Unset: recordings
+    /// are written as plain WAV files.
+    pub key_file: Option<PathBuf>,
+    /// Master keys of before a rotation: they still open what they sealed.
+    #[serde(default)]
+    pub older_key_files: Vec<PathBuf>,
+}
+
+impl StoreConfig {
+    /// The master keys the config names, if any.
+    ///
+    /// # Errors
+    /// A key file cannot be read or does not hold a 32-byte key.
+    pub fn key_ring(&self) -> anyhow::Result<Option<KeyRing>> {
+        let Some(current) = &self.key_file else {
+            anyhow::ensure!(self.older_key_files.is_empty(), "older_key_files without a key_file");
+            return Ok(None);
+        };
+        let older = self.older_key_files.iter().map(|path| read_key(path)).collect::<anyhow::Result<_>>()?;
+        Ok(Some(KeyRing { current: read_key(current)?, older }))
+    }
+}
+
+/// A master key from its file: 32 raw bytes, 64 hex digits, or base64.
+fn read_key(path: &Path) -> anyhow::Result<sealed::MasterKey> {
+    use base64::Engine as _;
+    let bytes = std::fs::read(path).map_err(|error| {
+        anyhow::anyhow!("cannot read the recordings key file {}: {error}", path.display())
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim();
+    let key: Option<[u8; 32]> = if bytes.len() == 32 {
+        bytes.as_slice().try_into().ok()
+    } else if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()
+            .and_then(|v| v.try_into().ok())
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(text).ok().and_then(|v| v.try_into().ok())
+    };
+    let key = key.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the recordings key file {} does not hold a 32-byte key (32 raw bytes, 64 hex digits or base64); \
+             make one with: head -c 32 /dev/urandom > {}",
+            path.display(),
+            path.display()
+        )
+    })?;
+    Ok(sealed::MasterKey::new(&key))
 }
 
 /// Where recordings are kept.
@@ -89,6 +141,12 @@ pub enum StoreError {
     /// The store did not answer, or answered with an error.
     #[error("the recordings store failed: {0}")]
     Store(#[from] object_store::Error),
+    /// Reading the spool failed.
+    #[error("reading a recording failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A sealed recording this service cannot open: no key, another key, or altered.
+    #[error("a sealed recording cannot be opened: {0}")]
+    Sealed(#[from] sealed::SealError),
 }
 
 /// Counters of the uploads, for `/metrics`.
@@ -110,6 +168,7 @@ pub struct Recordings {
     spool: PathBuf,
     local: Arc<LocalFileSystem>,
     remote: Option<Remote>,
+    keys: Option<Arc<KeyRing>>,
 }
 
 #[derive(Debug)]
@@ -129,7 +188,7 @@ impl Recordings {
             anyhow::anyhow!("cannot create the recordings directory {}: {e}", spool.display())
         })?;
         let local = LocalFileSystem::new_with_prefix(spool)?;
-        Ok(Self { spool: spool.to_owned(), local: Arc::new(local), remote: None })
+        Ok(Self { spool: spool.to_owned(), local: Arc::new(local), remote: None, keys: None })
     }
 
     /// Recordings kept as `config` says, spooled under `spool`; an S3
@@ -205,6 +264,21 @@ impl Recordings {
         Ok(recordings)
     }
 
+    /// New recordings sealed under `keys.current` ([`earshot_telephony::sealed`]);
+    /// sealed ones opened with any key of the ring. Recordings written before
+    /// keys were configured stay as they are and play as before.
+    #[must_use]
+    pub fn with_keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// The master keys, when recordings are sealed.
+    #[must_use]
+    pub fn keys(&self) -> Option<Arc<KeyRing>> {
+        self.keys.clone()
+    }
+
     /// The directory recordings are written to while they are recorded.
     #[must_use]
     pub fn spool(&self) -> &Path {
@@ -264,11 +338,35 @@ impl Recordings {
         }
     }
 
-    /// The recording's size in bytes.
+    /// The recording's size in bytes, as a WAV (a sealed one opened).
     ///
     /// # Errors
-    /// It is in neither the spool nor the store, or the store failed.
+    /// It is in neither the spool nor the store, the store failed, or it is
+    /// sealed under a key this service lacks.
     pub async fn size(&self, name: &str) -> Result<u64, StoreError> {
+        let raw = self.raw_size(name).await?;
+        Ok(match self.opened(name, raw).await? {
+            Some(opened) => opened.wav_len(),
+            None => raw,
+        })
+    }
+
+    /// The sealed recording `name` (of `raw` bytes) opened, or `None` when it is a plain WAV.
+    async fn opened(&self, name: &str, raw: u64) -> Result<Option<sealed::Opened>, StoreError> {
+        if raw < sealed::HEADER_LEN as u64 {
+            return Ok(None);
+        }
+        let header = collect(self.raw_read(name, 0..sealed::HEADER_LEN as u64).await?).await?;
+        if !sealed::is_sealed(&header) {
+            return Ok(None);
+        }
+        let keys = self.keys.as_ref().ok_or_else(|| {
+            sealed::SealError::UnknownKey(header[8..16].iter().map(|b| format!("{b:02x}")).collect())
+        })?;
+        Ok(Some(sealed::open(&header, raw, keys)?))
+    }
+
+    async fn raw_size(&self, name: &str) -> Result<u64, StoreError> {
         let key = Key::from(name);
         match self.local.head(&key).await {
             Ok(meta) => return Ok(meta.size),
@@ -283,12 +381,63 @@ impl Recordings {
         }
     }
 
-    /// The bytes `range` of the recording, as they come. An empty range
-    /// gives an empty stream.
+    /// The bytes `range` of the recording as a WAV (a sealed one opened a
+    /// window at a time), as they come. An empty range gives an empty stream.
     ///
     /// # Errors
-    /// It is in neither the spool nor the store, or the store failed.
+    /// As [`Self::size`].
     pub async fn read(
+        &self,
+        name: &str,
+        range: Range<u64>,
+    ) -> Result<BoxStream<'static, Result<bytes::Bytes, std::io::Error>>, StoreError> {
+        let raw = self.raw_size(name).await?;
+        let Some(opened) = self.opened(name, raw).await? else { return self.raw_read(name, range).await };
+        // A window of the WAV at a time: its sealed chunks read, opened, handed on.
+        const WINDOW: u64 = 64 * sealed::CHUNK as u64;
+        let opened = Arc::new(opened);
+        let this = self.handle();
+        let name = name.to_owned();
+        let end = range.end.min(opened.wav_len());
+        let windows = futures::stream::unfold(range.start, move |at| {
+            let (this, name, opened) = (this.clone(), name.clone(), Arc::clone(&opened));
+            async move {
+                if at >= end {
+                    return None;
+                }
+                let window = at..(at + WINDOW).min(end);
+                let next = window.end;
+                let bytes = async {
+                    let raw = match opened.raw_range_for(window.clone()) {
+                        Some(raw) => {
+                            collect(this.raw_read(&name, raw).await.map_err(std::io::Error::other)?).await?
+                        }
+                        None => Vec::new(),
+                    };
+                    opened
+                        .read_wav(window, |_| Ok::<_, sealed::SealError>(raw.clone()))
+                        .map(bytes::Bytes::from)
+                        .map_err(std::io::Error::other)
+                }
+                .await;
+                Some((bytes, next))
+            }
+        });
+        Ok(windows.boxed())
+    }
+
+    /// A handle on the same spool and store, for streams that outlive a borrow.
+    fn handle(&self) -> Arc<Self> {
+        Arc::new(Self {
+            spool: self.spool.clone(),
+            local: Arc::clone(&self.local),
+            remote: self.remote.as_ref().map(Remote::handle),
+            keys: self.keys.clone(),
+        })
+    }
+
+    /// The bytes `range` of the file as stored (sealed or not).
+    async fn raw_read(
         &self,
         name: &str,
         range: Range<u64>,
@@ -347,7 +496,23 @@ impl Recordings {
     }
 }
 
+/// A stream's bytes, gathered.
+async fn collect(
+    mut stream: BoxStream<'static, Result<bytes::Bytes, std::io::Error>>,
+) -> Result<Vec<u8>, std::io::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
 impl Remote {
+    /// Another handle on the same store and uploader.
+    fn handle(&self) -> Self {
+        Self { store: Arc::clone(&self.store), queue: self.queue.clone(), stats: Arc::clone(&self.stats) }
+    }
+
     fn start(store: Arc<dyn ObjectStore>, spool: PathBuf) -> Self {
         let (queue, orders) = mpsc::unbounded_channel();
         let stats = Arc::new(UploadStats::default());

@@ -26,6 +26,7 @@ mod service {
     mod openapi;
     mod recordings;
     mod retention;
+    mod sealed;
     mod store;
     mod tenants;
 }

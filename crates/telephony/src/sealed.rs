@@ -238,6 +238,12 @@ pub struct Opened {
     pub pcm_len: u64,
 }
 
+/// Whether `header` (a file's first bytes) starts a sealed recording.
+#[must_use]
+pub fn is_sealed(header: &[u8]) -> bool {
+    header.starts_with(MAGIC)
+}
+
 fn read_header(header: &[u8]) -> Result<&[u8; HEADER_LEN], SealError> {
     let header: &[u8; HEADER_LEN] =
         header.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(SealError::NotSealed)?;
@@ -344,6 +350,16 @@ impl Opened {
             rest = &rest[size..];
         }
         Ok(pcm)
+    }
+
+    /// The bytes of the sealed file [`Self::read_wav`] reads for the WAV
+    /// bytes `range`; `None` when they lie in the WAV header alone.
+    #[must_use]
+    pub fn raw_range_for(&self, range: std::ops::Range<u64>) -> Option<std::ops::Range<u64>> {
+        let range = range.start.min(self.wav_len())..range.end.min(self.wav_len());
+        let pcm =
+            range.start.max(WAV_HEADER_LEN) - WAV_HEADER_LEN..range.end.max(WAV_HEADER_LEN) - WAV_HEADER_LEN;
+        (!pcm.is_empty()).then(|| self.chunks_for(pcm).1)
     }
 
     /// The WAV bytes `range` (of [`Self::wav_len`]), given a way to read

@@ -338,7 +338,14 @@ pub async fn import(
             for (recording, bytes) in &c.audio {
                 let name = format!("import-{batch}-{i}-{}.wav", recording.kind.as_str());
                 let path = dir.join(&name);
-                tokio::fs::write(&path, bytes).await?;
+                match state.recordings.keys() {
+                    Some(keys) => {
+                        let sealed = earshot_telephony::wav::seal_wav(bytes, &keys)
+                            .map_err(|error| ApiError::internal(&error))?;
+                        tokio::fs::write(&path, sealed).await?;
+                    }
+                    None => tokio::fs::write(&path, bytes).await?,
+                }
                 written.0.push(path);
                 files.push(RecordingFile {
                     recording: recording.clone(),

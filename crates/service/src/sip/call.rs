@@ -549,7 +549,7 @@ impl CallRun {
         // A crash from here on keeps the message, and ends the caller's leg.
         self.voicemail_journal = Some(file_name(self.call.company, &path));
         self.write_journal(Vec::new());
-        self.media.send(MediaCommand::Voicemail(path));
+        self.media.send(MediaCommand::Voicemail(path, self.sip.state.recordings.keys()));
         let limit = tokio::time::sleep(Duration::from_secs(VOICEMAIL_MAX_S));
         tokio::pin!(limit);
         loop {
@@ -699,7 +699,8 @@ impl CallRun {
         self.call.recording_trace.clone_from(&live.trace);
         self.journal = Some(file_name(self.call.company, &path));
         self.write_journal(Vec::new());
-        let setup = RecordingSetup { live, settings: snapshot.company.settings().clone(), ours, path };
+        let keys = self.sip.state.recordings.keys();
+        let setup = RecordingSetup { live, settings: snapshot.company.settings().clone(), ours, path, keys };
         self.media.send(MediaCommand::Bridge(Box::new(setup)));
         let b_id = self.b.as_ref().map(Leg::id);
         loop {

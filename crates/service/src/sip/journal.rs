@@ -19,6 +19,7 @@ use earshot_policy::{
 };
 use earshot_sip::dialog::LegRecord;
 use earshot_telephony::SpanSoFar;
+use earshot_telephony::sealed::{self, KeyRing};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -154,7 +155,7 @@ pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
         for (kind, name) in kinds {
             let Some(name) = name else { continue };
             let wav = state.recordings_dir().join(name);
-            match repaired(&wav) {
+            match repaired(&wav, state.recordings.keys().as_deref()) {
                 _ if !wav.exists() => {}
                 Some((duration_ms, size_bytes, modified)) => {
                     ended = ended.max(modified);
@@ -219,12 +220,28 @@ pub async fn recover(state: &AppState) -> anyhow::Result<Recovered> {
     Ok(recovered)
 }
 
-/// Repairs the WAV at `path`: its length in ms, its size, when it was last written.
-fn repaired(path: &Path) -> Option<(u64, u64, Timestamp)> {
-    earshot_telephony::wav::repair(path).ok()?;
-    let reader = hound::WavReader::open(path).ok()?;
-    let spec = reader.spec();
-    let duration_ms = u64::from(reader.duration()) * 1_000 / u64::from(spec.sample_rate.max(1));
+/// Repairs the recording at `path` (a WAV, or sealed under `keys`): its
+/// length in ms, its size, when it was last written.
+fn repaired(path: &Path, keys: Option<&KeyRing>) -> Option<(u64, u64, Timestamp)> {
+    let mut start = [0u8; sealed::HEADER_LEN];
+    let read =
+        std::fs::File::open(path).and_then(|mut file| std::io::Read::read(&mut file, &mut start)).ok()?;
+    let duration_ms = if sealed::is_sealed(&start[..read]) {
+        let Some(keys) = keys else {
+            tracing::error!(path = %path.display(), "a sealed recording, and no [recordings] keys to open it");
+            return None;
+        };
+        earshot_telephony::wav::repair_sealed(path, keys).ok()?;
+        let opened = sealed::open(&start, std::fs::metadata(path).ok()?.len(), keys).ok()?;
+        let frame =
+            u64::from(opened.format.channels.max(1)) * u64::from(opened.format.bits_per_sample / 8).max(1);
+        opened.pcm_len / frame * 1_000 / u64::from(opened.format.sample_rate.max(1))
+    } else {
+        earshot_telephony::wav::repair(path).ok()?;
+        let reader = hound::WavReader::open(path).ok()?;
+        let spec = reader.spec();
+        u64::from(reader.duration()) * 1_000 / u64::from(spec.sample_rate.max(1))
+    };
     let metadata = std::fs::metadata(path).ok()?;
     let modified = metadata
         .modified()

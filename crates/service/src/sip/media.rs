@@ -21,8 +21,21 @@ use earshot_telephony::dtmf::{DtmfReceiver, KeyEdge, KeypadLeg, LegAction, Telep
 use earshot_telephony::leg::{Incoming, MediaLeg};
 use earshot_telephony::rtp::RtpView;
 use earshot_telephony::sdp::AudioSession;
+use earshot_telephony::sealed::KeyRing;
 use earshot_telephony::srtp::{Refused, SdesKey};
 use earshot_telephony::wav::RecordingWriter;
+
+/// A recording file of `channels` at `path`: sealed when there are keys.
+fn create_writer(
+    path: &std::path::Path,
+    channels: u16,
+    keys: Option<&KeyRing>,
+) -> Result<RecordingWriter, earshot_telephony::wav::WavError> {
+    match keys {
+        Some(keys) => RecordingWriter::create_sealed(path, channels, keys),
+        None => RecordingWriter::create(path, channels),
+    }
+}
 use earshot_telephony::{Channel, Recorder};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
@@ -123,8 +136,8 @@ pub enum MediaCommand {
     CollectKeys(bool),
     /// Relay between the legs, recording as `recording` says.
     Bridge(Box<RecordingSetup>),
-    /// Record leg A alone into a voicemail.
-    Voicemail(PathBuf),
+    /// Record leg A alone into a voicemail (sealed under these keys, when set).
+    Voicemail(PathBuf, Option<Arc<KeyRing>>),
     /// Stop and report what was written.
     Finish(oneshot::Sender<MediaOutcome>),
 }
@@ -140,6 +153,8 @@ pub struct RecordingSetup {
     pub ours: Leg,
     /// Where the file goes.
     pub path: PathBuf,
+    /// Seal it under these master keys, when recordings are sealed.
+    pub keys: Option<Arc<KeyRing>>,
 }
 
 /// What the relay tells the call task.
@@ -225,6 +240,7 @@ struct Recording {
     settings: CompanySettings,
     ours: Leg,
     path: PathBuf,
+    keys: Option<Arc<KeyRing>>,
     /// The recorder; without a writer, one that only keeps what is said
     /// while keys may be a `#12#` that starts the recording.
     recorder: Option<Recorder>,
@@ -589,12 +605,13 @@ impl Relay {
                     leg.playing = None;
                     leg.leg.reanchor();
                 }
-                let RecordingSetup { live, settings, ours, path } = *setup;
+                let RecordingSetup { live, settings, ours, path, keys } = *setup;
                 let mut recording = Recording {
                     live,
                     settings,
                     ours,
                     path,
+                    keys,
                     recorder: None,
                     writer: None,
                     frames: 0,
@@ -606,7 +623,7 @@ impl Relay {
                 let _ = self.events.send(recording.state_event(true));
                 self.recording = Some(recording);
             }
-            MediaCommand::Voicemail(path) => match RecordingWriter::create(&path, 1) {
+            MediaCommand::Voicemail(path, keys) => match create_writer(&path, 1, keys.as_deref()) {
                 Ok(writer) => self.voicemail = Some(Voicemail { path, writer, frames: 0 }),
                 Err(error) => tracing::error!(%error, "cannot write the voicemail"),
             },
@@ -897,7 +914,7 @@ impl Recording {
     }
 
     fn open(&mut self) {
-        match RecordingWriter::create(&self.path, 2) {
+        match create_writer(&self.path, 2, self.keys.as_deref()) {
             Ok(writer) => {
                 self.writer = Some(writer);
                 if self.recorder.is_none() {

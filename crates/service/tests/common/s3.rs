@@ -85,6 +85,7 @@ impl S3Server {
             endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
             bucket: Some(S3_BUCKET.into()),
             region: Some("us-east-1".into()),
+            ..earshot_service::store::StoreConfig::default()
         }
     }
 

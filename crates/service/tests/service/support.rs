@@ -48,6 +48,16 @@ impl TestService {
         Self { state: AppState::new(db, dir.path()), _dir: dir }
     }
 
+    /// A service on SQLite whose recordings are sealed under `keys`.
+    pub async fn start_sealed(keys: earshot_telephony::sealed::KeyRing) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_db(&None, dir.path()).await;
+        let recordings = earshot_service::store::Recordings::local(&dir.path().join("recordings"))
+            .unwrap()
+            .with_keys(keys);
+        Self { state: AppState::with_recordings(db, dir.path(), recordings), _dir: dir }
+    }
+
     /// A service on the PostgreSQL database at `url` (which exists).
     pub async fn start_at(url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();

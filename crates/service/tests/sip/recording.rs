@@ -476,6 +476,29 @@ async fn crash_in_voicemail(kill_at_ms: u64) -> (Service, Value) {
     (service, call)
 }
 
+/// Sealed at rest (issue 18, part 5): killed mid-call, the recording is
+/// repaired and plays as the plain one does, and nothing on the disk is a WAV.
+#[tokio::test]
+async fn a_sealed_recording_survives_a_crash_mid_call_and_its_file_is_noise() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("recordings.key");
+    std::fs::write(&key_file, [7_u8; 32]).unwrap();
+    let service = crash_mid_call(Service::start_sealed(&key_file).await).await;
+    let mut files = Vec::new();
+    let mut dirs = vec![service.dir.path().join("recordings")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.path().is_dir() { dirs.push(entry.path()) } else { files.push(entry.path()) }
+        }
+    }
+    assert!(!files.is_empty());
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(bytes.starts_with(b"ESHSEAL1"), "{} is sealed", file.display());
+        assert!(!bytes.windows(4).any(|w| w == b"RIFF" || w == b"data"), "{} holds no WAV", file.display());
+    }
+}
+
 async fn crash_mid_call(mut service: Service) -> Service {
     service.settings(json!({"record_inbound": true, "agent_recording_control": true})).await;
     let ada = service.agent("Ada", "101", json!({})).await;

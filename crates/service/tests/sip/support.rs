@@ -109,6 +109,15 @@ impl Service {
         Self::start_with(None, None).await
     }
 
+    /// As [`Self::start`], recordings sealed under the master key in `key_file`.
+    pub async fn start_sealed(key_file: &Path) -> Self {
+        Self::start_with(
+            Some(format!("[recordings]\nkey_file = {:?}\n", key_file.display().to_string())),
+            None,
+        )
+        .await
+    }
+
     /// As [`Self::start`], with recordings kept in `s3`.
     pub async fn start_with_s3(s3: &crate::s3::S3Server) -> Self {
         Self::start_with(Some(s3.config_toml()), None).await
