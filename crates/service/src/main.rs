@@ -52,6 +52,21 @@ enum Command {
         #[command(flatten)]
         sip: SipArgs,
     },
+    /// After a master key rotation (`[recordings] key_file` the new key, the
+    /// old ones in `older_key_files`): re-wrap every sealed recording's key
+    /// under the new one. The audio is not rewritten (in S3, each object is
+    /// written again, as objects cannot be patched). Then the old keys can go.
+    Rewrap {
+        /// The data directory (its spool, and its database unless --database-url).
+        #[arg(long, env = "EARSHOT_DATA_DIR")]
+        data_dir: PathBuf,
+        /// PostgreSQL instead of the embedded SQLite: postgres://user:password@host/db.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+        /// The config file whose `[recordings]` names the keys (and the store).
+        #[arg(long, env = "EARSHOT_CONFIG")]
+        config: PathBuf,
+    },
     /// A demo customer calls one of the company's numbers (through `earshotd
     /// demo`'s SIP, from its carrier's address), talks, and hangs up.
     DemoCall {
@@ -217,6 +232,39 @@ async fn main() -> anyhow::Result<()> {
             eprintln!(
                 "Serve it with --database-url (and the same config file); {} is left as it was.",
                 data_dir.join("earshot.db").display()
+            );
+            Ok(())
+        }
+        Command::Rewrap { data_dir, database_url, config } => {
+            let file = ConfigFile::read(&config)?;
+            let state = open_state(&data_dir, database_url.as_deref(), &file).await?;
+            anyhow::ensure!(
+                state.recordings.keys().is_some(),
+                "{} sets no [recordings] key_file",
+                config.display()
+            );
+            let names: Vec<String> =
+                sqlx::query_scalar("SELECT file_name FROM recordings WHERE file_gone = 0")
+                    .fetch_all(state.db.pool())
+                    .await?;
+            let (mut rewrapped, mut failed) = (0_u64, 0_u64);
+            for name in &names {
+                match state.recordings.rewrap(name).await {
+                    Ok(true) => rewrapped += 1,
+                    Ok(false) => {}
+                    Err(error) => {
+                        failed += 1;
+                        eprintln!("{name}: {error}");
+                    }
+                }
+            }
+            eprintln!(
+                "{rewrapped} of {} recordings re-wrapped under the current key; {failed} failed.",
+                names.len()
+            );
+            anyhow::ensure!(
+                failed == 0,
+                "keep the old keys in older_key_files until every recording is re-wrapped"
             );
             Ok(())
         }

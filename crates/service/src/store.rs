@@ -426,6 +426,45 @@ impl Recordings {
         Ok(windows.boxed())
     }
 
+    /// Re-wraps the sealed recording `name`'s key under the current master
+    /// key: its 96-byte header rewritten in place in the spool; in the store,
+    /// where an object cannot be patched, the object is written again.
+    /// `Ok(false)`: a plain WAV, or already under the current key.
+    ///
+    /// # Errors
+    /// No keys, a key the ring lacks, or the spool or the store failed.
+    pub async fn rewrap(&self, name: &str) -> Result<bool, StoreError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        let keys = self.keys.clone().ok_or(sealed::SealError::UnknownKey("none configured".into()))?;
+        let path = self.spool.join(name);
+        if path.exists() {
+            return tokio::task::spawn_blocking(move || {
+                let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+                let mut header = [0; sealed::HEADER_LEN];
+                if file.read_exact(&mut header).is_err() || !sealed::is_sealed(&header) {
+                    return Ok(false);
+                }
+                let Some(new) = sealed::rewrap(&header, &keys, rand::random())? else { return Ok(false) };
+                file.rewind()?;
+                file.write_all(&new)?;
+                file.sync_all()?;
+                Ok(true)
+            })
+            .await
+            .map_err(std::io::Error::other)?;
+        }
+        let remote = self.remote.as_ref().ok_or(StoreError::NotFound)?;
+        let key = Key::from(name);
+        let mut bytes = remote.store.get(&key).await?.bytes().await?.to_vec();
+        if !sealed::is_sealed(&bytes) {
+            return Ok(false);
+        }
+        let Some(new) = sealed::rewrap(&bytes, &keys, rand::random())? else { return Ok(false) };
+        bytes[..sealed::HEADER_LEN].copy_from_slice(&new);
+        remote.store.put(&key, bytes.into()).await?;
+        Ok(true)
+    }
+
     /// A handle on the same spool and store, for streams that outlive a borrow.
     fn handle(&self) -> Arc<Self> {
         Arc::new(Self {

@@ -81,3 +81,26 @@ async fn a_rotated_key_opens_what_the_old_one_sealed_and_no_key_opens_nothing() 
         Err(earshot_service::store::StoreError::Sealed(_))
     ));
 }
+
+#[tokio::test]
+async fn a_rotation_rewraps_headers_and_leaves_the_audio_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("recordings");
+    std::fs::create_dir_all(&spool).unwrap();
+    let path = spool.join("call.sealed");
+    let mut writer = earshot_telephony::wav::RecordingWriter::create_sealed(&path, 2, &ring(1)).unwrap();
+    writer.write_frames(&vec![[500, -500]; 9_000]).unwrap();
+    writer.finish().unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let rotated = Recordings::local(&spool)
+        .unwrap()
+        .with_keys(KeyRing { current: MasterKey::new(&[2; 32]), older: vec![MasterKey::new(&[1; 32])] });
+    assert!(rotated.rewrap("call.sealed").await.unwrap());
+    assert!(!rotated.rewrap("call.sealed").await.unwrap(), "once is enough");
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(after[96..], before[96..], "the audio is not rewritten");
+    let only_new = Recordings::local(&spool).unwrap().with_keys(ring(2));
+    let old_only = Recordings::local(&spool).unwrap().with_keys(ring(1));
+    assert_eq!(only_new.size("call.sealed").await.unwrap(), 44 + 9_000 * 4);
+    assert!(old_only.size("call.sealed").await.is_err(), "the old key no longer opens it");
+}
