@@ -566,6 +566,13 @@ pub fn download_name(call: &Call, kind: RecordingKind) -> String {
     )
 }
 
+/// `YYYY-MM-DD` (UTC) of a time in ms since the epoch.
+#[must_use]
+pub fn date(at_ms: i64) -> String {
+    let (year, month, day) = civil_from_days(at_ms.div_euclid(86_400_000));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;

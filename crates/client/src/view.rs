@@ -723,29 +723,30 @@ pub fn details(out: &CallOut, snapshot: &SyncSnapshot, contact: Option<String>) 
         rang: call.rang.iter().map(|id| user_name(snapshot, *id)).collect(),
         recordings,
         trace: call.recording_trace.iter().map(|entry| trace_line(entry, snapshot)).collect(),
-        legal_hold: call
-            .legal_hold
-            .map(|hold| format!("On legal hold since {} ({})", day(hold.at.0), user_name(snapshot, hold.by))),
+        legal_hold: call.legal_hold.map(|hold| {
+            format!("On legal hold since {} ({})", earshot_api::date(hold.at.0), user_name(snapshot, hold.by))
+        }),
     }
-}
-
-/// `YYYY-MM-DD` (UTC) of a time in ms since the epoch.
-fn day(at: i64) -> String {
-    let (year, month, day) = earshot_api::civil_from_days(at.div_euclid(86_400_000));
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// "Deleted on 2026-03-01 by Alex Admin, on request."
 fn deleted_words(deletion: &earshot_policy::Deletion, snapshot: &SyncSnapshot) -> String {
     match (deletion.reason, deletion.by) {
         (earshot_policy::DeletionReason::Retention, _) => {
-            format!("Deleted on {}: the company keeps recordings for a limited time.", day(deletion.at.0))
+            format!(
+                "Deleted on {}: the company keeps recordings for a limited time.",
+                earshot_api::date(deletion.at.0)
+            )
         }
         (earshot_policy::DeletionReason::Request, Some(by)) => {
-            format!("Deleted on {} by {}, on request.", day(deletion.at.0), user_name(snapshot, by))
+            format!(
+                "Deleted on {} by {}, on request.",
+                earshot_api::date(deletion.at.0),
+                user_name(snapshot, by)
+            )
         }
         (earshot_policy::DeletionReason::Request, None) => {
-            format!("Deleted on {}, on request.", day(deletion.at.0))
+            format!("Deleted on {}, on request.", earshot_api::date(deletion.at.0))
         }
     }
 }

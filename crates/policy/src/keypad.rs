@@ -91,12 +91,15 @@ impl fmt::Display for Key {
     }
 }
 
+/// A key as a pattern (JSON Schema, `regex`): what [`Key::from_char`] takes.
+pub const KEY_PATTERN: &str = "^[0-9*#A-Da-d]$";
+
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for Key {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .pattern(Some("^[0-9*#A-Da-d]$"))
+            .pattern(Some(KEY_PATTERN))
             .description(Some("A keypad key: `0`-`9`, `*`, `#`, `A`-`D`."))
             .into()
     }

@@ -118,7 +118,9 @@ pub use flow::{
     RingStrategy, Step, StepAddress, WalkError,
 };
 pub use ids::{CallId, CompanyId, ContactId, GroupId, NumberId, RecordingId, Timestamp, UserId};
-pub use keypad::{CODE_KEY_WINDOW_MS, DetectedCode, Key, KeypadAction, KeypadCode, KeypadCodeDetector};
+pub use keypad::{
+    CODE_KEY_WINDOW_MS, DetectedCode, KEY_PATTERN, Key, KeypadAction, KeypadCode, KeypadCodeDetector,
+};
 pub use model::{
     Call, CallStatus, Contact, Deletion, DeletionReason, Direction, Group, LegalHold, Number, PausedSpan,
     Recording, RecordingKind, Role, User,

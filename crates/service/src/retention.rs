@@ -127,7 +127,8 @@ pub async fn sweep(state: &AppState, now: i64, only: Option<CompanyId>) -> Resul
     Ok(swept)
 }
 
-fn ids(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(RecordingId, CallId)>, sqlx::Error> {
+/// `(id, call_id)` of rows of `recordings`.
+pub fn ids(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(RecordingId, CallId)>, sqlx::Error> {
     rows.iter().map(|row| Ok((RecordingId(row.try_get("id")?), CallId(row.try_get("call_id")?)))).collect()
 }
 

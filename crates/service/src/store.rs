@@ -338,69 +338,67 @@ impl Recordings {
         }
     }
 
-    /// The recording's size in bytes, as a WAV (a sealed one opened).
+    /// The recording `name` as it is kept: found, its length known, opened if sealed.
+    /// Read it with [`Self::read_stored`]; one look at the store serves both.
     ///
     /// # Errors
     /// It is in neither the spool nor the store, the store failed, or it is
     /// sealed under a key this service lacks.
-    pub async fn size(&self, name: &str) -> Result<u64, StoreError> {
-        let raw = self.raw_size(name).await?;
-        Ok(match self.opened(name, raw).await? {
-            Some(opened) => opened.wav_len(),
-            None => raw,
-        })
+    pub async fn stat(&self, name: &str) -> Result<Stored, StoreError> {
+        let files = self.files();
+        let raw_len = files.raw_size(name).await?;
+        let mut sealed = None;
+        if raw_len >= sealed::HEADER_LEN as u64 {
+            let header = collect(files.raw_read(name, 0..sealed::HEADER_LEN as u64).await?).await?;
+            if sealed::is_sealed(&header) {
+                let keys = self.keys.as_ref().ok_or_else(|| {
+                    sealed::SealError::UnknownKey(header[8..16].iter().map(|b| format!("{b:02x}")).collect())
+                })?;
+                sealed = Some(Arc::new(sealed::open(&header, raw_len, keys)?));
+            }
+        }
+        Ok(Stored { name: name.to_owned(), raw_len, sealed })
     }
 
-    /// The sealed recording `name` (of `raw` bytes) opened, or `None` when it is a plain WAV.
-    async fn opened(&self, name: &str, raw: u64) -> Result<Option<sealed::Opened>, StoreError> {
-        if raw < sealed::HEADER_LEN as u64 {
-            return Ok(None);
-        }
-        let header = collect(self.raw_read(name, 0..sealed::HEADER_LEN as u64).await?).await?;
-        if !sealed::is_sealed(&header) {
-            return Ok(None);
-        }
-        let keys = self.keys.as_ref().ok_or_else(|| {
-            sealed::SealError::UnknownKey(header[8..16].iter().map(|b| format!("{b:02x}")).collect())
-        })?;
-        Ok(Some(sealed::open(&header, raw, keys)?))
-    }
-
-    async fn raw_size(&self, name: &str) -> Result<u64, StoreError> {
-        let key = Key::from(name);
-        match self.local.head(&key).await {
-            Ok(meta) => return Ok(meta.size),
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
-        let remote = self.remote.as_ref().ok_or(StoreError::NotFound)?;
-        match remote.store.head(&key).await {
-            Ok(meta) => Ok(meta.size),
-            Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound),
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// The bytes `range` of the recording as a WAV (a sealed one opened a
-    /// window at a time), as they come. An empty range gives an empty stream.
+    /// The recording's size in bytes, as a WAV (a sealed one opened).
     ///
     /// # Errors
-    /// As [`Self::size`].
+    /// As [`Self::stat`].
+    pub async fn size(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(self.stat(name).await?.len())
+    }
+
+    /// The bytes `range` of the recording as a WAV, as they come. An empty
+    /// range gives an empty stream.
+    ///
+    /// # Errors
+    /// As [`Self::stat`].
     pub async fn read(
         &self,
         name: &str,
         range: Range<u64>,
     ) -> Result<BoxStream<'static, Result<bytes::Bytes, std::io::Error>>, StoreError> {
-        let raw = self.raw_size(name).await?;
-        let Some(opened) = self.opened(name, raw).await? else { return self.raw_read(name, range).await };
+        self.read_stored(&self.stat(name).await?, range).await
+    }
+
+    /// The bytes `range` of `stored` as a WAV: as kept, or a sealed one
+    /// opened a window at a time.
+    ///
+    /// # Errors
+    /// The recording went, or the store failed.
+    pub async fn read_stored(
+        &self,
+        stored: &Stored,
+        range: Range<u64>,
+    ) -> Result<BoxStream<'static, Result<bytes::Bytes, std::io::Error>>, StoreError> {
+        let files = self.files();
+        let Some(opened) = stored.sealed.clone() else { return files.raw_read(&stored.name, range).await };
         // A window of the WAV at a time: its sealed chunks read, opened, handed on.
         const WINDOW: u64 = 64 * sealed::CHUNK as u64;
-        let opened = Arc::new(opened);
-        let this = self.handle();
-        let name = name.to_owned();
+        let name = stored.name.clone();
         let end = range.end.min(opened.wav_len());
         let windows = futures::stream::unfold(range.start, move |at| {
-            let (this, name, opened) = (this.clone(), name.clone(), Arc::clone(&opened));
+            let (files, name, opened) = (files.clone(), name.clone(), Arc::clone(&opened));
             async move {
                 if at >= end {
                     return None;
@@ -408,14 +406,14 @@ impl Recordings {
                 let window = at..(at + WINDOW).min(end);
                 let next = window.end;
                 let bytes = async {
-                    let raw = match opened.raw_range_for(window.clone()) {
-                        Some(raw) => {
-                            collect(this.raw_read(&name, raw).await.map_err(std::io::Error::other)?).await?
-                        }
-                        None => Vec::new(),
+                    let mut raw = match opened.raw_range_for(window.clone()) {
+                        Some(raw) => Some(
+                            collect(files.raw_read(&name, raw).await.map_err(std::io::Error::other)?).await?,
+                        ),
+                        None => None,
                     };
                     opened
-                        .read_wav(window, |_| Ok::<_, sealed::SealError>(raw.clone()))
+                        .read_wav(window, |_| Ok::<_, sealed::SealError>(raw.take().unwrap_or_default()))
                         .map(bytes::Bytes::from)
                         .map_err(std::io::Error::other)
                 }
@@ -465,42 +463,9 @@ impl Recordings {
         Ok(true)
     }
 
-    /// A handle on the same spool and store, for streams that outlive a borrow.
-    fn handle(&self) -> Arc<Self> {
-        Arc::new(Self {
-            spool: self.spool.clone(),
-            local: Arc::clone(&self.local),
-            remote: self.remote.as_ref().map(Remote::handle),
-            keys: self.keys.clone(),
-        })
-    }
-
-    /// The bytes `range` of the file as stored (sealed or not).
-    async fn raw_read(
-        &self,
-        name: &str,
-        range: Range<u64>,
-    ) -> Result<BoxStream<'static, Result<bytes::Bytes, std::io::Error>>, StoreError> {
-        if range.is_empty() {
-            return Ok(futures::stream::empty().boxed());
-        }
-        let key = Key::from(name);
-        let options =
-            || GetOptions { range: Some(GetRange::Bounded(range.clone())), ..GetOptions::default() };
-        // The spool first; a copy deleted after its upload a moment ago is in the store.
-        let result = match self.local.get_opts(&key, options()).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => {
-                let remote = self.remote.as_ref().ok_or(StoreError::NotFound)?;
-                match remote.store.get_opts(&key, options()).await {
-                    Ok(result) => result,
-                    Err(object_store::Error::NotFound { .. }) => return Err(StoreError::NotFound),
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            Err(error) => return Err(error.into()),
-        };
-        Ok(result.into_stream().map(|chunk| chunk.map_err(std::io::Error::other)).boxed())
+    /// The spool and the store, to read from (cheap to clone into a stream).
+    fn files(&self) -> Files {
+        Files { local: Arc::clone(&self.local), remote: self.remote.as_ref().map(|r| Arc::clone(&r.store)) }
     }
 
     /// Removes the recording from the spool and from the store; one already
@@ -529,8 +494,8 @@ impl Recordings {
     /// # Errors
     /// As [`Self::read`].
     pub async fn reader(&self, name: &str) -> Result<impl std::io::Read + Send + 'static, StoreError> {
-        let size = self.size(name).await?;
-        let stream = self.read(name, 0..size).await?;
+        let stored = self.stat(name).await?;
+        let stream = self.read_stored(&stored, 0..stored.len()).await?;
         Ok(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))
     }
 }
@@ -546,12 +511,81 @@ async fn collect(
     Ok(out)
 }
 
-impl Remote {
-    /// Another handle on the same store and uploader.
-    fn handle(&self) -> Self {
-        Self { store: Arc::clone(&self.store), queue: self.queue.clone(), stats: Arc::clone(&self.stats) }
+/// A recording as kept: [`Recordings::stat`].
+#[derive(Debug)]
+pub struct Stored {
+    name: String,
+    raw_len: u64,
+    sealed: Option<Arc<sealed::Opened>>,
+}
+
+impl Stored {
+    /// Its length as a WAV.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.sealed.as_ref().map_or(self.raw_len, |opened| opened.wav_len())
     }
 
+    /// Whether it holds nothing at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where recordings' bytes are read from: the spool, then the store.
+#[derive(Clone)]
+struct Files {
+    local: Arc<LocalFileSystem>,
+    remote: Option<Arc<dyn ObjectStore>>,
+}
+
+impl Files {
+    async fn raw_size(&self, name: &str) -> Result<u64, StoreError> {
+        let key = Key::from(name);
+        match self.local.head(&key).await {
+            Ok(meta) => return Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        let remote = self.remote.as_ref().ok_or(StoreError::NotFound)?;
+        match remote.head(&key).await {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The bytes `range` of the file as kept (sealed or not).
+    async fn raw_read(
+        &self,
+        name: &str,
+        range: Range<u64>,
+    ) -> Result<BoxStream<'static, Result<bytes::Bytes, std::io::Error>>, StoreError> {
+        if range.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let key = Key::from(name);
+        let options =
+            || GetOptions { range: Some(GetRange::Bounded(range.clone())), ..GetOptions::default() };
+        // The spool first; a copy deleted after its upload a moment ago is in the store.
+        let result = match self.local.get_opts(&key, options()).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                let remote = self.remote.as_ref().ok_or(StoreError::NotFound)?;
+                match remote.get_opts(&key, options()).await {
+                    Ok(result) => result,
+                    Err(object_store::Error::NotFound { .. }) => return Err(StoreError::NotFound),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        };
+        Ok(result.into_stream().map(|chunk| chunk.map_err(std::io::Error::other)).boxed())
+    }
+}
+
+impl Remote {
     fn start(store: Arc<dyn ObjectStore>, spool: PathBuf) -> Self {
         let (queue, orders) = mpsc::unbounded_channel();
         let stats = Arc::new(UploadStats::default());

@@ -244,6 +244,16 @@ pub fn is_sealed(header: &[u8]) -> bool {
     header.starts_with(MAGIC)
 }
 
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("format", &self.format)
+            .field("chunks", &self.chunks)
+            .field("pcm_len", &self.pcm_len)
+            .finish_non_exhaustive()
+    }
+}
+
 fn read_header(header: &[u8]) -> Result<&[u8; HEADER_LEN], SealError> {
     let header: &[u8; HEADER_LEN] =
         header.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(SealError::NotSealed)?;

@@ -65,8 +65,9 @@ pub async fn put_settings(
     query.bind(to_json(&settings)?).push(" WHERE id = ").bind(caller.company().0);
     state.db.execute(&mut *tx, &query).await?;
     commit_change(&state, tx, caller.company(), Change::Settings).await?;
-    // A retention set or shortened applies at once, not at the next hourly sweep.
-    if settings.recording_retention_days.is_some() {
+    // A retention set or changed applies at once, not at the next hourly sweep.
+    let retention = settings.recording_retention_days;
+    if retention.is_some() && retention != caller.snapshot.company.settings().recording_retention_days {
         let (state, company) = (state.clone(), caller.company());
         tokio::spawn(async move { crate::retention::sweep_logged(&state, Some(company)).await });
     }

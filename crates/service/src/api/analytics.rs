@@ -137,6 +137,5 @@ pub async fn summarize(state: &AppState, viewer: &Viewer, from: i64, to: i64) ->
 }
 
 fn day_name(day: i64) -> String {
-    let (year, month, day) = super::recordings::civil_from_days(day);
-    format!("{year:04}-{month:02}-{day:02}")
+    earshot_api::date(day * DAY_MS)
 }

@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::calls::{CALL_COLUMNS, RECORDING_COLUMNS, calls_from_rows, find_call, recording_from_row};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
+use crate::store::Stored;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -71,20 +72,15 @@ struct Allowed {
 }
 
 impl Allowed {
-    /// The recording's size. A missing file is our fault: logged, and a
-    /// 500; a store that does not answer, a 503.
-    async fn size(&self, state: &AppState) -> ApiResult<u64> {
-        state.recordings.size(&self.file_name).await.map_err(|error| {
+    /// The recording as kept (its size, opened if sealed). A missing file
+    /// is our fault: logged, and a 500; a store that does not answer, a 503.
+    async fn stat(&self, state: &AppState) -> ApiResult<Stored> {
+        state.recordings.stat(&self.file_name).await.map_err(|error| {
             if matches!(error, crate::store::StoreError::NotFound) {
                 tracing::error!(recording = %self.recording, file = self.file_name, "a recording is missing its file");
             }
             ApiError::from(error)
         })
-    }
-
-    /// Bytes `first..=last` of the recording (none when `length` is 0), as a body.
-    async fn body(&self, state: &AppState, first: u64, length: u64) -> ApiResult<Body> {
-        Ok(Body::from_stream(state.recordings.read(&self.file_name, first..first + length).await?))
     }
 }
 
@@ -128,14 +124,14 @@ async fn authorize(
 
 /// "This recording was deleted on 2026-03-01 by Alex Admin, on request."
 fn deleted_sentence(company: &earshot_policy::Company, kind: RecordingKind, deletion: &Deletion) -> String {
-    let (year, month, day) = civil_from_days(deletion.at.0.div_euclid(86_400_000));
     let what = if kind == RecordingKind::Voicemail { "voicemail" } else { "recording" };
     let why = match (deletion.reason, deletion.by.and_then(|id| company.user(id))) {
         (DeletionReason::Retention, _) => "as the company keeps recordings for a limited time".to_owned(),
         (DeletionReason::Request, Some(user)) => format!("by {}, on request", user.name),
         (DeletionReason::Request, None) => "on request".to_owned(),
     };
-    format!("This {what} was deleted on {year:04}-{month:02}-{day:02}, {why}. The call stays in the history.")
+    let day = earshot_api::date(deletion.at.0);
+    format!("This {what} was deleted on {day}, {why}. The call stays in the history.")
 }
 
 async fn audit(
@@ -236,7 +232,8 @@ pub async fn audio(
 ) -> ApiResult<Response> {
     let allowed =
         authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Play).await?;
-    let size = allowed.size(&state).await?;
+    let stored = allowed.stat(&state).await?;
+    let size = stored.len();
     let range = match headers.get(header::RANGE).map(|v| v.to_str()) {
         Some(Ok(value)) => parse_range(value, size)?,
         Some(Err(_)) => return Err(ApiError::bad_request("The Range header is malformed.")),
@@ -247,7 +244,7 @@ pub async fn audio(
         None => (StatusCode::OK, 0, size.saturating_sub(1)),
     };
     let length = if size == 0 { 0 } else { last - first + 1 };
-    let body = allowed.body(&state, first, length).await?;
+    let body = Body::from_stream(state.recordings.read_stored(&stored, first..first + length).await?);
     // Every play is audited. A player asks for many ranges as it seeks; those within five
     // minutes of the user's last logged play of this recording are one play, not many.
     if !played_recently(&state, &caller, &allowed).await? {
@@ -340,7 +337,7 @@ fn wav_headers(response: &mut Response, length: u64) -> &mut HeaderMap {
     headers
 }
 
-pub use earshot_api::{civil_from_days, download_name};
+use earshot_api::download_name;
 
 /// `GET /api/v1/recordings/{id}/download`: the `.wav` as an attachment named after the call.
 #[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = [])), params(("id" = i64, Path, description = "Recording id"), RecordingQuery), responses((status = 200, description = "The WAV as an attachment named after the call", content_type = "audio/wav"), (status = 403), (status = 410, description = "The recording was deleted (the company's retention, or on request); the detail says when and why"), (status = 404), (status = 503, description = "The recordings store cannot be reached now (Retry-After)")))]
@@ -355,8 +352,9 @@ pub async fn download(
     let allowed =
         authorize(&state, &caller, id, query.app.unwrap_or(AppContext::Dashboard), AuditAction::Download)
             .await?;
-    let size = allowed.size(&state).await?;
-    let body = allowed.body(&state, 0, size).await?;
+    let stored = allowed.stat(&state).await?;
+    let size = stored.len();
+    let body = Body::from_stream(state.recordings.read_stored(&stored, 0..size).await?);
     audit(&state, &caller, &allowed, AuditAction::Download, remote, &headers).await?;
     let name = download_name(&allowed.call, allowed.kind);
     let mut response = (StatusCode::OK, body).into_response();

@@ -12,8 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{Change, ChangeEvent};
 use axum::extract::State;
 use earshot_api::{CallOut, DeletedRecordings, LegalHoldIn};
-use earshot_policy::{AppContext, CallId, DeletionReason, RecordingId};
-use sqlx::Row as _;
+use earshot_policy::{AppContext, CallId, DeletionReason};
 
 /// Places or lifts a legal hold on a call: while held, none of its
 /// recordings is deleted, by the retention or on request. Audited.
@@ -84,11 +83,7 @@ pub async fn delete_contact_recordings(
         query.push(" ORDER BY r.id");
         query
     };
-    let rows = state.db.fetch_all(state.db.pool(), &select(false)).await?;
-    let found = rows
-        .iter()
-        .map(|row| Ok((RecordingId(row.try_get("id")?), CallId(row.try_get("call_id")?))))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let found = crate::retention::ids(state.db.fetch_all(state.db.pool(), &select(false)).await?)?;
     let now = crate::now_millis();
     let mut deleted = 0;
     for batch in found.chunks(500) {
@@ -102,13 +97,8 @@ pub async fn delete_contact_recordings(
         )
         .await?;
     }
-    let mut held_calls: Vec<CallId> = state
-        .db
-        .fetch_all(state.db.pool(), &select(true))
-        .await?
-        .iter()
-        .map(|row| row.try_get("call_id").map(CallId))
-        .collect::<Result<_, _>>()?;
+    let held = crate::retention::ids(state.db.fetch_all(state.db.pool(), &select(true)).await?)?;
+    let mut held_calls: Vec<CallId> = held.into_iter().map(|(_, call)| call).collect();
     held_calls.dedup();
     // The files go now; any the store keeps for the moment, at the next sweep.
     if let Err(error) = crate::retention::remove_files(&state, Some(company)).await {

@@ -166,13 +166,7 @@ async fn nobody_answers_so_the_call_is_missed_with_who_rang() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voicemail_is_left_and_holds_the_callers_speech() {
     let service = Service::start().await;
-    let ada = service.agent("Ada", "101", json!({})).await;
-    service
-        .number(
-            "+15550100",
-            json!([{"type": "ring_user", "user": ada, "timeout_s": 1}, {"type": "voicemail"}]),
-        )
-        .await;
+    service.voicemail_line().await;
     let dir = tempfile::tempdir().unwrap();
     let speech = dir.path().join("message.pcap");
     // The greeting and tone take about 4.5 s; the caller speaks after it.

@@ -432,13 +432,7 @@ async fn a_crash_during_the_greeting_ends_the_callers_leg_and_lists_a_missed_cal
 /// caller's leg, which never hangs up by itself. The call as stored.
 async fn crash_in_voicemail(kill_at_ms: u64) -> (Service, Value) {
     let mut service = Service::start().await;
-    let ada = service.agent("Ada", "101", json!({})).await;
-    service
-        .number(
-            "+15550100",
-            json!([{"type": "ring_user", "user": ada, "timeout_s": 1}, {"type": "voicemail"}]),
-        )
-        .await;
+    service.voicemail_line().await;
     let dir = tempfile::tempdir().unwrap();
     let speech = dir.path().join("message.pcap");
     // The greeting and tone take about 4.5 s; the caller speaks from 5 s on.

@@ -333,6 +333,13 @@ impl Service {
         id
     }
 
+    /// Ada (101), and `+15550100` ringing her for a second, then taking a voicemail.
+    pub async fn voicemail_line(&self) {
+        let ada = self.agent("Ada", "101", json!({})).await;
+        let flow = json!([{"type": "ring_user", "user": ada, "timeout_s": 1}, {"type": "voicemail"}]);
+        self.number("+15550100", flow).await;
+    }
+
     pub async fn number(&self, e164: &str, flow: Value) -> i64 {
         let body = json!({"e164": e164, "name": "Line", "flow": flow});
         self.api(reqwest::Method::POST, "/numbers", Some(body)).await["id"].as_i64().unwrap()
