@@ -65,6 +65,8 @@ pub struct AppState {
     pub unknown_logins: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
     /// The SIP registrar's bindings (the API revokes devices' registrations).
     pub registrations: Arc<sip::Registrations>,
+    /// The calls changes name, read once for all event streams.
+    pub event_calls: Arc<api::EventCalls>,
 }
 
 impl AppState {
@@ -104,6 +106,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             unknown_logins: Arc::default(),
             registrations: Arc::default(),
+            event_calls: Arc::default(),
             password_checks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),

@@ -7,12 +7,17 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::calls::find_call;
 use crate::events::{Change, ChangeEvent, Notice};
+use crate::snapshot::CompanySnapshot;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use earshot_policy::AppContext;
+use earshot_policy::{Call, CallId, CompanyId};
 use futures::Stream;
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 use tokio::sync::broadcast::error::RecvError;
 
 /// `GET /api/v1/events`.
@@ -39,29 +44,30 @@ pub async fn events(
             }
             loop {
                 // A stream lives no longer than its session: it ends at log-out, expiry or
-                // disabling, checked at every change and every 15 seconds.
+                // disabling, checked before anything is sent and every 15 seconds. (Not at
+                // every change: most changes are not for this stream, and with hundreds of
+                // apps connected those checks were most of the service's work.)
                 let received = tokio::select! {
                     received = receiver.recv() => Some(received),
                     () = tokio::time::sleep(SESSION_CHECK) => None,
                 };
-                if !session_is_valid(&state, &caller).await {
-                    return None;
-                }
-                let Some(received) = received else { continue };
-                let change = match received {
-                    Ok(Notice::Change(change)) => change,
+                let tick = received.is_none();
+                let event = match received {
+                    None => None,
+                    Some(Ok(Notice::Change(change))) if change.company != caller.company() => None,
+                    Some(Ok(Notice::Change(change))) => scoped(&state, &caller, &change).await,
                     // Too slow to keep up, or changes missed while the instances'
                     // link was down: tell the app to sync everything again.
-                    Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
-                        let event = Event::default().event("resync").data("{}");
-                        return Some((Ok(event), (None, receiver, state, caller, open)));
+                    Some(Ok(Notice::Resync) | Err(RecvError::Lagged(_))) => {
+                        Some(Event::default().event("resync").data("{}"))
                     }
-                    Err(RecvError::Closed) => return None,
+                    Some(Err(RecvError::Closed)) => return None,
                 };
-                if change.company != caller.company() {
-                    continue;
+                let due = event.is_some() || tick;
+                if due && !session_is_valid(&state, &caller).await {
+                    return None;
                 }
-                if let Some(event) = scoped(&state, &caller, &change).await {
+                if let Some(event) = event {
                     return Some((Ok(event), (None, receiver, state, caller, open)));
                 }
             }
@@ -90,12 +96,16 @@ async fn scoped(state: &AppState, caller: &Caller, change: &ChangeEvent) -> Opti
     }
     if let Change::Call { call } = change.change {
         // Decide with the company as it is now, not as it was at connect time (§7).
-        let snapshot = state.snapshots.get(&state.db, caller.company()).await.ok()?;
-        let user = snapshot.company.user(caller.id())?;
-        let call = find_call(&state.db, caller.company(), call).await.ok()??;
+        let seen = state.event_calls.get(state, change, call).await?;
+        let user = seen.snapshot.company.user(caller.id())?;
         let visible = AppContext::ALL.iter().any(|app| {
-            earshot_policy::Viewer::new(user, snapshot.company.settings(), snapshot.company.routing(), *app)
-                .can_see(&call)
+            earshot_policy::Viewer::new(
+                user,
+                seen.snapshot.company.settings(),
+                seen.snapshot.company.routing(),
+                *app,
+            )
+            .can_see(&seen.call)
         });
         if !visible {
             return None;
@@ -105,13 +115,70 @@ async fn scoped(state: &AppState, caller: &Caller, change: &ChangeEvent) -> Opti
     Some(Event::default().event("change").data(data))
 }
 
+/// The calls that `Call` changes name, each read once, with its company as
+/// it is then, for all the streams that judge it. A change reaches every
+/// connected app of the company: with 500 connected, reading the call and
+/// the company's version for each stream was 1 500 queries a change, and
+/// most of the service's work (the soak, docs/PERFORMANCE.md).
+#[derive(Debug, Default)]
+pub struct EventCalls {
+    recent: std::sync::Mutex<VecDeque<(SeenKey, SeenCell)>>,
+}
+
+/// A change of a call: its company, the company's version after it, the call.
+type SeenKey = (CompanyId, i64, CallId);
+
+/// A call's read, done or under way: `None` when it found nothing.
+type SeenCell = Arc<OnceCell<Option<Arc<Seen>>>>;
+
+/// A call as a change left it, and its company when it was read.
+#[derive(Debug)]
+struct Seen {
+    snapshot: Arc<CompanySnapshot>,
+    call: Call,
+}
+
+impl EventCalls {
+    /// Changes remembered: far more than streams are ever apart in reading
+    /// the feed (one that lags further gets `resync` instead).
+    const KEPT: usize = 256;
+
+    /// The call `change` names, read by the first stream to ask; the others
+    /// wait for that read. `None` when it is gone or could not be read (the
+    /// change is not sent; the app sees the call at its next sync).
+    async fn get(&self, state: &AppState, change: &ChangeEvent, call: CallId) -> Option<Arc<Seen>> {
+        let key = (change.company, change.version, call);
+        let cell = {
+            let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match recent.iter().find(|(k, _)| *k == key) {
+                Some((_, cell)) => Arc::clone(cell),
+                None => {
+                    let cell = Arc::new(OnceCell::new());
+                    if recent.len() == Self::KEPT {
+                        recent.pop_front();
+                    }
+                    recent.push_back((key, Arc::clone(&cell)));
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(|| async {
+            let snapshot = state.snapshots.get(&state.db, change.company).await.ok()?;
+            let call = find_call(&state.db, change.company, call).await.ok()??;
+            Some(Arc::new(Seen { snapshot, call }))
+        })
+        .await
+        .clone()
+    }
+}
+
 /// Counts an open stream in the metrics for as long as it lives.
-struct StreamGuard(std::sync::Arc<crate::metrics::Metrics>);
+struct StreamGuard(Arc<crate::metrics::Metrics>);
 
 impl StreamGuard {
     fn new(state: &AppState) -> Self {
         state.metrics.event_streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(std::sync::Arc::clone(&state.metrics))
+        Self(Arc::clone(&state.metrics))
     }
 }
 

@@ -13,6 +13,8 @@ mod retention;
 mod session;
 mod sync;
 
+pub use events::EventCalls;
+
 use crate::AppState;
 use crate::error::ApiError;
 use axum::Router;

@@ -126,3 +126,49 @@ async fn init_then_serve_then_log_in_on(database: &[String]) {
     assert_eq!(sync["company"]["name"], "Acme");
     assert_eq!(sync["me"]["email"], "boss@acme.test");
 }
+
+/// Started with a low soft limit on open files (1 024 is common, 256 here),
+/// `earshotd` raises it to its hard limit: each call's legs and recording
+/// and each connected app hold files, a few hundred calls more than 1 024.
+#[tokio::test]
+async fn serve_raises_its_limit_on_open_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_earshotd");
+    let status = Command::new(binary)
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .args(["--company", "Acme", "--admin-email", "boss@acme.test", "--admin-password", "boss-password"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let hard = limits(std::process::id()).1;
+    assert!(hard > 256, "the tests' hard limit on open files is {hard}");
+    let port = free_port();
+    let server = Server(
+        Command::new("sh")
+            .args(["-c", r#"ulimit -Sn 256 && exec "$0" serve --data-dir "$1" --http "$2""#])
+            .arg(binary)
+            .arg(dir.path())
+            .arg(format!("127.0.0.1:{port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(limits(server.0.id()), (hard.min(1 << 20), hard));
+}
+
+/// The soft and hard limits on open files of process `pid`.
+fn limits(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = text.lines().find(|line| line.starts_with("Max open files")).unwrap();
+    let mut values = line["Max open files".len()..].split_whitespace().map(|v| v.parse().unwrap_or(u64::MAX));
+    (values.next().unwrap(), values.next().unwrap())
+}
