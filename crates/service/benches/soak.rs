@@ -167,7 +167,7 @@ fn main() {
     let plan = if test { Plan::quick() } else { Plan::long() };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     let failures = runtime.block_on(soak(&plan, test));
-    let checks = 7;
+    let checks = 8;
     if test {
         println!(
             "soak: {} passed, {} failed",
@@ -986,6 +986,15 @@ impl Report<'_> {
             .sum()
     }
 
+    /// SIP dialogs `earshotd` still holds (all calls have ended).
+    fn dialogs_held(&self) -> u64 {
+        self.metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("earshot_sip_dialogs "))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(u64::MAX)
+    }
+
     fn answered(&self) -> usize {
         self.calls.iter().filter(|c| c["status"] == "answered").count()
     }
@@ -1096,7 +1105,11 @@ impl Report<'_> {
             })
             .collect();
         println!("earshotd over the run: {}", quarters.join("; "));
-        println!("earshotd: {} 5xx answers (/metrics)", self.server_errors());
+        println!(
+            "earshotd: {} 5xx answers, {} SIP dialogs held after the calls (/metrics)",
+            self.server_errors(),
+            self.dialogs_held()
+        );
     }
 
     fn failures(&self) -> Vec<String> {
@@ -1171,6 +1184,9 @@ impl Report<'_> {
                 missed.len(),
                 &missed[..missed.len().min(5)]
             ));
+        }
+        if self.dialogs_held() != 0 {
+            failures.push(format!("{} SIP dialogs held after every call ended", self.dialogs_held()));
         }
         if self.players.iter().all(|p| p.plays.is_empty()) {
             failures.push("no player played a recording".into());

@@ -5,6 +5,7 @@
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use earshot_sip::dialog::Dialogs;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -142,6 +143,11 @@ impl Metrics {
                 ),
             ];
             write_counters(&mut out, &counters);
+            let _ = writeln!(
+                out,
+                "# HELP earshot_sip_dialogs SIP dialogs held: calls' legs up or being set up.\n# TYPE earshot_sip_dialogs gauge"
+            );
+            let _ = writeln!(out, "earshot_sip_dialogs {}", sip.dialogs.get().map_or(0, Dialogs::len));
         }
         let retention = [
             (

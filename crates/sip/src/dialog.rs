@@ -356,17 +356,47 @@ pub enum LegEvent {
 /// Where a call's legs report what happens on them; one per call.
 pub struct LegEvents {
     receiver: DialogStateReceiver,
+    /// The layer its legs' dialogs are registered in: each is removed when
+    /// it ends (rsipstack leaves that to its user; kept, every call's two
+    /// dialogs stayed in memory for the life of the process, 60 KB a call
+    /// in the soak).
+    layer: Arc<DialogLayer>,
 }
 
 /// The sending side of [`LegEvents`], given to each leg of the call.
 #[derive(Clone)]
 pub struct LegEventSender(DialogStateSender);
 
+/// A call that stops listening before its last leg has ended (it has hung
+/// that leg up and is done) still has that leg's end to hear: it is heard
+/// here, and the dialog let go of then.
+impl Drop for LegEvents {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (_, empty) = tokio::sync::mpsc::unbounded_channel();
+        let mut receiver = std::mem::replace(&mut self.receiver, empty);
+        let layer = Arc::clone(&self.layer);
+        runtime.spawn(async move {
+            // Until every leg of the call is gone (each holds a sender).
+            while let Some(state) = receiver.recv().await {
+                if let DialogState::Terminated(id, _) = &state {
+                    layer.remove_dialog(id);
+                }
+                // Anything else is answered as a call without a listener would be.
+                drop(Self::translate(state));
+            }
+        });
+    }
+}
+
 impl LegEvents {
     /// The next event; `None` when every leg and sender is gone.
     pub async fn recv(&mut self) -> Option<LegEvent> {
         loop {
             let state = self.receiver.recv().await?;
+            if let DialogState::Terminated(id, _) = &state {
+                self.layer.remove_dialog(id);
+            }
             if let Some(event) = Self::translate(state) {
                 return Some(event);
             }
@@ -465,12 +495,30 @@ pub type Outcome = Result<Option<Response>, Error>;
 #[derive(Clone)]
 pub struct Dialogs(pub(crate) Arc<DialogLayer>);
 
+impl std::fmt::Debug for Dialogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialogs").field("held", &self.len()).finish()
+    }
+}
+
 impl Dialogs {
+    /// Dialogs held now: the calls' legs that are up or being set up.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No dialog held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// A new call's event channel, for all of its legs.
     #[must_use]
     pub fn events(&self) -> (LegEventSender, LegEvents) {
         let (sender, receiver) = self.0.new_dialog_state_channel();
-        (LegEventSender(sender), LegEvents { receiver })
+        (LegEventSender(sender), LegEvents { receiver, layer: Arc::clone(&self.0) })
     }
 
     /// The dialog of a new INVITE, answered by us; its transaction runs on

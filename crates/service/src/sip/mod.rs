@@ -260,6 +260,8 @@ pub struct SipStats {
     pub guard: Arc<guard::GuardStats>,
     /// Scanners, floods and guessing turned away.
     pub shield: Arc<SharedShield>,
+    /// The dialogs held (a gauge: calls' legs up or being set up).
+    pub dialogs: std::sync::OnceLock<Dialogs>,
 }
 
 /// The running SIP service.
@@ -356,7 +358,12 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         tracing::info!(address = %handle.local, "serving SIP over TLS (calls' media on it is SRTP)");
         tokio::spawn(watch_certificate(files, handle, cancel.clone()));
     }
-    let stats = Arc::new(SipStats { guard, shield, ..SipStats::default() });
+    let stats = Arc::new(SipStats {
+        guard,
+        shield,
+        dialogs: std::sync::OnceLock::from(dialogs.clone()),
+        ..SipStats::default()
+    });
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
         state,

@@ -38,6 +38,16 @@ async fn internal_call_between_two_registered_users() {
         call["parties"].as_array().unwrap().iter().map(|p| p.as_i64().unwrap()).collect();
     parties.sort_unstable();
     assert_eq!(parties, [ada, bo]);
+    // Both legs' dialogs are let go once the call ends (the registrar's are not dialogs).
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = service.metrics().await;
+        if metrics.contains("earshot_sip_dialogs 0\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains("earshot_sip_dialogs 0\n"), "{metrics}");
     assert_eq!(call["rang"], json!([ada]));
     assert_eq!(call["decided_by"], "company");
     let recording = call["recording"]["id"].as_i64().expect("recorded: record_internal is on");
