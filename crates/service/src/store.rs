@@ -811,6 +811,49 @@ async fn upload_one(store: &dyn ObjectStore, spool: &Path, name: &str) -> anyhow
     }
     let stored = store.head(&key).await?.size;
     anyhow::ensure!(stored == size, "the store holds {stored} bytes of {name}, not {size}");
-    tokio::fs::remove_file(&path).await?;
-    Ok(Some(size))
+    uploaded(store, &path, &key, size).await
+}
+
+/// After an upload the store holds: the local copy goes. If it is gone
+/// already, the recording was deleted while it was uploading (on request,
+/// or by retention: [`Recordings::remove`] found no object yet and removed
+/// the local file under the upload): then the object just written goes
+/// too, and `None`, so a deleted recording is never left in the store.
+async fn uploaded(store: &dyn ObjectStore, path: &Path, key: &Key, size: u64) -> anyhow::Result<Option<u64>> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(Some(size)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => match store.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    /// A recording deleted while it uploaded (its spool file removed under
+    /// the upload) does not stay in the store; one that was not, does, and
+    /// its local copy goes.
+    #[tokio::test]
+    async fn a_recording_deleted_during_its_upload_leaves_nothing_in_the_store() {
+        let spool = tempfile::tempdir().unwrap();
+        let store = InMemory::new();
+        for (name, deleted) in [("kept.wav", false), ("deleted.wav", true)] {
+            let key = Key::from(name);
+            let path = spool.path().join(name);
+            std::fs::write(&path, b"RIFF....").unwrap();
+            store.put(&key, b"RIFF....".to_vec().into()).await.unwrap();
+            if deleted {
+                std::fs::remove_file(&path).unwrap();
+            }
+            let outcome = uploaded(&store, &path, &key, 8).await.unwrap();
+            assert_eq!(outcome, if deleted { None } else { Some(8) }, "{name}");
+            assert!(!path.exists(), "{name}: the local copy is gone");
+            assert_eq!(store.head(&key).await.is_ok(), !deleted, "{name}: in the store");
+        }
+    }
 }
