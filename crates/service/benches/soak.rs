@@ -394,8 +394,14 @@ async fn soak(plan: &Plan, test: bool) -> Vec<String> {
     // Streams closed, calls ended, and the clients' idle connections closed
     // with their pools: what is still open is what leaked.
     drop((client, anonymous, admin, sessions));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = Sample::take(service.pid(), Duration::ZERO);
+    let closing = Instant::now();
+    let after = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = Sample::take(service.pid(), Duration::ZERO);
+        if after.open_files <= baseline.open_files + 16 || closing.elapsed() > Duration::from_secs(15) {
+            break after;
+        }
+    };
     let client = reqwest::Client::new();
     let metrics = metrics(&client).await;
     let admin = Api::anonymous(&client).log_in(ADMIN.0, ADMIN.1).await.expect("the admin signs in");
@@ -683,6 +689,8 @@ struct AppTally {
     changes: usize,
     paused: usize,
     resumed: usize,
+    /// `call` changes: a call of the agent's stored or changed.
+    calls: usize,
     resyncs: usize,
     /// The stream ended or broke before the run did.
     broken: Option<String>,
@@ -737,6 +745,9 @@ async fn app(api: Api, agent: usize, mut stopped: watch::Receiver<bool>) -> AppT
                 "change" => {
                     tally.changes += 1;
                     let change: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+                    if change["kind"] == "call" {
+                        tally.calls += 1;
+                    }
                     if change["kind"] == "recording_state" {
                         match change["state"].as_str() {
                             Some("paused") => tally.paused += 1,
@@ -1166,21 +1177,22 @@ impl Report<'_> {
             .filter(|a| a.resyncs == 0 && a.broken.is_none())
             .filter(|a| {
                 let calls = self.calls_of(a.agent);
-                a.paused != calls || a.resumed < calls
+                a.paused != calls || a.resumed < calls || a.calls < calls
             })
             .map(|a| {
                 format!(
-                    "agent {}: {} calls, {} paused, {} resumed",
+                    "agent {}: {} calls; {} paused, {} resumed, {} call changes",
                     a.agent,
                     self.calls_of(a.agent),
                     a.paused,
-                    a.resumed
+                    a.resumed,
+                    a.calls
                 )
             })
             .collect();
         if !missed.is_empty() {
             failures.push(format!(
-                "{} apps missed recording states: {:?}",
+                "{} apps missed their calls' changes: {:?}",
                 missed.len(),
                 &missed[..missed.len().min(5)]
             ));

@@ -78,8 +78,8 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// for each hash: freed, those blocks stayed in the allocator's arenas of
 /// whichever thread had run the check, so a burst of log-ins left the
 /// service hundreds of MB larger for good (the soak measured 374 MB after
-/// 110 log-ins). The pool holds as many as ever ran at once, which the log-in
-/// handler bounds by the machine's cores.
+/// 110 log-ins). The pool keeps at most one block per core, of our own
+/// parameters' size at most.
 fn with_memory<T>(argon2: &Argon2<'_>, work: impl FnOnce(&mut [Block]) -> T) -> T {
     static POOL: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
     let count = argon2.params().block_count();
@@ -87,7 +87,15 @@ fn with_memory<T>(argon2: &Argon2<'_>, work: impl FnOnce(&mut [Block]) -> T) -> 
     let mut memory = taken.unwrap_or_default();
     memory.resize(count, Block::default());
     let result = work(&mut memory[..count]);
-    POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(memory);
+    // Kept for the next check: as many as log-in runs at once (one per
+    // core), each no larger than our own parameters need (a hash made
+    // with a larger memory cost is checked with memory of its own).
+    let most = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let mut pool = POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if memory.len() <= Params::default().block_count() && pool.len() < most {
+        pool.push(memory);
+    }
+    drop(pool);
     result
 }
 

@@ -702,7 +702,15 @@ struct Waiting {
     name: String,
     attempts: u32,
     at: tokio::time::Instant,
+    /// Uploaded, but deleted meanwhile: only its object is left to remove.
+    undo: bool,
 }
+
+/// An upload done after its recording was deleted, whose object could not
+/// be removed: retried as a removal.
+#[derive(Debug, thiserror::Error)]
+#[error("a recording deleted during its upload is still in the store: {0}")]
+struct UndoFailed(object_store::Error);
 
 /// The uploader: takes finished recordings from `orders` and uploads them
 /// one at a time (each in parallel parts when large), retrying each failure.
@@ -727,7 +735,7 @@ async fn upload_all(
                 Some(name) => {
                     if known.insert(name.clone()) {
                         stats.pending.fetch_add(1, Ordering::Relaxed);
-                        waiting.push(Waiting { name, attempts: 0, at: tokio::time::Instant::now() });
+                        waiting.push(Waiting { name, attempts: 0, at: tokio::time::Instant::now(), undo: false });
                     }
                 }
                 None => return,
@@ -736,7 +744,12 @@ async fn upload_all(
                 let now = tokio::time::Instant::now();
                 let Some(index) = waiting.iter().position(|w| w.at <= now) else { continue };
                 let mut upload = waiting.swap_remove(index);
-                match upload_one(store.as_ref(), &spool, &upload.name).await {
+                let done = if upload.undo {
+                    remove_object(store.as_ref(), &Key::from(upload.name.as_str())).await.map(|()| None)
+                } else {
+                    upload_one(store.as_ref(), &spool, &upload.name).await
+                };
+                match done {
                     Ok(Some(bytes)) => {
                         stats.uploaded.fetch_add(1, Ordering::Relaxed);
                         stats.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -759,6 +772,7 @@ async fn upload_all(
                             %error,
                             "a recording's upload failed; it stays on this machine and is retried"
                         );
+                        upload.undo |= error.downcast_ref::<UndoFailed>().is_some();
                         upload.attempts += 1;
                         upload.at = tokio::time::Instant::now() + wait;
                         waiting.push(upload);
@@ -818,15 +832,25 @@ async fn upload_one(store: &dyn ObjectStore, spool: &Path, name: &str) -> anyhow
 /// already, the recording was deleted while it was uploading (on request,
 /// or by retention: [`Recordings::remove`] found no object yet and removed
 /// the local file under the upload): then the object just written goes
-/// too, and `None`, so a deleted recording is never left in the store.
+/// too, and `None`, so a deleted recording is not left in the store (a
+/// removal that fails is retried as such, [`UndoFailed`]).
 async fn uploaded(store: &dyn ObjectStore, path: &Path, key: &Key, size: u64) -> anyhow::Result<Option<u64>> {
     match tokio::fs::remove_file(path).await {
         Ok(()) => Ok(Some(size)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => match store.delete(key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(error) => Err(error.into()),
-        },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            remove_object(store, key).await?;
+            Ok(None)
+        }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Removes the object of a recording deleted during its upload; one gone
+/// already is not an error.
+async fn remove_object(store: &dyn ObjectStore, key: &Key) -> anyhow::Result<()> {
+    match store.delete(key).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(error) => Err(UndoFailed(error).into()),
     }
 }
 

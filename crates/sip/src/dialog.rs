@@ -375,11 +375,15 @@ impl Drop for LegEvents {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let (_, empty) = tokio::sync::mpsc::unbounded_channel();
         let mut receiver = std::mem::replace(&mut self.receiver, empty);
-        let layer = Arc::clone(&self.layer);
+        // Not keeping the layer (and its endpoint) alive: once it is gone,
+        // so are its dialogs and their senders, and this task ends.
+        let layer = Arc::downgrade(&self.layer);
         runtime.spawn(async move {
             // Until every leg of the call is gone (each holds a sender).
             while let Some(state) = receiver.recv().await {
-                if let DialogState::Terminated(id, _) = &state {
+                if let DialogState::Terminated(id, _) = &state
+                    && let Some(layer) = layer.upgrade()
+                {
                     layer.remove_dialog(id);
                 }
                 // Anything else is answered as a call without a listener would be.

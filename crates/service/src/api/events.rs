@@ -6,6 +6,7 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::calls::find_call;
+use crate::db::StoreError;
 use crate::events::{Change, ChangeEvent, Notice};
 use crate::snapshot::CompanySnapshot;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use earshot_policy::AppContext;
 use earshot_policy::{Call, CallId, CompanyId};
 use futures::Stream;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,39 +37,40 @@ pub async fn events(
         Err(_) => caller.snapshot.version,
     };
     let hello = Event::default().event("hello").data(format!("{{\"version\":{version}}}"));
+    let next_check = tokio::time::Instant::now() + SESSION_CHECK;
     let stream = futures::stream::unfold(
-        (Some(hello), receiver, state, caller, open),
-        |(mut first, mut receiver, state, caller, open)| async move {
+        (Some(hello), receiver, state, caller, open, next_check),
+        |(mut first, mut receiver, state, caller, open, mut next_check)| async move {
             if let Some(hello) = first.take() {
-                return Some((Ok(hello), (None, receiver, state, caller, open)));
+                return Some((Ok(hello), (None, receiver, state, caller, open, next_check)));
             }
             loop {
                 // A stream lives no longer than its session: it ends at log-out, expiry or
-                // disabling, checked before anything is sent and every 15 seconds. (Not at
-                // every change: most changes are not for this stream, and with hundreds of
-                // apps connected those checks were most of the service's work.)
+                // disabling, checked before anything is sent and at least every 15 seconds,
+                // however many changes for others go by. (Not at every change: most are not
+                // for this stream, and with hundreds of apps connected those checks were
+                // most of the service's work.)
                 let received = tokio::select! {
                     received = receiver.recv() => Some(received),
-                    () = tokio::time::sleep(SESSION_CHECK) => None,
+                    () = tokio::time::sleep_until(next_check) => None,
                 };
-                let tick = received.is_none();
                 let event = match received {
                     None => None,
                     Some(Ok(Notice::Change(change))) if change.company != caller.company() => None,
                     Some(Ok(Notice::Change(change))) => scoped(&state, &caller, &change).await,
                     // Too slow to keep up, or changes missed while the instances'
                     // link was down: tell the app to sync everything again.
-                    Some(Ok(Notice::Resync) | Err(RecvError::Lagged(_))) => {
-                        Some(Event::default().event("resync").data("{}"))
-                    }
+                    Some(Ok(Notice::Resync) | Err(RecvError::Lagged(_))) => Some(resync()),
                     Some(Err(RecvError::Closed)) => return None,
                 };
-                let due = event.is_some() || tick;
-                if due && !session_is_valid(&state, &caller).await {
-                    return None;
+                if event.is_some() || tokio::time::Instant::now() >= next_check {
+                    if !session_is_valid(&state, &caller).await {
+                        return None;
+                    }
+                    next_check = tokio::time::Instant::now() + SESSION_CHECK;
                 }
                 if let Some(event) = event {
-                    return Some((Ok(event), (None, receiver, state, caller, open)));
+                    return Some((Ok(event), (None, receiver, state, caller, open, next_check)));
                 }
             }
         },
@@ -76,7 +78,12 @@ pub async fn events(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// How often an idle stream checks its session.
+/// Everything may have changed: the app syncs again.
+fn resync() -> Event {
+    Event::default().event("resync").data("{}")
+}
+
+/// How often a stream checks its session when it sends nothing.
 const SESSION_CHECK: Duration = Duration::from_secs(15);
 
 async fn session_is_valid(state: &AppState, caller: &Caller) -> bool {
@@ -96,7 +103,14 @@ async fn scoped(state: &AppState, caller: &Caller, change: &ChangeEvent) -> Opti
     }
     if let Change::Call { call } = change.change {
         // Decide with the company as it is now, not as it was at connect time (§7).
-        let seen = state.event_calls.get(state, change, call).await?;
+        let seen = match state.event_calls.get(state, change, call).await {
+            Ok(Some(seen)) => seen,
+            // Gone already: the app will not find it either.
+            Ok(None) => return None,
+            // Not read (the database failed): rather than drop a change the
+            // app may be owed, it syncs everything again.
+            Err(_) => return Some(resync()),
+        };
         let user = seen.snapshot.company.user(caller.id())?;
         let visible = AppContext::ALL.iter().any(|app| {
             earshot_policy::Viewer::new(
@@ -122,7 +136,14 @@ async fn scoped(state: &AppState, caller: &Caller, change: &ChangeEvent) -> Opti
 /// most of the service's work (the soak, docs/PERFORMANCE.md).
 #[derive(Debug, Default)]
 pub struct EventCalls {
-    recent: std::sync::Mutex<VecDeque<(SeenKey, SeenCell)>>,
+    recent: std::sync::Mutex<Recent>,
+}
+
+/// The reads of recent changes, and the order they came in.
+#[derive(Debug, Default)]
+struct Recent {
+    reads: HashMap<SeenKey, SeenCell>,
+    order: VecDeque<SeenKey>,
 }
 
 /// A change of a call: its company, the company's version after it, the call.
@@ -139,36 +160,44 @@ struct Seen {
 }
 
 impl EventCalls {
-    /// Changes remembered: far more than streams are ever apart in reading
-    /// the feed (one that lags further gets `resync` instead).
-    const KEPT: usize = 256;
+    /// Changes remembered: as many as the feed keeps for a slow stream (one
+    /// that lags further gets `resync` instead), so that a burst of changes
+    /// (an import, a retention sweep) is still read once.
+    const KEPT: usize = 4_096;
 
     /// The call `change` names, read by the first stream to ask; the others
-    /// wait for that read. `None` when it is gone or could not be read (the
-    /// change is not sent; the app sees the call at its next sync).
-    async fn get(&self, state: &AppState, change: &ChangeEvent, call: CallId) -> Option<Arc<Seen>> {
+    /// wait for that read. `None` when it is gone. A read that failed is
+    /// not kept: the next stream to ask reads again.
+    async fn get(
+        &self,
+        state: &AppState,
+        change: &ChangeEvent,
+        call: CallId,
+    ) -> Result<Option<Arc<Seen>>, StoreError> {
         let key = (change.company, change.version, call);
         let cell = {
             let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match recent.iter().find(|(k, _)| *k == key) {
-                Some((_, cell)) => Arc::clone(cell),
-                None => {
-                    let cell = Arc::new(OnceCell::new());
-                    if recent.len() == Self::KEPT {
-                        recent.pop_front();
-                    }
-                    recent.push_back((key, Arc::clone(&cell)));
-                    cell
+            if let Some(cell) = recent.reads.get(&key) {
+                Arc::clone(cell)
+            } else {
+                if recent.order.len() == Self::KEPT
+                    && let Some(oldest) = recent.order.pop_front()
+                {
+                    recent.reads.remove(&oldest);
                 }
+                let cell = SeenCell::default();
+                recent.reads.insert(key, Arc::clone(&cell));
+                recent.order.push_back(key);
+                cell
             }
         };
-        cell.get_or_init(|| async {
-            let snapshot = state.snapshots.get(&state.db, change.company).await.ok()?;
-            let call = find_call(&state.db, change.company, call).await.ok()??;
-            Some(Arc::new(Seen { snapshot, call }))
+        cell.get_or_try_init(|| async {
+            let snapshot = state.snapshots.get(&state.db, change.company).await?;
+            let call = find_call(&state.db, change.company, call).await?;
+            Ok(call.map(|call| Arc::new(Seen { snapshot, call })))
         })
         .await
-        .clone()
+        .cloned()
     }
 }
 
