@@ -223,8 +223,9 @@ impl Earshotd {
     }
 
     /// Leaves its data dir behind (for `SOAK_KEEP`), and returns it.
-    fn keep(&mut self) -> std::path::PathBuf {
-        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a dir")).keep()
+    fn keep(&mut self) -> &Path {
+        self.dir.disable_cleanup(true);
+        self.dir.path()
     }
 
     fn pid(&self) -> u32 {

@@ -30,13 +30,8 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let mut salt_bytes = [0u8; 64];
     let salt_bytes =
         salt.as_salt().decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("decoding a salt: {e}"))?;
-    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-        with_memory(&argon2, |memory| {
-            argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, memory)
-        })
-        .map_err(|_| argon2::password_hash::Error::Crypto)
-    })
-    .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))?;
+    let output = compute(&argon2, password, salt_bytes, Params::DEFAULT_OUTPUT_LEN)
+        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))?;
     let hash = PasswordHash {
         algorithm: argon2::Algorithm::default().ident(),
         version: Some(argon2::Version::default().into()),
@@ -63,14 +58,23 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     let mut salt_bytes = [0u8; 64];
     let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
     let argon2 = Argon2::new(algorithm, version, params);
-    let computed = Output::init_with(expected.len(), |out| {
-        with_memory(&argon2, |memory| {
+    // `Output`'s equality takes the same time wherever the bytes differ.
+    compute(&argon2, password, salt, expected.len()).is_ok_and(|computed| computed == expected)
+}
+
+/// `password` hashed with `salt` into `len` bytes, in pooled memory.
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    len: usize,
+) -> argon2::password_hash::Result<Output> {
+    Output::init_with(len, |out| {
+        with_memory(argon2, |memory| {
             argon2.hash_password_into_with_memory(password.as_bytes(), salt, out, memory)
         })
         .map_err(|_| argon2::password_hash::Error::Crypto)
-    });
-    // `Output`'s equality takes the same time wherever the bytes differ.
-    computed.is_ok_and(|computed| computed == expected)
+    })
 }
 
 /// Runs `work` with argon2's working memory (19 MiB with the default

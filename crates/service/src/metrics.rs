@@ -147,7 +147,7 @@ impl Metrics {
                 out,
                 "# HELP earshot_sip_dialogs SIP dialogs held: calls' legs up or being set up.\n# TYPE earshot_sip_dialogs gauge"
             );
-            let _ = writeln!(out, "earshot_sip_dialogs {}", sip.dialogs.get().map_or(0, Dialogs::len));
+            let _ = writeln!(out, "earshot_sip_dialogs {}", sip.dialogs.as_ref().map_or(0, Dialogs::len));
         }
         let retention = [
             (

@@ -475,15 +475,9 @@ impl Recordings {
     /// The spool or the store failed.
     pub async fn remove(&self, name: &str) -> Result<(), StoreError> {
         let key = Key::from(name);
-        match self.local.delete(&key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
+        delete_if_there(self.local.as_ref(), &key).await?;
         if let Some(remote) = &self.remote {
-            match remote.store.delete(&key).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
+            delete_if_there(remote.store.as_ref(), &key).await?;
         }
         Ok(())
     }
@@ -848,9 +842,14 @@ async fn uploaded(store: &dyn ObjectStore, path: &Path, key: &Key, size: u64) ->
 /// Removes the object of a recording deleted during its upload; one gone
 /// already is not an error.
 async fn remove_object(store: &dyn ObjectStore, key: &Key) -> anyhow::Result<()> {
+    Ok(delete_if_there(store, key).await.map_err(UndoFailed)?)
+}
+
+/// Deletes `key` from `store`; one not there is not an error.
+async fn delete_if_there(store: &dyn ObjectStore, key: &Key) -> Result<(), object_store::Error> {
     match store.delete(key).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(error) => Err(UndoFailed(error).into()),
+        Err(error) => Err(error),
     }
 }
 

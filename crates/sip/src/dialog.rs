@@ -381,10 +381,8 @@ impl Drop for LegEvents {
         runtime.spawn(async move {
             // Until every leg of the call is gone (each holds a sender).
             while let Some(state) = receiver.recv().await {
-                if let DialogState::Terminated(id, _) = &state
-                    && let Some(layer) = layer.upgrade()
-                {
-                    layer.remove_dialog(id);
+                if let Some(layer) = layer.upgrade() {
+                    let_go_if_ended(&layer, &state);
                 }
                 // Anything else is answered as a call without a listener would be.
                 drop(Self::translate(state));
@@ -393,14 +391,19 @@ impl Drop for LegEvents {
     }
 }
 
+/// Removes a dialog from `layer` once `state` says it has ended.
+fn let_go_if_ended(layer: &DialogLayer, state: &DialogState) {
+    if let DialogState::Terminated(id, _) = state {
+        layer.remove_dialog(id);
+    }
+}
+
 impl LegEvents {
     /// The next event; `None` when every leg and sender is gone.
     pub async fn recv(&mut self) -> Option<LegEvent> {
         loop {
             let state = self.receiver.recv().await?;
-            if let DialogState::Terminated(id, _) = &state {
-                self.layer.remove_dialog(id);
-            }
+            let_go_if_ended(&self.layer, &state);
             if let Some(event) = Self::translate(state) {
                 return Some(event);
             }

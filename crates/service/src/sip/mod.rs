@@ -261,7 +261,7 @@ pub struct SipStats {
     /// Scanners, floods and guessing turned away.
     pub shield: Arc<SharedShield>,
     /// The dialogs held (a gauge: calls' legs up or being set up).
-    pub dialogs: std::sync::OnceLock<Dialogs>,
+    pub dialogs: Option<Dialogs>,
 }
 
 /// The running SIP service.
@@ -358,12 +358,7 @@ pub async fn start(state: AppState, config: SipConfig) -> anyhow::Result<SipHand
         tracing::info!(address = %handle.local, "serving SIP over TLS (calls' media on it is SRTP)");
         tokio::spawn(watch_certificate(files, handle, cancel.clone()));
     }
-    let stats = Arc::new(SipStats {
-        guard,
-        shield,
-        dialogs: std::sync::OnceLock::from(dialogs.clone()),
-        ..SipStats::default()
-    });
+    let stats = Arc::new(SipStats { guard, shield, dialogs: Some(dialogs.clone()), ..SipStats::default() });
     let _ = state.metrics.sip.set(Arc::clone(&stats));
     let sip = Arc::new(Sip {
         state,
