@@ -4,7 +4,8 @@
 //! call's media runs on a task of its own, an [`AudioEndpoint`] between a
 //! UDP socket and an [`AudioPort`] (a sound card in the app, a script in the
 //! demo's carrier and the tests), ticking every 20 ms: on its own timer,
-//! or on the sound card's clock when the port has one ([`AudioPort::clock`]).
+//! or on the sound card's clock when the port has one ([`AudioPort::clock`]),
+//! the far end's frames then handed over on the `Playout`'s schedule.
 //!
 //! The state machines decide; this module only carries out their commands
 //! and feeds back what the network said. The app talks to a [`Phone`]
@@ -24,6 +25,8 @@ use crate::message::{Header, Method, Response, StatusCode, StatusCodeKind, Uri};
 use earshot_policy::{Key, Timestamp};
 use earshot_telephony::dtmf::KeyEdge;
 use earshot_telephony::endpoint::{AudioEndpoint, EndpointStats};
+use earshot_telephony::jitter::FrameKind;
+use earshot_telephony::playout::Playout;
 use earshot_telephony::plc::FRAME;
 use earshot_telephony::sdp::{AudioSession, MediaDirection, Negotiation};
 use earshot_telephony::srtp::SdesKey;
@@ -82,9 +85,11 @@ pub trait AudioPort: Send + 'static {
     fn play(&mut self, frame: &[i16; FRAME]);
     /// The port's own clock (a sound card's), if it has one: notified each
     /// time a frame has been captured. The media task then sends each frame
-    /// the moment it is there and hands over the far end's at once, instead
-    /// of on a timer of its own whose phase against the sound card's would
-    /// add up to a frame's wait each way; its timer only stands in when the
+    /// the moment it is there, instead of on a timer of its own whose phase
+    /// against the sound card's would add up to a frame's wait, and hands
+    /// over the far end's frames at the pace of those ticks but each as
+    /// soon as the jitter buffer lets it (`earshot_telephony::playout`), not
+    /// on the tick after it arrived; its timer only stands in when the
     /// port's clock is late by more than [`CLOCK_GRACE`] (a microphone that
     /// stalled), so the far end is still heard.
     fn clock(&self) -> Option<Arc<tokio::sync::Notify>> {
@@ -993,10 +998,15 @@ fn spawn_media(
             endpoint.set_srtp_key(srtp);
         }
         let port_clock = audio.clock();
+        // With a port clock, the far end's frames are taken on a schedule
+        // of their own, as soon as the jitter buffer lets them (`Playout`);
+        // without one, on the media task's timer with the port's frame.
+        let mut playout = port_clock.is_some().then(Playout::new);
         // The next frame's time on the media task's own clock: each 20 ms
         // without a port clock; a frame and the grace after the port's last
         // tick with one.
         let mut next_tick = tokio::time::Instant::now();
+        let started = tokio::time::Instant::from_std(clock);
         let mut buffer = vec![0_u8; 2_048];
         let mut frame = [0_i16; FRAME];
         let mut talking = false;
@@ -1011,6 +1021,7 @@ fn spawn_media(
                     None => std::future::pending().await,
                 }
             };
+            let take_at = playout.as_ref().and_then(Playout::poll_timeout);
             // The counters are copied out once a frame, not per packet.
             let mut ticked = false;
             tokio::select! {
@@ -1024,8 +1035,16 @@ fn spawn_media(
                     if next_tick + FRAME_TIME * 3 < late {
                         next_tick = late;
                     }
-                    take_arrived(&socket, &mut endpoint, &mut buffer, now());
-                    exchange(&mut endpoint, &mut *audio, &mut frame, now(), talking);
+                    let at = now();
+                    if let Some(playout) = playout.as_mut() {
+                        // The port's clock is late: its frame goes out on ours.
+                        send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                        playout.ticked(at, 1);
+                    } else {
+                        take_arrived(&socket, &mut endpoint, &mut buffer, at);
+                        send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                        play_frame(&mut endpoint, &mut *audio, &mut frame, at);
+                    }
                 }
                 () = notified(port_clock.as_deref()) => {
                     // None ready: the timer took it a moment ago.
@@ -1034,12 +1053,15 @@ fn spawn_media(
                         ticked = true;
                         next_tick = tokio::time::Instant::now() + FRAME_TIME + CLOCK_GRACE;
                         let at = now();
-                        take_arrived(&socket, &mut endpoint, &mut buffer, at);
                         for _ in 0..ready {
-                            exchange(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                            send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                        }
+                        if let Some(playout) = playout.as_mut() {
+                            playout.ticked(at, ready);
                         }
                     }
                 }
+                () = sleep_until_opt(take_at.map(|at| started + Duration::from_millis(at.0.unsigned_abs()))) => {}
                 received = socket.recv_from(&mut buffer) => {
                     if let Ok((length, from)) = received {
                         endpoint.handle_datagram(now(), from, &buffer[..length]);
@@ -1055,6 +1077,17 @@ fn spawn_media(
                     Some(MediaControl::Key(digit, duration_ms)) => endpoint.tap_key(digit, duration_ms, now()),
                     None => break,
                 },
+            }
+            if let Some(playout) = playout.as_mut()
+                && playout.due(now(), endpoint.next_frame_is_whole())
+            {
+                ticked = true;
+                let at = now();
+                take_arrived(&socket, &mut endpoint, &mut buffer, at);
+                while playout.due(at, endpoint.next_frame_is_whole()) {
+                    let kind = play_frame(&mut endpoint, &mut *audio, &mut frame, at);
+                    playout.pulled(at, kind, &endpoint.stats().jitter);
+                }
             }
             while let Some(transmit) = endpoint.poll_transmit() {
                 let _ = socket.send_to(&transmit.payload, transmit.destination).await;
@@ -1081,8 +1114,8 @@ fn take_arrived(socket: &UdpSocket, endpoint: &mut AudioEndpoint, buffer: &mut [
     }
 }
 
-/// One frame each way between the port and the endpoint.
-fn exchange(
+/// The port's next frame, sent (once the call talks).
+fn send_frame(
     endpoint: &mut AudioEndpoint,
     audio: &mut dyn AudioPort,
     frame: &mut [i16; FRAME],
@@ -1093,8 +1126,26 @@ fn exchange(
     if talking {
         endpoint.send_audio(at, frame);
     }
-    endpoint.pull_audio(at, frame);
+}
+
+/// The far end's next frame, to the port; what it was.
+fn play_frame(
+    endpoint: &mut AudioEndpoint,
+    audio: &mut dyn AudioPort,
+    frame: &mut [i16; FRAME],
+    at: Timestamp,
+) -> FrameKind {
+    let kind = endpoint.pull_audio(at, frame);
     audio.play(frame);
+    kind
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The port's clock ticking, or never.

@@ -164,6 +164,13 @@ impl AudioEndpoint {
         self.jitter.pull(now, out)
     }
 
+    /// Whether the far end's next frame is here whole
+    /// ([`JitterBuffer::next_is_whole`]).
+    #[must_use]
+    pub fn next_frame_is_whole(&self) -> bool {
+        self.jitter.next_is_whole()
+    }
+
     /// `key` goes down at `now` (the keypad).
     pub fn press_key(&mut self, key: Key, now: Timestamp) {
         let timestamp = self.clock_at(now);

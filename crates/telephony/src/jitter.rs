@@ -382,6 +382,13 @@ impl JitterBuffer {
         self.samples.len()
     }
 
+    /// Whether the frame due next has all arrived and playing has begun:
+    /// a pull now plays it as it came.
+    #[must_use]
+    pub fn next_is_whole(&self) -> bool {
+        self.playing && self.frame_complete()
+    }
+
     fn frame_complete(&self) -> bool {
         self.arrived.len() >= FRAME && self.arrived.iter().take(FRAME).all(|a| *a)
     }

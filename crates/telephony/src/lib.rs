@@ -8,7 +8,9 @@
 //! up both parties' audio by RTP timestamp and arrival and leaves out what
 //! was said while recording was paused (SPEC §6.2), and [`wav`], which
 //! writes recordings so that a crash leaves a playable file, and repairs one
-//! left by a crash. [`quality`] estimates how a call sounds (the E-model);
+//! left by a crash. [`jitter`] buffers and conceals what a phone receives,
+//! and [`playout`] decides when the phone plays each frame of it.
+//! [`quality`] estimates how a call sounds (the E-model);
 //! [`srtp`] protects a leg's media with SDES-keyed SRTP where its signalling is TLS.
 //!
 //! ```
@@ -29,6 +31,7 @@ pub mod endpoint;
 pub mod g711;
 pub mod jitter;
 pub mod leg;
+pub mod playout;
 pub mod plc;
 pub mod quality;
 mod recorder;
