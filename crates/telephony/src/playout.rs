@@ -15,6 +15,14 @@
 //! frame) is caught up the same way, the schedule moving earlier, and the
 //! sound taken early waits in the speaker's queue, which leaves out what
 //! it has to spare in the next pauses; nothing voiced is left out for it.
+//! (A schedule that only moved earlier was tried: each wait for a late
+//! packet then used up for good the one frame it may run ahead of the
+//! clock, and `./x bench-call` measured 80–96 ms against 54–66.) Moving
+//! later, the takes draw on the speaker's queue (2 ms a frame, at most
+//! the two frames the clock allows), which its slack covers when the
+//! target rises a little; a target that rises by more than that slack
+//! while every packet still comes whole could run the queue dry for a
+//! moment, which no bench run has shown yet (docs/PERFORMANCE.md).
 //!
 //! The card's clock still sets the pace: the schedule may run at most one
 //! frame ahead of its ticks (a take then waits for the next tick), and it
@@ -117,8 +125,15 @@ impl Playout {
     pub fn pulled(&mut self, now: Timestamp, kind: FrameKind, stats: &JitterStats) {
         self.owed -= 1;
         // The schedule goes on from the frame's time, whether it was taken
-        // early or a little late; from now when it is a frame or more behind.
-        let due = self.next.filter(|at| at.0 > now.0 - FRAME_MS).unwrap_or(now);
+        // early or a little late; from now when it is a frame or more behind;
+        // and never from further ahead than a whole frame may be taken
+        // early (taken at once, [`BEHIND`] frames behind the clock, while
+        // nothing plays to move the schedule: a far end on hold, a clock a
+        // little fast, the schedule would otherwise run ahead for good).
+        let due = self
+            .next
+            .filter(|at| at.0 > now.0 - FRAME_MS)
+            .map_or(now, |at| Timestamp(at.0.min(now.0 + EARLY_MS)));
         // Only a frame that played audio says where the schedule stands:
         // a substitution's delay is that of a packet not there. Its delay
         // is as it would have been at its time.
@@ -154,6 +169,8 @@ mod tests {
         /// Largest lead of takes over ticks, and of ticks over takes.
         ahead: i64,
         behind: i64,
+        /// Most the schedule moved later than a frame at one take, in ms.
+        later: i64,
     }
 
     /// Packets sent every `period_us` µs (the far end's clock), arriving
@@ -161,6 +178,22 @@ mod tests {
     /// with a quiet frame in five; our clock ticks every 20 ms. `on_ticks`
     /// takes on the ticks instead, as before [`Playout`].
     fn run(period_us: i64, phase_ms: i64, jitter_ms: i64, ms: i64, on_ticks: bool) -> Run {
+        run_with(period_us, phase_ms, jitter_ms, ms, if on_ticks { Take::OnTicks } else { Take::OnSchedule })
+    }
+
+    /// How the simulation takes frames.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Take {
+        /// On the clock's ticks, as before [`Playout`].
+        OnTicks,
+        /// When the playout says, its timer being the only wake-up.
+        OnSchedule,
+        /// Also whole frames early, as when a packet wakes the phone.
+        WholeEarly,
+    }
+
+    fn run_with(period_us: i64, phase_ms: i64, jitter_ms: i64, ms: i64, take: Take) -> Run {
+        let on_ticks = take == Take::OnTicks;
         let (mut buffer, mut playout, mut weather) = (JitterBuffer::new(), Playout::new(), Weather::new(9));
         let mut arrivals: Vec<(i64, u16)> = (0..)
             .map(|n: i64| (n * period_us / 1_000 + phase_ms + weather.upto(jitter_ms), n))
@@ -181,20 +214,25 @@ mod tests {
                 result.ticks += 1;
                 playout.ticked(Timestamp(now), 1);
             }
+            result.behind = result.behind.max(result.ticks - result.taken);
+            let whole = take == Take::WholeEarly && buffer.next_is_whole();
             while if on_ticks {
                 tick && result.taken < result.ticks
             } else {
-                playout.due(Timestamp(now), false)
+                playout.due(Timestamp(now), whole)
             } {
                 let kind = buffer.pull(Timestamp(now), &mut frame);
                 let stats = buffer.stats();
+                let before = playout.poll_timeout();
                 playout.pulled(Timestamp(now), kind, &stats);
                 result.taken += 1;
                 if kind == FrameKind::Audio {
                     result.waited.push((stats.delay_ms - 3.75).round() as i64);
                 }
+                if let (Some(before), Some(after)) = (before, playout.poll_timeout()) {
+                    result.later = result.later.max(after.0 - before.0 - 20);
+                }
                 result.ahead = result.ahead.max(result.taken - result.ticks);
-                result.behind = result.behind.max(result.ticks - result.taken);
             }
         }
         let stats = buffer.stats();
@@ -260,10 +298,11 @@ mod tests {
         assert!(playout.due(Timestamp(100), false));
         playout.pulled(Timestamp(100), FrameKind::Silence, &crate::jitter::JitterStats::default());
         assert_eq!(playout.poll_timeout(), Some(Timestamp(120)));
-        // A frame ahead of the clock: the next take waits for its tick.
+        // On time, though the clock has not ticked again: a frame ahead.
         assert!(!playout.due(Timestamp(119), false));
         assert!(playout.due(Timestamp(120), false));
         playout.pulled(Timestamp(120), FrameKind::Silence, &crate::jitter::JitterStats::default());
+        // A frame ahead of the clock: the next take waits for its tick.
         assert_eq!(playout.poll_timeout(), None);
         assert!(!playout.due(Timestamp(200), true));
         // Three ticks at once (the task was not run): taken at once.
@@ -297,5 +336,56 @@ mod tests {
         on_time.pulled(Timestamp(20), FrameKind::Audio, &stats);
         assert_eq!(early.poll_timeout(), Some(Timestamp(40)));
         assert_eq!(early.poll_timeout(), on_time.poll_timeout());
+    }
+
+    #[test]
+    fn whole_frames_taken_early_keep_every_promise_of_the_schedule() {
+        for (phase, jitter) in [(3, 0), (17, 0), (6, 8), (15, 8)] {
+            let (scheduled, early) = (
+                run_with(20_000, phase, jitter, 30_000, Take::OnSchedule),
+                run_with(20_000, phase, jitter, 30_000, Take::WholeEarly),
+            );
+            let (at_schedule, taken_early) = (mean(&scheduled.waited[50..]), mean(&early.waited[50..]));
+            assert!(
+                taken_early <= at_schedule + 0.5,
+                "phase {phase}: {taken_early:.1} against {at_schedule:.1} ms"
+            );
+            assert!(early.concealed <= scheduled.concealed, "phase {phase}: {early:?}");
+            assert!(early.ahead <= 1 && early.behind <= BEHIND, "phase {phase}: {early:?}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_moves_later_only_a_little_at_a_time() {
+        for (period_us, jitter) in [(20_000, 60), (20_000, 0), (19_900, 8), (20_100, 8)] {
+            for take in [Take::OnSchedule, Take::WholeEarly] {
+                let ours = run_with(period_us, 9, jitter, 30_000, take);
+                assert!(ours.later <= super::LATER_MS, "{period_us} µs, {jitter} ms: {ours:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_clock_a_little_fast_with_nothing_to_play_does_not_carry_the_schedule_away() {
+        // Our card ticks every 19.98 ms of the wall clock; the far end is on
+        // hold for an hour: every frame taken is silence, each at once
+        // when two behind.
+        let (mut playout, mut buffer) = (Playout::new(), JitterBuffer::new());
+        let mut frame = [0_i16; FRAME];
+        let (mut ticks, mut furthest) = (0_i64, 0_i64);
+        for now in 0..3_600_000_i64 {
+            if now * 1_000 >= ticks * 19_980 {
+                ticks += 1;
+                playout.ticked(Timestamp(now), 1);
+            }
+            while playout.due(Timestamp(now), false) {
+                let kind = buffer.pull(Timestamp(now), &mut frame);
+                playout.pulled(Timestamp(now), kind, &buffer.stats());
+            }
+            if let Some(at) = playout.poll_timeout() {
+                furthest = furthest.max(at.0 - now);
+            }
+        }
+        assert!(furthest <= 2 * 20 + EARLY_MS, "the schedule ran {furthest} ms ahead");
     }
 }
