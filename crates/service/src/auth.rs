@@ -94,9 +94,11 @@ fn with_memory<T>(argon2: &Argon2<'_>, work: impl FnOnce(&mut [Block]) -> T) -> 
     // Kept for the next check: as many as log-in runs at once (one per
     // core), each no larger than our own parameters need (a hash made
     // with a larger memory cost is checked with memory of its own).
-    let most = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    static MOST: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
     let mut pool = POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if memory.len() <= Params::default().block_count() && pool.len() < most {
+    if memory.len() <= Params::default().block_count() && pool.len() < *MOST {
         pool.push(memory);
     }
     drop(pool);

@@ -396,16 +396,7 @@ impl Driver {
         cancel: CancellationToken,
     ) {
         loop {
-            let wake = self.poll_timeout();
-            let sleep = async {
-                match wake {
-                    Some(at) => {
-                        let wait = at.millis_since(self.now()).max(0);
-                        tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = sleep_until(self.poll_timeout(), self.now());
             tokio::select! {
                 order = orders.recv() => match order {
                     Some(Order::Stop) | None => break,
@@ -1006,22 +997,12 @@ fn spawn_media(
         // without a port clock; a frame and the grace after the port's last
         // tick with one.
         let mut next_tick = tokio::time::Instant::now();
-        let started = tokio::time::Instant::from_std(clock);
         let mut buffer = vec![0_u8; 2_048];
         let mut frame = [0_i16; FRAME];
         let mut talking = false;
         loop {
-            let wake = endpoint.poll_timeout();
-            let key_timer = async {
-                match wake {
-                    Some(at) => {
-                        let wait = at.millis_since(now()).max(0);
-                        tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            let take_at = playout.as_ref().and_then(Playout::poll_timeout);
+            let key_timer = sleep_until(endpoint.poll_timeout(), now());
+            let take_timer = sleep_until(playout.as_ref().and_then(Playout::poll_timeout), now());
             // The counters are copied out once a frame, not per packet.
             let mut ticked = false;
             tokio::select! {
@@ -1061,7 +1042,7 @@ fn spawn_media(
                         }
                     }
                 }
-                () = sleep_until_opt(take_at.map(|at| started + Duration::from_millis(at.0.unsigned_abs()))) => {}
+                () = take_timer => {}
                 received = socket.recv_from(&mut buffer) => {
                     if let Ok((length, from)) = received {
                         endpoint.handle_datagram(now(), from, &buffer[..length]);
@@ -1140,10 +1121,13 @@ fn play_frame(
     kind
 }
 
-/// Sleeps until `at`, or forever.
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+/// Sleeps until `at` on the clock that says it is `now` (ms: a wake-up is
+/// never before `at`), or forever.
+async fn sleep_until(at: Option<Timestamp>, now: Timestamp) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => {
+            tokio::time::sleep(Duration::from_millis(at.millis_since(now).max(0).unsigned_abs())).await;
+        }
         None => std::future::pending().await,
     }
 }

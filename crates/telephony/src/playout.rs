@@ -173,14 +173,6 @@ mod tests {
         later: i64,
     }
 
-    /// Packets sent every `period_us` µs (the far end's clock), arriving
-    /// `phase_ms` after our tick plus up to `jitter_ms`, over `ms`: talk
-    /// with a quiet frame in five; our clock ticks every 20 ms. `on_ticks`
-    /// takes on the ticks instead, as before [`Playout`].
-    fn run(period_us: i64, phase_ms: i64, jitter_ms: i64, ms: i64, on_ticks: bool) -> Run {
-        run_with(period_us, phase_ms, jitter_ms, ms, if on_ticks { Take::OnTicks } else { Take::OnSchedule })
-    }
-
     /// How the simulation takes frames.
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Take {
@@ -192,7 +184,11 @@ mod tests {
         WholeEarly,
     }
 
-    fn run_with(period_us: i64, phase_ms: i64, jitter_ms: i64, ms: i64, take: Take) -> Run {
+    /// Packets sent every `period_us` µs (the far end's clock), arriving
+    /// `phase_ms` after our tick plus up to `jitter_ms`, over `ms`: talk
+    /// with a quiet frame in five; our clock ticks every 20 ms; frames
+    /// taken as `take` says.
+    fn run(period_us: i64, phase_ms: i64, jitter_ms: i64, ms: i64, take: Take) -> Run {
         let on_ticks = take == Take::OnTicks;
         let (mut buffer, mut playout, mut weather) = (JitterBuffer::new(), Playout::new(), Weather::new(9));
         let mut arrivals: Vec<(i64, u16)> = (0..)
@@ -247,7 +243,10 @@ mod tests {
     #[test]
     fn frames_play_soon_after_they_arrive_whatever_the_phase() {
         for phase in [1, 7, 13, 19] {
-            let (ticks, ours) = (run(20_000, phase, 0, 20_000, true), run(20_000, phase, 0, 20_000, false));
+            let (ticks, ours) = (
+                run(20_000, phase, 0, 20_000, Take::OnTicks),
+                run(20_000, phase, 0, 20_000, Take::OnSchedule),
+            );
             // After the first second, once the schedule has moved.
             let settled = &ours.waited[50..];
             assert!(mean(settled) <= MARGIN_MS + 1.0, "phase {phase}: {:.1} ms", mean(settled));
@@ -260,7 +259,10 @@ mod tests {
     #[test]
     fn jittery_packets_wait_for_the_target_and_no_longer() {
         for phase in [2, 11, 18] {
-            let (ticks, ours) = (run(20_000, phase, 8, 60_000, true), run(20_000, phase, 8, 60_000, false));
+            let (ticks, ours) = (
+                run(20_000, phase, 8, 60_000, Take::OnTicks),
+                run(20_000, phase, 8, 60_000, Take::OnSchedule),
+            );
             let (on_ticks, now) = (mean(&ticks.waited[100..]), mean(&ours.waited[100..]));
             // On the ticks, the phase decides (anywhere from the target to a
             // frame beyond it); here, the margin.
@@ -276,7 +278,8 @@ mod tests {
     fn the_card_sets_the_pace_when_the_far_end_is_faster_or_slower() {
         // 0.5 % fast and slow: a frame every 4 s to leave out or fill in.
         for period_us in [19_900, 20_100] {
-            let (ticks, ours) = (run(period_us, 5, 2, 60_000, true), run(period_us, 5, 2, 60_000, false));
+            let (ticks, ours) =
+                (run(period_us, 5, 2, 60_000, Take::OnTicks), run(period_us, 5, 2, 60_000, Take::OnSchedule));
             assert!((ours.taken - ours.ticks).abs() <= BEHIND, "{period_us}: {ours:?}");
             assert!(ours.ahead <= 1 && ours.behind <= BEHIND, "{period_us}: {ours:?}");
             let (on_ticks, now) = (mean(&ticks.waited[100..]), mean(&ours.waited[100..]));
@@ -342,8 +345,8 @@ mod tests {
     fn whole_frames_taken_early_keep_every_promise_of_the_schedule() {
         for (phase, jitter) in [(3, 0), (17, 0), (6, 8), (15, 8)] {
             let (scheduled, early) = (
-                run_with(20_000, phase, jitter, 30_000, Take::OnSchedule),
-                run_with(20_000, phase, jitter, 30_000, Take::WholeEarly),
+                run(20_000, phase, jitter, 30_000, Take::OnSchedule),
+                run(20_000, phase, jitter, 30_000, Take::WholeEarly),
             );
             let (at_schedule, taken_early) = (mean(&scheduled.waited[50..]), mean(&early.waited[50..]));
             assert!(
@@ -359,7 +362,7 @@ mod tests {
     fn the_schedule_moves_later_only_a_little_at_a_time() {
         for (period_us, jitter) in [(20_000, 60), (20_000, 0), (19_900, 8), (20_100, 8)] {
             for take in [Take::OnSchedule, Take::WholeEarly] {
-                let ours = run_with(period_us, 9, jitter, 30_000, take);
+                let ours = run(period_us, 9, jitter, 30_000, take);
                 assert!(ours.later <= super::LATER_MS, "{period_us} µs, {jitter} ms: {ours:?}");
             }
         }
