@@ -32,8 +32,14 @@ the whole run. For each pair:
   echo      ERLE = the echo's power at the callee's microphone over what
             reaches the caller's speaker, while only the caller speaks: over
             all 16 s, and its worst second;
-  cost      CPU of the caller's process (utime+stime) in 10 s idle
+  cost      CPU of the caller's process (its threads' time on a CPU) in 10 s idle
             (registered) and 10 s in the call (speech both ways), and PSS.
+
+Then the app's sound chain alone (crates/client/examples/chain.rs, no sound
+card, no network): the same speech through the phone's resamplers, its
+processing and G.711, stage by stage, each scored with PESQ against what
+went in, with each stage's time per 10 ms piece: what the chain itself
+costs a call's quality, apart from the network and the sound server.
 
 Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
   KEEP=1             keeps the recordings of the four monitors and the logs
@@ -66,6 +72,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 EARSHOTD = os.environ.get("EARSHOTD", os.path.join(TARGET, "release", "earshotd"))
 SOFTPHONE = os.environ.get("SOFTPHONE", os.path.join(TARGET, "release", "examples", "softphone"))
+CHAIN = os.environ.get("CHAIN", os.path.join(os.path.dirname(SOFTPHONE), "chain"))
 SPEECH = os.path.join(ROOT, "crates", "service", "assets", "speech")
 HTTP, SIP = "127.0.0.1:18580", 18581
 SERVER = f"http://{HTTP}"
@@ -187,6 +194,32 @@ def play(sink, name):
     return spawn(["paplay", f"--device={sink}", f"{work}/{name}.wav"]), at
 
 
+def chain_ceiling():
+    """The phone's sound chain alone (crates/client/examples/chain.rs): the
+    bench's speech through each stage without a sound card or a network,
+    PESQ against what went in, and each stage's time per 10 ms piece."""
+    write_wav(f"{work}/chain-in.wav", SPEECH_SIGNAL)
+    variants = [
+        ("G.711 µ-law alone", ["--no-resampling", "--no-processing"]),
+        ("resamplers (48 kHz ↔ 8 kHz, both ways) alone", ["--no-codec", "--no-processing"]),
+        ("resamplers and µ-law", ["--no-processing"]),
+        ("and the echo canceller", ["--processing", "aec"]),
+        ("and the noise suppressor", ["--processing", "aec,ns"]),
+        ("and gain control (as shipped)", ["--processing", "aec,ns,agc"]),
+    ]
+    rows = []
+    for label, args in variants:
+        out = f"{work}/chain-out.wav"
+        timing = subprocess.run([CHAIN, f"{work}/chain-in.wav", out, *args], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        got = read_wav(out)
+        lag = int(np.argmax(correlate(got, SPEECH_SIGNAL)[:RATE]))
+        deg = got[lag:lag + len(SPEECH_SIGNAL)]
+        score = pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb")
+        rows.append((label, score, lag * 1000 / RATE, timing))
+    return rows
+
+
 def correlate(x, template):
     n = 1 << int(np.ceil(np.log2(len(x) + len(template))))
     return np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(template, n)), n)[:len(x)]
@@ -222,10 +255,22 @@ def chirp_delays(rec, source, sink_monitor, played_at):
     return delays
 
 
+def run_seconds(pid, tid):
+    """A thread's time on a CPU, in ns as the scheduler counts it (utime
+    and stime come in 10 ms clock ticks: a thread at 0.4 % of a core over
+    10 s was 3, 4 or 5 of them)."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
 def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += run_seconds(pid, tid)
+        except OSError:
+            continue  # a thread that ended meanwhile
+    return total
 
 
 def pss_mb(pid):
@@ -242,14 +287,13 @@ def threads(pid):
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                head, rest = f.read().rsplit(")", 1)
-            fields = rest.split()
+                head = f.read().rsplit(")", 1)[0]
             with open(f"/proc/{pid}/task/{tid}/status") as f:
                 status = dict(line.split(":", 1) for line in f if ":" in line)
+            cpu = run_seconds(pid, tid)
         except OSError:
             continue
         switches = int(status["voluntary_ctxt_switches"]) + int(status["nonvoluntary_ctxt_switches"])
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         out[tid] = (head.split("(", 1)[1], cpu, switches)
     return out
 
@@ -572,6 +616,7 @@ def main():
         cy.stop(), di.stop()
 
     rec.stop()
+    chain = chain_ceiling() if os.path.exists(CHAIN) else []
     b = float(np.median(base))
     print(f"loop-back baseline (module-loopback, caller's mic → callee's speaker): "
           f"median {b:.1f} ms, p95 {pct(base, 95):.1f} ms, {len(base)} / {len(CHIRPS_AT)} chirps")
@@ -595,6 +640,13 @@ def main():
     ]
     for label, cell in rows:
         print(f"| {label} | {cell(results['app'])} |" + ("" if app_only else f" {cell(results['baresip'])} |"))
+    if chain:
+        print()
+        print("the app's sound chain alone, caller's microphone → callee's speaker (examples/chain.rs):")
+        print("| stages | PESQ | delay | time per 10 ms piece |")
+        print("| --- | --- | --- | --- |")
+        for label, score, delay_ms, timing in chain:
+            print(f"| {label} | {score:.2f} | {delay_ms:.1f} ms | {timing.removeprefix('µs per 10 ms piece: ')} µs |")
 
 
 if __name__ == "__main__":

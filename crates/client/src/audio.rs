@@ -18,7 +18,11 @@ use rubato::audioadapter_buffers::direct::InterleavedSlice;
 /// to directly, when one is running; ALSA otherwise. Through ALSA's
 /// PulseAudio plugin, cpal's stream threads poll in a tight loop: a call's
 /// two 20 ms streams cost a quarter of a core that way (docs/PERFORMANCE.md).
-fn host() -> cpal::Host {
+/// Each host is a connection to the sound server with a thread of its own:
+/// whoever opens several streams together (a call's speaker and
+/// microphone) opens them on one ([`output_device_on`], [`input_device_on`]).
+#[must_use]
+pub fn host() -> cpal::Host {
     #[cfg(target_os = "linux")]
     if let Ok(host) = cpal::host_from_id(cpal::HostId::PulseAudio) {
         return host;
@@ -86,7 +90,14 @@ pub fn input_devices() -> Vec<AudioDevice> {
 /// # Errors
 /// When there is no output at all.
 pub fn output_device(id: Option<&str>) -> Result<cpal::Device> {
-    let host = host();
+    output_device_on(&host(), id)
+}
+
+/// The output `id` on `host` (the default when `None`, or when it is gone).
+///
+/// # Errors
+/// When there is no output at all.
+pub fn output_device_on(host: &cpal::Host, id: Option<&str>) -> Result<cpal::Device> {
     // A chosen output that is gone (a headset unplugged, or an id from
     // another sound system) gives way to the default one.
     let chosen = id.and_then(|id| id.parse().ok()).and_then(|id| host.device_by_id(&id));
@@ -106,7 +117,14 @@ pub fn output_device(id: Option<&str>) -> Result<cpal::Device> {
 /// # Errors
 /// When there is no input at all.
 pub fn input_device(id: Option<&str>) -> Result<cpal::Device> {
-    let host = host();
+    input_device_on(&host(), id)
+}
+
+/// The input `id` on `host` (the default when `None`, or when it is gone).
+///
+/// # Errors
+/// When there is no input at all.
+pub fn input_device_on(host: &cpal::Host, id: Option<&str>) -> Result<cpal::Device> {
     let chosen = id.and_then(|id| id.parse().ok()).and_then(|id| host.device_by_id(&id));
     if chosen.is_none()
         && let Some(id) = id
@@ -251,12 +269,33 @@ impl CallResampler {
     /// # Errors
     /// When a rate is not a whole number of samples per 10 ms.
     pub fn new(from: u32, to: u32) -> std::result::Result<Self, String> {
+        Self::with_window(from, to, rubato::WindowFunction::BlackmanHarris2)
+    }
+
+    /// The same with another anti-aliasing window (for the chain bench,
+    /// `examples/chain.rs`).
+    ///
+    /// # Errors
+    /// When a rate is not a whole number of samples per 10 ms.
+    pub fn with_window(
+        from: u32,
+        to: u32,
+        window: rubato::WindowFunction,
+    ) -> std::result::Result<Self, String> {
         if !from.is_multiple_of(100) || !to.is_multiple_of(100) || from == 0 || to == 0 {
             return Err(format!("{from} Hz to {to} Hz is not 10 ms pieces"));
         }
         let (input, output) = (from as usize / 100, to as usize / 100);
-        let inner = rubato::Fft::<f32>::new(from as usize, to as usize, input, 1, rubato::FixedSync::Both)
-            .map_err(|e| e.to_string())?;
+        let inner = rubato::Fft::<f32>::new_custom(
+            from as usize,
+            to as usize,
+            input,
+            1,
+            1,
+            window,
+            rubato::FixedSync::Both,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Self { inner, input, output })
     }
 

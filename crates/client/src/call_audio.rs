@@ -25,7 +25,7 @@
 //! device that fails mid-call (unplugged) is reopened as the system's
 //! default without dropping the call.
 
-use crate::audio::{CallResampler, input_device, input_stream, output_device, output_stream};
+use crate::audio::{CallResampler, host, input_device_on, input_stream, output_device_on, output_stream};
 use crate::error::{AudioProblem, ClientError, Result};
 use cpal::traits::{DeviceTrait as _, StreamTrait as _};
 use earshot_sip::phone::AudioPort;
@@ -251,6 +251,8 @@ struct Devices {
     asked: Arc<std::sync::atomic::AtomicUsize>,
     /// The speaker's period, in ms.
     period_ms: u32,
+    /// Microphone samples the audio thread waits for ([`mic_wake_at`]).
+    mic_wanted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn open_devices(
@@ -260,7 +262,10 @@ fn open_devices(
     period_ms: u32,
 ) -> Result<Devices> {
     let failed = Arc::new(AtomicBool::new(false));
-    let speaker = output_device(settings.speaker.as_deref())?;
+    // One connection to the sound server for both streams: one client
+    // thread to wake, not two.
+    let host = host();
+    let speaker = output_device_on(&host, settings.speaker.as_deref())?;
     let channels = speaker.default_output_config().map_or(1, |c| usize::from(c.channels().max(1)));
     let (out_tx, mut out_rx) = rtrb::RingBuffer::<f32>::new(48_000);
     let output_failed = Arc::clone(&failed);
@@ -299,7 +304,8 @@ fn open_devices(
         code: AudioProblem::SpeakerFailed,
         detail: format!("The speaker cannot be started: {error}"),
     })?;
-    let input = match open_microphone(settings, &failed, audio_thread) {
+    let mic_wanted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let input = match open_microphone(&host, settings, &failed, audio_thread, &mic_wanted) {
         Ok(input) => {
             *shared.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             Some(input)
@@ -311,18 +317,21 @@ fn open_devices(
         }
         Err(other) => return Err(other),
     };
-    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, played, asked, period_ms })
+    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, played, asked, period_ms, mic_wanted })
 }
 
 fn open_microphone(
+    host: &cpal::Host,
     settings: &AudioSettings,
     failed: &Arc<AtomicBool>,
     audio_thread: &std::thread::Thread,
+    wanted: &Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<(cpal::Stream, u32, rtrb::Consumer<f32>)> {
-    let microphone = input_device(settings.microphone.as_deref())?;
+    let microphone = input_device_on(host, settings.microphone.as_deref())?;
     let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(96_000);
     let input_failed = Arc::clone(failed);
     let audio_thread = audio_thread.clone();
+    let wanted = Arc::clone(wanted);
     let (stream, rate) = input_stream(
         &microphone,
         20,
@@ -332,7 +341,11 @@ fn open_microphone(
                     break;
                 }
             }
-            audio_thread.unpark();
+            // The audio thread is woken once the phone's next frame can
+            // be made, not for every piece the sound server sends.
+            if in_tx.buffer().capacity() - in_tx.slots() >= wanted.load(Ordering::Acquire) {
+                audio_thread.unpark();
+            }
         },
         move |error| {
             tracing::warn!(%error, "the call's microphone failed");
@@ -384,6 +397,13 @@ impl Chain {
 /// phone (public for the processing bench, `benches/processing.rs`).
 #[must_use]
 pub fn processing(settings: &AudioSettings) -> AudioProcessing {
+    processing_at(settings, RATE)
+}
+
+/// The same processing on sound at `rate` both ways (for the chain bench,
+/// `examples/chain.rs`, to compare).
+#[must_use]
+pub fn processing_at(settings: &AudioSettings, rate: u32) -> AudioProcessing {
     let config = Config {
         // Most agents wear headsets, which have no echo: the HMM detector
         // finds that within seconds, where the legacy counter took ten
@@ -398,8 +418,8 @@ pub fn processing(settings: &AudioSettings) -> AudioProcessing {
     };
     AudioProcessing::builder()
         .config(config)
-        .capture_config(StreamConfig::new(RATE, 1))
-        .render_config(StreamConfig::new(RATE, 1))
+        .capture_config(StreamConfig::new(rate, 1))
+        .render_config(StreamConfig::new(rate, 1))
         .build()
 }
 
@@ -632,6 +652,16 @@ fn level(piece: &[f32]) -> f32 {
     (piece.iter().map(|s| s * s).sum::<f32>() / piece.len().max(1) as f32).sqrt()
 }
 
+/// Microphone samples (at its rate, in pieces of `piece_in`) that make
+/// the phone's next 20 ms frame, when `queued` samples (at 8 kHz) are
+/// already processed and waiting for the phone: the microphone's callback
+/// wakes the audio thread when that much is there. Woken for each piece the
+/// sound server sends (10 ms or less), the thread switched twice as often,
+/// and a frame cannot go before it is whole.
+const fn mic_wake_at(queued: usize, piece_in: usize) -> usize {
+    (FRAME - queued % FRAME).div_ceil(PIECE) * piece_in
+}
+
 /// The call's audio thread.
 fn run(
     settings: &AudioSettings,
@@ -811,7 +841,13 @@ fn run(
             // over sound; else at the wall clock's next 10 ms when there is
             // no microphone, or to keep the watchdog going (every wake-up is
             // a thread switch: a short timeout here was a fifth of the call's).
-            let wait = if devices.input.is_some() {
+            let wait = if let Some((_, _, raw)) = devices.input.as_ref() {
+                let wanted = mic_wake_at(mic_out.buffer().capacity() - mic_out.slots(), piece_in);
+                devices.mic_wanted.store(wanted, Ordering::Release);
+                // What came while that was decided is not waited for again.
+                if raw.slots() >= wanted {
+                    continue;
+                }
                 IDLE_WAIT
             } else {
                 (clock + Duration::from_millis(10)).saturating_duration_since(Instant::now())
@@ -825,11 +861,22 @@ fn run(
 mod tests {
     use super::{
         NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack, Watchdog,
-        longer_period,
+        longer_period, mic_wake_at,
     };
     use std::time::{Duration, Instant};
 
     const TEN_MS: Duration = Duration::from_millis(10);
+
+    #[test]
+    fn the_audio_thread_is_woken_when_the_next_frame_can_be_made() {
+        // 48 kHz: 480 samples a 10 ms piece. Nothing of the next frame
+        // processed: two pieces; half of it: one.
+        assert_eq!(mic_wake_at(0, 480), 960);
+        assert_eq!(mic_wake_at(80, 480), 480);
+        // Whole frames waiting for the phone do not count against the next.
+        assert_eq!(mic_wake_at(320, 480), 960);
+        assert_eq!(mic_wake_at(240, 441), 441);
+    }
 
     #[test]
     fn devices_that_keep_moving_are_left_alone() {

@@ -689,11 +689,33 @@ async fn a_baresip_calls_the_app_which_answers_and_hears_it_until_it_hangs_up() 
     assert_eq!(incoming.name.as_deref(), Some("Bo Agent"), "the colleague by name");
     app.answer(incoming.id).unwrap();
     call_until(&mut events, |c| c.status == CallStatus::Connected).await;
+    // The call's sound and its media run on threads of their own …
+    let threads = call_threads();
+    assert!(threads.contains(&"earshot-call-me".to_owned()), "the media's thread: {threads:?}");
+    assert!(threads.contains(&"earshot-call-au".to_owned()), "the sound's thread: {threads:?}");
     let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
     assert_eq!(ended.calls[0].ended.as_deref(), Some("They hung up."));
+    // … which end with it (the sound server's client threads the sound's
+    // thread started carry its name).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !call_threads().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(call_threads(), Vec::<String>::new(), "the call's threads ended with it");
     drop(recorder);
     let matched = heard(&speaker, "caller-problem");
     assert!(matched > 0.7, "Ada's speaker played baresip's voice (match {matched})");
+}
+
+/// The names of this process's threads that belong to a call (Linux keeps
+/// 15 bytes of a name; a thread started by another carries its name).
+fn call_threads() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("earshot-call"))
+        .collect()
 }
 
 /// `method path` with a JSON body as `email`; the response's JSON.

@@ -1,11 +1,12 @@
 //! A phone: the tokio driver that runs `earshot-telephony`'s user agent on
 //! real sockets. One task owns the SIP side (the [`Registration`] and every
 //! [`Call`]'s state machine, rsipstack's transactions and dialogs); each
-//! call's media runs on a task of its own, an [`AudioEndpoint`] between a
-//! UDP socket and an [`AudioPort`] (a sound card in the app, a script in the
-//! demo's carrier and the tests), ticking every 20 ms: on its own timer,
-//! or on the sound card's clock when the port has one ([`AudioPort::clock`]),
-//! the far end's frames then handed over on the `Playout`'s schedule.
+//! call's media runs apart, an [`AudioEndpoint`] between a UDP socket and
+//! an [`AudioPort`] (a sound card in the app, a script in the demo's
+//! carrier and the tests), ticking every 20 ms: on its own timer, as a
+//! task; or on the sound card's clock when the port has one
+//! ([`AudioPort::clock`]), on a thread of its own, the far end's frames
+//! then handed over on the `Playout`'s schedule.
 //!
 //! The state machines decide; this module only carries out their commands
 //! and feeds back what the network said. The app talks to a [`Phone`]
@@ -348,7 +349,8 @@ struct Slot {
     call_id: String,
     /// The far side's re-INVITEs waiting for our answer, by CSeq.
     pending: HashMap<u32, Responder>,
-    socket: Option<Arc<UdpSocket>>,
+    /// The RTP socket of a call ringing here, until it is answered.
+    socket: Option<std::net::UdpSocket>,
     media: Option<mpsc::UnboundedSender<MediaControl>>,
     media_cancel: CancellationToken,
     /// Where a call we place goes.
@@ -450,7 +452,7 @@ impl Driver {
                 if let Some(slot) = self.calls.get_mut(&key)
                     && slot.call.state() == &CallState::Incoming
                 {
-                    if let Some(socket) = slot.socket.clone() {
+                    if let Some(socket) = slot.socket.take() {
                         let (media, cancel) = spawn_media(
                             socket,
                             audio,
@@ -509,7 +511,7 @@ impl Driver {
             return;
         };
         let socket = match bind_rtp(self.config.media_ip) {
-            Ok(socket) => Arc::new(socket),
+            Ok(socket) => socket,
             Err(error) => {
                 tracing::warn!(%error, "no RTP socket for a call");
                 let state = CallState::Ended(earshot_telephony::ua::EndReason::Unreachable);
@@ -525,7 +527,7 @@ impl Driver {
         }
         let call = Call::outgoing(sdp, now);
         let (media, media_cancel) =
-            spawn_media(Arc::clone(&socket), audio, srtp.clone(), key, self.done.clone(), &self.stats);
+            spawn_media(socket, audio, srtp.clone(), key, self.done.clone(), &self.stats);
         self.calls.insert(
             key,
             Slot {
@@ -533,7 +535,7 @@ impl Driver {
                 leg: None,
                 call_id: String::new(),
                 pending: HashMap::new(),
-                socket: Some(socket),
+                socket: None,
                 media: Some(media),
                 media_cancel,
                 target: Some(uri),
@@ -611,7 +613,7 @@ impl Driver {
         let now = self.now();
         let key = next_key(&self.next_key);
         let socket = match bind_rtp(self.config.media_ip) {
-            Ok(socket) => Arc::new(socket),
+            Ok(socket) => socket,
             Err(error) => {
                 tracing::warn!(%error, "no RTP socket for an incoming call");
                 tokio::spawn(async move {
@@ -950,7 +952,6 @@ fn reason(response: &Response) -> String {
     text.strip_prefix(&code).map_or_else(|| text.clone(), |rest| rest.trim().to_owned())
 }
 
-/// A UDP socket for a call's RTP, on any free port.
 /// A failed TLS connection, told so a person understands it: above all, a
 /// certificate the phone refused.
 fn tls_failure(error: &str) -> String {
@@ -962,128 +963,176 @@ fn tls_failure(error: &str) -> String {
     }
 }
 
-fn bind_rtp(ip: IpAddr) -> std::io::Result<UdpSocket> {
+/// A UDP socket for a call's RTP, on any free port (registered with a
+/// runtime by the call's media, on the runtime that runs it).
+fn bind_rtp(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
     let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
     socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+    Ok(socket)
 }
 
 /// Starts a call's media: the endpoint between `socket` and `audio`.
+///
+/// A port with a clock of its own (a sound card) gets a thread of its own,
+/// with a single-threaded runtime, for the call's media: its clock's
+/// ticks, its packets and its playout's timer wake that one thread. On the
+/// app's multi-threaded runtime each such wake-up went through the
+/// scheduler's shared queue and woke the other worker to look for work,
+/// twice the thread switches the call itself needs (docs/PERFORMANCE.md).
+/// Ports without a clock (the demo's carrier, many calls at once) stay
+/// tasks on the runtime that started them.
 fn spawn_media(
-    socket: Arc<UdpSocket>,
-    mut audio: Box<dyn AudioPort>,
+    socket: std::net::UdpSocket,
+    audio: Box<dyn AudioPort>,
     srtp: Option<SdesKey>,
     key: CallKey,
     done: mpsc::UnboundedSender<Done>,
     stats: &Arc<Mutex<HashMap<CallKey, EndpointStats>>>,
 ) -> (mpsc::UnboundedSender<MediaControl>, CancellationToken) {
-    let (control_tx, mut control) = mpsc::unbounded_channel();
+    let (control_tx, control) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    let stopped = cancel.clone();
-    let stats = Arc::clone(stats);
-    tokio::spawn(async move {
-        let clock = Instant::now();
-        let now = || Timestamp(i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX));
-        let mut endpoint = AudioEndpoint::new(rand::random(), rand::random());
-        if let Some(srtp) = srtp {
-            endpoint.set_srtp_key(srtp);
-        }
-        let port_clock = audio.clock();
-        // With a port clock, the far end's frames are taken on a schedule
-        // of their own, as soon as the jitter buffer lets them (`Playout`);
-        // without one, on the media task's timer with the port's frame.
-        let mut playout = port_clock.is_some().then(Playout::new);
-        // The next frame's time on the media task's own clock: each 20 ms
-        // without a port clock; a frame and the grace after the port's last
-        // tick with one.
-        let mut next_tick = tokio::time::Instant::now();
-        let mut buffer = vec![0_u8; 2_048];
-        let mut frame = [0_i16; FRAME];
-        let mut talking = false;
-        loop {
-            let key_timer = sleep_until(endpoint.poll_timeout(), now());
-            let take_timer = sleep_until(playout.as_ref().and_then(Playout::poll_timeout), now());
-            // The counters are copied out once a frame, not per packet.
-            let mut ticked = false;
-            tokio::select! {
-                () = stopped.cancelled() => break,
-                () = tokio::time::sleep_until(next_tick) => {
-                    ticked = true;
-                    // Behind (the task was not run): up to three missed
-                    // frames are caught up at once, more are skipped.
-                    next_tick += FRAME_TIME;
-                    let late = tokio::time::Instant::now();
-                    if next_tick + FRAME_TIME * 3 < late {
-                        next_tick = late;
-                    }
-                    let at = now();
-                    if let Some(playout) = playout.as_mut() {
-                        // The port's clock is late: its frame goes out on ours.
-                        send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
-                        playout.ticked(at, 1);
-                    } else {
-                        take_arrived(&socket, &mut endpoint, &mut buffer, at);
-                        send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
-                        play_frame(&mut endpoint, &mut *audio, &mut frame, at);
-                    }
-                }
-                () = notified(port_clock.as_deref()) => {
-                    // None ready: the timer took it a moment ago.
-                    let ready = audio.ready().min(MOST_AT_ONCE);
-                    if ready > 0 {
-                        ticked = true;
-                        next_tick = tokio::time::Instant::now() + FRAME_TIME + CLOCK_GRACE;
-                        let at = now();
-                        for _ in 0..ready {
-                            send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
-                        }
-                        if let Some(playout) = playout.as_mut() {
-                            playout.ticked(at, ready);
-                        }
-                    }
-                }
-                () = take_timer => {}
-                received = socket.recv_from(&mut buffer) => {
-                    if let Ok((length, from)) = received {
-                        endpoint.handle_datagram(now(), from, &buffer[..length]);
-                    }
-                }
-                () = key_timer => endpoint.handle_timeout(now()),
-                order = control.recv() => match order {
-                    Some(MediaControl::Peer(theirs, ours)) => {
-                        endpoint.set_peer(*theirs);
-                        endpoint.set_direction(ours);
-                        talking = true;
-                    }
-                    Some(MediaControl::Key(digit, duration_ms)) => endpoint.tap_key(digit, duration_ms, now()),
-                    None => break,
-                },
-            }
-            if let Some(playout) = playout.as_mut()
-                && playout.due(now(), endpoint.next_frame_is_whole())
-            {
-                ticked = true;
-                let at = now();
-                take_arrived(&socket, &mut endpoint, &mut buffer, at);
-                while playout.due(at, endpoint.next_frame_is_whole()) {
-                    let kind = play_frame(&mut endpoint, &mut *audio, &mut frame, at);
-                    playout.pulled(at, kind, &endpoint.stats().jitter);
-                }
-            }
-            while let Some(transmit) = endpoint.poll_transmit() {
-                let _ = socket.send_to(&transmit.payload, transmit.destination).await;
-            }
-            while let Some(edge) = endpoint.poll_key() {
-                let _ = done.send(Done::Key { key, edge });
-            }
-            if ticked && !stopped.is_cancelled() {
-                stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, endpoint.stats());
+    let own_thread = audio.clock().is_some();
+    let media = run_media(socket, audio, srtp, key, done, Arc::clone(stats), control, cancel.clone());
+    if !own_thread {
+        tokio::spawn(media);
+        return (control_tx, cancel);
+    }
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => {
+            let spawned = std::thread::Builder::new()
+                .name("earshot-call-media".into())
+                .spawn(move || runtime.block_on(media));
+            if let Err(error) = spawned {
+                tracing::error!(%error, "no thread for the call's media: the call has no sound");
             }
         }
-        // What the call's media went through, for whoever reads the log.
-        tracing::info!(call = key.0, stats = ?endpoint.stats(), "the call's media ended");
-    });
+        Err(error) => {
+            tracing::warn!(%error, "no runtime of its own for the call's media; it runs as a task");
+            tokio::spawn(media);
+        }
+    }
     (control_tx, cancel)
+}
+
+/// A call's media until it is cancelled or its control is dropped.
+#[allow(clippy::too_many_arguments)]
+async fn run_media(
+    socket: std::net::UdpSocket,
+    mut audio: Box<dyn AudioPort>,
+    srtp: Option<SdesKey>,
+    key: CallKey,
+    done: mpsc::UnboundedSender<Done>,
+    stats: Arc<Mutex<HashMap<CallKey, EndpointStats>>>,
+    mut control: mpsc::UnboundedReceiver<MediaControl>,
+    stopped: CancellationToken,
+) {
+    let socket = match UdpSocket::from_std(socket) {
+        Ok(socket) => socket,
+        Err(error) => {
+            tracing::error!(%error, "the call's RTP socket cannot be used: the call has no sound");
+            return;
+        }
+    };
+    let clock = Instant::now();
+    let now = || Timestamp(i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX));
+    let mut endpoint = AudioEndpoint::new(rand::random(), rand::random());
+    if let Some(srtp) = srtp {
+        endpoint.set_srtp_key(srtp);
+    }
+    let port_clock = audio.clock();
+    // With a port clock, the far end's frames are taken on a schedule
+    // of their own, as soon as the jitter buffer lets them (`Playout`);
+    // without one, on the media task's timer with the port's frame.
+    let mut playout = port_clock.is_some().then(Playout::new);
+    // The next frame's time on the media task's own clock: each 20 ms
+    // without a port clock; a frame and the grace after the port's last
+    // tick with one.
+    let mut next_tick = tokio::time::Instant::now();
+    let mut buffer = vec![0_u8; 2_048];
+    let mut frame = [0_i16; FRAME];
+    let mut talking = false;
+    loop {
+        let key_timer = sleep_until(endpoint.poll_timeout(), now());
+        let take_timer = sleep_until(playout.as_ref().and_then(Playout::poll_timeout), now());
+        // The counters are copied out once a frame, not per packet.
+        let mut ticked = false;
+        tokio::select! {
+            () = stopped.cancelled() => break,
+            () = tokio::time::sleep_until(next_tick) => {
+                ticked = true;
+                // Behind (the task was not run): up to three missed
+                // frames are caught up at once, more are skipped.
+                next_tick += FRAME_TIME;
+                let late = tokio::time::Instant::now();
+                if next_tick + FRAME_TIME * 3 < late {
+                    next_tick = late;
+                }
+                let at = now();
+                if let Some(playout) = playout.as_mut() {
+                    // The port's clock is late: its frame goes out on ours.
+                    send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                    playout.ticked(at, 1);
+                } else {
+                    take_arrived(&socket, &mut endpoint, &mut buffer, at);
+                    send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                    play_frame(&mut endpoint, &mut *audio, &mut frame, at);
+                }
+            }
+            () = notified(port_clock.as_deref()) => {
+                // None ready: the timer took it a moment ago.
+                let ready = audio.ready().min(MOST_AT_ONCE);
+                if ready > 0 {
+                    ticked = true;
+                    next_tick = tokio::time::Instant::now() + FRAME_TIME + CLOCK_GRACE;
+                    let at = now();
+                    for _ in 0..ready {
+                        send_frame(&mut endpoint, &mut *audio, &mut frame, at, talking);
+                    }
+                    if let Some(playout) = playout.as_mut() {
+                        playout.ticked(at, ready);
+                    }
+                }
+            }
+            () = take_timer => {}
+            received = socket.recv_from(&mut buffer) => {
+                if let Ok((length, from)) = received {
+                    endpoint.handle_datagram(now(), from, &buffer[..length]);
+                }
+            }
+            () = key_timer => endpoint.handle_timeout(now()),
+            order = control.recv() => match order {
+                Some(MediaControl::Peer(theirs, ours)) => {
+                    endpoint.set_peer(*theirs);
+                    endpoint.set_direction(ours);
+                    talking = true;
+                }
+                Some(MediaControl::Key(digit, duration_ms)) => endpoint.tap_key(digit, duration_ms, now()),
+                None => break,
+            },
+        }
+        if let Some(playout) = playout.as_mut()
+            && playout.due(now(), endpoint.next_frame_is_whole())
+        {
+            ticked = true;
+            let at = now();
+            take_arrived(&socket, &mut endpoint, &mut buffer, at);
+            while playout.due(at, endpoint.next_frame_is_whole()) {
+                let kind = play_frame(&mut endpoint, &mut *audio, &mut frame, at);
+                playout.pulled(at, kind, &endpoint.stats().jitter);
+            }
+        }
+        while let Some(transmit) = endpoint.poll_transmit() {
+            let _ = socket.send_to(&transmit.payload, transmit.destination).await;
+        }
+        while let Some(edge) = endpoint.poll_key() {
+            let _ = done.send(Done::Key { key, edge });
+        }
+        if ticked && !stopped.is_cancelled() {
+            stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, endpoint.stats());
+        }
+    }
+    // What the call's media went through, for whoever reads the log.
+    tracing::info!(call = key.0, stats = ?endpoint.stats(), "the call's media ended");
 }
 
 /// Hands the endpoint what has arrived and not been read yet, before a

@@ -329,6 +329,8 @@ impl Reactor {
 
     pub(super) fn run(&mut self) -> Result<(), ClientError> {
         let mut events = mio::Events::with_capacity(1024);
+        // Registered for both at first (see `spawn`).
+        let mut waiting_to_write = true;
 
         loop {
             self.poll.poll(&mut events, None)?;
@@ -337,6 +339,23 @@ impl Reactor {
             // Handle any requested writes.
             self.write_streams()?;
             self.write_commands()?;
+
+            // Ask to be woken when the socket is writable only while there
+            // is something left to write: otherwise every time the server
+            // reads what was written (each stream's every period) wakes the
+            // reactor for nothing.
+            let must_wait = !self.write_buf.is_empty();
+            if must_wait != waiting_to_write {
+                let interest = if must_wait {
+                    mio::Interest::READABLE | mio::Interest::WRITABLE
+                } else {
+                    mio::Interest::READABLE
+                };
+                self.poll
+                    .registry()
+                    .reregister(&mut self.socket, SOCKET, interest)?;
+                waiting_to_write = must_wait;
+            }
         }
     }
 
