@@ -342,8 +342,12 @@ fn open_microphone(
                 }
             }
             // The audio thread is woken once the phone's next frame can
-            // be made, not for every piece the sound server sends.
-            if in_tx.buffer().capacity() - in_tx.slots() >= wanted.load(Ordering::Acquire) {
+            // be made, not for every piece the sound server sends. (The
+            // fences, here and where the thread says what it wants, keep
+            // each side from reading the other's old value at once: a
+            // wake-up lost that way would hold a frame a piece longer.)
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if in_tx.buffer().capacity() - in_tx.slots() >= wanted.load(Ordering::SeqCst) {
                 audio_thread.unpark();
             }
         },
@@ -843,7 +847,8 @@ fn run(
             // a thread switch: a short timeout here was a fifth of the call's).
             let wait = if let Some((_, _, raw)) = devices.input.as_ref() {
                 let wanted = mic_wake_at(mic_out.buffer().capacity() - mic_out.slots(), piece_in);
-                devices.mic_wanted.store(wanted, Ordering::Release);
+                devices.mic_wanted.store(wanted, Ordering::SeqCst);
+                std::sync::atomic::fence(Ordering::SeqCst);
                 // What came while that was decided is not waited for again.
                 if raw.slots() >= wanted {
                     continue;
