@@ -29,6 +29,9 @@ the whole run. For each pair:
             the caller's microphone straight to the callee's speaker) is the
             baseline, subtracted;
   PESQ      narrow-band (PyPI pesq) of 16 s of speech, caller → callee;
+            then the same speech in an office's noise (pink noise 30 dB
+            below it, at the caller's microphone), scored against the
+            clean speech;
   echo      ERLE = the echo's power at the callee's microphone over what
             reaches the caller's speaker, while only the caller speaks: over
             all 16 s, and its worst second;
@@ -126,12 +129,35 @@ gap = np.zeros(RATE // 2)
 SPEECH_SIGNAL = np.concatenate(sum(([read_wav(os.path.join(SPEECH, c + ".wav")), gap] for c in clips), []))
 
 
+def pink(n, dbfs, seed=1):
+    """Pink noise (power falling 3 dB an octave, as a room's hum and fans)
+    at an RMS of `dbfs`."""
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    f = np.arange(len(spectrum), dtype=np.float64)
+    f[0] = 1
+    x = np.fft.irfft(spectrum / np.sqrt(f), n)
+    return x / np.sqrt(np.mean(x ** 2)) * 10 ** (dbfs / 20)
+
+
+# An office heard through a headset microphone: pink noise 30 dB below the
+# speech (its active level is about −20 dBFS), there from NOISE_LEAD
+# seconds before the first word, as a room's noise is there before anyone
+# speaks. PESQ is taken against the clean speech: what the far end would
+# have heard in a silent room. The speech of the PESQ row above arrives in
+# digital silence, which no microphone gives.
+OFFICE_DBFS = -50
+NOISE_LEAD = 2.0
+NOISY_SIGNAL = np.concatenate([np.zeros(int(RATE * NOISE_LEAD)), SPEECH_SIGNAL])
+NOISY_SIGNAL = NOISY_SIGNAL + pink(len(NOISY_SIGNAL), OFFICE_DBFS)
+
+
 def files():
     chirps = np.zeros(int(RATE * (CHIRPS_AT[-1] + 1.5)))
     for at in CHIRPS_AT:
         chirps[int(at * RATE):int(at * RATE) + len(CHIRP)] += CHIRP
     write_wav(f"{work}/chirps.wav", chirps)
     write_wav(f"{work}/speech.wav", np.concatenate([np.zeros(RATE // 2), SPEECH_SIGNAL]))
+    write_wav(f"{work}/office.wav", np.concatenate([np.zeros(RATE // 2), NOISY_SIGNAL]))
     t = np.arange(RATE // 10) / RATE
     burst = np.where(t < 0.04, 0.3 * np.sin(2 * np.pi * 1000 * t), 0.0)
     write_wav(f"{work}/bursts.wav", np.tile(burst, 100))
@@ -197,24 +223,30 @@ def play(sink, name):
 def chain_ceiling():
     """The phone's sound chain alone (crates/client/examples/chain.rs): the
     bench's speech through each stage without a sound card or a network,
-    PESQ against what went in, and each stage's time per 10 ms piece."""
+    PESQ against what went in (the clean speech), and each stage's time per
+    10 ms piece."""
     write_wav(f"{work}/chain-in.wav", SPEECH_SIGNAL)
+    write_wav(f"{work}/chain-office.wav", NOISY_SIGNAL)
     variants = [
-        ("G.711 µ-law alone", ["--no-resampling", "--no-processing"]),
-        ("resamplers (48 kHz ↔ 8 kHz, both ways) alone", ["--no-codec", "--no-processing"]),
-        ("resamplers and µ-law", ["--no-processing"]),
-        ("and the echo canceller", ["--processing", "aec"]),
-        ("and the noise suppressor", ["--processing", "aec,ns"]),
-        ("and gain control (as shipped)", ["--processing", "aec,ns,agc"]),
+        ("G.711 µ-law alone", ["--no-resampling", "--no-processing"], False),
+        ("resamplers (48 kHz ↔ 8 kHz, both ways) alone", ["--no-codec", "--no-processing"], False),
+        ("resamplers and µ-law", ["--no-processing"], False),
+        ("and the echo canceller", ["--processing", "aec"], False),
+        ("and the noise suppressor", ["--processing", "aec,ns"], False),
+        ("and gain control (as shipped)", ["--processing", "aec,ns,agc"], False),
+        ("office noise: resamplers and µ-law (no processing)", ["--no-processing"], True),
+        ("office noise: as shipped", ["--processing", "aec,ns,agc"], True),
     ]
     rows = []
-    for label, args in variants:
+    for label, args, office in variants:
         out = f"{work}/chain-out.wav"
-        timing = subprocess.run([CHAIN, f"{work}/chain-in.wav", out, *args], check=True,
+        into = f"{work}/chain-office.wav" if office else f"{work}/chain-in.wav"
+        timing = subprocess.run([CHAIN, into, out, *args], check=True,
                                 capture_output=True, text=True).stdout.strip()
         got = read_wav(out)
-        lag = int(np.argmax(correlate(got, SPEECH_SIGNAL)[:RATE]))
-        deg = got[lag:lag + len(SPEECH_SIGNAL)]
+        lead = int(RATE * NOISE_LEAD) if office else 0
+        lag = int(np.argmax(correlate(got[lead:], SPEECH_SIGNAL)[:RATE]))
+        deg = got[lead + lag:lead + lag + len(SPEECH_SIGNAL)]
         score = pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb")
         rows.append((label, score, lag * 1000 / RATE, timing))
     return rows
@@ -539,20 +571,11 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     p, speech_at = play("a_mic", "speech")
     p.wait()
     time.sleep(1.5)
-    # PESQ: the speech as it reached the callee's speaker, aligned.
-    ch = rec.channels()
-    sent, got = ch["a_mic.monitor"], ch["b_spk.monitor"]
-    s0 = max(rec.at(speech_at) - RATE // 2, 0)
-    c = correlate(sent[s0:s0 + 3 * RATE], SPEECH_SIGNAL[:2 * RATE])
-    origin = s0 + int(np.argmax(c[:2 * RATE]))
-    seg = got[origin:origin + len(SPEECH_SIGNAL) + RATE]
-    lag = int(np.argmax(correlate(seg, SPEECH_SIGNAL)[:RATE]))
-    deg = seg[lag:lag + len(SPEECH_SIGNAL)]
-    try:
-        r["pesq"] = pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb")
-    except Exception as e:  # nothing like speech arrived
-        log(f"no PESQ: {e}")
-        r["pesq"] = float("nan")
+    r["pesq"] = speech_quality(rec, speech_at, 0)
+    p, office_at = play("a_mic", "office")
+    p.wait()
+    time.sleep(1.5)
+    r["pesq_office"] = speech_quality(rec, office_at, NOISE_LEAD)
     # Echo: far-end single talk, the caller alone speaking into the callee's echo.
     p, echo_at = play("a_mic", "speech")
     p.wait()
@@ -570,6 +593,25 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     seconds = [(power(mic[i:i + RATE]), power(heard[i:i + RATE + RATE // 5])) for i in range(0, n - RATE, RATE)]
     r["erle_worst_db"] = min(db(e) - db(h) for e, h in seconds if db(e) > -60)
     return r
+
+
+def speech_quality(rec, played_at, lead):
+    """PESQ of the clean speech against what reached the callee's speaker
+    of the speech played into the caller's microphone at `played_at`, its
+    first word `lead` seconds after the file's half second of silence."""
+    ch = rec.channels()
+    sent, got = ch["a_mic.monitor"], ch["b_spk.monitor"]
+    s0 = max(rec.at(played_at) + int(lead * RATE) - RATE // 2, 0)
+    c = correlate(sent[s0:s0 + 3 * RATE], SPEECH_SIGNAL[:2 * RATE])
+    origin = s0 + int(np.argmax(c[:2 * RATE]))
+    seg = got[origin:origin + len(SPEECH_SIGNAL) + RATE]
+    lag = int(np.argmax(correlate(seg, SPEECH_SIGNAL)[:RATE]))
+    deg = seg[lag:lag + len(SPEECH_SIGNAL)]
+    try:
+        return pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb")
+    except Exception as e:  # nothing like speech arrived
+        log(f"no PESQ: {e}")
+        return float("nan")
 
 
 def pct(values, q):
@@ -628,6 +670,7 @@ def main():
         ("mouth-to-ear, p95 (minus baseline)", lambda r: f"{pct(r['latency'], 95) - b:.0f} ms"),
         ("chirps found", lambda r: f"{len(r['latency'])} / {len(CHIRPS_AT)}"),
         ("PESQ narrow-band", lambda r: f"{r['pesq']:.2f}"),
+        ("PESQ, office noise at the caller's microphone", lambda r: f"{r['pesq_office']:.2f}"),
         ("echo at the callee's mic", lambda r: f"{r['echo_dbfs']:.1f} dBFS"),
         ("residual echo at the caller", lambda r: residual(r['residual_dbfs'])),
         ("ERLE, over the far-end speech", lambda r: erle(r['erle_db'])),

@@ -59,18 +59,8 @@ fn options() -> Result<Options, String> {
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--no-processing" => {
-                options.settings.echo_cancellation = false;
-                options.settings.noise_suppression = false;
-                options.settings.gain_control = false;
-            }
-            "--processing" => {
-                let on = args.next().ok_or(USAGE)?;
-                let on: Vec<&str> = on.split(',').collect();
-                options.settings.echo_cancellation = on.contains(&"aec");
-                options.settings.noise_suppression = on.contains(&"ns");
-                options.settings.gain_control = on.contains(&"agc");
-            }
+            "--no-processing" => options.settings.set_processing("none")?,
+            "--processing" => options.settings.set_processing(&args.next().ok_or(USAGE)?)?,
             "--no-resampling" => options.resampling = false,
             "--no-codec" => options.codec = false,
             "--device-rate" => {

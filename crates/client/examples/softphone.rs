@@ -117,17 +117,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: softphone SERVER EMAIL PASSWORD [--microphone ID] [--speaker ID] [--ringer ID] [--no-processing | --processing aec,ns,agc] [--auto-answer MS]".into());
     };
     let mut auto_answer = None;
-    let mut processing = [true; 3];
+    let mut processing = None;
     let (mut microphone, mut speaker, mut ringer) = (None, None, None);
     let mut options = options.iter();
     while let Some(option) = options.next() {
         match option.as_str() {
-            "--no-processing" => processing = [false; 3],
-            "--processing" => {
-                // Which of echo cancellation, noise suppression and gain control: "aec,ns".
-                let on = options.next().ok_or("--processing aec,ns,agc")?;
-                processing = ["aec", "ns", "agc"].map(|name| on.split(',').any(|o| o == name));
-            }
+            "--no-processing" => processing = Some("none"),
+            // Which of echo cancellation, noise suppression and gain control: "aec,ns".
+            "--processing" => processing = Some(options.next().ok_or("--processing aec,ns,agc")?.as_str()),
             "--microphone" => microphone = Some(options.next().ok_or("--microphone ID")?.clone()),
             "--speaker" => speaker = Some(options.next().ok_or("--speaker ID")?.clone()),
             "--ringer" => ringer = Some(options.next().ok_or("--ringer ID")?.clone()),
@@ -149,11 +146,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Keyring::new(format!("earshot-softphone-{}", std::process::id())),
     ));
     let mut settings = app.settings();
-    [
-        settings.call_audio.echo_cancellation,
-        settings.call_audio.noise_suppression,
-        settings.call_audio.gain_control,
-    ] = processing;
+    if let Some(processing) = processing {
+        settings.call_audio.set_processing(processing)?;
+    }
     settings.call_audio.microphone = microphone;
     settings.call_audio.speaker = speaker;
     settings.call_audio.ringer = ringer;

@@ -104,6 +104,27 @@ impl Default for AudioSettings {
     }
 }
 
+impl AudioSettings {
+    /// Switches the processing on by name, the rest off: `names` lists
+    /// any of `aec` (echo cancellation), `ns` (noise suppression) and
+    /// `agc` (gain control), comma-separated; `none` or nothing switches
+    /// all three off. How the benches and the headless examples take it.
+    ///
+    /// # Errors
+    /// A name that is none of these, in a sentence that lists them.
+    pub fn set_processing(&mut self, names: &str) -> std::result::Result<(), String> {
+        let names: Vec<&str> =
+            names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
+        if let Some(unknown) = names.iter().find(|n| !["aec", "ns", "agc"].contains(n)) {
+            return Err(format!("unknown processing {unknown:?}: say which of aec, ns and agc, or none"));
+        }
+        self.echo_cancellation = names.contains(&"aec");
+        self.noise_suppression = names.contains(&"ns");
+        self.gain_control = names.contains(&"agc");
+        Ok(())
+    }
+}
+
 /// What the call's audio thread and the app share.
 #[derive(Debug, Default)]
 struct Shared {
@@ -865,12 +886,27 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::{
-        NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack, Watchdog,
-        longer_period, mic_wake_at,
+        AudioSettings, NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack,
+        Watchdog, longer_period, mic_wake_at,
     };
     use std::time::{Duration, Instant};
 
     const TEN_MS: Duration = Duration::from_millis(10);
+
+    #[test]
+    fn processing_is_switched_by_name_and_an_unknown_name_is_refused() {
+        let mut settings = AudioSettings::default();
+        settings.set_processing("aec, agc").unwrap();
+        assert!(settings.echo_cancellation && !settings.noise_suppression && settings.gain_control);
+        settings.set_processing("none").unwrap();
+        assert!(!settings.echo_cancellation && !settings.noise_suppression && !settings.gain_control);
+        settings.set_processing("ns").unwrap();
+        assert!(!settings.echo_cancellation && settings.noise_suppression && !settings.gain_control);
+        // A typo leaves the settings as they were and says what is known.
+        let refused = settings.set_processing("aec,nss").unwrap_err();
+        assert!(refused.contains("\"nss\"") && refused.contains("aec, ns and agc"), "{refused}");
+        assert!(!settings.echo_cancellation && settings.noise_suppression);
+    }
 
     #[test]
     fn the_audio_thread_is_woken_when_the_next_frame_can_be_made() {
