@@ -227,24 +227,29 @@ def chain_ceiling():
     10 ms piece."""
     write_wav(f"{work}/chain-in.wav", SPEECH_SIGNAL)
     write_wav(f"{work}/chain-office.wav", NOISY_SIGNAL)
+    # The office's noise after 30 s of digital silence (a headset's mute
+    # button, which sends zeros): the noise suppressor must start afresh.
+    muted = int(RATE * 30)
+    write_wav(f"{work}/chain-unmuted.wav", np.concatenate([np.zeros(muted), NOISY_SIGNAL]))
     variants = [
-        ("G.711 µ-law alone", ["--no-resampling", "--no-processing"], False),
-        ("resamplers (48 kHz ↔ 8 kHz, both ways) alone", ["--no-codec", "--no-processing"], False),
-        ("resamplers and µ-law", ["--no-processing"], False),
-        ("and the echo canceller", ["--processing", "aec"], False),
-        ("and the noise suppressor", ["--processing", "aec,ns"], False),
-        ("and gain control (as shipped)", ["--processing", "aec,ns,agc"], False),
-        ("office noise: resamplers and µ-law (no processing)", ["--no-processing"], True),
-        ("office noise: as shipped", ["--processing", "aec,ns,agc"], True),
+        ("G.711 µ-law alone", ["--no-resampling", "--no-processing"], "in"),
+        ("resamplers (48 kHz ↔ 8 kHz, both ways) alone", ["--no-codec", "--no-processing"], "in"),
+        ("resamplers and µ-law", ["--no-processing"], "in"),
+        ("and the echo canceller", ["--processing", "aec"], "in"),
+        ("and the noise suppressor", ["--processing", "aec,ns"], "in"),
+        ("and gain control (as shipped)", ["--processing", "aec,ns,agc"], "in"),
+        ("office noise: resamplers and µ-law (no processing)", ["--no-processing"], "office"),
+        ("office noise: as shipped", ["--processing", "aec,ns,agc"], "office"),
+        ("office noise after 30 s of digital silence: as shipped", ["--processing", "aec,ns,agc"], "unmuted"),
     ]
+    leads = {"in": 0, "office": int(RATE * NOISE_LEAD), "unmuted": muted + int(RATE * NOISE_LEAD)}
     rows = []
-    for label, args, office in variants:
+    for label, args, name in variants:
         out = f"{work}/chain-out.wav"
-        into = f"{work}/chain-office.wav" if office else f"{work}/chain-in.wav"
-        timing = subprocess.run([CHAIN, into, out, *args], check=True,
+        timing = subprocess.run([CHAIN, f"{work}/chain-{name}.wav", out, *args], check=True,
                                 capture_output=True, text=True).stdout.strip()
         got = read_wav(out)
-        lead = int(RATE * NOISE_LEAD) if office else 0
+        lead = leads[name]
         lag = int(np.argmax(correlate(got[lead:], SPEECH_SIGNAL)[:RATE]))
         deg = got[lead + lag:lead + lag + len(SPEECH_SIGNAL)]
         score = pesq(RATE, SPEECH_SIGNAL.astype(np.float32), deg.astype(np.float32), "nb")

@@ -16,7 +16,8 @@
 //! goes as in a call: down to 8 kHz by the phone's resampler (`--window`:
 //! its anti-aliasing window, to compare), through the call's processing
 //! (the caller wears a headset: the echo canceller is shown silence as what
-//! its speaker plays), G.711 µ-law and back, and up to the speaker's rate
+//! its speaker plays; the noise suppressor starts afresh at the first sound
+//! after a second of digital silence, as in the app), G.711 µ-law and back, and up to the speaker's rate
 //! by the phone's resampler; the whole is brought back to 8 kHz by the long
 //! filter (the recorder on the speaker's monitor). `OUT.wav` is the result
 //! at 8 kHz, delayed by the phone's stages (the long filter's own delay is
@@ -24,7 +25,7 @@
 #![allow(clippy::print_stdout)]
 
 use earshot_client::audio::CallResampler;
-use earshot_client::call_audio::{AudioSettings, NoiseFloor, processing_at};
+use earshot_client::call_audio::{AudioSettings, Hush, NoiseFloor, processing_at, restart_noise_suppressor};
 use earshot_telephony::g711::G711;
 use std::time::{Duration, Instant};
 
@@ -152,6 +153,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         || options.settings.noise_suppression
         || options.settings.gain_control;
     let mut floor = NoiseFloor::new();
+    let mut hush = Hush::default();
     let mut device = vec![0.0_f32; up.output_len()];
     let (mut mic, mut cleaned, mut silence, mut render) = (
         vec![0.0_f32; down.output_len()],
@@ -176,6 +178,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 silence.fill(0.0);
                 floor.add(&mut silence);
                 let _ = apm.process_render_f32(&[&silence], &mut [&mut render]);
+                if hush.sound_after_silence(&mic) {
+                    restart_noise_suppressor(&mut apm);
+                }
                 floor.add(&mut mic);
                 if apm.process_capture_f32(&[&mic], &mut [&mut cleaned]).is_err() {
                     cleaned.copy_from_slice(&mic);

@@ -31,7 +31,9 @@ use cpal::traits::{DeviceTrait as _, StreamTrait as _};
 use earshot_sip::phone::AudioPort;
 use earshot_telephony::plc::FRAME;
 use earshot_telephony::sim::Weather;
-use sonora::config::{EchoCanceller, GainController2, NoiseSuppression, TransparentModeType};
+use sonora::config::{
+    EchoCanceller, GainController2, NoiseSuppression, NoiseSuppressionLevel, TransparentModeType,
+};
 use sonora::{AudioProcessing, Config, StreamConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -397,6 +399,8 @@ struct Chain {
     apm: AudioProcessing,
     /// What the processing is given, both ways, is lifted off digital zero.
     floor: NoiseFloor,
+    /// When the microphone's first sound after digital silence comes.
+    hush: Hush,
     /// Microphone rate → 8 kHz.
     down: CallResampler,
     /// 8 kHz → speaker rate.
@@ -413,7 +417,17 @@ impl Chain {
         let apm = processing(settings);
         let (down, up) = (CallResampler::new(mic_rate, RATE)?, CallResampler::new(RATE, speaker_rate)?);
         let (mic, speaker) = (vec![0.0; down.input_len()], vec![0.0; up.output_len()]);
-        Ok(Self { apm, floor: NoiseFloor::new(), down, up, mic_rate, speaker_rate, mic, speaker })
+        Ok(Self {
+            apm,
+            floor: NoiseFloor::new(),
+            hush: Hush::default(),
+            down,
+            up,
+            mic_rate,
+            speaker_rate,
+            mic,
+            speaker,
+        })
     }
 }
 
@@ -446,6 +460,64 @@ pub fn processing_at(settings: &AudioSettings, rate: u32) -> AudioProcessing {
         .capture_config(StreamConfig::new(rate, 1))
         .render_config(StreamConfig::new(rate, 1))
         .build()
+}
+
+/// How long a microphone must have sent digital silence before its first
+/// sound gets a fresh noise suppressor: 1 s, in 10 ms pieces.
+const HUSH_PIECES: u32 = 100;
+
+/// Below half a 16-bit step: digital silence, which no microphone hears
+/// in a room.
+const HUSH_LEVEL: f32 = 0.5 / 32_768.0;
+
+/// Watches the microphone for the first sound after a second or more of
+/// digital silence: a headset's mute button (most send zeros), a device
+/// that starts with zeros, a virtual device. The noise suppressor's
+/// estimate of the noise sinks toward zero meanwhile, and WebRTC's
+/// estimator climbs back slowly: measured through the call's processing
+/// (`examples/chain.rs`), an office's noise at −50 dBFS went out
+/// unsuppressed for 15 s after 30 s of digital silence (2 s after 30 s of
+/// noise 10 dB lower, 5 s after 30 dB lower), where a fresh suppressor,
+/// as at a call's start, takes it down 17 dB within the first second. So
+/// the first sound after such a silence gets a fresh one
+/// ([`restart_noise_suppressor`]). Real silence in a room is never digital
+/// zero, so a microphone in use never triggers it.
+#[derive(Debug, Default)]
+pub struct Hush {
+    /// 10 ms pieces of digital silence in a row.
+    silent: u32,
+}
+
+impl Hush {
+    /// Takes each 10 ms piece of the microphone, before anything is added
+    /// to it; true for the first piece with sound after at least
+    /// [`HUSH_PIECES`] pieces of digital silence.
+    pub fn sound_after_silence(&mut self, piece: &[f32]) -> bool {
+        if piece.iter().all(|sample| sample.abs() < HUSH_LEVEL) {
+            self.silent = self.silent.saturating_add(1);
+            return false;
+        }
+        std::mem::take(&mut self.silent) >= HUSH_PIECES
+    }
+}
+
+/// Starts `apm`'s noise suppressor afresh, its estimate of the noise
+/// forgotten, and leaves the rest (the echo canceller's model of the room,
+/// the gain) as it is. sonora makes a new suppressor when the suppression
+/// level changes, and only then: so to another level and back, on the
+/// same audio thread between two pieces.
+pub fn restart_noise_suppressor(apm: &mut AudioProcessing) {
+    let config = apm.config().clone();
+    let Some(ns) = config.noise_suppression.clone() else { return };
+    let other = match ns.level {
+        NoiseSuppressionLevel::Low => NoiseSuppressionLevel::Moderate,
+        _ => NoiseSuppressionLevel::Low,
+    };
+    apm.apply_config(Config {
+        noise_suppression: Some(NoiseSuppression { level: other, ..ns }),
+        ..config.clone()
+    });
+    apm.apply_config(config);
 }
 
 /// A noise floor far below hearing (about −300 dBFS), added to what the
@@ -839,6 +911,9 @@ fn run(
                     mic_count += piece_in;
                     watchdog.mic_piece(Instant::now());
                     chain.down.process(&chain.mic, &mut mic8);
+                    if chain.hush.sound_after_silence(&mic8) {
+                        restart_noise_suppressor(&mut chain.apm);
+                    }
                     chain.floor.add(&mut mic8);
                     if chain.apm.process_capture_f32(&[&mic8], &mut [&mut processed]).is_err() {
                         processed = mic8;
@@ -886,9 +961,11 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::{
-        AudioSettings, NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack,
-        Watchdog, longer_period, mic_wake_at,
+        AudioSettings, HUSH_PIECES, Hush, NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW,
+        SPEAKER_SLACK_MS, STALL, Slack, Watchdog, longer_period, mic_wake_at, processing,
+        restart_noise_suppressor,
     };
+    use earshot_telephony::sim::Weather;
     use std::time::{Duration, Instant};
 
     const TEN_MS: Duration = Duration::from_millis(10);
@@ -997,6 +1074,76 @@ mod tests {
         let mut loud = [0.25_f32; 4];
         floor.add(&mut loud);
         assert!(loud.iter().all(|s| (s * 32_767.0) as i16 == (0.25_f32 * 32_767.0) as i16));
+    }
+
+    #[test]
+    fn the_first_sound_after_a_second_of_digital_silence_is_told_once() {
+        let mut hush = Hush::default();
+        let (zero, faint, sound) = ([0.0_f32; PIECE], [0.4 / 32_768.0; PIECE], [0.01_f32; PIECE]);
+        // Sound from the start: nothing to tell.
+        assert!(!hush.sound_after_silence(&sound));
+        // Half a second of silence (a pause between words on a virtual
+        // device) is not enough.
+        for _ in 0..50 {
+            assert!(!hush.sound_after_silence(&zero));
+        }
+        assert!(!hush.sound_after_silence(&sound));
+        // A second of it, below half a 16-bit step all along, is; once.
+        for piece in 0..HUSH_PIECES {
+            assert!(!hush.sound_after_silence(if piece % 2 == 0 { &zero } else { &faint }));
+        }
+        assert!(hush.sound_after_silence(&sound));
+        assert!(!hush.sound_after_silence(&sound));
+    }
+
+    /// The level of `piece`, in dBFS.
+    fn dbfs(piece: &[f32]) -> f32 {
+        let power = piece.iter().map(|s| s * s).sum::<f32>() / piece.len() as f32;
+        10.0 * (power + 1e-20).log10()
+    }
+
+    /// The call's processing, as shipped, after `silent` seconds of digital
+    /// silence at the microphone, then a room's noise at −50 dBFS (a
+    /// headset unmuted in an office): the noise's level out over the
+    /// noise's second second, in dBFS, with or without the restart.
+    fn noise_out_after_silence(silent: u32, restart: bool) -> f32 {
+        let mut apm = processing(&AudioSettings::default());
+        let (mut floor, mut hush, mut noise) = (NoiseFloor::new(), Hush::default(), Weather::new(7));
+        let (far, mut render, mut out) = ([0.0_f32; PIECE], [0.0_f32; PIECE], [0.0_f32; PIECE]);
+        let mut second = Vec::new();
+        for piece in 0..(silent + 2) * 100 {
+            let mut mic = [0.0_f32; PIECE];
+            if piece >= silent * 100 {
+                // White noise of RMS −50 dBFS (uniform: peak √3 times that).
+                let peak = 10_f32.powf(-50.0 / 20.0) * 3_f32.sqrt();
+                mic.iter_mut().for_each(|s| *s = (noise.unit() as f32 * 2.0 - 1.0) * peak);
+            }
+            let mut far = far;
+            floor.add(&mut far);
+            apm.process_render_f32(&[&far], &mut [&mut render]).unwrap();
+            if hush.sound_after_silence(&mic) && restart {
+                restart_noise_suppressor(&mut apm);
+            }
+            floor.add(&mut mic);
+            apm.process_capture_f32(&[&mic], &mut [&mut out]).unwrap();
+            if piece >= (silent + 1) * 100 {
+                second.extend_from_slice(&out);
+            }
+        }
+        dbfs(&second)
+    }
+
+    #[test]
+    fn the_noise_suppressor_hears_a_room_at_once_after_digital_silence() {
+        // From the call's start, the noise is taken down within a second.
+        let fresh = noise_out_after_silence(0, true);
+        assert!(fresh < -58.0, "{fresh} dBFS");
+        // After 20 s of digital silence, as fast with the restart...
+        let restarted = noise_out_after_silence(20, true);
+        assert!(restarted < -58.0, "{restarted} dBFS");
+        // ...where the suppressor left as it was still lets it through.
+        let left = noise_out_after_silence(20, false);
+        assert!(left > -54.0, "{left} dBFS");
     }
 
     #[test]
