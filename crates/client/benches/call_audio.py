@@ -45,7 +45,9 @@ went in, with each stage's time per 10 ms piece: what the chain itself
 costs a call's quality, apart from the network and the sound server.
 
 Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
-  KEEP=1             keeps the recordings of the four monitors and the logs
+  KEEP=1             keeps the recordings of the four monitors (aligned.npz:
+                     the four on one time line, with when the speech was
+                     played) and the logs
   PROCESSING=aec,ns  the apps' audio processing (of aec, ns, agc)
   PERF=/tmp/app.perf perf profile of the calling app during the call
   APP_ONLY=1         the app's call only (no baresip: quicker, for trying
@@ -577,10 +579,12 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     p.wait()
     time.sleep(1.5)
     r["pesq"] = speech_quality(rec, speech_at, 0)
+    r["played"] = {"speech": speech_at}
     p, office_at = play("a_mic", "office")
     p.wait()
     time.sleep(1.5)
     r["pesq_office"] = speech_quality(rec, office_at, NOISE_LEAD)
+    r["played"]["office"] = office_at
     # Echo: far-end single talk, the caller alone speaking into the callee's echo.
     p, echo_at = play("a_mic", "speech")
     p.wait()
@@ -663,6 +667,11 @@ def main():
         cy.stop(), di.stop()
 
     rec.stop()
+    if os.environ.get("KEEP") == "1":
+        # The four monitors on one time line (sample 0 at the same instant),
+        # with when each stage was played, for looking into a run.
+        np.savez(f"{work}/aligned.npz", **rec.channels(),
+                 **{f"played_{pair}_{k}": rec.at(v) for pair, r in results.items() for k, v in r.get("played", {}).items()})
     chain = chain_ceiling() if os.path.exists(CHAIN) else []
     b = float(np.median(base))
     print(f"loop-back baseline (module-loopback, caller's mic → callee's speaker): "
