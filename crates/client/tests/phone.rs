@@ -689,8 +689,17 @@ async fn a_baresip_calls_the_app_which_answers_and_hears_it_until_it_hangs_up() 
     assert_eq!(incoming.name.as_deref(), Some("Bo Agent"), "the colleague by name");
     app.answer(incoming.id).unwrap();
     call_until(&mut events, |c| c.status == CallStatus::Connected).await;
-    // The call's sound and its media run on threads of their own …
-    let threads = call_threads();
+    // The call's sound and its media run on threads of their own (a
+    // thread names itself once it first runs, which a loaded machine may
+    // not have let it do by now) …
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut threads = call_threads();
+    while !(threads.iter().any(|t| t == "earshot-call-me") && threads.iter().any(|t| t == "earshot-call-au"))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        threads = call_threads();
+    }
     assert!(threads.contains(&"earshot-call-me".to_owned()), "the media's thread: {threads:?}");
     assert!(threads.contains(&"earshot-call-au".to_owned()), "the sound's thread: {threads:?}");
     let ended = phone_until(&mut events, |p| p.calls.iter().any(|c| c.status == CallStatus::Ended)).await;
