@@ -133,11 +133,14 @@ SPEECH_SIGNAL = np.concatenate(sum(([read_wav(os.path.join(SPEECH, c + ".wav")),
 
 def pink(n, dbfs, seed=1):
     """Pink noise (power falling 3 dB an octave, as a room's hum and fans)
-    at an RMS of `dbfs`."""
+    from 100 Hz up, at an RMS of `dbfs`: all of it in the band a headset
+    microphone and a call carry (pink noise down to DC would put two
+    thirds of its power below 100 Hz, where the call's high-pass filter
+    takes it out before anyone hears it)."""
     spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    f = np.arange(len(spectrum), dtype=np.float64)
-    f[0] = 1
-    x = np.fft.irfft(spectrum / np.sqrt(f), n)
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    spectrum = np.where(f >= 100, spectrum / np.sqrt(np.maximum(f, 1)), 0)
+    x = np.fft.irfft(spectrum, n)
     return x / np.sqrt(np.mean(x ** 2)) * 10 ** (dbfs / 20)
 
 
@@ -242,6 +245,7 @@ def chain_ceiling():
         ("and gain control (as shipped)", ["--processing", "aec,ns,agc"], "in"),
         ("office noise: resamplers and µ-law (no processing)", ["--no-processing"], "office"),
         ("office noise: as shipped", ["--processing", "aec,ns,agc"], "office"),
+        # (its time per piece is over the 30 s of silence too)
         ("office noise after 30 s of digital silence: as shipped", ["--processing", "aec,ns,agc"], "unmuted"),
     ]
     leads = {"in": 0, "office": int(RATE * NOISE_LEAD), "unmuted": muted + int(RATE * NOISE_LEAD)}
@@ -531,8 +535,10 @@ def baseline(rec):
     return chirp_delays(rec, "a_mic.monitor", "b_spk.monitor", at)
 
 
-def measure(rec, caller, callee, callee_number, ringing_event, answer_event, connected_event):
-    r = {}
+def measure(rec, caller, callee, callee_number, ringing_event, answer_event, connected_event, r):
+    """Fills `r` with the pair's figures (as far as it got, should a stage
+    fail), and r["played"] with when each stage's sound was played."""
+    r["played"] = {}
     time.sleep(2)
     r["cpu_idle"] = cpu_percent(caller.pid, 10)
     r["idle_pss"] = pss_mb(caller.pid)
@@ -566,6 +572,7 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     # Speech both ways for the cost window, with the chirps.
     talk_b, _ = play("b_mic", "speech")
     p, chirps_at = play("a_mic", "chirps")
+    r["played"]["chirps"] = chirps_at
     if os.environ.get("PERF") and isinstance(caller, App):
         spawn(["perf", "record", "-g", "-p", str(caller.pid), "-o", os.environ["PERF"], "--", "sleep", "8"],
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -579,7 +586,7 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     p.wait()
     time.sleep(1.5)
     r["pesq"] = speech_quality(rec, speech_at, 0)
-    r["played"] = {"speech": speech_at}
+    r["played"]["speech"] = speech_at
     p, office_at = play("a_mic", "office")
     p.wait()
     time.sleep(1.5)
@@ -587,6 +594,7 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     r["played"]["office"] = office_at
     # Echo: far-end single talk, the caller alone speaking into the callee's echo.
     p, echo_at = play("a_mic", "speech")
+    r["played"]["echo"] = echo_at
     p.wait()
     time.sleep(1)
     pactl("unload-module", module)
@@ -601,16 +609,15 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     r["erle_db"] = r["echo_dbfs"] - r["residual_dbfs"]
     seconds = [(power(mic[i:i + RATE]), power(heard[i:i + RATE + RATE // 5])) for i in range(0, n - RATE, RATE)]
     r["erle_worst_db"] = min(db(e) - db(h) for e, h in seconds if db(e) > -60)
-    return r
 
 
-def speech_quality(rec, played_at, lead):
+def speech_quality(rec, played_at, lead_s):
     """PESQ of the clean speech against what reached the callee's speaker
     of the speech played into the caller's microphone at `played_at`, its
-    first word `lead` seconds after the file's half second of silence."""
+    first word `lead_s` seconds after the file's half second of silence."""
     ch = rec.channels()
     sent, got = ch["a_mic.monitor"], ch["b_spk.monitor"]
-    s0 = max(rec.at(played_at) + int(lead * RATE) - RATE // 2, 0)
+    s0 = max(rec.at(played_at) + int(lead_s * RATE) - RATE // 2, 0)
     c = correlate(sent[s0:s0 + 3 * RATE], SPEECH_SIGNAL[:2 * RATE])
     origin = s0 + int(np.argmax(c[:2 * RATE]))
     seg = got[origin:origin + len(SPEECH_SIGNAL) + RATE]
@@ -625,6 +632,22 @@ def speech_quality(rec, played_at, lead):
 
 def pct(values, q):
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+# What a run keeps with KEEP=1, even when it fails: see save_aligned.
+kept = {"results": {}}
+
+
+def save_aligned():
+    """With KEEP=1: the four monitors on one time line (sample 0 at the
+    same instant) in aligned.npz, with the sample at which each stage's
+    sound was played (`played_app_speech`, …), for looking into a run."""
+    rec = kept.get("rec")
+    if rec is None:
+        return
+    played = {f"played_{pair}_{stage}": rec.at(at)
+              for pair, r in kept["results"].items() for stage, at in r.get("played", {}).items()}
+    np.savez(f"{work}/aligned.npz", **rec.channels(), **played)
 
 
 def main():
@@ -643,6 +666,7 @@ def main():
         pactl("load-module", "module-null-sink", f"sink_name={sink}", "rate=48000")
         spawn(["pacat", "--playback", f"--device={sink}", "/dev/zero"])
     rec = Recorder()
+    kept["rec"] = rec
     spawn([EARSHOTD, "demo", "--data-dir", f"{work}/data", "--http", HTTP, "--sip", f"127.0.0.1:{SIP}",
            "--rtp-ports", "18600-18699"], {"EARSHOT_LOG": "warn"},
           stdout=subprocess.DEVNULL, stderr=open(f"{work}/earshotd.log", "w"))
@@ -655,23 +679,19 @@ def main():
     time.sleep(1)
     base = baseline(rec)
     log(f"loop-back baseline: median {np.median(base):.1f} ms over {len(base)} chirps")
-    results = {}
+    results = kept["results"]
     log("app → app …")
     ada, bo = App("a", "ada@acme.demo", "demo-ada"), App("b", "bo@acme.demo", "demo-bo")
-    results["app"] = measure(rec, ada, bo, "102", "incoming", "answering", "connected")
+    measure(rec, ada, bo, "102", "incoming", "answering", "connected", results.setdefault("app", {}))
     ada.stop(), bo.stop()
     if os.environ.get("APP_ONLY") != "1":
         log("baresip → baresip …")
         cy, di = Baresip("a", "cy@acme.demo", "demo-cy", 18640), Baresip("b", "di@acme.demo", "demo-di", 18650)
-        results["baresip"] = measure(rec, cy, di, "104", "CALL_REMOTE_SDP", "CALL_ESTABLISHED", "CALL_ESTABLISHED")
+        measure(rec, cy, di, "104", "CALL_REMOTE_SDP", "CALL_ESTABLISHED", "CALL_ESTABLISHED",
+                results.setdefault("baresip", {}))
         cy.stop(), di.stop()
 
     rec.stop()
-    if os.environ.get("KEEP") == "1":
-        # The four monitors on one time line (sample 0 at the same instant),
-        # with when each stage was played, for looking into a run.
-        np.savez(f"{work}/aligned.npz", **rec.channels(),
-                 **{f"played_{pair}_{k}": rec.at(v) for pair, r in results.items() for k, v in r.get("played", {}).items()})
     chain = chain_ceiling() if os.path.exists(CHAIN) else []
     b = float(np.median(base))
     print(f"loop-back baseline (module-loopback, caller's mic → callee's speaker): "
@@ -719,6 +739,7 @@ if __name__ == "__main__":
                     p.kill()
         subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True)
         if os.environ.get("KEEP") == "1":
+            save_aligned()
             log(f"kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

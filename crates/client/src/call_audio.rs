@@ -109,15 +109,19 @@ impl Default for AudioSettings {
 impl AudioSettings {
     /// Switches the processing on by name, the rest off: `names` lists
     /// any of `aec` (echo cancellation), `ns` (noise suppression) and
-    /// `agc` (gain control), comma-separated; `none` or nothing switches
-    /// all three off. How the benches and the headless examples take it.
+    /// `agc` (gain control), comma-separated; `none` alone or nothing
+    /// switches all three off. How the benches and the headless examples
+    /// take it.
     ///
     /// # Errors
-    /// A name that is none of these, in a sentence that lists them.
+    /// A name that is none of these, or `none` with others, in a sentence
+    /// that says what is taken; the settings are left as they were.
     pub fn set_processing(&mut self, names: &str) -> std::result::Result<(), String> {
-        let names: Vec<&str> =
-            names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
-        if let Some(unknown) = names.iter().find(|n| !["aec", "ns", "agc"].contains(n)) {
+        let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+        if names.len() > 1 && names.contains(&"none") {
+            return Err("\"none\" with other processing: say none alone, or which of aec, ns and agc".into());
+        }
+        if let Some(unknown) = names.iter().find(|n| !["aec", "ns", "agc", "none"].contains(n)) {
             return Err(format!("unknown processing {unknown:?}: say which of aec, ns and agc, or none"));
         }
         self.echo_cancellation = names.contains(&"aec");
@@ -480,8 +484,10 @@ const HUSH_LEVEL: f32 = 0.5 / 32_768.0;
 /// noise 10 dB lower, 5 s after 30 dB lower), where a fresh suppressor,
 /// as at a call's start, takes it down 17 dB within the first second. So
 /// the first sound after such a silence gets a fresh one
-/// ([`restart_noise_suppressor`]). Real silence in a room is never digital
-/// zero, so a microphone in use never triggers it.
+/// ([`restart_noise_suppressor`]). A microphone that hears a room never
+/// sends digital zero; one that turns its own pauses into zeros (a noise
+/// gate in some headsets and wireless links) gets a fresh suppressor for
+/// each sentence after a second's pause, which is how every call starts.
 #[derive(Debug, Default)]
 pub struct Hush {
     /// 10 ms pieces of digital silence in a row.
@@ -489,8 +495,9 @@ pub struct Hush {
 }
 
 impl Hush {
-    /// Takes each 10 ms piece of the microphone, before anything is added
-    /// to it; true for the first piece with sound after at least
+    /// Takes each 10 ms piece of the microphone as the processing will
+    /// see it (at 8 kHz in the app), before the [`NoiseFloor`] is added;
+    /// true for the first piece with sound after at least
     /// [`HUSH_PIECES`] pieces of digital silence.
     pub fn sound_after_silence(&mut self, piece: &[f32]) -> bool {
         if piece.iter().all(|sample| sample.abs() < HUSH_LEVEL) {
@@ -505,7 +512,9 @@ impl Hush {
 /// forgotten, and leaves the rest (the echo canceller's model of the room,
 /// the gain) as it is. sonora makes a new suppressor when the suppression
 /// level changes, and only then: so to another level and back, on the
-/// same audio thread between two pieces.
+/// same audio thread between two pieces. (Each change allocates a
+/// suppressor on the audio thread, some tens of kB, once after a silence of a
+/// second or more, when there is no speech to be late for.)
 pub fn restart_noise_suppressor(apm: &mut AudioProcessing) {
     let config = apm.config().clone();
     let Some(ns) = config.noise_suppression.clone() else { return };
@@ -979,9 +988,12 @@ mod tests {
         assert!(!settings.echo_cancellation && !settings.noise_suppression && !settings.gain_control);
         settings.set_processing("ns").unwrap();
         assert!(!settings.echo_cancellation && settings.noise_suppression && !settings.gain_control);
-        // A typo leaves the settings as they were and says what is known.
+        // A typo leaves the settings as they were and says what is known;
+        // so does "none" with something else.
         let refused = settings.set_processing("aec,nss").unwrap_err();
         assert!(refused.contains("\"nss\"") && refused.contains("aec, ns and agc"), "{refused}");
+        let refused = settings.set_processing("none,aec").unwrap_err();
+        assert!(refused.contains("none alone"), "{refused}");
         assert!(!settings.echo_cancellation && settings.noise_suppression);
     }
 
