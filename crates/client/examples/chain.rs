@@ -25,7 +25,7 @@
 #![allow(clippy::print_stdout)]
 
 use earshot_client::audio::CallResampler;
-use earshot_client::call_audio::{AudioSettings, Hush, NoiseFloor, processing_at, restart_noise_suppressor};
+use earshot_client::call_audio::{AudioSettings, Cleaner, processing_at};
 use earshot_telephony::g711::G711;
 use std::time::{Duration, Instant};
 
@@ -148,15 +148,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut speech = speech;
     speech.resize(speech.len().div_ceil(800) * 800 + 1_600, 0.0);
     let at_device = server_resample(&speech, 8_000, rate)?;
-    let mut apm = processing_at(&options.settings, at);
+    let mut cleaner = Cleaner::new(processing_at(&options.settings, at));
     let any_processing = options.settings.echo_cancellation
         || options.settings.noise_suppression
         || options.settings.gain_control;
-    let mut floor = NoiseFloor::new();
-    let mut hush = Hush::default();
     let mut device = vec![0.0_f32; up.output_len()];
-    let (mut mic, mut cleaned, mut silence, mut render) = (
-        vec![0.0_f32; down.output_len()],
+    let (mut mic, mut cleaned, silence) = (
         vec![0.0_f32; down.output_len()],
         vec![0.0_f32; down.output_len()],
         vec![0.0_f32; down.output_len()],
@@ -175,16 +172,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if any_processing {
             timed(&mut spent.processing, || {
-                silence.fill(0.0);
-                floor.add(&mut silence);
-                let _ = apm.process_render_f32(&[&silence], &mut [&mut render]);
-                if hush.sound_after_silence(&mic) {
-                    restart_noise_suppressor(&mut apm);
-                }
-                floor.add(&mut mic);
-                if apm.process_capture_f32(&[&mic], &mut [&mut cleaned]).is_err() {
-                    cleaned.copy_from_slice(&mic);
-                }
+                cleaner.render(&silence);
+                cleaner.capture(&mut mic, &mut cleaned);
             });
         } else {
             cleaned.copy_from_slice(&mic);

@@ -400,11 +400,7 @@ fn open_microphone(
 /// three bands and cost a quarter of a core (docs/PERFORMANCE.md), for
 /// sound a G.711 call cannot carry anyway.
 struct Chain {
-    apm: AudioProcessing,
-    /// What the processing is given, both ways, is lifted off digital zero.
-    floor: NoiseFloor,
-    /// When the microphone's first sound after digital silence comes.
-    hush: Hush,
+    cleaner: Cleaner,
     /// Microphone rate → 8 kHz.
     down: CallResampler,
     /// 8 kHz → speaker rate.
@@ -418,20 +414,10 @@ struct Chain {
 
 impl Chain {
     fn new(settings: &AudioSettings, mic_rate: u32, speaker_rate: u32) -> std::result::Result<Self, String> {
-        let apm = processing(settings);
+        let cleaner = Cleaner::new(processing(settings));
         let (down, up) = (CallResampler::new(mic_rate, RATE)?, CallResampler::new(RATE, speaker_rate)?);
         let (mic, speaker) = (vec![0.0; down.input_len()], vec![0.0; up.output_len()]);
-        Ok(Self {
-            apm,
-            floor: NoiseFloor::new(),
-            hush: Hush::default(),
-            down,
-            up,
-            mic_rate,
-            speaker_rate,
-            mic,
-            speaker,
-        })
+        Ok(Self { cleaner, down, up, mic_rate, speaker_rate, mic, speaker })
     }
 }
 
@@ -464,6 +450,51 @@ pub fn processing_at(settings: &AudioSettings, rate: u32) -> AudioProcessing {
         .capture_config(StreamConfig::new(rate, 1))
         .render_config(StreamConfig::new(rate, 1))
         .build()
+}
+
+/// The call's processing with what goes around it both ways, as the app
+/// runs it (and the chain bench, `examples/chain.rs`): what it is given is
+/// lifted off digital zero ([`NoiseFloor`]), and the microphone's first
+/// sound after digital silence gets a fresh noise suppressor ([`Hush`]).
+#[derive(Debug)]
+pub struct Cleaner {
+    apm: AudioProcessing,
+    floor: NoiseFloor,
+    hush: Hush,
+    /// A played piece, and what the processing gives back for it (unused):
+    /// sized at the first piece, no allocation after.
+    far: Vec<f32>,
+    far_out: Vec<f32>,
+}
+
+impl Cleaner {
+    /// Around `apm` (from [`processing`] or [`processing_at`]).
+    #[must_use]
+    pub fn new(apm: AudioProcessing) -> Self {
+        Self { apm, floor: NoiseFloor::new(), hush: Hush::default(), far: Vec::new(), far_out: Vec::new() }
+    }
+
+    /// Shows the echo canceller a 10 ms piece the speaker played.
+    pub fn render(&mut self, piece: &[f32]) {
+        self.far.clear();
+        self.far.extend_from_slice(piece);
+        self.far_out.resize(piece.len(), 0.0);
+        self.floor.add(&mut self.far);
+        let _ = self.apm.process_render_f32(&[&self.far], &mut [&mut self.far_out]);
+    }
+
+    /// Cleans a 10 ms piece of the microphone into `out`; `mic` is left
+    /// with the floor added. Should the processing refuse the piece, it
+    /// goes out as it came.
+    pub fn capture(&mut self, mic: &mut [f32], out: &mut [f32]) {
+        if self.hush.sound_after_silence(mic) {
+            restart_noise_suppressor(&mut self.apm);
+        }
+        self.floor.add(mic);
+        if self.apm.process_capture_f32(&[mic], &mut [out]).is_err() {
+            out.copy_from_slice(mic);
+        }
+    }
 }
 
 /// How long a microphone must have sent digital silence before its first
@@ -789,7 +820,6 @@ fn run(
     let mut clock = Instant::now();
     let mut retry_at = Instant::now() + Duration::from_secs(1);
     let mut far = [0.0_f32; PIECE];
-    let mut render = [0.0_f32; PIECE];
     let mut mic8 = [0.0_f32; PIECE];
     let mut processed = [0.0_f32; PIECE];
     let mut watchdog = Watchdog::new(Instant::now());
@@ -871,12 +901,9 @@ fn run(
         let mut starved = false;
         while let Ok((real, silence)) = devices.played.pop() {
             starved |= silence > 0;
-            let (apm, floor) = (&mut chain.apm, &mut chain.floor);
-            reference.played(usize::from(real), usize::from(silence), speaker_rate, |piece| {
-                far.copy_from_slice(piece);
-                floor.add(&mut far);
-                let _ = apm.process_render_f32(&[&far], &mut [&mut render]);
-            });
+            let cleaner = &mut chain.cleaner;
+            reference
+                .played(usize::from(real), usize::from(silence), speaker_rate, |piece| cleaner.render(piece));
         }
         // The far end's sound, as soon as the phone hands it over: queued
         // for the speaker.
@@ -920,13 +947,7 @@ fn run(
                     mic_count += piece_in;
                     watchdog.mic_piece(Instant::now());
                     chain.down.process(&chain.mic, &mut mic8);
-                    if chain.hush.sound_after_silence(&mic8) {
-                        restart_noise_suppressor(&mut chain.apm);
-                    }
-                    chain.floor.add(&mut mic8);
-                    if chain.apm.process_capture_f32(&[&mic8], &mut [&mut processed]).is_err() {
-                        processed = mic8;
-                    }
+                    chain.cleaner.capture(&mut mic8, &mut processed);
                 }
                 None => {
                     // No microphone: silence, on the wall clock's time.
