@@ -4,12 +4,21 @@
 In one run, through one `earshotd demo`, each endpoint on its own PulseAudio
 null sinks (a private PulseAudio: caller `a_mic`/`a_spk`, callee
 `b_mic`/`b_spk`; an endpoint's microphone is the monitor of its mic sink),
-for two pairs:
+for four pairs, one call each:
 
-  app      two headless apps (crates/client/examples/softphone.rs: the app's
-           own App, SoftPhone and call audio), Ada (101) calls Bo (102);
-  baresip  two baresip 1.0 (alsa through the PulseAudio plugin, G.711 µ-law,
-           no echo canceller: baresip here has none), Cy (103) calls Di (104).
+  app         two headless apps (crates/client/examples/softphone.rs: the
+              app's own App, SoftPhone and call audio), Ada (101) calls Bo
+              (102), with the audio processing as shipped (echo canceller,
+              noise suppressor, gain control);
+  app_off     the same with the processing off;
+  baresip     two baresip 1.0 (alsa through the PulseAudio plugin, G.711
+              µ-law), Cy (103) calls Di (104), as it comes: no processing
+              (no echo canceller: Debian's baresip has none);
+  baresip_pp  the same with its speex_pp module (libspeexdsp's noise
+              suppression and gain control, its defaults): the peer with
+              what processing it has.
+So like meets like: the app with its processing off against plain
+baresip, and with it on against baresip's speex_pp.
 
 Both register with device credentials from POST /api/v1/devices. The callee
 is on loudspeakers for the whole call (its speaker fed back into its
@@ -28,7 +37,8 @@ the whole run. For each pair:
             the same for PulseAudio's own loop-back (module-loopback, 20 ms,
             the caller's microphone straight to the callee's speaker) is the
             baseline, subtracted;
-  PESQ      narrow-band (PyPI pesq) of 16 s of speech, caller → callee;
+  PESQ      narrow-band (PyPI pesq) of 16 s of speech, caller → callee,
+            played three times, the mean of the three scores;
             then the same speech in an office's noise (pink noise 30 dB
             below it, at the caller's microphone), scored against the
             clean speech;
@@ -48,10 +58,14 @@ Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
   KEEP=1             keeps the recordings of the four monitors (aligned.npz:
                      the four on one time line, with when the speech was
                      played) and the logs
-  PROCESSING=aec,ns  the apps' audio processing (of aec, ns, agc)
-  PERF=/tmp/app.perf perf profile of the calling app during the call
-  APP_ONLY=1         the app's call only (no baresip: quicker, for trying
-                     a change); the table then has the app's column alone
+  PROCESSING=aec,ns  the app pair's audio processing (of aec, ns, agc; app_off
+                     keeps none)
+  PERF=/tmp/app.perf perf profile of the calling app during the call (the
+                     app pair's, as shipped)
+  PAIRS=app,baresip  the pairs to call (of app, app_off, baresip,
+                     baresip_pp; all four unless given)
+  APP_ONLY=1         the app's call only (PAIRS=app: quicker, for trying
+                     a change)
   EARSHOT_LOG=...    the apps' log filter (their logs are kept with KEEP=1)
   or:       python3 crates/client/benches/call_audio.py  with EARSHOTD and
             SOFTPHONE pointing at release binaries.
@@ -125,6 +139,7 @@ def chirp(ms=40):
 
 
 CHIRP = chirp()
+SPEECH_PLAYS = 3
 CHIRPS_AT = [1.0 + k for k in range(20)]  # seconds into the chirp file
 clips = ["agent-greeting", "caller-hello", "agent-account", "caller-problem"]
 gap = np.zeros(RATE // 2)
@@ -414,14 +429,16 @@ class Events:
 class App:
     """The headless app (the softphone example)."""
 
-    def __init__(self, side, email, password):
+    def __init__(self, side, email, password, processing=None):
         self.events = Events()
+        processing = processing or os.environ.get("PROCESSING")
         self.proc = spawn(["keyctl", "session", "-", SOFTPHONE, SERVER, email, password, "--auto-answer", "0",
-                           *(["--processing", os.environ["PROCESSING"]] if "PROCESSING" in os.environ else []),
+                           *(["--processing", processing] if processing else []),
                            "--microphone", f"pulseaudio:{side}_mic.monitor", "--speaker", f"pulseaudio:{side}_spk"],
                           {"PULSE_SOURCE": f"{side}_mic.monitor", "PULSE_SINK": f"{side}_spk",
                            "EARSHOT_LOG": os.environ.get("EARSHOT_LOG", "info")},
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(f"{work}/{email}.log", "w"),
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=open(f"{work}/{email}-{processing or 'default'}.log", "w"),
                           text=True)
         threading.Thread(target=self.read, daemon=True).start()
         self.events.wait("ready")
@@ -455,17 +472,20 @@ class App:
 class Baresip:
     """baresip registered with a device credential, driven over ctrl_tcp."""
 
-    def __init__(self, side, email, password, port):
+    def __init__(self, side, email, password, port, preprocess=False):
         token = api("POST", "/session", body={"email": email, "password": password})["token"]
         cred = api("POST", "/devices", token, {"name": "baresip (benchmark)"})
-        d = f"{work}/baresip-{side}"
+        d = f"{work}/baresip-{side}-{port}"
         os.makedirs(d)
         ctrl = port + 5  # (baresip takes port + 1 for TLS)
         with open(f"{d}/config", "w") as f:
             f.write(f"poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n"
                     "module g711.so\nmodule alsa.so\nmodule_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n"
                     f"ctrl_tcp_listen 127.0.0.1:{ctrl}\naudio_player alsa,default\naudio_source alsa,default\n"
-                    "audio_alert alsa,default\naudio_buffer 20-160\n")
+                    "audio_alert alsa,default\naudio_buffer 20-160\n"
+                    # speex_pp: libspeexdsp's preprocessor on what the microphone
+                    # sends (noise suppression, gain control; its defaults)
+                    + ("module speex_pp.so\n" if preprocess else ""))
         with open(f"{d}/accounts", "w") as f:
             f.write(f"<sip:{cred['extension']}@127.0.0.1:{cred['sip_port']}>;auth_user={cred['sip_user']};"
                     f"auth_pass={cred['password']};answermode=auto;regint=300;audio_codecs=PCMU\n")
@@ -535,7 +555,7 @@ def baseline(rec):
     return chirp_delays(rec, "a_mic.monitor", "b_spk.monitor", at)
 
 
-def measure(rec, caller, callee, callee_number, ringing_event, answer_event, connected_event, r):
+def measure(rec, caller, callee, callee_number, ringing_event, answer_event, connected_event, r, profile=False):
     """Fills `r` with the pair's figures (as far as it got, should a stage
     fail), and r["played"] with when each stage's sound was played."""
     r["played"] = {}
@@ -573,7 +593,7 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     talk_b, _ = play("b_mic", "speech")
     p, chirps_at = play("a_mic", "chirps")
     r["played"]["chirps"] = chirps_at
-    if os.environ.get("PERF") and isinstance(caller, App):
+    if os.environ.get("PERF") and profile:
         spawn(["perf", "record", "-g", "-p", str(caller.pid), "-o", os.environ["PERF"], "--", "sleep", "8"],
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     r["cpu_call"] = cpu_percent(caller.pid, 10)
@@ -582,11 +602,18 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     talk_b.terminate()
     time.sleep(1)
     r["latency"] = chirp_delays(rec, "a_mic.monitor", "b_spk.monitor", chirps_at)
-    p, speech_at = play("a_mic", "speech")
-    p.wait()
-    time.sleep(1.5)
-    r["pesq"] = speech_quality(rec, speech_at, 0)
-    r["played"]["speech"] = speech_at
+    # PESQ of G.711 alone moves by ±0.015 with a fraction of a dB or of a
+    # sample (docs/PERFORMANCE.md), and one play's score with it: the
+    # speech is played SPEECH_PLAYS times, and the mean is what the table
+    # gives (with the range).
+    r["pesq_all"] = []
+    for k in range(SPEECH_PLAYS):
+        p, speech_at = play("a_mic", "speech")
+        p.wait()
+        time.sleep(1.5)
+        r["pesq_all"].append(speech_quality(rec, speech_at, 0))
+        r["played"]["speech" if k == 0 else f"speech{k + 1}"] = speech_at
+    r["pesq"] = float(np.mean(r["pesq_all"]))
     p, office_at = play("a_mic", "office")
     p.wait()
     time.sleep(1.5)
@@ -638,6 +665,28 @@ def pct(values, q):
 kept = {"results": {}}
 
 
+# The calls a run makes, in this order: the app as shipped and with its
+# processing off, against baresip as it comes and with its preprocessor
+# (noise suppression and gain control, the nearest it has to the app's
+# processing: Debian's baresip has no echo canceller). Like against like:
+# processing off against plain baresip, on against baresip's speex_pp.
+PAIR_KINDS = {
+    "app": ("app → app", lambda: (App("a", "ada@acme.demo", "demo-ada"),
+                                  App("b", "bo@acme.demo", "demo-bo"), "102")),
+    "app_off": ("app, processing off", lambda: (App("a", "ada@acme.demo", "demo-ada", "none"),
+                                                App("b", "bo@acme.demo", "demo-bo", "none"), "102")),
+    "baresip": ("baresip → baresip", lambda: (Baresip("a", "cy@acme.demo", "demo-cy", 18640),
+                                              Baresip("b", "di@acme.demo", "demo-di", 18650), "104")),
+    "baresip_pp": ("baresip + speex_pp", lambda: (Baresip("a", "cy@acme.demo", "demo-cy", 18660, True),
+                                                  Baresip("b", "di@acme.demo", "demo-di", 18670, True), "104")),
+}
+PAIRS = (["app"] if os.environ.get("APP_ONLY") == "1"
+         else os.environ.get("PAIRS", ",".join(PAIR_KINDS)).split(","))
+for _pair in PAIRS:
+    if _pair not in PAIR_KINDS:
+        sys.exit(f"PAIRS: {_pair!r} is not one of {', '.join(PAIR_KINDS)}")
+
+
 def save_aligned():
     """With KEEP=1: the four monitors on one time line (sample 0 at the
     same instant) in aligned.npz, with the sample at which each stage's
@@ -680,30 +729,31 @@ def main():
     base = baseline(rec)
     log(f"loop-back baseline: median {np.median(base):.1f} ms over {len(base)} chirps")
     results = kept["results"]
-    log("app → app …")
-    ada, bo = App("a", "ada@acme.demo", "demo-ada"), App("b", "bo@acme.demo", "demo-bo")
-    measure(rec, ada, bo, "102", "incoming", "answering", "connected", results.setdefault("app", {}))
-    ada.stop(), bo.stop()
-    if os.environ.get("APP_ONLY") != "1":
-        log("baresip → baresip …")
-        cy, di = Baresip("a", "cy@acme.demo", "demo-cy", 18640), Baresip("b", "di@acme.demo", "demo-di", 18650)
-        measure(rec, cy, di, "104", "CALL_REMOTE_SDP", "CALL_ESTABLISHED", "CALL_ESTABLISHED",
-                results.setdefault("baresip", {}))
-        cy.stop(), di.stop()
+    for pair in PAIRS:
+        title, start = PAIR_KINDS[pair]
+        log(f"{title} …")
+        caller, callee, number = start()
+        if isinstance(caller, App):
+            measure(rec, caller, callee, number, "incoming", "answering", "connected", results.setdefault(pair, {}),
+                    profile=pair == "app")
+        else:
+            measure(rec, caller, callee, number, "CALL_REMOTE_SDP", "CALL_ESTABLISHED", "CALL_ESTABLISHED",
+                    results.setdefault(pair, {}))
+        caller.stop(), callee.stop()
 
     rec.stop()
     chain = chain_ceiling() if os.path.exists(CHAIN) else []
     b = float(np.median(base))
     print(f"loop-back baseline (module-loopback, caller's mic → callee's speaker): "
           f"median {b:.1f} ms, p95 {pct(base, 95):.1f} ms, {len(base)} / {len(CHIRPS_AT)} chirps")
-    app_only = os.environ.get("APP_ONLY") == "1"
-    print("| | app → app |" + ("" if app_only else " baresip → baresip |"))
-    print("| --- | --- |" + ("" if app_only else " --- |"))
+    print("| | " + " | ".join(PAIR_KINDS[pair][0] for pair in PAIRS) + " |")
+    print("| --- |" + " --- |" * len(PAIRS))
     rows = [
         ("mouth-to-ear, median (minus baseline)", lambda r: f"{np.median(r['latency']) - b:.0f} ms"),
         ("mouth-to-ear, p95 (minus baseline)", lambda r: f"{pct(r['latency'], 95) - b:.0f} ms"),
         ("chirps found", lambda r: f"{len(r['latency'])} / {len(CHIRPS_AT)}"),
-        ("PESQ narrow-band", lambda r: f"{r['pesq']:.2f}"),
+        (f"PESQ narrow-band (mean of {SPEECH_PLAYS} plays; their range)",
+         lambda r: f"{r['pesq']:.3f} ({min(r['pesq_all']):.2f}–{max(r['pesq_all']):.2f})"),
         ("PESQ, office noise at the caller's microphone", lambda r: f"{r['pesq_office']:.2f}"),
         ("echo at the callee's mic", lambda r: f"{r['echo_dbfs']:.1f} dBFS"),
         ("residual echo at the caller", lambda r: residual(r['residual_dbfs'])),
@@ -716,7 +766,7 @@ def main():
         ("answer → first sound at the caller", lambda r: f"{r['answer_to_audio_ms']:.0f} ms"),
     ]
     for label, cell in rows:
-        print(f"| {label} | {cell(results['app'])} |" + ("" if app_only else f" {cell(results['baresip'])} |"))
+        print(f"| {label} | " + " | ".join(cell(results[pair]) for pair in PAIRS) + " |")
     if chain:
         print()
         print("the app's sound chain alone, caller's microphone → callee's speaker (examples/chain.rs):")

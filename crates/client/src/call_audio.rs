@@ -960,7 +960,7 @@ fn run(
             }
             moved = true;
             for sample in processed {
-                let _ = mic_out.push((sample.clamp(-1.0, 1.0) * 32_767.0) as i16);
+                let _ = mic_out.push((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16);
             }
         }
         if mic_out.buffer().capacity() - mic_out.slots() >= FRAME {
