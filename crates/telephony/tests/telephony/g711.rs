@@ -1,4 +1,4 @@
-//! G.711 through `audio-codec`: known code words and a faithful round trip.
+//! G.711: known code words, a faithful round trip, each sample's nearest level.
 
 use earshot_telephony::g711::G711;
 
@@ -27,18 +27,32 @@ fn g711_round_trip_keeps_speech_level_audio() {
         let again = codec.decode(&codec.encode(&back));
         let differing: Vec<(i16, i16)> =
             back.iter().zip(&again).filter(|(a, b)| a != b).map(|(a, b)| (*a, *b)).collect();
-        // FIXME(issue 4): audio-codec 0.4.13's A-law encoder turns the smallest negative step
-        // (-8) into +8; see g711_pcma_flips_the_sign_of_minus_8. Nothing else may differ.
-        assert!(differing.iter().all(|d| *d == (-8, 8)), "{codec:?}: {differing:?}");
+        assert!(differing.is_empty(), "{codec:?}: {differing:?}");
     }
 }
 
-/// Today's wrong behaviour, kept visible: A-law -8 comes back as +8 (an amplitude of
-/// 8 in 32,768, inaudible, but wrong). FIXME(issue 4): report upstream or wrap the encoder.
+/// `audio-codec` 0.4.13's A-law encoder turned −8 into +8; ours keeps the sign.
 #[test]
-fn g711_pcma_flips_the_sign_of_minus_8() {
-    assert_eq!(G711::Pcma.decode(&G711::Pcma.encode(&[-8])), vec![8]);
+fn g711_keeps_the_sign_of_minus_8() {
+    assert_eq!(G711::Pcma.decode(&G711::Pcma.encode(&[-8])), vec![-8]);
     assert_eq!(G711::Pcmu.decode(&G711::Pcmu.encode(&[-8])), vec![-8]);
+}
+
+#[test]
+fn g711_gives_every_sample_its_nearest_level() {
+    let codes: Vec<u8> = (0..=255).collect();
+    let samples: Vec<i16> = (i16::MIN..=i16::MAX).collect();
+    for codec in [G711::Pcmu, G711::Pcma] {
+        let mut levels = codec.decode(&codes);
+        levels.sort_unstable();
+        let back = codec.decode(&codec.encode(&samples));
+        for (&sample, &got) in samples.iter().zip(&back) {
+            let error = |level: i16| (i32::from(level) - i32::from(sample)).abs();
+            let above = levels.partition_point(|level| *level < sample);
+            let best = [above.saturating_sub(1), above.min(levels.len() - 1)].map(|i| error(levels[i]));
+            assert_eq!(error(got), best[0].min(best[1]), "{codec:?}: {sample} → {got}");
+        }
+    }
 }
 
 #[test]
