@@ -55,7 +55,7 @@ fn options() -> Result<Options, String> {
         resampling: true,
         codec: true,
         device_rate: 48_000,
-        window: rubato::WindowFunction::Blackman2,
+        window: CallResampler::WINDOW,
         processing_rate: 8_000,
     };
     while let Some(arg) = args.next() {

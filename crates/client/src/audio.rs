@@ -276,8 +276,11 @@ impl CallResampler {
     /// # Errors
     /// When a rate is not a whole number of samples per 10 ms.
     pub fn new(from: u32, to: u32) -> std::result::Result<Self, String> {
-        Self::with_window(from, to, rubato::WindowFunction::Blackman2)
+        Self::with_window(from, to, Self::WINDOW)
     }
+
+    /// The anti-aliasing window the phone uses (the type's doc says why).
+    pub const WINDOW: rubato::WindowFunction = rubato::WindowFunction::Blackman2;
 
     /// The same with another anti-aliasing window (for the chain bench,
     /// `examples/chain.rs`).

@@ -18,41 +18,43 @@
 use audio_codec::{Decoder as _, Encoder as _};
 use std::sync::LazyLock;
 
-/// For each 16-bit sample (offset by 32 768), its code.
+/// For each 16-bit sample (at [`index`]), its code.
 type EncodeTable = Box<[u8]>;
 
 static PCMU_NEAREST: LazyLock<EncodeTable> = LazyLock::new(|| nearest_levels(G711::Pcmu));
 static PCMA_NEAREST: LazyLock<EncodeTable> = LazyLock::new(|| nearest_levels(G711::Pcma));
 
-/// The encode table that gives each sample the code of the nearest level.
+/// A sample's place in an [`EncodeTable`].
+fn index(sample: i16) -> usize {
+    usize::from(sample.cast_unsigned() ^ 0x8000)
+}
+
+/// The encode table that gives each sample the code of the nearest level
+/// (built once, in one sweep up the samples: about a millisecond).
 fn nearest_levels(law: G711) -> EncodeTable {
-    let codes: Vec<u8> = (0..=255).collect();
-    let decoded = law.decode(&codes);
     let samples: Vec<i16> = (i16::MIN..=i16::MAX).collect();
     let standard = law.encode_standard(&samples);
-    // Each level once, with the code for it: the one the standard encoder
-    // gives the level itself where it gives one for it (μ-law's +0, not −0).
-    let mut levels: Vec<(i16, u8)> = Vec::with_capacity(256);
-    for (&level, &code) in decoded.iter().zip(&codes) {
-        let own = standard[(i32::from(level) + 32_768) as usize];
-        let code = if decoded[usize::from(own)] == level { own } else { code };
-        if !levels.iter().any(|(seen, _)| *seen == level) {
-            levels.push((level, code));
-        }
-    }
-    levels.sort_unstable();
+    let decoded = law.decode(&(0..=u8::MAX).collect::<Vec<_>>());
+    // Each level once, with the standard encoder's code for it where that
+    // code decodes to it (μ-law's +0, not −0; A-law's −8 it gets wrong).
+    let mut levels: Vec<(i16, u8)> = (0..=u8::MAX).map(|code| (decoded[usize::from(code)], code)).collect();
+    levels.sort_by_key(|&(level, code)| (level, code != standard[index(level)]));
+    levels.dedup_by_key(|(level, _)| *level);
+    // The highest level at or under the sample (the lowest, under it).
+    let mut below = 0;
     samples
         .iter()
         .zip(&standard)
         .map(|(&sample, &code)| {
+            while levels.get(below + 1).is_some_and(|(level, _)| *level <= sample) {
+                below += 1;
+            }
             let distance = |level: i16| (i32::from(level) - i32::from(sample)).abs();
-            let above = levels.partition_point(|(level, _)| *level < sample);
-            let nearest = [above.checked_sub(1), Some(above)]
-                .into_iter()
-                .flatten()
-                .filter_map(|i| levels.get(i))
+            let nearest = levels[below..levels.len().min(below + 2)]
+                .iter()
                 .min_by_key(|(level, _)| distance(*level))
-                .map_or(code, |(_, code)| *code);
+                .map_or(code, |(_, nearest)| *nearest);
+            // Ties keep the standard encoder's code.
             if distance(decoded[usize::from(code)]) <= distance(decoded[usize::from(nearest)]) {
                 code
             } else {
@@ -129,7 +131,7 @@ impl G711 {
             Self::Pcmu => &PCMU_NEAREST,
             Self::Pcma => &PCMA_NEAREST,
         };
-        samples.iter().map(|&sample| table[(i32::from(sample) + 32_768) as usize]).collect()
+        samples.iter().map(|&sample| table[index(sample)]).collect()
     }
 
     /// `audio-codec`'s encoder: G.711's decision values.
