@@ -44,7 +44,10 @@ the whole run. For each pair:
             clean speech;
   echo      ERLE = the echo's power at the callee's microphone over what
             reaches the caller's speaker, while only the caller speaks: over
-            all 16 s, and its worst second;
+            all 16 s, and its worst second; then the same again with the
+            callee's machine hiccuping (its process stopped for 30 ms every
+            1.5 s: its sound late, the sound server playing silence in its
+            place);
   cost      CPU of the caller's process (its threads' time on a CPU) in 10 s idle
             (registered) and 10 s in the call (speech both ways), and PSS.
 
@@ -74,6 +77,7 @@ Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -168,6 +172,10 @@ def pink(n, dbfs, seed=1):
 OFFICE_DBFS = -50
 NOISE_LEAD = 2.0
 NOISY_SIGNAL = np.concatenate([np.zeros(int(RATE * NOISE_LEAD)), SPEECH_SIGNAL])
+# The callee's hiccups in the echo's second stage: its process stopped this
+# long, this often.
+HICCUP_MS = 30
+HICCUP_EVERY_S = 1.5
 NOISY_SIGNAL = NOISY_SIGNAL + pink(len(NOISY_SIGNAL), OFFICE_DBFS)
 
 
@@ -624,18 +632,43 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     r["played"]["echo"] = echo_at
     p.wait()
     time.sleep(1)
+    # The same, the callee's machine hiccuping: its process stopped for
+    # HICCUP_MS every HICCUP_EVERY_S (a busy PC: its sound is late, the
+    # sound server plays silence in its place).
+    p, hiccups_at = play("a_mic", "speech")
+    r["played"]["hiccups"] = hiccups_at
+    hiccups(callee.pid, p)
+    time.sleep(1)
     pactl("unload-module", module)
     caller.hang_up()
     time.sleep(1)
-    # ERLE over the far-end speech: all of it, and its worst second.
     ch = rec.channels()
-    e0 = rec.at(echo_at) + RATE // 2
+    r["erle_db"], r["erle_worst_db"], r["echo_dbfs"], r["residual_dbfs"] = erle_over(rec, ch, echo_at)
+    r["erle_hiccups_db"], r["erle_hiccups_worst_db"], _, _ = erle_over(rec, ch, hiccups_at)
+
+
+def hiccups(pid, player):
+    """Stops `pid` for HICCUP_MS every HICCUP_EVERY_S until `player` ends."""
+    next_at = time.time() + HICCUP_EVERY_S / 2
+    while player.poll() is None:
+        time.sleep(max(next_at - time.time(), 0))
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(HICCUP_MS / 1000)
+        os.kill(pid, signal.SIGCONT)
+        next_at += HICCUP_EVERY_S
+
+
+def erle_over(rec, ch, played_at):
+    """ERLE over the far-end speech played at `played_at`: all of it, and
+    its worst second; with the echo at the callee's microphone and what
+    reached the caller's speaker (dBFS)."""
+    e0 = rec.at(played_at) + RATE // 2
     n = len(SPEECH_SIGNAL)
     mic, heard = ch["b_mic.monitor"][e0:e0 + n], ch["a_spk.monitor"][e0:e0 + n + RATE // 5]
-    r["echo_dbfs"], r["residual_dbfs"] = db(power(mic)), db(power(heard))
-    r["erle_db"] = r["echo_dbfs"] - r["residual_dbfs"]
+    echo, residual = db(power(mic)), db(power(heard))
     seconds = [(power(mic[i:i + RATE]), power(heard[i:i + RATE + RATE // 5])) for i in range(0, n - RATE, RATE)]
-    r["erle_worst_db"] = min(db(e) - db(h) for e, h in seconds if db(e) > -60)
+    worst = min(db(e) - db(h) for e, h in seconds if db(e) > -60)
+    return echo - residual, worst, echo, residual
 
 
 def speech_quality(rec, played_at, lead_s):
@@ -692,7 +725,7 @@ def save_aligned():
     same instant) in aligned.npz, with the sample at which each stage's
     sound was played (`played_app_speech`, …), for looking into a run."""
     rec = kept.get("rec")
-    if rec is None:
+    if rec is None or float("inf") in rec.zero.values():  # a recorder never wrote
         return
     played = {f"played_{pair}_{stage}": rec.at(at)
               for pair, r in kept["results"].items() for stage, at in r.get("played", {}).items()}
@@ -759,6 +792,8 @@ def main():
         ("residual echo at the caller", lambda r: residual(r['residual_dbfs'])),
         ("ERLE, over the far-end speech", lambda r: erle(r['erle_db'])),
         ("ERLE, its worst second", lambda r: erle(r['erle_worst_db'])),
+        (f"ERLE, the callee's process stopped {HICCUP_MS} ms every {HICCUP_EVERY_S} s (its worst second)",
+         lambda r: f"{erle(r['erle_hiccups_db'])} ({erle(r['erle_hiccups_worst_db'])})"),
         ("CPU idle (caller process)", lambda r: f"{r['cpu_idle']:.2f} %"),
         ("CPU in call (caller process)", lambda r: f"{r['cpu_call']:.2f} %"),
         ("PSS idle → in call", lambda r: f"{r['idle_pss']:.1f} → {r['call_pss']:.1f} MB"),

@@ -1210,6 +1210,15 @@ async fn a_call_survives_a_short_media_outage_and_its_audio_comes_back() {
     assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
     let matched = heard(&ada_heard, "caller-hello");
     assert!(matched > 0.7, "Ada hears Bo after the outage (match {matched})");
+    // Bo's sound went on through the stop: a process stopped and continued
+    // has its waits interrupted (EINTR), which the sound server's client
+    // takes in its stride (vendor/README.md) instead of dropping the
+    // connection, and with it the call's microphone and speaker.
+    let log = std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap();
+    assert!(
+        !log.contains("speaker failed") && !log.contains("microphone failed"),
+        "Bo's devices failed on the stop: {log}"
+    );
     app.hang_up(call).unwrap();
     assert_eq!(bo.until("ended").await, "ended They hung up.");
 }
@@ -1274,4 +1283,80 @@ async fn bos_app_registers_over_tls_when_the_service_offers_it_and_talks_through
     let level = (heard.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / heard.len().max(1) as f64).sqrt();
     assert!(level > 200.0, "Ada hears Bo's microphone through SRTP (RMS {level})");
     ada.stop();
+}
+
+/// A speaker whose app is late with its sound (a busy machine) gets silence
+/// played in its place and goes on where it was: what it plays after keeps
+/// its time, the time the call's echo canceller is shown it at (cpal's
+/// PulseAudio streams without pre-buffering, vendor/README.md). A stream
+/// that waited to be refilled would play everything after the hiccup later
+/// than that, and the canceller would hunt for its echo again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_speaker_plays_silence_in_its_place_and_keeps_its_time() {
+    use cpal::traits::{DeviceTrait as _, StreamTrait as _};
+    let _sound_card = pulse_available().await;
+    null_sink("late_spk");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.raw");
+    let recorder = record("late_spk.monitor", &path);
+    // (parec takes a while to start on a busy machine.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&path).map_or(0, |m| m.len()) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let device = earshot_client::audio::output_device(Some("pulseaudio:late_spk")).unwrap();
+    let config = device.default_output_config().unwrap();
+    let (rate, channels) = (u64::from(config.sample_rate()), usize::from(config.channels()));
+    // A quiet tone, and a click every 100 ms of the stream's own time; once,
+    // after a second, the callback takes 60 ms (the speaker's buffer holds 20).
+    let (mut frame, mut stalled) = (0_u64, false);
+    let (stream, _, _) = earshot_client::audio::output_stream(
+        &device,
+        10,
+        move |out: &mut [f32]| {
+            if !stalled && frame >= rate {
+                stalled = true;
+                std::thread::sleep(Duration::from_millis(60));
+            }
+            for slot in out.chunks_mut(channels) {
+                let click = frame % (rate / 10) < rate / 500;
+                #[allow(clippy::cast_precision_loss)]
+                let tone = 0.1 * (std::f32::consts::TAU * 400.0 * frame as f32 / rate as f32).sin();
+                slot.fill(if click { 0.8 } else { tone });
+                frame += 1;
+            }
+        },
+        |error| panic!("the speaker failed: {error}"),
+    )
+    .unwrap();
+    stream.play().unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(recorder);
+    let heard: Vec<f32> = read_speaker(&path).iter().map(|&s| f32::from(s) / 32_768.0).collect();
+    let clicks: Vec<usize> = (1..heard.len()).filter(|&i| heard[i] > 0.4 && heard[i - 1] <= 0.4).collect();
+    assert!(clicks.len() >= 15, "clicks heard: {clicks:?}");
+    // The hiccup was heard: a stretch of silence in the tone.
+    let longest_silence = heard[clicks[0]..clicks[clicks.len() - 1]]
+        .split(|s| s.abs() > 0.002)
+        .map(<[f32]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest_silence >= 80,
+        "the server played silence for the late callback ({longest_silence} samples)"
+    );
+    // Every click where the stream's own time put it: 100 ms apart, or a
+    // multiple of it where a click fell in the silence.
+    for pair in clicks.windows(2) {
+        let apart = pair[1] - pair[0];
+        let off = (apart + 400) % 800;
+        assert!(
+            apart >= 790 && (390..=410).contains(&off),
+            "clicks {} and {} are {apart} samples apart at 8 kHz, not a multiple of 100 ms: {clicks:?}",
+            pair[0],
+            pair[1]
+        );
+    }
 }

@@ -333,7 +333,12 @@ impl Reactor {
         let mut waiting_to_write = true;
 
         loop {
-            self.poll.poll(&mut events, None)?;
+            // A signal to the process (a child's exit, a stop and continue)
+            // interrupts the wait; that is no reason to drop the connection.
+            match self.poll.poll(&mut events, None) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            }
             self.recv()?;
 
             // Handle any requested writes.
@@ -369,6 +374,7 @@ impl Reactor {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     return Ok(());
                 }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue 'read,
                 Err(err) => return Err(err.into()),
             };
 
@@ -576,6 +582,7 @@ fn drain_buf(buf: &mut Vec<u8>, w: &mut impl io::Write) -> Result<bool, io::Erro
             Ok(0) => return Ok(false),
             Ok(n) => buf.drain(..n),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
         };
     }

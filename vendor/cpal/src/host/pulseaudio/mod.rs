@@ -628,6 +628,12 @@ fn make_playback_buffer_attr(
                 max_length: double_len,
                 target_length: double_len,
                 minimum_request_length: len,
+                // No pre-buffering: a stream whose client is late plays
+                // silence and goes on where it was, the late samples left
+                // out (the server drops what is written behind its read
+                // index), instead of stopping until it is refilled, which
+                // moves everything after it later for good.
+                pre_buffering: 0,
                 ..Default::default()
             }
         }
