@@ -652,9 +652,13 @@ def hiccups(pid, player):
     next_at = time.time() + HICCUP_EVERY_S / 2
     while player.poll() is None:
         time.sleep(max(next_at - time.time(), 0))
+        if player.poll() is not None:
+            break
         os.kill(pid, signal.SIGSTOP)
-        time.sleep(HICCUP_MS / 1000)
-        os.kill(pid, signal.SIGCONT)
+        try:
+            time.sleep(HICCUP_MS / 1000)
+        finally:
+            os.kill(pid, signal.SIGCONT)
         next_at += HICCUP_EVERY_S
 
 

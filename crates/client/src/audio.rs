@@ -157,26 +157,94 @@ fn buffered(
 /// An output stream on `device` at its default rate, buffered about
 /// `buffer_ms` in the sound system; `fill` writes interleaved samples
 /// (`channels` per frame) in −1..1, `on_error` hears of failures (a device
-/// unplugged). Returns the stream (start it with `play`), its rate and its
-/// channels.
+/// unplugged). A late callback loses nothing ([`WhenLate::Resume`]).
+/// Returns the stream (start it with `play`), its rate and its channels.
 ///
 /// # Errors
 /// When the device cannot be used.
 pub fn output_stream(
     device: &cpal::Device,
     buffer_ms: u32,
+    fill: impl FnMut(&mut [f32]) + Send + 'static,
+    on_error: impl FnMut(cpal::Error) + Send + 'static,
+) -> std::result::Result<(cpal::Stream, u32, usize), String> {
+    output_stream_paced(device, buffer_ms, WhenLate::Resume, std::sync::Arc::default(), fill, on_error)
+}
+
+/// What an output stream does about time its callback came late for. On
+/// PulseAudio the server then plays silence and goes on (its streams do
+/// not wait to be refilled, vendor/README.md), and asks for the time it
+/// played on top of a full buffer, dropping what is written for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenLate {
+    /// Nothing is lost: that time is written as silence (which the server
+    /// drops), and what `fill` gives next plays after the silence, late by
+    /// it (a recording picks up where it was).
+    Resume,
+    /// The stream keeps its time: `fill` gives that time's sound too, which
+    /// the server drops, and what follows plays when it was due (a call,
+    /// whose echo canceller was shown each sample at its time).
+    KeepTime,
+}
+
+/// An output stream's pace, as its callback sees it.
+#[derive(Debug, Default)]
+pub struct Pace {
+    /// Frames asked for, all told.
+    pub asked: std::sync::atomic::AtomicUsize,
+    /// Frames the sound server played as silence because the callback came
+    /// late, all told, each time counted up to a whole buffer ([`late_by`]).
+    pub late: std::sync::atomic::AtomicUsize,
+}
+
+/// Frames the sound server played as silence before a callback asked for
+/// `asked` frames, the stream's whole buffer being `whole_buffer` frames:
+/// it asks for what it played meanwhile on top of a full buffer, so a
+/// request beyond the whole buffer is time the callback was late by.
+/// (With ALSA, or a stream of the server's default size, never more than
+/// the buffer is asked for: 0.)
+#[must_use]
+pub fn late_by(asked: usize, whole_buffer: usize) -> usize {
+    asked.saturating_sub(whole_buffer)
+}
+
+/// [`output_stream`], doing `when_late` what a late callback calls for and
+/// counting its `pace`.
+///
+/// # Errors
+/// When the device cannot be used.
+pub fn output_stream_paced(
+    device: &cpal::Device,
+    buffer_ms: u32,
+    when_late: WhenLate,
+    pace: std::sync::Arc<Pace>,
     mut fill: impl FnMut(&mut [f32]) + Send + 'static,
     on_error: impl FnMut(cpal::Error) + Send + 'static,
 ) -> std::result::Result<(cpal::Stream, u32, usize), String> {
+    use std::sync::atomic::Ordering;
     let supported = device.default_output_config().map_err(|e| e.to_string())?;
     let (format, config) = buffered(supported, buffer_ms);
     let (rate, channels) = (config.sample_rate, usize::from(config.channels.max(1)));
+    // The server keeps two periods (cpal's double buffer).
+    let whole_buffer = match config.buffer_size {
+        cpal::BufferSize::Fixed(frames) => usize::try_from(frames).unwrap_or(usize::MAX).saturating_mul(2),
+        cpal::BufferSize::Default => usize::MAX,
+    };
     let mut scratch = vec![0.0_f32; 16_384];
     macro_rules! build {
         ($sample:ty) => {
             device.build_output_stream(
                 config,
                 move |data: &mut [$sample], _: &cpal::OutputCallbackInfo| {
+                    let frames = data.len() / channels;
+                    let late = late_by(frames, whole_buffer);
+                    pace.asked.fetch_add(frames, Ordering::Relaxed);
+                    // (One long stop, the machine suspended, is not a
+                    // stream that cannot keep pace: up to a whole buffer.)
+                    pace.late.fetch_add(late.min(whole_buffer), Ordering::Relaxed);
+                    let skip = if when_late == WhenLate::Resume { late * channels } else { 0 };
+                    let (dropped, data) = data.split_at_mut(skip.min(data.len()));
+                    dropped.fill(<$sample as cpal::Sample>::EQUILIBRIUM);
                     for chunk in data.chunks_mut(scratch.len()) {
                         let out = &mut scratch[..chunk.len()];
                         fill(out);
@@ -404,7 +472,20 @@ impl Resampler {
 
 #[cfg(test)]
 mod tests {
-    use super::{CallResampler, Resampler, is_a_device};
+    use super::{CallResampler, Resampler, is_a_device, late_by};
+
+    #[test]
+    fn what_a_stream_asks_beyond_its_whole_buffer_is_time_it_was_late_by() {
+        // A 10 ms period at 48 kHz: a buffer of 960 frames, asked for a
+        // period at a time, or the whole of it after a little delay.
+        assert_eq!(late_by(480, 960), 0);
+        assert_eq!(late_by(960, 960), 0);
+        // 9 ms late: the server played 440 frames of silence, and asks for
+        // them on top of a full buffer.
+        assert_eq!(late_by(1_400, 960), 440);
+        // A stream of the server's own size never is.
+        assert_eq!(late_by(96_000, usize::MAX), 0);
+    }
 
     #[test]
     fn alsa_plugins_and_pulseaudio_monitors_are_not_offered_as_devices() {

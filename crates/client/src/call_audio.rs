@@ -25,7 +25,9 @@
 //! device that fails mid-call (unplugged) is reopened as the system's
 //! default without dropping the call.
 
-use crate::audio::{CallResampler, host, input_device_on, input_stream, output_device_on, output_stream};
+use crate::audio::{
+    CallResampler, Pace, WhenLate, host, input_device_on, input_stream, output_device_on, output_stream_paced,
+};
 use crate::error::{AudioProblem, ClientError, Result};
 use cpal::traits::{DeviceTrait as _, StreamTrait as _};
 use earshot_sip::phone::AudioPort;
@@ -61,8 +63,11 @@ const SPEAKER_MOST_MS: usize = 150;
 const SPEAKER_BUFFER_MS: u32 = 10;
 const SPEAKER_BUFFER_MOST_MS: u32 = 40;
 /// A speaker whose sound server played silence in its place for more than
-/// this share of [`PACE_WINDOW`] is falling behind.
-const SPEAKER_BEHIND: f64 = 0.1;
+/// this share of [`PACE_WINDOW`] is falling behind (PulseAudio)…
+const SPEAKER_LATE: f64 = 0.1;
+/// … as is one asking for less than this share of its rate (ALSA, whose
+/// streams stop when they run dry).
+const SPEAKER_BEHIND: f64 = 0.9;
 const PACE_WINDOW: Duration = Duration::from_secs(2);
 /// Least audio the speaker's queue keeps over a second before 10 ms is
 /// left out (its callback takes a period at a time, at moments of its own,
@@ -274,10 +279,8 @@ struct Devices {
     /// What the speaker's callback played, callback by callback: samples
     /// from the queue, then samples of silence (the queue ran dry).
     played: rtrb::Consumer<(u16, u16)>,
-    /// Frames the sound server played as silence because the speaker's
-    /// callback came late, all told (as far as it can be told, and up to a
-    /// whole buffer each time: [`late_by`]).
-    missed: Arc<std::sync::atomic::AtomicUsize>,
+    /// The speaker's pace: what it asked for, and how late it was.
+    pace: Arc<Pace>,
     /// The speaker's period, in ms.
     period_ms: u32,
     /// Microphone samples the audio thread waits for ([`mic_wake_at`]).
@@ -299,16 +302,16 @@ fn open_devices(
     let (out_tx, mut out_rx) = rtrb::RingBuffer::<f32>::new(48_000);
     let output_failed = Arc::clone(&failed);
     let (mut played_tx, played) = rtrb::RingBuffer::<(u16, u16)>::new(1_024);
-    let missed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let speaker_missed = Arc::clone(&missed);
-    let whole_buffer = speaker
-        .default_output_config()
-        .map_or(0, |c| usize::try_from(c.sample_rate() * period_ms * 2 / 1_000).unwrap_or(usize::MAX));
-    let (stream, out_rate, _) = output_stream(
+    let pace = Arc::new(Pace::default());
+    // The speaker keeps its time through a late callback: the echo
+    // canceller is shown each sample when it is taken (`Reference`), and
+    // the echo's delay behind that must not move.
+    let (stream, out_rate, _) = output_stream_paced(
         &speaker,
         period_ms,
+        WhenLate::KeepTime,
+        Arc::clone(&pace),
         move |out: &mut [f32]| {
-            speaker_missed.fetch_add(late_by(out.len() / channels, whole_buffer), Ordering::Relaxed);
             // Mono to every channel; nothing queued is silence.
             let frames = out.len() / channels;
             let real = out_rx.slots().min(frames);
@@ -349,7 +352,7 @@ fn open_devices(
         }
         Err(other) => return Err(other),
     };
-    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, played, missed, period_ms, mic_wanted })
+    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, played, pace, period_ms, mic_wanted })
 }
 
 fn open_microphone(
@@ -779,28 +782,17 @@ impl Reference {
     }
 }
 
-/// Frames the sound server played as silence before the speaker's callback
-/// was asked for `asked` frames, its stream's whole buffer being
-/// `whole_buffer` frames. The stream does not wait to be refilled after
-/// running dry (cpal's PulseAudio streams without pre-buffering,
-/// vendor/README.md): the server plays silence, moves on, and then asks
-/// for what it played meanwhile on top of a full buffer (what is written
-/// for that time is left out). So a request beyond the whole buffer is
-/// time the speaker was late by; counted up to a whole buffer, since what
-/// tells a speaker that cannot keep pace is how often it is late, not one
-/// long stop (the machine suspended, the process stopped).
-fn late_by(asked: usize, whole_buffer: usize) -> usize {
-    asked.saturating_sub(whole_buffer).min(whole_buffer)
-}
-
-/// The speaker's next period, when the sound server played `missed`
-/// frames of silence in its place over `over` at `rate` with a period of
-/// `period_ms`, and that is falling behind (more than [`SPEAKER_BEHIND`]
-/// of the time); `None` when it keeps up or cannot be given longer.
-fn longer_period(missed: usize, over: Duration, rate: u32, period_ms: u32) -> Option<u32> {
-    let missed_rate = missed as f64 / over.as_secs_f64().max(f64::EPSILON);
-    (missed_rate > f64::from(rate) * SPEAKER_BEHIND && period_ms < SPEAKER_BUFFER_MOST_MS)
-        .then_some(period_ms * 2)
+/// The speaker's next period, when over `over` it asked for `asked`
+/// frames at `rate` and the sound server played `late` frames of silence
+/// in its place, with a period of `period_ms`, and that is falling behind
+/// (late more than [`SPEAKER_LATE`] of the time, or asking for less than
+/// [`SPEAKER_BEHIND`] of its rate); `None` when it keeps up or cannot be
+/// given longer.
+fn longer_period(asked: usize, late: usize, over: Duration, rate: u32, period_ms: u32) -> Option<u32> {
+    let seconds = over.as_secs_f64().max(f64::EPSILON);
+    let behind = late as f64 / seconds > f64::from(rate) * SPEAKER_LATE
+        || (asked as f64 / seconds) < f64::from(rate) * SPEAKER_BEHIND;
+    (behind && period_ms < SPEAKER_BUFFER_MOST_MS).then_some(period_ms * 2)
 }
 
 /// Root mean square of a piece.
@@ -847,7 +839,7 @@ fn run(
     let mut pace_since = Instant::now();
     // What moved, told every 5 s at debug level: the devices' real rates.
     // (And how long the sound server played silence for a late speaker.)
-    let mut missed_count = 0_usize;
+    let mut late_count = 0_usize;
     let (mut counted_since, mut mic_count, mut far_count, mut left_out, mut queued_sum) =
         (Instant::now(), 0_usize, 0_usize, 0_usize, 0_usize);
     while !shared.stop.load(Ordering::Acquire) {
@@ -858,11 +850,11 @@ fn run(
                 far_hz = (far_count as f64 / seconds).round(),
                 left_out,
                 speaker_queue_ms = queued_sum / (far_count / PIECE).max(1),
-                speaker_late_ms = missed_count * 1_000 / devices.output.1.max(1) as usize,
+                speaker_late_ms = late_count * 1_000 / devices.output.1.max(1) as usize,
                 "the call's sound moved"
             );
             (counted_since, mic_count, far_count, left_out, queued_sum) = (Instant::now(), 0, 0, 0, 0);
-            missed_count = 0;
+            late_count = 0;
         }
         let stalled = watchdog.stalled(Instant::now(), devices.input.is_some());
         if let Some(device) = stalled {
@@ -870,11 +862,15 @@ fn run(
         }
         let mut period_ms = devices.period_ms;
         if pace_since.elapsed() >= PACE_WINDOW {
-            let missed = devices.missed.swap(0, Ordering::Relaxed);
-            missed_count += missed;
-            if let Some(longer) = longer_period(missed, pace_since.elapsed(), devices.output.1, period_ms) {
+            let asked = devices.pace.asked.swap(0, Ordering::Relaxed);
+            let late = devices.pace.late.swap(0, Ordering::Relaxed);
+            late_count += late;
+            if let Some(longer) =
+                longer_period(asked, late, pace_since.elapsed(), devices.output.1, period_ms)
+            {
                 tracing::warn!(
-                    missed,
+                    asked,
+                    late,
                     period_ms = longer,
                     "the speaker falls behind; reopening it with a longer period"
                 );
@@ -1016,7 +1012,7 @@ fn run(
 mod tests {
     use super::{
         AudioSettings, HUSH_PIECES, Hush, NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW,
-        SPEAKER_SLACK_MS, STALL, Slack, Watchdog, late_by, longer_period, mic_wake_at, processing,
+        SPEAKER_SLACK_MS, STALL, Slack, Watchdog, longer_period, mic_wake_at, processing,
         restart_noise_suppressor,
     };
     use earshot_telephony::sim::Weather;
@@ -1106,28 +1102,18 @@ mod tests {
         let two_s = Duration::from_secs(2);
         // Keeping up, or late now and then (a hiccup of 30 ms a second):
         // left alone.
-        assert_eq!(longer_period(0, two_s, 48_000, 10), None);
-        assert_eq!(longer_period(2_880, two_s, 48_000, 10), None);
-        // Silence played for 21 000 frames a second of 48 000 (late by a
-        // whole buffer 22 times a second): twice the period, and again,
-        // then no more.
-        assert_eq!(longer_period(42_000, two_s, 48_000, 10), Some(20));
-        assert_eq!(longer_period(22_000, two_s, 48_000, 20), Some(40));
-        assert_eq!(longer_period(22_000, two_s, 48_000, 40), None);
-    }
-
-    #[test]
-    fn what_the_speaker_asks_beyond_its_whole_buffer_is_time_it_was_late_by() {
-        // A 10 ms period at 48 kHz: a buffer of 960 frames, asked for a
-        // period at a time, or the whole of it after a little delay.
-        assert_eq!(late_by(480, 960), 0);
-        assert_eq!(late_by(960, 960), 0);
-        // 9 ms late: the server played 440 frames of silence, and asks
-        // for them on top of a full buffer.
-        assert_eq!(late_by(1_400, 960), 440);
-        // Two seconds late, once: counted as a whole buffer (a stop, not a
-        // speaker that cannot keep pace).
-        assert_eq!(late_by(96_960, 960), 960);
+        assert_eq!(longer_period(96_000, 0, two_s, 48_000, 10), None);
+        assert_eq!(longer_period(98_880, 2_880, two_s, 48_000, 10), None);
+        // Silence played for 21 000 frames a second of 48 000 (PulseAudio:
+        // it asks for the time it played on top of a full buffer): twice
+        // the period, and again, then no more.
+        assert_eq!(longer_period(138_000, 42_000, two_s, 48_000, 10), Some(20));
+        assert_eq!(longer_period(118_000, 22_000, two_s, 48_000, 20), Some(40));
+        assert_eq!(longer_period(118_000, 22_000, two_s, 48_000, 40), None);
+        // Asking for 27 000 frames a second of 48 000 (ALSA, which stops
+        // when it runs dry): likewise.
+        assert_eq!(longer_period(54_000, 0, two_s, 48_000, 10), Some(20));
+        assert_eq!(longer_period(90_000, 0, two_s, 48_000, 10), None);
     }
 
     /// Pieces of a window at `queued_ms`, loud; how many were left out.
