@@ -172,11 +172,11 @@ def pink(n, dbfs, seed=1):
 OFFICE_DBFS = -50
 NOISE_LEAD = 2.0
 NOISY_SIGNAL = np.concatenate([np.zeros(int(RATE * NOISE_LEAD)), SPEECH_SIGNAL])
+NOISY_SIGNAL = NOISY_SIGNAL + pink(len(NOISY_SIGNAL), OFFICE_DBFS)
 # The callee's hiccups in the echo's second stage: its process stopped this
 # long, this often.
 HICCUP_MS = 30
 HICCUP_EVERY_S = 1.5
-NOISY_SIGNAL = NOISY_SIGNAL + pink(len(NOISY_SIGNAL), OFFICE_DBFS)
 
 
 def files():
