@@ -119,11 +119,23 @@ impl AudioEndpoint {
             self.take(now, from, data);
             return;
         }
+        // What came before the peer's key (its answer) is taken first.
+        for (early_from, early) in self.leg.take_early() {
+            self.take_srtp(now, early_from, &early);
+        }
+        self.take_srtp(now, from, data);
+    }
+
+    /// An SRTP datagram: checked, decrypted and taken; held when the
+    /// peer's key is not known yet.
+    fn take_srtp(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
         let mut plain = std::mem::take(&mut self.plain);
         plain.clear();
         plain.extend_from_slice(data);
-        if let Ok(len) = self.leg.unprotect(&mut plain) {
-            self.take(now, from, &plain[..len]);
+        match self.leg.unprotect(&mut plain) {
+            Ok(len) => self.take(now, from, &plain[..len]),
+            Err(crate::srtp::Refused::Unkeyed) => self.leg.hold_early(from, data),
+            Err(_) => {}
         }
         self.plain = plain;
     }

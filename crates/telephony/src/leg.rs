@@ -32,6 +32,7 @@ use crate::sdp::{AudioSession, MediaDirection};
 use crate::srtp::{Refused, SdesKey, SrtpSession, SrtpStats};
 use earshot_policy::{Key, Timestamp};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 /// A datagram to send.
@@ -81,7 +82,14 @@ pub struct MediaLeg {
     our_key: Option<SdesKey>,
     srtp: Option<SrtpSession>,
     srtp_stats: SrtpStats,
+    /// Packets that came before the peer's key ([`Refused::Unkeyed`]),
+    /// the newest [`EARLY_MOST`], checked once the key is known.
+    early: VecDeque<(SocketAddr, Vec<u8>)>,
 }
+
+/// Most packets held for a key not known yet: 320 ms of 20 ms frames,
+/// more than an answer takes to follow its first packets.
+const EARLY_MOST: usize = 16;
 
 impl MediaLeg {
     /// A leg sending as `ssrc`, its first sequence number `first_sequence`
@@ -101,6 +109,7 @@ impl MediaLeg {
             our_key: None,
             srtp: None,
             srtp_stats: SrtpStats::default(),
+            early: VecDeque::new(),
         }
     }
 
@@ -129,19 +138,41 @@ impl MediaLeg {
     ///
     /// # Errors
     /// Why a packet was refused (also counted in [`Self::srtp_stats`]); a
-    /// leg that must be SRTP and has no peer key yet refuses everything.
+    /// leg that must be SRTP and has no peer key yet refuses everything as
+    /// [`Refused::Unkeyed`], which is not counted: [`Self::hold_early`]
+    /// keeps it for when the key is known.
     pub fn unprotect(&mut self, data: &mut [u8]) -> Result<usize, Refused> {
         if self.our_key.is_none() {
             return Ok(data.len());
         }
         let result = match &mut self.srtp {
             Some(srtp) => srtp.unprotect(data),
-            None => Err(Refused::Malformed),
+            None => Err(Refused::Unkeyed),
         };
         if let Err(refused) = result {
             self.srtp_stats.count(refused);
         }
         result
+    }
+
+    /// Keeps a packet refused as [`Refused::Unkeyed`] until the peer's key
+    /// is known (the newest few: a stranger's flood before the answer
+    /// cannot grow it).
+    pub fn hold_early(&mut self, from: SocketAddr, data: &[u8]) {
+        if self.early.len() == EARLY_MOST {
+            self.early.pop_front();
+        }
+        self.early.push_back((from, data.to_vec()));
+    }
+
+    /// The packets held for the peer's key, oldest first, once it is
+    /// known (then to be given to [`Self::unprotect`] as they had just
+    /// come); nothing before.
+    pub fn take_early(&mut self) -> VecDeque<(SocketAddr, Vec<u8>)> {
+        if self.srtp.is_none() {
+            return VecDeque::new();
+        }
+        std::mem::take(&mut self.early)
     }
 
     /// A packet of ours as it goes on the wire: SRTP on an SRTP leg.

@@ -10,7 +10,10 @@
 //! A packet that fails its authentication tag (forged, or keyed with
 //! something else) or that repeats one already taken (replayed) is refused
 //! before anything reads it: it latches no address, reaches no recording
-//! and is counted.
+//! and is counted. One that comes before the peer's key is known (the
+//! callee sends as it answers, and its answer can be read after its first
+//! packets) cannot be checked yet: the leg holds the newest few and checks
+//! them once the key is there ([`Refused::Unkeyed`]).
 //!
 //! ```
 //! use earshot_telephony::srtp::{SdesKey, SrtpSession, Refused};
@@ -103,6 +106,11 @@ pub enum Refused {
     /// Too short or not RTP/RTCP at all.
     #[error("it is not an SRTP or SRTCP packet")]
     Malformed,
+    /// It came before the peer's key was known (the far end sends as it
+    /// answers; its answer, which carries the key, can come after its
+    /// first packets): not checked yet, so not counted.
+    #[error("it came before the peer's SRTP key was known")]
+    Unkeyed,
 }
 
 /// One leg's SRTP: our key protects what we send, the peer's checks and
@@ -190,6 +198,7 @@ impl SrtpStats {
         match refused {
             Refused::Forged | Refused::Malformed => self.forged += 1,
             Refused::Replayed => self.replayed += 1,
+            Refused::Unkeyed => {}
         }
     }
 }

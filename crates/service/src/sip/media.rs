@@ -632,15 +632,26 @@ impl Relay {
     }
 
     fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
+        // What came before the peer's key (the callee's answer) is taken first.
+        for (early_from, mut early) in self.legs[leg.index()].leg.take_early() {
+            self.on_packet(leg, &mut early, early_from);
+        }
         let state = &mut self.legs[leg.index()];
         // On an SRTP leg, a packet whose tag does not check or that was
         // taken before goes no further: it latches nothing and is counted.
+        // One that came before the peer's key is held for it.
         let data = match state.leg.unprotect(data) {
             Ok(len) => &mut data[..len],
+            Err(Refused::Unkeyed) => {
+                state.leg.hold_early(from, data);
+                return;
+            }
             Err(refused) => {
                 let counter = match refused {
                     Refused::Replayed => &self.stats.srtp_replayed_packets,
-                    Refused::Forged | Refused::Malformed => &self.stats.srtp_forged_packets,
+                    Refused::Forged | Refused::Malformed | Refused::Unkeyed => {
+                        &self.stats.srtp_forged_packets
+                    }
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 return;

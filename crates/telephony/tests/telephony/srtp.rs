@@ -152,6 +152,68 @@ fn a_leg_that_must_be_srtp_sends_nothing_until_the_peer_gave_its_key() {
 }
 
 #[test]
+fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_is_known() {
+    // The callee sends as it answers; its answer, with its key, can reach
+    // us after its first packets (flaky in a TLS test until this held them:
+    // they were counted as forged).
+    let (ada_key, bo_key) = (SdesKey::random(), SdesKey::random());
+    let (ada_at, bo_at) = (addr("192.0.2.1:4000"), addr("192.0.2.2:6000"));
+    let mut ada_sdp = Negotiation::new(ada_at, 1).with_srtp(ada_key.clone());
+    let mut bo_sdp = Negotiation::new(bo_at, 2).with_srtp(bo_key.clone());
+    let answer = bo_sdp.handle_offer(ada_sdp.offer(MediaDirection::SendRecv).as_bytes()).unwrap();
+    let (mut ada, mut bo) = (AudioEndpoint::new(1, 1), AudioEndpoint::new(2, 1));
+    ada.set_srtp_key(ada_key);
+    bo.set_srtp_key(bo_key);
+    bo.set_peer(bo_sdp.theirs().unwrap().clone());
+    let tone: Vec<i16> = (0..160).map(|i| (f64::from(i) * 0.3).sin().mul_add(8000.0, 0.0) as i16).collect();
+    // Bo's first three packets, before Ada has read his answer; and a
+    // stranger's flood of twenty, of which only the newest are kept.
+    for frame in 0..3_i64 {
+        bo.send_audio(Timestamp(frame * 20), &tone);
+        while let Some(transmit) = bo.poll_transmit() {
+            ada.handle_datagram(Timestamp(frame * 20), bo_at, &transmit.payload);
+        }
+    }
+    assert_eq!(ada.stats().srtp.forged, 0, "not checked yet, so not counted");
+    assert_eq!(ada.stats().received_packets, 0);
+    ada_sdp.handle_answer(answer.as_bytes()).unwrap();
+    ada.set_peer(ada_sdp.theirs().unwrap().clone());
+    bo.send_audio(Timestamp(60), &tone);
+    while let Some(transmit) = bo.poll_transmit() {
+        ada.handle_datagram(Timestamp(60), bo_at, &transmit.payload);
+    }
+    assert_eq!(ada.stats().received_packets, 4, "the three held, then the fourth");
+    assert_eq!(ada.stats().srtp.forged, 0);
+
+    // On a bare leg: the newest 16 are held, and what does not check once
+    // the key is known is counted then.
+    let (ours, theirs) = (SdesKey::random(), SdesKey::random());
+    let mut leg = MediaLeg::new(1, 1);
+    leg.set_srtp_key(ours);
+    let mut forged = vec![0x80, 0, 0, 9, 0, 0, 1, 0, 0, 0, 0, 1];
+    forged.extend([0x55; 170]);
+    for _ in 0..20 {
+        let mut copy = forged.clone();
+        assert_eq!(leg.unprotect(&mut copy), Err(Refused::Unkeyed));
+        leg.hold_early(bo_at, &copy);
+    }
+    assert!(leg.take_early().is_empty(), "nothing until the key is known");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\nm=audio 6000 RTP/SAVP 0\r\n\
+         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+        theirs.inline()
+    );
+    leg.set_peer(AudioSession::parse(sdp.as_bytes()).unwrap());
+    let held = leg.take_early();
+    assert_eq!(held.len(), 16);
+    for (_, mut packet) in held {
+        assert_eq!(leg.unprotect(&mut packet), Err(Refused::Forged));
+    }
+    assert_eq!(leg.srtp_stats().forged, 16);
+    assert!(leg.take_early().is_empty(), "taken once");
+}
+
+#[test]
 fn a_new_key_from_the_peer_re_keys_what_we_receive() {
     let (ours, first, second) = (SdesKey::random(), SdesKey::random(), SdesKey::random());
     let describe = |key: &SdesKey| {
