@@ -1224,6 +1224,52 @@ async fn a_call_survives_a_short_media_outage_and_its_audio_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bos_headset_unplugged_mid_call_gives_way_to_the_default_speaker_and_the_call_goes_on() {
+    let _sound_card = pulse_available().await;
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, mut events) = ada(&demo, dir.path()).await;
+    let mut bo = BoApp::start(&demo, 300).await;
+    let _ada_mic = shell(&format!(
+        "while true; do paplay --device=micsink {}; done",
+        speech("agent-greeting").display()
+    ));
+    let call = app.dial("102").unwrap();
+    bo.until("connected").await;
+    call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Bo's headset (his speaker, `bo_spk`) is unplugged: the sound server
+    // drops the sink. It moves the stream that played into it to the
+    // default output, as PulseAudio does; a server that kills it instead
+    // has the app reopen the default (`call_audio`, a device's error).
+    let modules = Command::new("pactl").args(["list", "short", "modules"]).output().unwrap();
+    let module = String::from_utf8_lossy(&modules.stdout)
+        .lines()
+        .find(|line| line.contains("sink_name=bo_spk"))
+        .and_then(|line| line.split('\t').next().map(str::to_owned))
+        .expect("bo_spk is loaded");
+    assert!(Command::new("pactl").args(["unload-module", &module]).status().unwrap().success());
+    let log = || std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap_or_default();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // His sound now comes out of the system's default output (`spk`,
+    // which Ada's speaker shares: Bo's microphone is silent).
+    let temp = tempfile::tempdir().unwrap();
+    let default_heard = temp.path().join("default-speaker.raw");
+    let speaker = record_speaker(&default_heard);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(speaker);
+    let view = app.phone_view().unwrap();
+    let ours = view.calls.iter().find(|c| c.id == call).unwrap();
+    assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
+    let matched = heard(&default_heard, "agent-greeting");
+    assert!(matched > 0.7, "Bo hears Ada on the default speaker (match {matched}); his log: {}", log());
+    app.hang_up(call).unwrap();
+    assert_eq!(bo.until("ended").await, "ended They hung up.");
+    // His headset back, for the tests after this one.
+    null_sink("bo_spk");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bos_app_registers_over_tls_when_the_service_offers_it_and_talks_through_srtp() {
     let _sound_card = pulse_available().await;
     let (demo, ca, state) = demo_with_tls().await;

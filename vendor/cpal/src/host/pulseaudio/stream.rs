@@ -22,7 +22,10 @@ use crate::{
     OutputCallbackInfo, OutputStreamTimestamp, SampleFormat, StreamInstant,
 };
 
-const LATENCY_MAX_INTERVAL: Duration = Duration::from_millis(100);
+// A poll is a server round trip that wakes the client's reactor twice and
+// this thread once: at 100 ms, two streams' polls were a tenth of a call's
+// thread switches, for timestamps Earshot does not read.
+const LATENCY_MAX_INTERVAL: Duration = Duration::from_secs(1);
 
 // Coordinates the latency polling thread
 struct LatencyHandle {
