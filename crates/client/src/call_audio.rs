@@ -3,17 +3,19 @@
 //! noise suppression and gain control (`sonora`, WebRTC's audio processing
 //! in Rust), each switchable.
 //!
-//! One thread per call owns the `cpal` streams (they are not `Send`). The
-//! device callbacks only move samples through lock-free rings; the thread
-//! sleeps until the microphone delivers or the phone hands over sound. It
-//! takes the microphone 10 ms at a time, resampled to 8 kHz and processed,
-//! and once a 20 ms frame is there it wakes the phone's media task, which
-//! sends it at once (the microphone's clock paces the call: there is no
-//! second timer to wait for, [`AudioPort::clock`]). The far end's frame the
-//! media task hands back in the same breath is resampled to the speaker's
-//! rate and queued for it straight away, and shown to the echo canceller
-//! when the speaker's callback takes it ([`Reference`]). The media task
-//! takes and gives 20 ms frames through [`CallAudio`], its [`AudioPort`].
+//! One thread per call opens the `cpal` streams (they are not `Send`) and
+//! watches them; the sound itself moves in the devices' callbacks, both on
+//! the sound server's client thread, so nothing else is woken for it
+//! ([`Flow`]). The microphone's callback takes each 10 ms piece to 8 kHz,
+//! processes it, and once a 20 ms frame is there wakes the phone's media
+//! task, which sends it at once (the microphone's clock paces the call:
+//! there is no second timer to wait for, [`AudioPort::clock`]). The far
+//! end's frames the media task hands over wait in a ring until the
+//! speaker's next callback, which brings them to its rate and plays them,
+//! and shows the echo canceller what it played as it plays it
+//! ([`Reference`]); a frame handed over between two callbacks plays when it
+//! would have had it been queued at once. The media task takes and gives
+//! 20 ms frames through [`CallAudio`], its [`AudioPort`].
 //!
 //! The speaker's queue only grows (a hiccup leaves its extra sound queued),
 //! so a queue that stayed above [`SPEAKER_SLACK_MS`] for a whole second is
@@ -179,7 +181,7 @@ pub struct CallAudio {
     shared: Arc<Shared>,
     /// Notified by the audio thread when a frame is captured.
     clock: Arc<tokio::sync::Notify>,
-    /// The audio thread, woken when the far end's sound is handed over.
+    /// The audio thread, woken to stop.
     thread: std::thread::Thread,
 }
 
@@ -239,7 +241,7 @@ impl AudioPort for CallAudio {
             second.copy_from_slice(&frame[split..]);
             chunk.commit_all();
         }
-        self.thread.unpark();
+        // Taken by the speaker's next callback: nothing to wake.
     }
 
     fn clock(&self) -> Option<Arc<tokio::sync::Notify>> {
@@ -268,41 +270,44 @@ struct Ends {
     clock: Arc<tokio::sync::Notify>,
 }
 
-/// The devices of a call, open.
+/// The devices of a call, open. Their callbacks step the call's [`Flow`].
 struct Devices {
-    /// The microphone's stream, its rate, and what it captured (raw, mono).
-    input: Option<(cpal::Stream, u32, rtrb::Consumer<f32>)>,
-    /// The speaker's stream, its rate, and where to queue for it (mono).
-    output: (cpal::Stream, u32, rtrb::Producer<f32>),
+    /// The microphone's stream and its rate.
+    input: Option<(cpal::Stream, u32)>,
+    /// The speaker's stream and its rate.
+    output: (cpal::Stream, u32),
     /// Set by a stream's error callback (a device unplugged).
     failed: Arc<AtomicBool>,
-    /// What the speaker's callback played, callback by callback: samples
-    /// from the queue, then samples of silence (the queue ran dry).
-    played: rtrb::Consumer<(u16, u16)>,
     /// The speaker's pace: what it asked for, and how late it was.
     pace: Arc<Pace>,
     /// The speaker's period, in ms.
     period_ms: u32,
-    /// Microphone samples the audio thread waits for ([`mic_wake_at`]).
-    mic_wanted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// The flow, locked (a callback that panicked leaves it usable).
+fn lock(flow: &Mutex<Flow>) -> std::sync::MutexGuard<'_, Flow> {
+    flow.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens the devices `settings` name, their callbacks stepping `flow` as
+/// its `generation` (they do nothing until the flow is set to it).
 fn open_devices(
     settings: &AudioSettings,
     shared: &Shared,
-    audio_thread: &std::thread::Thread,
+    flow: &Arc<Mutex<Flow>>,
+    generation: u64,
     period_ms: u32,
 ) -> Result<Devices> {
     let failed = Arc::new(AtomicBool::new(false));
     // One connection to the sound server for both streams: one client
-    // thread to wake, not two.
+    // thread, which runs both callbacks (so they never wait on each other
+    // for the flow).
     let host = host();
     let speaker = output_device_on(&host, settings.speaker.as_deref())?;
     let channels = speaker.default_output_config().map_or(1, |c| usize::from(c.channels().max(1)));
-    let (out_tx, mut out_rx) = rtrb::RingBuffer::<f32>::new(48_000);
     let output_failed = Arc::clone(&failed);
-    let (mut played_tx, played) = rtrb::RingBuffer::<(u16, u16)>::new(1_024);
     let pace = Arc::new(Pace::default());
+    let speaker_flow = Arc::clone(flow);
     // The speaker keeps its time through a late callback: the echo
     // canceller is shown each sample when it is taken (`Reference`), and
     // the echo's delay behind that must not move.
@@ -311,21 +316,7 @@ fn open_devices(
         period_ms,
         WhenLate::KeepTime,
         Arc::clone(&pace),
-        move |out: &mut [f32]| {
-            // Mono to every channel; nothing queued is silence.
-            let frames = out.len() / channels;
-            let real = out_rx.slots().min(frames);
-            for (index, frame) in out.chunks_mut(channels).enumerate() {
-                frame.fill(if index < real { out_rx.pop().unwrap_or(0.0) } else { 0.0 });
-            }
-            // Told to the audio thread, which shows the echo canceller what
-            // was played when it was played (if it is a second behind, the
-            // ring is full and the echo canceller misses this piece).
-            let _ = played_tx.push((
-                u16::try_from(real).unwrap_or(u16::MAX),
-                u16::try_from(frames - real).unwrap_or(u16::MAX),
-            ));
-        },
+        move |out: &mut [f32]| lock(&speaker_flow).speaker(generation, out, channels),
         move |error| {
             tracing::warn!(%error, "the call's speaker failed");
             output_failed.store(true, Ordering::Release);
@@ -339,8 +330,7 @@ fn open_devices(
         code: AudioProblem::SpeakerFailed,
         detail: format!("The speaker cannot be started: {error}"),
     })?;
-    let mic_wanted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let input = match open_microphone(&host, settings, &failed, audio_thread, &mic_wanted) {
+    let input = match open_microphone(&host, settings, &failed, flow, generation) {
         Ok(input) => {
             *shared.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             Some(input)
@@ -352,40 +342,23 @@ fn open_devices(
         }
         Err(other) => return Err(other),
     };
-    Ok(Devices { input, output: (stream, out_rate, out_tx), failed, played, pace, period_ms, mic_wanted })
+    Ok(Devices { input, output: (stream, out_rate), failed, pace, period_ms })
 }
 
 fn open_microphone(
     host: &cpal::Host,
     settings: &AudioSettings,
     failed: &Arc<AtomicBool>,
-    audio_thread: &std::thread::Thread,
-    wanted: &Arc<std::sync::atomic::AtomicUsize>,
-) -> Result<(cpal::Stream, u32, rtrb::Consumer<f32>)> {
+    flow: &Arc<Mutex<Flow>>,
+    generation: u64,
+) -> Result<(cpal::Stream, u32)> {
     let microphone = input_device_on(host, settings.microphone.as_deref())?;
-    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(96_000);
     let input_failed = Arc::clone(failed);
-    let audio_thread = audio_thread.clone();
-    let wanted = Arc::clone(wanted);
+    let flow = Arc::clone(flow);
     let (stream, rate) = input_stream(
         &microphone,
         20,
-        move |samples: &[f32]| {
-            for sample in samples {
-                if in_tx.push(*sample).is_err() {
-                    break;
-                }
-            }
-            // The audio thread is woken once the phone's next frame can
-            // be made, not for every piece the sound server sends. (The
-            // fences, here and where the thread says what it wants, keep
-            // each side from reading the other's old value at once: a
-            // wake-up lost that way would hold a frame a piece longer.)
-            std::sync::atomic::fence(Ordering::SeqCst);
-            if in_tx.buffer().capacity() - in_tx.slots() >= wanted.load(Ordering::SeqCst) {
-                audio_thread.unpark();
-            }
-        },
+        move |samples: &[f32]| lock(&flow).microphone(generation, samples),
         move |error| {
             tracing::warn!(%error, "the call's microphone failed");
             input_failed.store(true, Ordering::Release);
@@ -399,7 +372,7 @@ fn open_microphone(
         code: AudioProblem::MicrophoneFailed,
         detail: format!("The microphone cannot be started: {error}"),
     })?;
-    Ok((stream, rate, in_rx))
+    Ok((stream, rate))
 }
 
 /// The processing between the devices and the phone. The echo canceller,
@@ -413,7 +386,6 @@ struct Chain {
     down: CallResampler,
     /// 8 kHz → speaker rate.
     up: CallResampler,
-    mic_rate: u32,
     speaker_rate: u32,
     /// 10 ms of the microphone at its rate, and of the speaker at its rate.
     mic: Vec<f32>,
@@ -425,7 +397,7 @@ impl Chain {
         let cleaner = Cleaner::new(processing(settings));
         let (down, up) = (CallResampler::new(mic_rate, RATE)?, CallResampler::new(RATE, speaker_rate)?);
         let (mic, speaker) = (vec![0.0; down.input_len()], vec![0.0; up.output_len()]);
-        Ok(Self { cleaner, down, up, mic_rate, speaker_rate, mic, speaker })
+        Ok(Self { cleaner, down, up, speaker_rate, mic, speaker })
     }
 }
 
@@ -614,8 +586,8 @@ impl NoiseFloor {
 /// (a stream just opened gets as long again to start: a Bluetooth headset
 /// takes its time).
 const STALL: Duration = Duration::from_secs(1);
-/// Longest the audio thread sleeps when nothing wakes it: the watchdog's
-/// beat, well within [`STALL`].
+/// The audio thread's beat when there is a microphone (the devices'
+/// callbacks carry the sound): the watchdog's, well within [`STALL`].
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// Notices a stream that stopped without an error: with small buffers a
@@ -800,63 +772,236 @@ fn level(piece: &[f32]) -> f32 {
     (piece.iter().map(|s| s * s).sum::<f32>() / piece.len().max(1) as f32).sqrt()
 }
 
-/// Microphone samples (at its rate, in pieces of `piece_in`) that make
-/// the phone's next 20 ms frame, when `queued` samples (at 8 kHz) are
-/// already processed and waiting for the phone: the microphone's callback
-/// wakes the audio thread when that much is there. Woken for each piece the
-/// sound server sends (10 ms or less), the thread switched twice as often,
-/// and a frame cannot go before it is whole.
-const fn mic_wake_at(queued: usize, piece_in: usize) -> usize {
-    (FRAME - queued % FRAME).div_ceil(PIECE) * piece_in
+/// What moved through the flow, told every 5 s at debug level.
+#[derive(Debug, Default)]
+struct Moved {
+    /// Microphone samples taken (at its rate).
+    mic: usize,
+    /// Far-end samples taken (8 kHz), pieces left out, and the speaker
+    /// queue's level summed over the pieces (ms).
+    far: usize,
+    left_out: usize,
+    queued_sum: usize,
 }
 
-/// The call's audio thread.
+/// The call's sound between the devices and the phone, stepped where the
+/// sound is: the microphone's callback takes each 10 ms piece to 8 kHz,
+/// cleans it and hands whole frames to the phone; the speaker's callback
+/// takes what the phone handed over, brings it to the speaker's rate,
+/// plays it, and shows the echo canceller what it played as it plays it
+/// ([`Reference`]). Both callbacks run on the sound server's client thread,
+/// so nothing else is woken for the sound (the audio thread only watches
+/// the devices). A callback of devices opened as another `generation` (an
+/// old one, still winding down, or a new one not yet set) does nothing.
+struct Flow {
+    generation: u64,
+    /// The processing and resamplers for the devices' rates (none when
+    /// they cannot be had: the call goes on in silence).
+    chain: Option<Chain>,
+    mic_out: rtrb::Producer<i16>,
+    far_in: rtrb::Consumer<i16>,
+    phone_clock: Arc<tokio::sync::Notify>,
+    /// Microphone samples at its rate, not yet a whole piece.
+    mic_pending: Vec<f32>,
+    /// The far end's sound at the speaker's rate, waiting to be played.
+    queue: std::collections::VecDeque<f32>,
+    reference: Reference,
+    slack: Slack,
+    watchdog: Watchdog,
+    /// Whether the speaker went short since the far end's last piece.
+    starved: bool,
+    moved: Moved,
+    far: [f32; PIECE],
+    mic8: [f32; PIECE],
+    processed: [f32; PIECE],
+}
+
+impl Flow {
+    fn new(ends: Ends) -> Self {
+        let Ends { mic_out, far_in, clock } = ends;
+        Self {
+            generation: 0,
+            chain: None,
+            mic_out,
+            far_in,
+            phone_clock: clock,
+            mic_pending: Vec::with_capacity(16_384),
+            queue: std::collections::VecDeque::with_capacity(48_000),
+            reference: Reference::default(),
+            slack: Slack::new(),
+            watchdog: Watchdog::new(Instant::now()),
+            starved: false,
+            moved: Moved::default(),
+            far: [0.0; PIECE],
+            mic8: [0.0; PIECE],
+            processed: [0.0; PIECE],
+        }
+    }
+
+    /// From now on the devices opened as `generation`, with `chain` for
+    /// their rates: what was queued or half taken for the devices before
+    /// is let go.
+    fn set_devices(&mut self, generation: u64, chain: Option<Chain>) {
+        self.generation = generation;
+        self.chain = chain;
+        self.mic_pending.clear();
+        self.queue.clear();
+        self.reference = Reference::default();
+        self.slack = Slack::new();
+        self.watchdog = Watchdog::new(Instant::now());
+        self.starved = false;
+    }
+
+    /// The microphone (opened as `generation`) gave `samples`: each whole
+    /// 10 ms piece to 8 kHz, cleaned, to the phone, which is told once a
+    /// frame is whole.
+    fn microphone(&mut self, generation: u64, samples: &[f32]) {
+        if generation != self.generation {
+            return;
+        }
+        let Some(chain) = self.chain.as_mut() else { return };
+        let piece_in = chain.down.input_len();
+        self.mic_pending.extend_from_slice(samples);
+        let mut taken = 0;
+        while self.mic_pending.len() - taken >= piece_in {
+            chain.mic.copy_from_slice(&self.mic_pending[taken..taken + piece_in]);
+            taken += piece_in;
+            self.moved.mic += piece_in;
+            self.watchdog.mic_piece(Instant::now());
+            chain.down.process(&chain.mic, &mut self.mic8);
+            chain.cleaner.capture(&mut self.mic8, &mut self.processed);
+            to_phone(&mut self.mic_out, &self.processed);
+        }
+        self.mic_pending.drain(..taken);
+        if taken > 0 && self.mic_out.buffer().capacity() - self.mic_out.slots() >= FRAME {
+            self.phone_clock.notify_one();
+        }
+    }
+
+    /// 10 ms of silence for the phone, when there is no microphone.
+    fn silence(&mut self) {
+        to_phone(&mut self.mic_out, &[0.0; PIECE]);
+        if self.mic_out.buffer().capacity() - self.mic_out.slots() >= FRAME {
+            self.phone_clock.notify_one();
+        }
+    }
+
+    /// The speaker (opened as `generation`, `channels` a frame) asks for
+    /// `out`: the far end's sound the phone handed over since is queued
+    /// for it (at its rate), then played, and shown to the echo canceller.
+    fn speaker(&mut self, generation: u64, out: &mut [f32], channels: usize) {
+        let Some(chain) = self.chain.as_mut().filter(|_| generation == self.generation) else {
+            out.fill(0.0);
+            return;
+        };
+        if self.far_in.slots() > FAR_MOST
+            && let Ok(chunk) = self.far_in.read_chunk(self.far_in.slots() - FAR_KEEP)
+        {
+            chunk.commit_all();
+        }
+        while let Ok(chunk) = self.far_in.read_chunk(PIECE) {
+            for (slot, sample) in self.far.iter_mut().zip(chunk) {
+                *slot = f32::from(sample) / 32_768.0;
+            }
+            let queued_ms = self.queue.len() * 1_000 / chain.speaker_rate as usize;
+            self.watchdog.speaker(Instant::now(), queued_ms >= SPEAKER_MOST_MS);
+            self.moved.far += PIECE;
+            self.moved.queued_sum += queued_ms;
+            if queued_ms >= SPEAKER_MOST_MS
+                || self.slack.leave_out(queued_ms, level(&self.far), std::mem::take(&mut self.starved))
+            {
+                self.moved.left_out += 1;
+                continue;
+            }
+            chain.up.process(&self.far, &mut chain.speaker);
+            self.queue.extend(chain.speaker.iter());
+            self.reference.queue(&self.far);
+        }
+        // Mono to every channel; nothing queued is silence.
+        let frames = out.len() / channels.max(1);
+        let real = self.queue.len().min(frames);
+        for (index, frame) in out.chunks_mut(channels.max(1)).enumerate() {
+            frame.fill(if index < real { self.queue.pop_front().unwrap_or(0.0) } else { 0.0 });
+        }
+        self.starved |= real < frames;
+        let cleaner = &mut chain.cleaner;
+        self.reference.played(real, frames - real, chain.speaker_rate, |piece| cleaner.render(piece));
+    }
+}
+
+/// 10 ms processed, to the phone as 16-bit samples.
+fn to_phone(mic_out: &mut rtrb::Producer<i16>, piece: &[f32]) {
+    for sample in piece {
+        let _ = mic_out.push((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16);
+    }
+}
+
+/// The call's audio thread: opens the devices, whose callbacks then carry
+/// the sound ([`Flow`]), and watches them: a device that fails or stops,
+/// or a speaker that falls behind, is opened again; without a microphone,
+/// it sends silence on the wall clock's time.
 fn run(
     settings: &AudioSettings,
     ends: Ends,
     shared: &Arc<Shared>,
     ready: &std::sync::mpsc::Sender<Result<()>>,
 ) {
-    let Ends { mut mic_out, mut far_in, clock: phone_clock } = ends;
-    let me = std::thread::current();
-    let mut devices = match open_devices(settings, shared, &me, SPEAKER_BUFFER_MS) {
+    let flow = Arc::new(Mutex::new(Flow::new(ends)));
+    let mut generation = 1;
+    let mut devices = match open_devices(settings, shared, &flow, generation, SPEAKER_BUFFER_MS) {
         Ok(devices) => devices,
         Err(error) => {
             let _ = ready.send(Err(error));
             return;
         }
     };
+    let chain = chain_for(settings, &devices);
+    lock(&flow).set_devices(generation, chain);
     let _ = ready.send(Ok(()));
-    let mut chain: Option<Chain> = None;
     let mut clock = Instant::now();
     let mut retry_at = Instant::now() + Duration::from_secs(1);
-    let mut far = [0.0_f32; PIECE];
-    let mut mic8 = [0.0_f32; PIECE];
-    let mut processed = [0.0_f32; PIECE];
-    let mut watchdog = Watchdog::new(Instant::now());
-    let mut slack = Slack::new();
-    let mut reference = Reference::default();
     let mut pace_since = Instant::now();
     // What moved, told every 5 s at debug level: the devices' real rates.
     // (And how long the sound server played silence for a late speaker.)
     let mut late_count = 0_usize;
-    let (mut counted_since, mut mic_count, mut far_count, mut left_out, mut queued_sum) =
-        (Instant::now(), 0_usize, 0_usize, 0_usize, 0_usize);
+    let mut counted_since = Instant::now();
     while !shared.stop.load(Ordering::Acquire) {
-        if counted_since.elapsed() >= Duration::from_secs(5) {
-            let seconds = counted_since.elapsed().as_secs_f64();
-            tracing::debug!(
-                microphone_hz = (mic_count as f64 / seconds).round(),
-                far_hz = (far_count as f64 / seconds).round(),
-                left_out,
-                speaker_queue_ms = queued_sum / (far_count / PIECE).max(1),
-                speaker_late_ms = late_count * 1_000 / devices.output.1.max(1) as usize,
-                "the call's sound moved"
-            );
-            (counted_since, mic_count, far_count, left_out, queued_sum) = (Instant::now(), 0, 0, 0, 0);
-            late_count = 0;
-        }
-        let stalled = watchdog.stalled(Instant::now(), devices.input.is_some());
+        // The watchdog's beat; without a microphone, the wall clock's next 10 ms.
+        let wait = if devices.input.is_some() {
+            IDLE_WAIT
+        } else {
+            (clock + Duration::from_millis(10)).saturating_duration_since(Instant::now())
+        };
+        std::thread::park_timeout(wait);
+        let stalled = {
+            let mut flow = lock(&flow);
+            if devices.input.is_none() {
+                while clock.elapsed() >= Duration::from_millis(10) {
+                    clock += Duration::from_millis(10);
+                    flow.silence();
+                }
+            }
+            if counted_since.elapsed() >= Duration::from_secs(5) {
+                let seconds = counted_since.elapsed().as_secs_f64();
+                let moved = std::mem::take(&mut flow.moved);
+                tracing::debug!(
+                    microphone_hz = (moved.mic as f64 / seconds).round(),
+                    far_hz = (moved.far as f64 / seconds).round(),
+                    left_out = moved.left_out,
+                    speaker_queue_ms = moved.queued_sum / (moved.far / PIECE).max(1),
+                    speaker_late_ms = late_count * 1_000 / devices.output.1.max(1) as usize,
+                    "the call's sound moved"
+                );
+                counted_since = Instant::now();
+                late_count = 0;
+            }
+            // A speaker that takes nothing leaves the far end's sound waiting.
+            let waiting_ms = flow.far_in.slots() * 1_000 / RATE as usize;
+            if waiting_ms >= SPEAKER_MOST_MS {
+                flow.watchdog.speaker(Instant::now(), true);
+            }
+            flow.watchdog.stalled(Instant::now(), devices.input.is_some())
+        };
         if let Some(device) = stalled {
             tracing::warn!(device, "the call's {device} stopped moving; reopening it");
         }
@@ -885,134 +1030,44 @@ fn run(
         {
             // A device went away or stopped (or there was no microphone): it
             // is opened again, the chosen one if it is still there, else the
-            // system's default; the call goes on.
+            // system's default; the call goes on. (Never with the flow
+            // locked: opening a stream runs its first callback.)
             retry_at = Instant::now() + Duration::from_secs(2);
             let fallback = AudioSettings { microphone: None, speaker: None, ..settings.clone() };
-            if let Ok(reopened) = open_devices(settings, shared, &me, period_ms)
-                .or_else(|_| open_devices(&fallback, shared, &me, period_ms))
+            let next = generation + 1;
+            if let Ok(reopened) = open_devices(settings, shared, &flow, next, period_ms)
+                .or_else(|_| open_devices(&fallback, shared, &flow, next, period_ms))
             {
                 tracing::info!("the call's audio devices were opened again");
+                generation = next;
+                let chain = chain_for(settings, &reopened);
+                lock(&flow).set_devices(generation, chain);
+                // The old streams stop once the flow no longer answers them.
                 devices = reopened;
-                chain = None;
                 // Without a microphone, silence goes out from now on, not
                 // for the time the device was gone.
                 clock = Instant::now();
+            } else {
+                lock(&flow).watchdog = Watchdog::new(Instant::now());
             }
-            watchdog = Watchdog::new(Instant::now());
-            slack = Slack::new();
-            reference = Reference::default();
             pace_since = Instant::now();
         }
-        let mic_rate = devices.input.as_ref().map_or(48_000, |(_, rate, _)| *rate);
-        let speaker_rate = devices.output.1;
-        if chain.as_ref().is_none_or(|c| c.mic_rate != mic_rate || c.speaker_rate != speaker_rate) {
-            match Chain::new(settings, mic_rate, speaker_rate) {
-                Ok(new) => chain = Some(new),
-                Err(detail) => {
-                    tracing::warn!(%detail, "no audio processing for these devices");
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-            }
-        }
-        let Some(chain) = chain.as_mut() else { continue };
-        let mut moved = false;
-        // What the speaker played since: shown to the echo canceller now.
-        let mut starved = false;
-        while let Ok((real, silence)) = devices.played.pop() {
-            starved |= silence > 0;
-            let cleaner = &mut chain.cleaner;
-            reference
-                .played(usize::from(real), usize::from(silence), speaker_rate, |piece| cleaner.render(piece));
-        }
-        // The far end's sound, as soon as the phone hands it over: queued
-        // for the speaker.
-        if far_in.slots() > FAR_MOST
-            && let Ok(chunk) = far_in.read_chunk(far_in.slots() - FAR_KEEP)
-        {
-            chunk.commit_all();
-        }
-        while let Ok(chunk) = far_in.read_chunk(PIECE) {
-            for (slot, sample) in far.iter_mut().zip(chunk) {
-                *slot = f32::from(sample) / 32_768.0;
-            }
-            moved = true;
-            let (_, _, queue) = &mut devices.output;
-            let queued_ms = (queue.buffer().capacity() - queue.slots()) * 1_000 / chain.speaker_rate as usize;
-            watchdog.speaker(Instant::now(), queued_ms >= SPEAKER_MOST_MS);
-            far_count += PIECE;
-            queued_sum += queued_ms;
-            if queued_ms >= SPEAKER_MOST_MS
-                || slack.leave_out(queued_ms, level(&far), std::mem::take(&mut starved))
-            {
-                left_out += 1;
-                continue;
-            }
-            chain.up.process(&far, &mut chain.speaker);
-            for sample in &chain.speaker {
-                let _ = queue.push(*sample);
-            }
-            reference.queue(&far);
-        }
-        // The microphone, 10 ms at a time: to 8 kHz, cleaned, to the phone.
-        let piece_in = chain.down.input_len();
-        loop {
-            match devices.input.as_mut() {
-                Some((_, _, raw)) => {
-                    let Ok(chunk) = raw.read_chunk(piece_in) else { break };
-                    let (first, second) = chunk.as_slices();
-                    chain.mic[..first.len()].copy_from_slice(first);
-                    chain.mic[first.len()..].copy_from_slice(second);
-                    chunk.commit_all();
-                    mic_count += piece_in;
-                    watchdog.mic_piece(Instant::now());
-                    chain.down.process(&chain.mic, &mut mic8);
-                    chain.cleaner.capture(&mut mic8, &mut processed);
-                }
-                None => {
-                    // No microphone: silence, on the wall clock's time.
-                    if clock.elapsed() < Duration::from_millis(10) {
-                        break;
-                    }
-                    clock += Duration::from_millis(10);
-                    processed.fill(0.0);
-                }
-            }
-            moved = true;
-            for sample in processed {
-                let _ = mic_out.push((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16);
-            }
-        }
-        if mic_out.buffer().capacity() - mic_out.slots() >= FRAME {
-            phone_clock.notify_one();
-        }
-        if !moved {
-            // Woken by the microphone's callback or by the phone handing
-            // over sound; else at the wall clock's next 10 ms when there is
-            // no microphone, or to keep the watchdog going (every wake-up is
-            // a thread switch: a short timeout here was a fifth of the call's).
-            let wait = if let Some((_, _, raw)) = devices.input.as_ref() {
-                let wanted = mic_wake_at(mic_out.buffer().capacity() - mic_out.slots(), piece_in);
-                devices.mic_wanted.store(wanted, Ordering::SeqCst);
-                std::sync::atomic::fence(Ordering::SeqCst);
-                // What came while that was decided is not waited for again.
-                if raw.slots() >= wanted {
-                    continue;
-                }
-                IDLE_WAIT
-            } else {
-                (clock + Duration::from_millis(10)).saturating_duration_since(Instant::now())
-            };
-            std::thread::park_timeout(wait);
-        }
     }
+}
+
+/// The processing and resamplers for `devices`' rates, or none (said).
+fn chain_for(settings: &AudioSettings, devices: &Devices) -> Option<Chain> {
+    let mic_rate = devices.input.as_ref().map_or(48_000, |(_, rate)| *rate);
+    Chain::new(settings, mic_rate, devices.output.1)
+        .map_err(|detail| tracing::warn!(%detail, "no audio processing for these devices; the call goes on in silence"))
+        .ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::{
-        AudioSettings, HUSH_PIECES, Hush, NoiseFloor, PIECE, QUIET, Reference, SLACK_WINDOW,
-        SPEAKER_SLACK_MS, STALL, Slack, Watchdog, longer_period, mic_wake_at, processing,
+        AudioSettings, Chain, Ends, FRAME, Flow, HUSH_PIECES, Hush, NoiseFloor, PIECE, QUIET, Reference,
+        SLACK_WINDOW, SPEAKER_SLACK_MS, STALL, Slack, Watchdog, longer_period, processing,
         restart_noise_suppressor,
     };
     use earshot_telephony::sim::Weather;
@@ -1036,17 +1091,6 @@ mod tests {
         let refused = settings.set_processing("none,aec").unwrap_err();
         assert!(refused.contains("none alone"), "{refused}");
         assert!(!settings.echo_cancellation && settings.noise_suppression);
-    }
-
-    #[test]
-    fn the_audio_thread_is_woken_when_the_next_frame_can_be_made() {
-        // 48 kHz: 480 samples a 10 ms piece. Nothing of the next frame
-        // processed: two pieces; half of it: one.
-        assert_eq!(mic_wake_at(0, 480), 960);
-        assert_eq!(mic_wake_at(80, 480), 480);
-        // Whole frames waiting for the phone do not count against the next.
-        assert_eq!(mic_wake_at(320, 480), 960);
-        assert_eq!(mic_wake_at(240, 441), 441);
     }
 
     #[test]
@@ -1277,6 +1321,75 @@ mod tests {
         reference.queue(&one);
         reference.played(441, 0, 44_100, |_| count += 1);
         assert_eq!(count, 1);
+    }
+
+    /// A flow on 48 kHz devices with its processing off (what goes in
+    /// comes out, but for the resamplers), opened as generation 1, and
+    /// its phone's ends.
+    fn flow() -> (Flow, rtrb::Consumer<i16>, rtrb::Producer<i16>, std::sync::Arc<tokio::sync::Notify>) {
+        let (mic_out, mic) = rtrb::RingBuffer::new(8_000);
+        let (far, far_in) = rtrb::RingBuffer::new(8_000);
+        let clock = std::sync::Arc::new(tokio::sync::Notify::new());
+        let mut flow = Flow::new(Ends { mic_out, far_in, clock: std::sync::Arc::clone(&clock) });
+        let mut settings = AudioSettings::default();
+        settings.set_processing("none").unwrap();
+        flow.set_devices(1, Some(Chain::new(&settings, 48_000, 48_000).unwrap()));
+        (flow, mic, far, clock)
+    }
+
+    /// `samples` of a 1 kHz tone at `rate`, at a tenth of full scale.
+    fn tone(samples: usize, rate: f32) -> Vec<f32> {
+        (0..samples).map(|i| (i as f32 * std::f32::consts::TAU * 1_000.0 / rate).sin() * 0.1).collect()
+    }
+
+    #[test]
+    fn the_speakers_callback_plays_what_the_phone_handed_over_before_it_and_no_other_devices_do() {
+        let (mut flow, _mic, mut far, _) = flow();
+        // A frame from the phone, between two callbacks.
+        for sample in tone(FRAME, 8_000.0) {
+            far.push((sample * 32_768.0) as i16).unwrap();
+        }
+        // A callback of devices opened before (or not yet set): silence,
+        // and the frame is left for the devices of now.
+        let mut out = vec![1.0_f32; 480 * 2];
+        flow.speaker(0, &mut out, 2);
+        assert!(out.iter().all(|s| *s == 0.0));
+        assert_eq!(far.buffer().capacity() - far.slots(), FRAME);
+        // The speaker's next callbacks (10 ms, two channels): the tone, on
+        // both, after the resamplers' delay; then silence, the queue dry.
+        let mut played = Vec::new();
+        for _ in 0..3 {
+            flow.speaker(1, &mut out, 2);
+            assert!(out.chunks(2).all(|frame| frame[0] == frame[1]));
+            played.extend(out.iter().step_by(2));
+        }
+        let level = |part: &[f32]| (part.iter().map(|s| s * s).sum::<f32>() / part.len() as f32).sqrt();
+        assert!(level(&played[240..960]) > 0.05, "the tone plays ({})", level(&played[240..960]));
+        assert!(level(&played[960..]) < 1e-3, "then silence");
+        assert!(flow.starved, "the speaker went short");
+        assert_eq!(far.slots(), far.buffer().capacity(), "all taken");
+    }
+
+    #[test]
+    fn the_microphones_callback_hands_whole_frames_to_the_phone_and_wakes_it() {
+        use futures::FutureExt as _;
+        let (mut flow, mut mic, _far, clock) = flow();
+        let input = tone(48 * 30, 48_000.0);
+        // Another generation's microphone gives nothing.
+        flow.microphone(2, &input[..960]);
+        assert_eq!(mic.slots(), 0);
+        // 7 ms pieces, as a sound server may send them: nothing for the
+        // phone until 10 ms are there, no wake-up until 20 ms are.
+        flow.microphone(1, &input[..336]);
+        assert_eq!(mic.slots(), 0);
+        flow.microphone(1, &input[336..672]);
+        assert_eq!(mic.slots(), PIECE);
+        assert!(clock.notified().now_or_never().is_none(), "half a frame wakes nobody");
+        flow.microphone(1, &input[672..1_008]);
+        assert_eq!(mic.slots(), FRAME);
+        assert!(clock.notified().now_or_never().is_some(), "a whole frame wakes the phone");
+        let frame: Vec<i16> = (0..FRAME).map(|_| mic.pop().unwrap()).collect();
+        assert!(frame[80..].iter().any(|s| s.unsigned_abs() > 1_000), "the tone, at 8 kHz");
     }
 
     #[test]
