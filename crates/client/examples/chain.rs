@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p earshot-client --example chain -- IN.wav OUT.wav \
 //!     [--processing aec,ns,agc | --no-processing] [--no-resampling] [--no-codec] [--device-rate HZ]
-//!     [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2]
+//!     [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2] [--far FAR.wav]
 //! ```
 //!
 //! `IN.wav` is 8 kHz mono speech. It is brought to the device's rate by a
@@ -42,10 +42,14 @@ struct Options {
     window: rubato::WindowFunction,
     /// The rate the processing runs at (8 kHz in the app).
     processing_rate: u32,
+    /// 8 kHz mono speech shown to the echo canceller as what the speaker
+    /// plays (the far end talking), instead of silence: the processing's
+    /// time in a call, where the canceller has a far end to follow.
+    far: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
-    const USAGE: &str = "usage: chain IN.wav OUT.wav [--processing aec,ns,agc | --no-processing] [--no-resampling] [--no-codec] [--device-rate HZ] [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2]";
+    const USAGE: &str = "usage: chain IN.wav OUT.wav [--processing aec,ns,agc | --no-processing] [--no-resampling] [--no-codec] [--device-rate HZ] [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2] [--far FAR.wav]";
     let mut args = std::env::args().skip(1);
     let (input, output) = (args.next().ok_or(USAGE)?, args.next().ok_or(USAGE)?);
     let mut options = Options {
@@ -57,6 +61,7 @@ fn options() -> Result<Options, String> {
         device_rate: 48_000,
         window: CallResampler::WINDOW,
         processing_rate: 8_000,
+        far: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -64,6 +69,7 @@ fn options() -> Result<Options, String> {
             "--processing" => options.settings.set_processing(&args.next().ok_or(USAGE)?)?,
             "--no-resampling" => options.resampling = false,
             "--no-codec" => options.codec = false,
+            "--far" => options.far = Some(args.next().ok_or(USAGE)?),
             "--device-rate" => {
                 options.device_rate = args.next().and_then(|rate| rate.parse().ok()).ok_or(USAGE)?;
             }
@@ -124,13 +130,11 @@ fn timed<T>(into: &mut Duration, work: impl FnOnce() -> T) -> T {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
-    let mut reader = hound::WavReader::open(&options.input)?;
-    let spec = reader.spec();
-    if spec.sample_rate != 8_000 || spec.channels != 1 {
-        return Err(format!("{} is not 8 kHz mono", options.input).into());
+    let speech = read_8k(&options.input)?;
+    let far = options.far.as_deref().map(read_8k).transpose()?.unwrap_or_default();
+    if !far.is_empty() && options.processing_rate != 8_000 {
+        return Err("--far needs the processing at 8 kHz".into());
     }
-    let speech: Vec<f32> =
-        reader.samples::<i16>().map(|s| s.map(|s| f32::from(s) / 32_768.0)).collect::<Result<_, _>>()?;
     let rate = options.device_rate;
     let at = options.processing_rate;
     if at != 8_000 && !options.resampling {
@@ -172,7 +176,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if any_processing {
             timed(&mut spent.processing, || {
-                cleaner.render(&silence);
+                match far.get(piece * PIECE..(piece + 1) * PIECE) {
+                    Some(far) => cleaner.render(far),
+                    None => cleaner.render(&silence),
+                }
                 cleaner.capture(&mut mic, &mut cleaned);
             });
         } else {
@@ -226,4 +233,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_piece(spent.up)
     );
     Ok(())
+}
+
+/// An 8 kHz mono WAV file's samples, in −1..1.
+fn read_8k(path: &str) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
+    let mut reader = hound::WavReader::open(path)?;
+    let spec = reader.spec();
+    if spec.sample_rate != 8_000 || spec.channels != 1 {
+        return Err(format!("{path} is not 8 kHz mono").into());
+    }
+    Ok(reader.samples::<i16>().map(|s| s.map(|s| f32::from(s) / 32_768.0)).collect::<Result<_, _>>()?)
 }
