@@ -522,9 +522,9 @@ impl Hush {
 /// Starts `apm`'s noise suppressor afresh, its estimate of the noise
 /// forgotten, and leaves the rest (the echo canceller's model of the room,
 /// the gain) as it is. sonora makes a new suppressor when the suppression
-/// level changes, and only then: so to another level and back, on the
-/// same audio thread between two pieces. (Each change allocates a
-/// suppressor on the audio thread, some tens of kB, once after a silence of a
+/// level changes, and only then: so to another level and back, between
+/// two pieces (in the microphone's callback, in a call). (Each change
+/// allocates a suppressor, some tens of kB, once after a silence of a
 /// second or more, when there is no speech to be late for.)
 pub fn restart_noise_suppressor(apm: &mut AudioProcessing) {
     let config = apm.config().clone();
@@ -844,6 +844,10 @@ impl Flow {
     fn set_devices(&mut self, generation: u64, chain: Option<Chain>) {
         self.generation = generation;
         self.chain = chain;
+        // The far end's sound from before the devices went is stale now.
+        if let Ok(chunk) = self.far_in.read_chunk(self.far_in.slots()) {
+            chunk.commit_all();
+        }
         self.mic_pending.clear();
         self.queue.clear();
         self.reference = Reference::default();
@@ -859,7 +863,12 @@ impl Flow {
         if generation != self.generation {
             return;
         }
-        let Some(chain) = self.chain.as_mut() else { return };
+        let Some(chain) = self.chain.as_mut() else {
+            // No processing for these devices: the call goes on in silence
+            // (the silence the phone is sent when no frame is there).
+            self.watchdog.mic_piece(Instant::now());
+            return;
+        };
         let piece_in = chain.down.input_len();
         self.mic_pending.extend_from_slice(samples);
         let mut taken = 0;
@@ -890,7 +899,16 @@ impl Flow {
     /// `out`: the far end's sound the phone handed over since is queued
     /// for it (at its rate), then played, and shown to the echo canceller.
     fn speaker(&mut self, generation: u64, out: &mut [f32], channels: usize) {
-        let Some(chain) = self.chain.as_mut().filter(|_| generation == self.generation) else {
+        if generation != self.generation {
+            out.fill(0.0);
+            return;
+        }
+        let Some(chain) = self.chain.as_mut() else {
+            // No processing for these devices: what the phone hands over
+            // is let go.
+            if let Ok(chunk) = self.far_in.read_chunk(self.far_in.slots()) {
+                chunk.commit_all();
+            }
             out.fill(0.0);
             return;
         };
@@ -924,8 +942,12 @@ impl Flow {
             frame.fill(if index < real { self.queue.pop_front().unwrap_or(0.0) } else { 0.0 });
         }
         self.starved |= real < frames;
+        // A callback late by seconds (the machine suspended) asks for all
+        // that time: the echo canceller is shown up to a second of its
+        // silence, not minutes of it within one callback.
+        let silence = (frames - real).min(chain.speaker_rate as usize);
         let cleaner = &mut chain.cleaner;
-        self.reference.played(real, frames - real, chain.speaker_rate, |piece| cleaner.render(piece));
+        self.reference.played(real, silence, chain.speaker_rate, |piece| cleaner.render(piece));
     }
 }
 
@@ -965,6 +987,7 @@ fn run(
     // (And how long the sound server played silence for a late speaker.)
     let mut late_count = 0_usize;
     let mut counted_since = Instant::now();
+    let mut moved = None;
     while !shared.stop.load(Ordering::Acquire) {
         // The watchdog's beat; without a microphone, the wall clock's next 10 ms.
         let wait = if devices.input.is_some() {
@@ -982,18 +1005,8 @@ fn run(
                 }
             }
             if counted_since.elapsed() >= Duration::from_secs(5) {
-                let seconds = counted_since.elapsed().as_secs_f64();
-                let moved = std::mem::take(&mut flow.moved);
-                tracing::debug!(
-                    microphone_hz = (moved.mic as f64 / seconds).round(),
-                    far_hz = (moved.far as f64 / seconds).round(),
-                    left_out = moved.left_out,
-                    speaker_queue_ms = moved.queued_sum / (moved.far / PIECE).max(1),
-                    speaker_late_ms = late_count * 1_000 / devices.output.1.max(1) as usize,
-                    "the call's sound moved"
-                );
+                moved = Some((std::mem::take(&mut flow.moved), counted_since.elapsed().as_secs_f64()));
                 counted_since = Instant::now();
-                late_count = 0;
             }
             // A speaker that takes nothing leaves the far end's sound waiting.
             let waiting_ms = flow.far_in.slots() * 1_000 / RATE as usize;
@@ -1002,6 +1015,18 @@ fn run(
             }
             flow.watchdog.stalled(Instant::now(), devices.input.is_some())
         };
+        // Told with the flow unlocked: the callbacks never wait for a log.
+        if let Some((moved, seconds)) = moved.take() {
+            tracing::debug!(
+                microphone_hz = (moved.mic as f64 / seconds).round(),
+                far_hz = (moved.far as f64 / seconds).round(),
+                left_out = moved.left_out,
+                speaker_queue_ms = moved.queued_sum / (moved.far / PIECE).max(1),
+                speaker_late_ms = late_count * 1_000 / devices.output.1.max(1) as usize,
+                "the call's sound moved"
+            );
+            late_count = 0;
+        }
         if let Some(device) = stalled {
             tracing::warn!(device, "the call's {device} stopped moving; reopening it");
         }
@@ -1368,6 +1393,32 @@ mod tests {
         assert!(level(&played[960..]) < 1e-3, "then silence");
         assert!(flow.starved, "the speaker went short");
         assert_eq!(far.slots(), far.buffer().capacity(), "all taken");
+    }
+
+    #[test]
+    fn without_a_microphone_silence_goes_in_frames_and_new_devices_start_afresh() {
+        use futures::FutureExt as _;
+        let (mut flow, mut mic, mut far, clock) = flow();
+        flow.silence();
+        assert_eq!(mic.slots(), PIECE);
+        assert!(clock.notified().now_or_never().is_none());
+        flow.silence();
+        assert!(clock.notified().now_or_never().is_some(), "a whole frame of silence wakes the phone");
+        assert!((0..FRAME).all(|_| mic.pop() == Ok(0)));
+        // The far end's sound waiting when the devices were opened again is
+        // let go (stale), and so is what was queued for the old speaker.
+        far.push(1_000).unwrap();
+        flow.queue.push_back(0.5);
+        flow.set_devices(2, None);
+        assert_eq!(far.slots(), far.buffer().capacity());
+        assert!(flow.queue.is_empty());
+        // Devices without processing: the call goes on in silence, and
+        // what the phone hands over does not pile up.
+        far.push(1_000).unwrap();
+        let mut out = vec![1.0_f32; 960];
+        flow.speaker(2, &mut out, 2);
+        assert!(out.iter().all(|s| *s == 0.0));
+        assert_eq!(far.slots(), far.buffer().capacity());
     }
 
     #[test]

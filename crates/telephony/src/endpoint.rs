@@ -100,6 +100,15 @@ impl AudioEndpoint {
     /// The peer's description, after each offer/answer.
     pub fn set_peer(&mut self, theirs: AudioSession) {
         self.leg.set_peer(theirs);
+        self.take_held();
+    }
+
+    /// What came before the peer's key (its answer), once the key is
+    /// known: taken at the times it came.
+    fn take_held(&mut self) {
+        for (from, held, at) in self.leg.take_early() {
+            self.take_srtp(at, from, &held, true);
+        }
     }
 
     /// Our own direction where narrower (on hold: `SendOnly` or `Inactive`).
@@ -119,22 +128,18 @@ impl AudioEndpoint {
             self.take(now, from, data);
             return;
         }
-        // What came before the peer's key (its answer) is taken first.
-        for (early_from, early) in self.leg.take_early() {
-            self.take_srtp(now, early_from, &early);
-        }
-        self.take_srtp(now, from, data);
+        self.take_srtp(now, from, data, false);
     }
 
-    /// An SRTP datagram: checked, decrypted and taken; held when the
-    /// peer's key is not known yet.
-    fn take_srtp(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
+    /// An SRTP datagram (`held` for the peer's key): checked, decrypted
+    /// and taken; held when the peer's key is not known yet.
+    fn take_srtp(&mut self, now: Timestamp, from: SocketAddr, data: &[u8], held: bool) {
         let mut plain = std::mem::take(&mut self.plain);
         plain.clear();
         plain.extend_from_slice(data);
         match self.leg.unprotect(&mut plain) {
-            Ok(len) => self.take(now, from, &plain[..len]),
-            Err(crate::srtp::Refused::Unkeyed) => self.leg.hold_early(from, data),
+            Ok(len) => self.take_as(now, from, &plain[..len], held),
+            Err(crate::srtp::Refused::Unkeyed) => self.leg.hold_early(from, data, now),
             Err(_) => {}
         }
         self.plain = plain;
@@ -142,8 +147,14 @@ impl AudioEndpoint {
 
     /// A datagram in clear.
     fn take(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
+        self.take_as(now, from, data, false);
+    }
+
+    fn take_as(&mut self, now: Timestamp, from: SocketAddr, data: &[u8], held: bool) {
         let receives = self.leg.direction().receives();
-        match self.leg.accept(from, data, now) {
+        let incoming =
+            if held { self.leg.accept_held(from, data, now) } else { self.leg.accept(from, data, now) };
+        match incoming {
             Incoming::Audio(view) => {
                 self.stats.received_packets += 1;
                 if receives {

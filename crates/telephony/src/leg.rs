@@ -83,8 +83,9 @@ pub struct MediaLeg {
     srtp: Option<SrtpSession>,
     srtp_stats: SrtpStats,
     /// Packets that came before the peer's key ([`Refused::Unkeyed`]),
-    /// the newest [`EARLY_MOST`], checked once the key is known.
-    early: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// the newest [`EARLY_MOST`], with where from and when they came,
+    /// checked once the key is known.
+    early: VecDeque<(SocketAddr, Vec<u8>, Timestamp)>,
 }
 
 /// Most packets held for a key not known yet: 320 ms of 20 ms frames,
@@ -155,20 +156,21 @@ impl MediaLeg {
         result
     }
 
-    /// Keeps a packet refused as [`Refused::Unkeyed`] until the peer's key
-    /// is known (the newest few: a stranger's flood before the answer
-    /// cannot grow it).
-    pub fn hold_early(&mut self, from: SocketAddr, data: &[u8]) {
+    /// Keeps a packet refused as [`Refused::Unkeyed`], from `from` at
+    /// `now`, until the peer's key is known (the newest few: a stranger's
+    /// flood before the answer cannot grow it).
+    pub fn hold_early(&mut self, from: SocketAddr, data: &[u8], now: Timestamp) {
         if self.early.len() == EARLY_MOST {
             self.early.pop_front();
         }
-        self.early.push_back((from, data.to_vec()));
+        self.early.push_back((from, data.to_vec(), now));
     }
 
-    /// The packets held for the peer's key, oldest first, once it is
-    /// known (then to be given to [`Self::unprotect`] as they had just
-    /// come); nothing before.
-    pub fn take_early(&mut self) -> VecDeque<(SocketAddr, Vec<u8>)> {
+    /// The packets held for the peer's key, oldest first, with where from
+    /// and when they came, once it is known (each then to
+    /// [`Self::unprotect`], and to [`Self::accept_held`], not
+    /// [`Self::accept`]); nothing before.
+    pub fn take_early(&mut self) -> VecDeque<(SocketAddr, Vec<u8>, Timestamp)> {
         if self.srtp.is_none() {
             return VecDeque::new();
         }
@@ -248,6 +250,25 @@ impl MediaLeg {
     /// stream (its SSRC) from a new address is the peer's NAT having moved
     /// it: latched again, so the call's audio follows.
     pub fn accept<'a>(&mut self, from: SocketAddr, data: &'a [u8], now: Timestamp) -> Incoming<'a> {
+        self.accept_as(from, data, now, false)
+    }
+
+    /// [`Self::accept`] for a packet held for the peer's key
+    /// ([`Self::take_early`]): it latches nothing but the address the peer
+    /// described. (Its tag checked, but a copy of a genuine packet sent
+    /// from elsewhere checks too, and the hold's order is a stranger's to
+    /// push: it must not move where the call's media goes.)
+    pub fn accept_held<'a>(&mut self, from: SocketAddr, data: &'a [u8], now: Timestamp) -> Incoming<'a> {
+        self.accept_as(from, data, now, true)
+    }
+
+    fn accept_as<'a>(
+        &mut self,
+        from: SocketAddr,
+        data: &'a [u8],
+        now: Timestamp,
+        held: bool,
+    ) -> Incoming<'a> {
         let Some(peer) = &self.peer else { return Incoming::Foreign };
         let known = from == peer.addr || self.latched == Some(from);
         if self.rtcp_mux && crate::rtcp::is_rtcp(data) {
@@ -274,6 +295,10 @@ impl MediaLeg {
         } else {
             return Incoming::Garbage;
         };
+        if held && from != peer.addr && self.latched != Some(from) {
+            self.rtcp.received(now, view.ssrc, view.sequence, view.timestamp);
+            return incoming;
+        }
         if self.latched != Some(from) && (self.latched.is_none() || from == peer.addr || moved) {
             self.latched = Some(from);
         }

@@ -591,8 +591,14 @@ impl Relay {
 
     fn on_command(&mut self, command: MediaCommand) {
         match command {
-            MediaCommand::Peer(leg, session) => self.legs[leg.index()].leg.set_peer(session),
-            MediaCommand::Srtp(leg, key) => self.legs[leg.index()].leg.set_srtp_key(key),
+            MediaCommand::Peer(leg, session) => {
+                self.legs[leg.index()].leg.set_peer(session);
+                self.take_held(leg);
+            }
+            MediaCommand::Srtp(leg, key) => {
+                self.legs[leg.index()].leg.set_srtp_key(key);
+                self.take_held(leg);
+            }
             MediaCommand::User(leg, user) => self.legs[leg.index()].keypad = Some((user, KeypadLeg::new())),
             MediaCommand::Play(leg, samples, done) => {
                 let state = &mut self.legs[leg.index()];
@@ -631,11 +637,21 @@ impl Relay {
         }
     }
 
-    fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
-        // What came before the peer's key (the callee's answer) is taken first.
-        for (early_from, mut early) in self.legs[leg.index()].leg.take_early() {
-            self.on_packet(leg, &mut early, early_from);
+    /// What came on `leg` before the peer's key (the callee's answer),
+    /// once the key is known.
+    fn take_held(&mut self, leg: Leg) {
+        for (from, mut held, _) in self.legs[leg.index()].leg.take_early() {
+            self.on_packet_as(leg, &mut held, from, true);
         }
+    }
+
+    fn on_packet(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr) {
+        self.on_packet_as(leg, data, from, false);
+    }
+
+    /// A datagram on `leg` (`held`: one held for the peer's key, which
+    /// latches nothing but the described address, `MediaLeg::accept_held`).
+    fn on_packet_as(&mut self, leg: Leg, data: &mut [u8], from: SocketAddr, held: bool) {
         let state = &mut self.legs[leg.index()];
         // On an SRTP leg, a packet whose tag does not check or that was
         // taken before goes no further: it latches nothing and is counted.
@@ -643,12 +659,13 @@ impl Relay {
         let data = match state.leg.unprotect(data) {
             Ok(len) => &mut data[..len],
             Err(Refused::Unkeyed) => {
-                state.leg.hold_early(from, data);
+                state.leg.hold_early(from, data, now());
                 return;
             }
             Err(refused) => {
                 let counter = match refused {
                     Refused::Replayed => &self.stats.srtp_replayed_packets,
+                    // (Unkeyed is held above, never counted.)
                     Refused::Forged | Refused::Malformed | Refused::Unkeyed => {
                         &self.stats.srtp_forged_packets
                     }
@@ -659,7 +676,9 @@ impl Relay {
         };
         // The leg latches its peer's source and says what the datagram is
         // (symmetric RTP; strangers and garbage are counted and dropped).
-        let view = match state.leg.accept(from, data, now()) {
+        let incoming =
+            if held { state.leg.accept_held(from, data, now()) } else { state.leg.accept(from, data, now()) };
+        let view = match incoming {
             Incoming::Audio(view) => view,
             Incoming::Event(view, event) => {
                 let (rtp, view) = (view.timestamp, RtpView { payload: &[], ..view });

@@ -166,24 +166,32 @@ fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_i
     bo.set_srtp_key(bo_key);
     bo.set_peer(bo_sdp.theirs().unwrap().clone());
     let tone: Vec<i16> = (0..160).map(|i| (f64::from(i) * 0.3).sin().mul_add(8000.0, 0.0) as i16).collect();
-    // Bo's first three packets, before Ada has read his answer; and a
-    // stranger's flood of twenty, of which only the newest are kept.
+    // Bo's first three packets, before Ada has read his answer: the third
+    // reaches her only as a stranger's copy from elsewhere (a genuine
+    // packet's tag checks wherever it is sent from).
+    let stranger = addr("198.51.100.9:5000");
     for frame in 0..3_i64 {
         bo.send_audio(Timestamp(frame * 20), &tone);
         while let Some(transmit) = bo.poll_transmit() {
-            ada.handle_datagram(Timestamp(frame * 20), bo_at, &transmit.payload);
+            let from = if frame == 2 { stranger } else { bo_at };
+            ada.handle_datagram(Timestamp(frame * 20), from, &transmit.payload);
         }
     }
     assert_eq!(ada.stats().srtp.forged, 0, "not checked yet, so not counted");
     assert_eq!(ada.stats().received_packets, 0);
+    // Her answer read: the three are taken at once, at the times they came.
     ada_sdp.handle_answer(answer.as_bytes()).unwrap();
     ada.set_peer(ada_sdp.theirs().unwrap().clone());
+    assert_eq!(ada.stats().received_packets, 3, "the three held");
+    assert_eq!(ada.stats().srtp.forged, 0);
+    // The stranger's copy latched nothing: Ada sends to Bo.
+    ada.send_audio(Timestamp(60), &tone);
+    assert_eq!(ada.poll_transmit().unwrap().destination, bo_at);
     bo.send_audio(Timestamp(60), &tone);
     while let Some(transmit) = bo.poll_transmit() {
         ada.handle_datagram(Timestamp(60), bo_at, &transmit.payload);
     }
-    assert_eq!(ada.stats().received_packets, 4, "the three held, then the fourth");
-    assert_eq!(ada.stats().srtp.forged, 0);
+    assert_eq!(ada.stats().received_packets, 4);
 
     // On a bare leg: the newest 16 are held, and what does not check once
     // the key is known is counted then.
@@ -195,7 +203,7 @@ fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_i
     for _ in 0..20 {
         let mut copy = forged.clone();
         assert_eq!(leg.unprotect(&mut copy), Err(Refused::Unkeyed));
-        leg.hold_early(bo_at, &copy);
+        leg.hold_early(bo_at, &copy, Timestamp(0));
     }
     assert!(leg.take_early().is_empty(), "nothing until the key is known");
     let sdp = format!(
@@ -206,7 +214,7 @@ fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_i
     leg.set_peer(AudioSession::parse(sdp.as_bytes()).unwrap());
     let held = leg.take_early();
     assert_eq!(held.len(), 16);
-    for (_, mut packet) in held {
+    for (_, mut packet, _) in held {
         assert_eq!(leg.unprotect(&mut packet), Err(Refused::Forged));
     }
     assert_eq!(leg.srtp_stats().forged, 16);
