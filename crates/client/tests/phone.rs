@@ -1270,6 +1270,73 @@ async fn bos_headset_unplugged_mid_call_gives_way_to_the_default_speaker_and_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speaker_stream_the_sound_server_kills_mid_call_is_opened_again_and_the_call_goes_on() {
+    let _sound_card = pulse_available().await;
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, mut events) = ada(&demo, dir.path()).await;
+    // Bo's reopening is told at info.
+    let filter = Path::new("warn,earshot_client::call_audio=info");
+    let mut bo = BoApp::start_with(&demo, 300, &[("EARSHOT_LOG", filter)]).await;
+    let _ada_mic = shell(&format!(
+        "while true; do paplay --device=micsink {}; done",
+        speech("agent-greeting").display()
+    ));
+    let call = app.dial("102").unwrap();
+    bo.until("connected").await;
+    call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The server kills the stream playing into Bo's speaker (as it does
+    // when a device goes with nowhere to move its streams): the app hears
+    // of it (cpal's poll, within a second) and opens its devices again.
+    let sinks = Command::new("pactl").args(["list", "short", "sinks"]).output().unwrap();
+    let bo_spk = String::from_utf8_lossy(&sinks.stdout)
+        .lines()
+        .find(|line| line.split('\t').nth(1) == Some("bo_spk"))
+        .and_then(|line| line.split('\t').next().map(str::to_owned))
+        .expect("bo_spk is there");
+    let inputs = Command::new("pactl").args(["list", "short", "sink-inputs"]).output().unwrap();
+    let streams: Vec<String> = String::from_utf8_lossy(&inputs.stdout)
+        .lines()
+        .filter(|line| line.split('\t').nth(1) == Some(bo_spk.as_str()))
+        .filter_map(|line| line.split('\t').next().map(str::to_owned))
+        .collect();
+    assert_eq!(streams.len(), 1, "Bo's call plays into bo_spk: {}", String::from_utf8_lossy(&inputs.stdout));
+    // (`pactl` no longer kills a stream; `pacmd` does, through the
+    // server's command-line module.)
+    let modules = Command::new("pactl").args(["list", "short", "modules"]).output().unwrap();
+    if !String::from_utf8_lossy(&modules.stdout).contains("module-cli-protocol-unix") {
+        let loaded =
+            Command::new("pactl").args(["load-module", "module-cli-protocol-unix"]).status().unwrap();
+        assert!(loaded.success(), "the server's command-line module");
+    }
+    assert!(Command::new("pacmd").args(["kill-sink-input", &streams[0]]).status().unwrap().success());
+    let log = || std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !log().contains("audio devices were opened again") {
+        assert!(std::time::Instant::now() < deadline, "Bo's app did not open its devices again: {}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Bo hears Ada again on his own speaker.
+    let temp = tempfile::tempdir().unwrap();
+    let bo_heard = temp.path().join("bo-speaker.raw");
+    let speaker = record_bos_speaker(&bo_heard);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(speaker);
+    let view = app.phone_view().unwrap();
+    let ours = view.calls.iter().find(|c| c.id == call).unwrap();
+    assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
+    let matched = heard(&bo_heard, "agent-greeting");
+    assert!(
+        matched > 0.7,
+        "Bo hears Ada after his speaker was opened again (match {matched}); his log: {}",
+        log()
+    );
+    app.hang_up(call).unwrap();
+    assert_eq!(bo.until("ended").await, "ended They hung up.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bos_app_registers_over_tls_when_the_service_offers_it_and_talks_through_srtp() {
     let _sound_card = pulse_available().await;
     let (demo, ca, state) = demo_with_tls().await;
