@@ -58,7 +58,7 @@ fn relay(srtp: bool, count: usize) -> f64 {
     for packet in packets.iter().take(count) {
         let data = &mut buffer[..packet.len()];
         data.copy_from_slice(packet);
-        let Ok(len) = a.unprotect(data) else { panic!("refused") };
+        let Ok(len) = a.unprotect(from, data, Timestamp(0)) else { panic!("refused") };
         let data = &mut data[..len];
         let Incoming::Audio(view) = a.accept(from, data, Timestamp(0)) else { panic!("not audio") };
         let view = RtpView { payload: &[], ..view };

@@ -125,31 +125,26 @@ impl AudioEndpoint {
     /// A datagram from `from`, received at `now`.
     pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
         if !self.leg.is_srtp() {
-            self.take(now, from, data);
+            self.take_as(now, from, data, false);
             return;
         }
         self.take_srtp(now, from, data, false);
     }
 
-    /// An SRTP datagram (`held` for the peer's key): checked, decrypted
-    /// and taken; held when the peer's key is not known yet.
+    /// An SRTP datagram (`held`: one held for the peer's key): checked,
+    /// decrypted and taken (the leg holds it when the peer's key is not
+    /// known yet).
     fn take_srtp(&mut self, now: Timestamp, from: SocketAddr, data: &[u8], held: bool) {
         let mut plain = std::mem::take(&mut self.plain);
         plain.clear();
         plain.extend_from_slice(data);
-        match self.leg.unprotect(&mut plain) {
-            Ok(len) => self.take_as(now, from, &plain[..len], held),
-            Err(crate::srtp::Refused::Unkeyed) => self.leg.hold_early(from, data, now),
-            Err(_) => {}
+        if let Ok(len) = self.leg.unprotect(from, &mut plain, now) {
+            self.take_as(now, from, &plain[..len], held);
         }
         self.plain = plain;
     }
 
-    /// A datagram in clear.
-    fn take(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
-        self.take_as(now, from, data, false);
-    }
-
+    /// A datagram in clear (`held`: one held for the peer's key).
     fn take_as(&mut self, now: Timestamp, from: SocketAddr, data: &[u8], held: bool) {
         let receives = self.leg.direction().receives();
         let incoming =

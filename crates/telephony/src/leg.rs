@@ -133,37 +133,33 @@ impl MediaLeg {
         self.srtp_stats
     }
 
-    /// Checks and decrypts a received datagram in place, when this leg is
-    /// SRTP: the length of what [`Self::accept`] should then be given
-    /// (`data[..len]`). A plain leg takes the datagram as it is.
+    /// Checks and decrypts a datagram received from `from` at `now` in
+    /// place, when this leg is SRTP: the length of what [`Self::accept`]
+    /// should then be given (`data[..len]`). A plain leg takes the datagram
+    /// as it is.
     ///
     /// # Errors
     /// Why a packet was refused (also counted in [`Self::srtp_stats`]); a
     /// leg that must be SRTP and has no peer key yet refuses everything as
-    /// [`Refused::Unkeyed`], which is not counted: [`Self::hold_early`]
-    /// keeps it for when the key is known.
-    pub fn unprotect(&mut self, data: &mut [u8]) -> Result<usize, Refused> {
+    /// [`Refused::Unkeyed`], which is not counted: the leg holds the newest
+    /// few such packets for when the key is known ([`Self::take_early`]; a
+    /// stranger's flood before the answer cannot grow the hold).
+    pub fn unprotect(&mut self, from: SocketAddr, data: &mut [u8], now: Timestamp) -> Result<usize, Refused> {
         if self.our_key.is_none() {
             return Ok(data.len());
         }
-        let result = match &mut self.srtp {
-            Some(srtp) => srtp.unprotect(data),
-            None => Err(Refused::Unkeyed),
+        let Some(srtp) = &mut self.srtp else {
+            if self.early.len() == EARLY_MOST {
+                self.early.pop_front();
+            }
+            self.early.push_back((from, data.to_vec(), now));
+            return Err(Refused::Unkeyed);
         };
+        let result = srtp.unprotect(data);
         if let Err(refused) = result {
             self.srtp_stats.count(refused);
         }
         result
-    }
-
-    /// Keeps a packet refused as [`Refused::Unkeyed`], from `from` at
-    /// `now`, until the peer's key is known (the newest few: a stranger's
-    /// flood before the answer cannot grow it).
-    pub fn hold_early(&mut self, from: SocketAddr, data: &[u8], now: Timestamp) {
-        if self.early.len() == EARLY_MOST {
-            self.early.pop_front();
-        }
-        self.early.push_back((from, data.to_vec(), now));
     }
 
     /// The packets held for the peer's key, oldest first, with where from

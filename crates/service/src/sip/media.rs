@@ -655,20 +655,14 @@ impl Relay {
         let state = &mut self.legs[leg.index()];
         // On an SRTP leg, a packet whose tag does not check or that was
         // taken before goes no further: it latches nothing and is counted.
-        // One that came before the peer's key is held for it.
-        let data = match state.leg.unprotect(data) {
+        // One that came before the peer's key the leg holds for it.
+        let data = match state.leg.unprotect(from, data, now()) {
             Ok(len) => &mut data[..len],
-            Err(Refused::Unkeyed) => {
-                state.leg.hold_early(from, data, now());
-                return;
-            }
             Err(refused) => {
                 let counter = match refused {
                     Refused::Replayed => &self.stats.srtp_replayed_packets,
-                    // (Unkeyed is held above, never counted.)
-                    Refused::Forged | Refused::Malformed | Refused::Unkeyed => {
-                        &self.stats.srtp_forged_packets
-                    }
+                    Refused::Forged | Refused::Malformed => &self.stats.srtp_forged_packets,
+                    Refused::Unkeyed => return,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 return;

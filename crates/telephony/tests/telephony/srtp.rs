@@ -28,6 +28,39 @@ fn secure_pair() -> (MediaLeg, MediaLeg, String, String) {
     (ada, bo, offer, answer)
 }
 
+/// Ada's and Bo's endpoints keyed for SRTP, Bo's told Ada's offer; Ada's
+/// negotiation, and Bo's answer, which she has not read yet.
+fn secure_endpoints() -> (AudioEndpoint, AudioEndpoint, Negotiation, String) {
+    let (ada_key, bo_key) = (SdesKey::random(), SdesKey::random());
+    let mut ada_sdp = Negotiation::new(ADA_AT, 1).with_srtp(ada_key.clone());
+    let mut bo_sdp = Negotiation::new(BO_AT, 2).with_srtp(bo_key.clone());
+    let answer = bo_sdp.handle_offer(ada_sdp.offer(MediaDirection::SendRecv).as_bytes()).unwrap();
+    let (mut ada, mut bo) = (AudioEndpoint::new(1, 1), AudioEndpoint::new(2, 1));
+    ada.set_srtp_key(ada_key);
+    bo.set_srtp_key(bo_key);
+    bo.set_peer(bo_sdp.theirs().unwrap().clone());
+    (ada, bo, ada_sdp, answer)
+}
+
+/// Where [`secure_endpoints`] are.
+const ADA_AT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)), 4000);
+const BO_AT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2)), 6000);
+
+/// 20 ms of a loud tone.
+fn tone() -> Vec<i16> {
+    (0..160).map(|i| (f64::from(i) * 0.3).sin().mul_add(8000.0, 0.0) as i16).collect()
+}
+
+/// A peer at 192.0.2.7:4000 that takes SRTP keyed with `key`.
+fn keyed_peer(key: &SdesKey) -> AudioSession {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\n\
+         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+        key.inline()
+    );
+    AudioSession::parse(sdp.as_bytes()).unwrap()
+}
+
 #[test]
 fn an_srtp_offer_carries_our_key_and_the_answer_its_own_under_the_offers_tag() {
     let (_, _, offer, answer) = secure_pair();
@@ -101,7 +134,7 @@ fn audio_and_keys_cross_two_srtp_legs_and_nothing_on_the_wire_is_in_clear() {
     assert_eq!(sent.payload.len(), 12 + clear.len() + 10, "the 80-bit tag");
     assert_ne!(&sent.payload[12..12 + clear.len()], &clear[..], "the payload is encrypted");
     let mut wire = sent.payload;
-    let len = bo.unprotect(&mut wire).unwrap();
+    let len = bo.unprotect(addr("192.0.2.1:4000"), &mut wire, Timestamp(0)).unwrap();
     match bo.accept(addr("192.0.2.1:4000"), &wire[..len], Timestamp(0)) {
         Incoming::Audio(view) => assert_eq!(view.payload, &clear[..]),
         other => panic!("{other:?}"),
@@ -111,7 +144,7 @@ fn audio_and_keys_cross_two_srtp_legs_and_nothing_on_the_wire_is_in_clear() {
     let mut out = Vec::new();
     ada.handle_timeout(320, Timestamp(20), &mut out);
     let mut event = out.first().unwrap().payload.clone();
-    let len = bo.unprotect(&mut event).unwrap();
+    let len = bo.unprotect(addr("192.0.2.1:4000"), &mut event, Timestamp(0)).unwrap();
     assert!(matches!(bo.accept(addr("192.0.2.1:4000"), &event[..len], Timestamp(20)), Incoming::Event(..)));
 }
 
@@ -122,16 +155,16 @@ fn forged_and_replayed_packets_are_dropped_counted_and_latch_nothing() {
     // A forger who knows the stream but not the key: a flipped payload bit.
     let mut forged = packet.clone();
     forged[20] ^= 1;
-    assert_eq!(bo.unprotect(&mut forged), Err(Refused::Forged));
+    assert_eq!(bo.unprotect(addr("192.0.2.1:4000"), &mut forged, Timestamp(0)), Err(Refused::Forged));
     // Plain RTP sent to an SRTP leg: no tag that checks.
     let mut clear = vec![0x80, 0, 0, 9, 0, 0, 1, 0, 0, 0, 0, 1];
     clear.extend([0xff; 160]);
-    assert_eq!(bo.unprotect(&mut clear), Err(Refused::Forged));
+    assert_eq!(bo.unprotect(addr("192.0.2.1:4000"), &mut clear, Timestamp(0)), Err(Refused::Forged));
     // The genuine packet, then the same again.
     let mut genuine = packet.clone();
-    assert!(bo.unprotect(&mut genuine).is_ok());
+    assert!(bo.unprotect(addr("192.0.2.1:4000"), &mut genuine, Timestamp(0)).is_ok());
     let mut replayed = packet;
-    assert_eq!(bo.unprotect(&mut replayed), Err(Refused::Replayed));
+    assert_eq!(bo.unprotect(addr("192.0.2.1:4000"), &mut replayed, Timestamp(0)), Err(Refused::Replayed));
     let stats = bo.srtp_stats();
     assert_eq!((stats.forged, stats.replayed), (2, 1));
     // Nothing refused reached `accept`: the leg still sends to the described address.
@@ -148,7 +181,7 @@ fn a_leg_that_must_be_srtp_sends_nothing_until_the_peer_gave_its_key() {
     assert!(leg.audio(&[0; 160], 160, true).is_none(), "never in clear");
     assert_eq!(leg.destination(), None);
     let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9, 0xff, 0xff];
-    assert!(leg.unprotect(&mut packet).is_err());
+    assert!(leg.unprotect(addr("192.0.2.7:4000"), &mut packet, Timestamp(0)).is_err());
 }
 
 #[test]
@@ -156,16 +189,8 @@ fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_i
     // The callee sends as it answers; its answer, with its key, can reach
     // us after its first packets (flaky in a TLS test until this held them:
     // they were counted as forged).
-    let (ada_key, bo_key) = (SdesKey::random(), SdesKey::random());
-    let (ada_at, bo_at) = (addr("192.0.2.1:4000"), addr("192.0.2.2:6000"));
-    let mut ada_sdp = Negotiation::new(ada_at, 1).with_srtp(ada_key.clone());
-    let mut bo_sdp = Negotiation::new(bo_at, 2).with_srtp(bo_key.clone());
-    let answer = bo_sdp.handle_offer(ada_sdp.offer(MediaDirection::SendRecv).as_bytes()).unwrap();
-    let (mut ada, mut bo) = (AudioEndpoint::new(1, 1), AudioEndpoint::new(2, 1));
-    ada.set_srtp_key(ada_key);
-    bo.set_srtp_key(bo_key);
-    bo.set_peer(bo_sdp.theirs().unwrap().clone());
-    let tone: Vec<i16> = (0..160).map(|i| (f64::from(i) * 0.3).sin().mul_add(8000.0, 0.0) as i16).collect();
+    let (mut ada, mut bo, mut ada_sdp, answer) = secure_endpoints();
+    let (bo_at, tone) = (BO_AT, tone());
     // Bo's first three packets, before Ada has read his answer: the third
     // reaches her only as a stranger's copy from elsewhere (a genuine
     // packet's tag checks wherever it is sent from).
@@ -202,20 +227,14 @@ fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_i
     forged.extend([0x55; 170]);
     for _ in 0..20 {
         let mut copy = forged.clone();
-        assert_eq!(leg.unprotect(&mut copy), Err(Refused::Unkeyed));
-        leg.hold_early(bo_at, &copy, Timestamp(0));
+        assert_eq!(leg.unprotect(bo_at, &mut copy, Timestamp(0)), Err(Refused::Unkeyed));
     }
     assert!(leg.take_early().is_empty(), "nothing until the key is known");
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\nm=audio 6000 RTP/SAVP 0\r\n\
-         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
-        theirs.inline()
-    );
-    leg.set_peer(AudioSession::parse(sdp.as_bytes()).unwrap());
+    leg.set_peer(keyed_peer(&theirs));
     let held = leg.take_early();
     assert_eq!(held.len(), 16);
     for (_, mut packet, _) in held {
-        assert_eq!(leg.unprotect(&mut packet), Err(Refused::Forged));
+        assert_eq!(leg.unprotect(bo_at, &mut packet, Timestamp(0)), Err(Refused::Forged));
     }
     assert_eq!(leg.srtp_stats().forged, 16);
     assert!(leg.take_early().is_empty(), "taken once");
@@ -224,17 +243,9 @@ fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_i
 #[test]
 fn a_new_key_from_the_peer_re_keys_what_we_receive() {
     let (ours, first, second) = (SdesKey::random(), SdesKey::random(), SdesKey::random());
-    let describe = |key: &SdesKey| {
-        let sdp = format!(
-            "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\n\
-             a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
-            key.inline()
-        );
-        AudioSession::parse(sdp.as_bytes()).unwrap()
-    };
     let mut leg = MediaLeg::new(1, 1);
     leg.set_srtp_key(ours.clone());
-    leg.set_peer(describe(&first));
+    leg.set_peer(keyed_peer(&first));
     let mut peer = SrtpSession::new(&first, &ours);
     let rtp = |sequence: u16| {
         let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 160, 0, 0, 0, 9];
@@ -243,30 +254,22 @@ fn a_new_key_from_the_peer_re_keys_what_we_receive() {
         packet
     };
     let mut packet = peer.protect(&rtp(1)).unwrap();
-    assert!(leg.unprotect(&mut packet).is_ok());
+    assert!(leg.unprotect(addr("192.0.2.7:4000"), &mut packet, Timestamp(0)).is_ok());
     // A re-INVITE with a new key: packets under it are taken, the old key's are not.
-    leg.set_peer(describe(&second));
+    leg.set_peer(keyed_peer(&second));
     let mut renewed = SrtpSession::new(&second, &ours);
     let mut packet = renewed.protect(&rtp(2)).unwrap();
-    assert!(leg.unprotect(&mut packet).is_ok());
+    assert!(leg.unprotect(addr("192.0.2.7:4000"), &mut packet, Timestamp(0)).is_ok());
     let mut stale = peer.protect(&rtp(3)).unwrap();
-    assert_eq!(leg.unprotect(&mut stale), Err(Refused::Forged));
+    assert_eq!(leg.unprotect(addr("192.0.2.7:4000"), &mut stale, Timestamp(0)), Err(Refused::Forged));
 }
 
 #[test]
 fn two_endpoints_talk_through_srtp_and_count_a_forgery() {
-    let (ada_key, bo_key) = (SdesKey::random(), SdesKey::random());
-    let (ada_at, bo_at) = (addr("192.0.2.1:4000"), addr("192.0.2.2:6000"));
-    let mut ada_sdp = Negotiation::new(ada_at, 1).with_srtp(ada_key.clone());
-    let mut bo_sdp = Negotiation::new(bo_at, 2).with_srtp(bo_key.clone());
-    let answer = bo_sdp.handle_offer(ada_sdp.offer(MediaDirection::SendRecv).as_bytes()).unwrap();
+    let (mut ada, mut bo, mut ada_sdp, answer) = secure_endpoints();
     ada_sdp.handle_answer(answer.as_bytes()).unwrap();
-    let (mut ada, mut bo) = (AudioEndpoint::new(1, 1), AudioEndpoint::new(2, 1));
-    ada.set_srtp_key(ada_key);
-    bo.set_srtp_key(bo_key);
     ada.set_peer(ada_sdp.theirs().unwrap().clone());
-    bo.set_peer(bo_sdp.theirs().unwrap().clone());
-    let tone: Vec<i16> = (0..160).map(|i| (f64::from(i) * 0.3).sin().mul_add(8000.0, 0.0) as i16).collect();
+    let (ada_at, tone) = (ADA_AT, tone());
     let mut heard = 0_i64;
     for frame in 0..50_i64 {
         let now = Timestamp(frame * 20);
