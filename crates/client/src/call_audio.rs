@@ -179,7 +179,7 @@ pub struct CallAudio {
     mic: rtrb::Consumer<i16>,
     far: rtrb::Producer<i16>,
     shared: Arc<Shared>,
-    /// Notified by the audio thread when a frame is captured.
+    /// Notified by the microphone's callback when a frame is captured.
     clock: Arc<tokio::sync::Notify>,
     /// The audio thread, woken to stop.
     thread: std::thread::Thread,
@@ -260,7 +260,7 @@ impl Drop for CallAudio {
     }
 }
 
-/// The audio thread's ends of the rings to and from the phone.
+/// The flow's ends of the rings to and from the phone.
 struct Ends {
     /// The microphone, processed, at 8 kHz.
     mic_out: rtrb::Producer<i16>,
@@ -970,15 +970,13 @@ fn run(
 ) {
     let flow = Arc::new(Mutex::new(Flow::new(ends)));
     let mut generation = 1;
-    let mut devices = match open_devices(settings, shared, &flow, generation, SPEAKER_BUFFER_MS) {
+    let mut devices = match open_into(settings, shared, &flow, generation, SPEAKER_BUFFER_MS) {
         Ok(devices) => devices,
         Err(error) => {
             let _ = ready.send(Err(error));
             return;
         }
     };
-    let chain = chain_for(settings, &devices);
-    lock(&flow).set_devices(generation, chain);
     let _ = ready.send(Ok(()));
     let mut clock = Instant::now();
     let mut retry_at = Instant::now() + Duration::from_secs(1);
@@ -987,7 +985,6 @@ fn run(
     // (And how long the sound server played silence for a late speaker.)
     let mut late_count = 0_usize;
     let mut counted_since = Instant::now();
-    let mut moved = None;
     while !shared.stop.load(Ordering::Acquire) {
         // The watchdog's beat; without a microphone, the wall clock's next 10 ms.
         let wait = if devices.input.is_some() {
@@ -996,7 +993,7 @@ fn run(
             (clock + Duration::from_millis(10)).saturating_duration_since(Instant::now())
         };
         std::thread::park_timeout(wait);
-        let stalled = {
+        let (stalled, moved) = {
             let mut flow = lock(&flow);
             if devices.input.is_none() {
                 while clock.elapsed() >= Duration::from_millis(10) {
@@ -1004,19 +1001,20 @@ fn run(
                     flow.silence();
                 }
             }
-            if counted_since.elapsed() >= Duration::from_secs(5) {
-                moved = Some((std::mem::take(&mut flow.moved), counted_since.elapsed().as_secs_f64()));
+            let moved = (counted_since.elapsed() >= Duration::from_secs(5)).then(|| {
+                let seconds = counted_since.elapsed().as_secs_f64();
                 counted_since = Instant::now();
-            }
+                (std::mem::take(&mut flow.moved), seconds)
+            });
             // A speaker that takes nothing leaves the far end's sound waiting.
             let waiting_ms = flow.far_in.slots() * 1_000 / RATE as usize;
             if waiting_ms >= SPEAKER_MOST_MS {
                 flow.watchdog.speaker(Instant::now(), true);
             }
-            flow.watchdog.stalled(Instant::now(), devices.input.is_some())
+            (flow.watchdog.stalled(Instant::now(), devices.input.is_some()), moved)
         };
         // Told with the flow unlocked: the callbacks never wait for a log.
-        if let Some((moved, seconds)) = moved.take() {
+        if let Some((moved, seconds)) = moved {
             tracing::debug!(
                 microphone_hz = (moved.mic as f64 / seconds).round(),
                 far_hz = (moved.far as f64 / seconds).round(),
@@ -1060,13 +1058,11 @@ fn run(
             retry_at = Instant::now() + Duration::from_secs(2);
             let fallback = AudioSettings { microphone: None, speaker: None, ..settings.clone() };
             let next = generation + 1;
-            if let Ok(reopened) = open_devices(settings, shared, &flow, next, period_ms)
-                .or_else(|_| open_devices(&fallback, shared, &flow, next, period_ms))
+            if let Ok(reopened) = open_into(settings, shared, &flow, next, period_ms)
+                .or_else(|_| open_into(&fallback, shared, &flow, next, period_ms))
             {
                 tracing::info!("the call's audio devices were opened again");
                 generation = next;
-                let chain = chain_for(settings, &reopened);
-                lock(&flow).set_devices(generation, chain);
                 // The old streams stop once the flow no longer answers them.
                 devices = reopened;
                 // Without a microphone, silence goes out from now on, not
@@ -1080,12 +1076,24 @@ fn run(
     }
 }
 
-/// The processing and resamplers for `devices`' rates, or none (said).
-fn chain_for(settings: &AudioSettings, devices: &Devices) -> Option<Chain> {
+/// Opens the devices `settings` name as `generation` and sets `flow` to
+/// them, with the processing and resamplers for their rates (none, said,
+/// when there are none to be had). The flow is locked only to be set: the
+/// streams' first callbacks run while they are opened.
+fn open_into(
+    settings: &AudioSettings,
+    shared: &Shared,
+    flow: &Arc<Mutex<Flow>>,
+    generation: u64,
+    period_ms: u32,
+) -> Result<Devices> {
+    let devices = open_devices(settings, shared, flow, generation, period_ms)?;
     let mic_rate = devices.input.as_ref().map_or(48_000, |(_, rate)| *rate);
-    Chain::new(settings, mic_rate, devices.output.1)
+    let chain = Chain::new(settings, mic_rate, devices.output.1)
         .map_err(|detail| tracing::warn!(%detail, "no audio processing for these devices; the call goes on in silence"))
-        .ok()
+        .ok();
+    lock(flow).set_devices(generation, chain);
+    Ok(devices)
 }
 
 #[cfg(test)]
