@@ -1179,65 +1179,87 @@ async fn the_phone_says_it_is_offline_while_the_service_restarts_and_registers_a
     assert_eq!(back.extension, "101");
 }
 
+/// Ada's app two seconds into a call with Bo's (who answers after 300 ms,
+/// with `bo_env` in his environment), `clip` playing on a loop into `mic`:
+/// `micsink`, Ada's microphone, or `bo_mic`, Bo's.
+struct InCall {
+    app: App,
+    bo: BoApp,
+    call: u64,
+    _mic: Process,
+    _events: broadcast::Receiver<AppEvent>,
+    _dir: tempfile::TempDir,
+}
+
+impl InCall {
+    async fn start(demo: &Demo, bo_env: &[(&str, &Path)], mic: &str, clip: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, mut events) = ada(demo, dir.path()).await;
+        let mut bo = BoApp::start_with(demo, 300, bo_env).await;
+        let mic_loop =
+            shell(&format!("while true; do paplay --device={mic} {}; done", speech(clip).display()));
+        let call = app.dial("102").unwrap();
+        bo.until("connected").await;
+        call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Self { app, bo, call, _mic: mic_loop, _events: events, _dir: dir }
+    }
+
+    /// Records `source` (`spk.monitor`, Ada's speaker and the default
+    /// output, or `bo_spk.monitor`) for four seconds: the call is still
+    /// connected and the clip playing into the microphone is heard in it
+    /// (`who` says whose ear, for the failure). Then Ada hangs up.
+    async fn goes_on_and_is_heard_on(mut self, source: &str, clip: &str, who: &str) {
+        let temp = tempfile::tempdir().unwrap();
+        let heard_at = temp.path().join("heard.raw");
+        let recorder = record(source, &heard_at);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        drop(recorder);
+        let view = self.app.phone_view().unwrap();
+        let ours = view.calls.iter().find(|c| c.id == self.call).unwrap();
+        assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
+        let matched = heard(&heard_at, clip);
+        assert!(matched > 0.7, "{who} (match {matched}); Bo's log: {}", bos_log());
+        self.app.hang_up(self.call).unwrap();
+        assert_eq!(self.bo.until("ended").await, "ended They hung up.");
+    }
+}
+
+/// What Bo's app has logged so far (`BoApp`).
+fn bos_log() -> String {
+    std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_survives_a_short_media_outage_and_its_audio_comes_back() {
     let _sound_card = pulse_available().await;
     let demo = demo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (app, mut events) = ada(&demo, dir.path()).await;
-    let mut bo = BoApp::start(&demo, 300).await;
-    let temp = tempfile::tempdir().unwrap();
-    let ada_heard = temp.path().join("ada-speaker.raw");
-    let _bo_mic =
-        shell(&format!("while true; do paplay --device=bo_mic {}; done", speech("caller-hello").display()));
-    let call = app.dial("102").unwrap();
-    bo.until("connected").await;
-    call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let call = InCall::start(&demo, &[], "bo_mic", "caller-hello").await;
     // Bo's app stops dead for two seconds (a network outage, as Ada's
     // phone sees it: nothing arrives), then goes on.
-    let pid = bo._process.child.id().to_string();
+    let pid = call.bo._process.child.id().to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
     // Ada's speaker from a second after the outage: Bo again.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let speaker = record_speaker(&ada_heard);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    drop(speaker);
-    let view = app.phone_view().unwrap();
-    let ours = view.calls.iter().find(|c| c.id == call).unwrap();
-    assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
-    let matched = heard(&ada_heard, "caller-hello");
-    assert!(matched > 0.7, "Ada hears Bo after the outage (match {matched})");
+    call.goes_on_and_is_heard_on("spk.monitor", "caller-hello", "Ada hears Bo after the outage").await;
     // Bo's sound went on through the stop: a process stopped and continued
     // has its waits interrupted (EINTR), which the sound server's client
     // takes in its stride (vendor/README.md) instead of dropping the
     // connection, and with it the call's microphone and speaker.
-    let log = std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap();
+    let log = bos_log();
     assert!(
         !log.contains("speaker failed") && !log.contains("microphone failed"),
         "Bo's devices failed on the stop: {log}"
     );
-    app.hang_up(call).unwrap();
-    assert_eq!(bo.until("ended").await, "ended They hung up.");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bos_headset_unplugged_mid_call_gives_way_to_the_default_speaker_and_the_call_goes_on() {
     let _sound_card = pulse_available().await;
     let demo = demo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (app, mut events) = ada(&demo, dir.path()).await;
-    let mut bo = BoApp::start(&demo, 300).await;
-    let _ada_mic = shell(&format!(
-        "while true; do paplay --device=micsink {}; done",
-        speech("agent-greeting").display()
-    ));
-    let call = app.dial("102").unwrap();
-    bo.until("connected").await;
-    call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let call = InCall::start(&demo, &[], "micsink", "agent-greeting").await;
     // Bo's headset (his speaker, `bo_spk`) is unplugged: the sound server
     // drops the sink. It moves the stream that played into it to the
     // default output, as PulseAudio does; a server that kills it instead
@@ -1249,22 +1271,11 @@ async fn bos_headset_unplugged_mid_call_gives_way_to_the_default_speaker_and_the
         .and_then(|line| line.split('\t').next().map(str::to_owned))
         .expect("bo_spk is loaded");
     assert!(Command::new("pactl").args(["unload-module", &module]).status().unwrap().success());
-    let log = || std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap_or_default();
     tokio::time::sleep(Duration::from_secs(1)).await;
     // His sound now comes out of the system's default output (`spk`,
     // which Ada's speaker shares: Bo's microphone is silent).
-    let temp = tempfile::tempdir().unwrap();
-    let default_heard = temp.path().join("default-speaker.raw");
-    let speaker = record_speaker(&default_heard);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    drop(speaker);
-    let view = app.phone_view().unwrap();
-    let ours = view.calls.iter().find(|c| c.id == call).unwrap();
-    assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
-    let matched = heard(&default_heard, "agent-greeting");
-    assert!(matched > 0.7, "Bo hears Ada on the default speaker (match {matched}); his log: {}", log());
-    app.hang_up(call).unwrap();
-    assert_eq!(bo.until("ended").await, "ended They hung up.");
+    call.goes_on_and_is_heard_on("spk.monitor", "agent-greeting", "Bo hears Ada on the default speaker")
+        .await;
     // His headset back, for the tests after this one.
     null_sink("bo_spk");
 }
@@ -1273,19 +1284,9 @@ async fn bos_headset_unplugged_mid_call_gives_way_to_the_default_speaker_and_the
 async fn a_speaker_stream_the_sound_server_kills_mid_call_is_opened_again_and_the_call_goes_on() {
     let _sound_card = pulse_available().await;
     let demo = demo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (app, mut events) = ada(&demo, dir.path()).await;
     // Bo's reopening is told at info.
     let filter = Path::new("warn,earshot_client::call_audio=info");
-    let mut bo = BoApp::start_with(&demo, 300, &[("EARSHOT_LOG", filter)]).await;
-    let _ada_mic = shell(&format!(
-        "while true; do paplay --device=micsink {}; done",
-        speech("agent-greeting").display()
-    ));
-    let call = app.dial("102").unwrap();
-    bo.until("connected").await;
-    call_until(&mut events, |c| c.id == call && c.status == CallStatus::Connected).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let call = InCall::start(&demo, &[("EARSHOT_LOG", filter)], "micsink", "agent-greeting").await;
     // The server kills the stream playing into Bo's speaker (as it does
     // when a device goes with nowhere to move its streams): the app hears
     // of it (cpal's poll, within a second) and opens its devices again.
@@ -1311,29 +1312,22 @@ async fn a_speaker_stream_the_sound_server_kills_mid_call_is_opened_again_and_th
         assert!(loaded.success(), "the server's command-line module");
     }
     assert!(Command::new("pacmd").args(["kill-sink-input", &streams[0]]).status().unwrap().success());
-    let log = || std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap_or_default();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !log().contains("audio devices were opened again") {
-        assert!(std::time::Instant::now() < deadline, "Bo's app did not open its devices again: {}", log());
+    while !bos_log().contains("audio devices were opened again") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Bo's app did not open its devices again: {}",
+            bos_log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Bo hears Ada again on his own speaker.
-    let temp = tempfile::tempdir().unwrap();
-    let bo_heard = temp.path().join("bo-speaker.raw");
-    let speaker = record_bos_speaker(&bo_heard);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    drop(speaker);
-    let view = app.phone_view().unwrap();
-    let ours = view.calls.iter().find(|c| c.id == call).unwrap();
-    assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
-    let matched = heard(&bo_heard, "agent-greeting");
-    assert!(
-        matched > 0.7,
-        "Bo hears Ada after his speaker was opened again (match {matched}); his log: {}",
-        log()
-    );
-    app.hang_up(call).unwrap();
-    assert_eq!(bo.until("ended").await, "ended They hung up.");
+    call.goes_on_and_is_heard_on(
+        "bo_spk.monitor",
+        "agent-greeting",
+        "Bo hears Ada after his speaker was opened again",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
