@@ -141,6 +141,11 @@ impl Metrics {
                     "SRTP packets that replayed one already received, dropped.",
                     &sip.media.srtp_replayed_packets,
                 ),
+                (
+                    "earshot_srtp_unkeyed_dropped_packets_total",
+                    "SRTP packets that came before the peer's key, more than the leg holds for it, dropped unchecked.",
+                    &sip.media.srtp_unkeyed_dropped_packets,
+                ),
             ];
             write_counters(&mut out, &counters);
             let _ = writeln!(

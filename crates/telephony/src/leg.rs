@@ -127,7 +127,8 @@ impl MediaLeg {
         self.our_key.is_some()
     }
 
-    /// SRTP packets refused so far (forged or replayed).
+    /// SRTP packets refused so far (forged or replayed), and those let go
+    /// unchecked before the peer's key.
     #[must_use]
     pub fn srtp_stats(&self) -> SrtpStats {
         self.srtp_stats
@@ -151,6 +152,7 @@ impl MediaLeg {
         let Some(srtp) = &mut self.srtp else {
             if self.early.len() == EARLY_MOST {
                 self.early.pop_front();
+                self.srtp_stats.unkeyed_dropped += 1;
             }
             self.early.push_back((from, data.to_vec(), now));
             return Err(Refused::Unkeyed);

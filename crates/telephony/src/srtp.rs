@@ -190,6 +190,10 @@ pub struct SrtpStats {
     pub forged: u64,
     /// Packets replayed.
     pub replayed: u64,
+    /// Packets that came before the peer's key and were let go unchecked,
+    /// pushed out of the hold by newer ones ([`crate::leg::MediaLeg::unprotect`]):
+    /// a far end sending long before its answer, or a stranger's flood.
+    pub unkeyed_dropped: u64,
 }
 
 impl SrtpStats {

@@ -63,6 +63,9 @@ pub struct MediaStats {
     pub srtp_forged_packets: AtomicU64,
     /// SRTP packets replayed, dropped.
     pub srtp_replayed_packets: AtomicU64,
+    /// SRTP packets that came before the peer's key and were let go
+    /// unchecked, pushed out of the leg's hold by newer ones.
+    pub srtp_unkeyed_dropped_packets: AtomicU64,
 }
 
 /// Hands out RTP ports from the configured range, round the range.
@@ -656,15 +659,19 @@ impl Relay {
         // On an SRTP leg, a packet whose tag does not check or that was
         // taken before goes no further: it latches nothing and is counted.
         // One that came before the peer's key the leg holds for it.
+        let dropped_before = state.leg.srtp_stats().unkeyed_dropped;
         let data = match state.leg.unprotect(from, data, now()) {
             Ok(len) => &mut data[..len],
             Err(refused) => {
-                let counter = match refused {
-                    Refused::Replayed => &self.stats.srtp_replayed_packets,
-                    Refused::Forged | Refused::Malformed => &self.stats.srtp_forged_packets,
-                    Refused::Unkeyed => return,
+                let (counter, count) = match refused {
+                    Refused::Replayed => (&self.stats.srtp_replayed_packets, 1),
+                    Refused::Forged | Refused::Malformed => (&self.stats.srtp_forged_packets, 1),
+                    Refused::Unkeyed => (
+                        &self.stats.srtp_unkeyed_dropped_packets,
+                        state.leg.srtp_stats().unkeyed_dropped - dropped_before,
+                    ),
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
+                counter.fetch_add(count, Ordering::Relaxed);
                 return;
             }
         };

@@ -67,6 +67,7 @@ async fn baresip_over_tls_with_srtp_only_is_called_from_outside_and_its_voice_is
     let metrics = service.metrics().await;
     assert!(metrics.contains("earshot_srtp_forged_packets_total 0"), "{metrics}");
     assert!(metrics.contains("earshot_srtp_replayed_packets_total 0"), "{metrics}");
+    assert!(metrics.contains("earshot_srtp_unkeyed_dropped_packets_total 0"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

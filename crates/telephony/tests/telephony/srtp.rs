@@ -230,6 +230,8 @@ fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_i
         assert_eq!(leg.unprotect(bo_at, &mut copy, Timestamp(0)), Err(Refused::Unkeyed));
     }
     assert!(leg.take_early().is_empty(), "nothing until the key is known");
+    assert_eq!(leg.srtp_stats().unkeyed_dropped, 4, "the oldest four pushed out, counted");
+    assert_eq!(leg.srtp_stats().forged, 0);
     leg.set_peer(keyed_peer(&theirs));
     let held = leg.take_early();
     assert_eq!(held.len(), 16);
