@@ -67,6 +67,9 @@ Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
                      app pair's, as shipped)
   PAIRS=app,baresip  the pairs to call (of app, app_off, baresip,
                      baresip_pp; all four unless given)
+  STRACE=/tmp/app.strace  the calling app's system calls, every thread, for 4 s
+                     of the call (strace -f -tt: what wakes its threads; it
+                     slows the app, so the cost measured with it is not its own)
   APP_ONLY=1         the app's call only (PAIRS=app: quicker, for trying
                      a change)
   EARSHOT_LOG=...    the apps' log filter (their logs are kept with KEEP=1)
@@ -603,6 +606,9 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
     r["played"]["chirps"] = chirps_at
     if os.environ.get("PERF") and profile:
         spawn(["perf", "record", "-g", "-p", str(caller.pid), "-o", os.environ["PERF"], "--", "sleep", "8"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if os.environ.get("STRACE") and profile:
+        spawn(["timeout", "-s", "INT", "4", "strace", "-f", "-tt", "-p", str(caller.pid), "-o", os.environ["STRACE"]],
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     r["cpu_call"] = cpu_percent(caller.pid, 10)
     r["call_pss"] = pss_mb(caller.pid)

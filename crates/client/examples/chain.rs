@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p earshot-client --example chain -- IN.wav OUT.wav \
 //!     [--processing aec,ns,agc | --no-processing] [--no-resampling] [--no-codec] [--device-rate HZ]
-//!     [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2] [--far FAR.wav]
+//!     [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2] [--far FAR.wav] [--cold]
 //! ```
 //!
 //! `IN.wav` is 8 kHz mono speech. It is brought to the device's rate by a
@@ -46,10 +46,15 @@ struct Options {
     /// plays (the far end talking), instead of silence: the processing's
     /// time in a call, where the canceller has a far end to follow.
     far: Option<String>,
+    /// The caches emptied between pieces (a walk through 16 MiB, untimed):
+    /// as in a call, where the processing runs once every 10 ms on a
+    /// machine busy with other work, and finds its state and code gone
+    /// from the caches each time.
+    cold: bool,
 }
 
 fn options() -> Result<Options, String> {
-    const USAGE: &str = "usage: chain IN.wav OUT.wav [--processing aec,ns,agc | --no-processing] [--no-resampling] [--no-codec] [--device-rate HZ] [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2] [--far FAR.wav]";
+    const USAGE: &str = "usage: chain IN.wav OUT.wav [--processing aec,ns,agc | --no-processing] [--no-resampling] [--no-codec] [--device-rate HZ] [--window blackman|blackman2|blackman-harris|blackman-harris2|hann|hann2] [--far FAR.wav] [--cold]";
     let mut args = std::env::args().skip(1);
     let (input, output) = (args.next().ok_or(USAGE)?, args.next().ok_or(USAGE)?);
     let mut options = Options {
@@ -62,6 +67,7 @@ fn options() -> Result<Options, String> {
         window: CallResampler::WINDOW,
         processing_rate: 8_000,
         far: None,
+        cold: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -70,6 +76,7 @@ fn options() -> Result<Options, String> {
             "--no-resampling" => options.resampling = false,
             "--no-codec" => options.codec = false,
             "--far" => options.far = Some(args.next().ok_or(USAGE)?),
+            "--cold" => options.cold = true,
             "--device-rate" => {
                 options.device_rate = args.next().and_then(|rate| rate.parse().ok()).ok_or(USAGE)?;
             }
@@ -167,7 +174,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = Vec::with_capacity(at_device.len());
     let device_piece = down.input_len();
     let pieces = (speech.len() / PIECE).min(at_device.len() / device_piece);
+    let mut elsewhere = if options.cold { vec![0_u64; 2 << 20] } else { Vec::new() };
     for piece in 0..pieces {
+        // Other work between two pieces: every cache line of 16 MiB
+        // written, so little of the processing's state and code is left.
+        for (at, word) in elsewhere.iter_mut().enumerate().step_by(8) {
+            *word = word.wrapping_add(at as u64);
+        }
+        std::hint::black_box(&elsewhere);
         if options.resampling {
             let from_mic = &at_device[piece * device_piece..(piece + 1) * device_piece];
             timed(&mut spent.down, || down.process(from_mic, &mut mic));
