@@ -68,8 +68,9 @@ Reproduce:  ./x bench-call     (builds, installs pesq, runs this)
   PAIRS=app,baresip  the pairs to call (of app, app_off, baresip,
                      baresip_pp; all four unless given)
   STRACE=/tmp/app.strace  the calling app's system calls, every thread, for 4 s
-                     of the call (strace -f -tt: what wakes its threads; it
-                     slows the app, so the cost measured with it is not its own)
+                     of the call (the app pair's, as shipped; strace -f -tt:
+                     what wakes its threads; it slows the app, so the cost
+                     measured with it is not its own; needs ptrace rights)
   APP_ONLY=1         the app's call only (PAIRS=app: quicker, for trying
                      a change)
   EARSHOT_LOG=...    the apps' log filter (their logs are kept with KEEP=1)
@@ -608,8 +609,10 @@ def measure(rec, caller, callee, callee_number, ringing_event, answer_event, con
         spawn(["perf", "record", "-g", "-p", str(caller.pid), "-o", os.environ["PERF"], "--", "sleep", "8"],
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if os.environ.get("STRACE") and profile:
+        # (attaching needs ptrace rights over the app: root, or
+        # kernel.yama.ptrace_scope 0; strace says so on stderr if not)
         spawn(["timeout", "-s", "INT", "4", "strace", "-f", "-tt", "-p", str(caller.pid), "-o", os.environ["STRACE"]],
-              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              stdout=subprocess.DEVNULL)
     r["cpu_call"] = cpu_percent(caller.pid, 10)
     r["call_pss"] = pss_mb(caller.pid)
     p.wait()

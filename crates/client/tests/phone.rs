@@ -1208,8 +1208,8 @@ impl InCall {
     /// Records `source` (`spk.monitor`, Ada's speaker and the default
     /// output, or `bo_spk.monitor`) for four seconds: the call is still
     /// connected and the clip playing into the microphone is heard in it
-    /// (`who` says whose ear, for the failure). Then Ada hangs up.
-    async fn goes_on_and_is_heard_on(mut self, source: &str, clip: &str, who: &str) {
+    /// (`who` says whose ear, for the failure).
+    async fn goes_on_and_is_heard_on(&self, source: &str, clip: &str, who: &str) {
         let temp = tempfile::tempdir().unwrap();
         let heard_at = temp.path().join("heard.raw");
         let recorder = record(source, &heard_at);
@@ -1220,6 +1220,10 @@ impl InCall {
         assert_eq!(ours.status, CallStatus::Connected, "the call went on: {ours:?}");
         let matched = heard(&heard_at, clip);
         assert!(matched > 0.7, "{who} (match {matched}); Bo's log: {}", bos_log());
+    }
+
+    /// Ada hangs up; Bo's app hears it.
+    async fn hang_up(mut self) {
         self.app.hang_up(self.call).unwrap();
         assert_eq!(self.bo.until("ended").await, "ended They hung up.");
     }
@@ -1227,7 +1231,7 @@ impl InCall {
 
 /// What Bo's app has logged so far (`BoApp`).
 fn bos_log() -> String {
-    std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).unwrap_or_default()
+    std::fs::read_to_string(std::env::temp_dir().join("earshot-bo-app.log")).expect("Bo's app's log")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1253,6 +1257,7 @@ async fn a_call_survives_a_short_media_outage_and_its_audio_comes_back() {
         !log.contains("speaker failed") && !log.contains("microphone failed"),
         "Bo's devices failed on the stop: {log}"
     );
+    call.hang_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1276,6 +1281,7 @@ async fn bos_headset_unplugged_mid_call_gives_way_to_the_default_speaker_and_the
     // which Ada's speaker shares: Bo's microphone is silent).
     call.goes_on_and_is_heard_on("spk.monitor", "agent-greeting", "Bo hears Ada on the default speaker")
         .await;
+    call.hang_up().await;
     // His headset back, for the tests after this one.
     null_sink("bo_spk");
 }
@@ -1328,6 +1334,7 @@ async fn a_speaker_stream_the_sound_server_kills_mid_call_is_opened_again_and_th
         "Bo hears Ada after his speaker was opened again",
     )
     .await;
+    call.hang_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

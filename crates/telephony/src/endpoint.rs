@@ -59,7 +59,8 @@ pub struct EndpointStats {
     /// The round-trip time to the peer from its RTCP reports, in ms
     /// (none until a report echoed ours, or if the peer sends none).
     pub round_trip_ms: Option<f64>,
-    /// SRTP packets refused (forged or replayed).
+    /// SRTP packets refused (forged or replayed), and those that came
+    /// before the peer's key and were pushed out of the hold.
     pub srtp: crate::srtp::SrtpStats,
 }
 

@@ -142,9 +142,12 @@ impl MediaLeg {
     /// # Errors
     /// Why a packet was refused (also counted in [`Self::srtp_stats`]); a
     /// leg that must be SRTP and has no peer key yet refuses everything as
-    /// [`Refused::Unkeyed`], which is not counted: the leg holds the newest
-    /// few such packets for when the key is known ([`Self::take_early`]; a
-    /// stranger's flood before the answer cannot grow the hold).
+    /// [`Refused::Unkeyed`], which is not counted as forged or replayed:
+    /// the leg holds the newest few such packets for when the key is known
+    /// ([`Self::take_early`]; a stranger's flood before the answer cannot
+    /// grow the hold), and counts each one pushed out of the hold
+    /// (`unkeyed_dropped`). Those still held when a leg ends without the
+    /// peer's key are counted nowhere: a call that never got its answer.
     pub fn unprotect(&mut self, from: SocketAddr, data: &mut [u8], now: Timestamp) -> Result<usize, Refused> {
         if self.our_key.is_none() {
             return Ok(data.len());

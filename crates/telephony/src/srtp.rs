@@ -192,7 +192,8 @@ pub struct SrtpStats {
     pub replayed: u64,
     /// Packets that came before the peer's key and were let go unchecked,
     /// pushed out of the hold by newer ones ([`crate::leg::MediaLeg::unprotect`]):
-    /// a far end sending long before its answer, or a stranger's flood.
+    /// a far end sending long before its answer, or a stranger's flood
+    /// (those still held when a leg ends unkeyed are not counted).
     pub unkeyed_dropped: u64,
 }
 

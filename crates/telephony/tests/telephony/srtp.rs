@@ -185,7 +185,7 @@ fn a_leg_that_must_be_srtp_sends_nothing_until_the_peer_gave_its_key() {
 }
 
 #[test]
-fn packets_that_come_before_the_peers_key_are_held_uncounted_and_heard_once_it_is_known() {
+fn packets_that_come_before_the_peers_key_are_held_not_counted_as_forged_and_heard_once_it_is_known() {
     // The callee sends as it answers; its answer, with its key, can reach
     // us after its first packets (flaky in a TLS test until this held them:
     // they were counted as forged).
